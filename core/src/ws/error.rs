@@ -1,0 +1,79 @@
+//! Errors of one connection: the peer's faults and our misuse.
+
+use crate::frame::{CloseCode, FrameError, Utf8Error};
+use crate::handshake::HandshakeError;
+
+/// The peer broke RFC 6455 or one of our limits; the connection is being failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The opening handshake was invalid.
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// A frame broke the framing rules.
+    #[error("frame: {0}")]
+    Frame(#[from] FrameError),
+    /// A text message or close reason was not UTF-8.
+    #[error("{0}")]
+    Utf8(#[from] Utf8Error),
+    /// A continuation frame arrived with no message to continue.
+    #[error("continuation frame without a message in progress")]
+    UnexpectedContinuation,
+    /// A new data frame arrived while a fragmented message was in progress.
+    #[error("new data frame inside a fragmented message")]
+    ExpectedContinuation,
+    /// A message grew past `max_message_size`.
+    #[error("message of at least {size} bytes exceeds the limit of {max}")]
+    MessageTooBig {
+        /// Bytes the message has or announces so far.
+        size: u64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A close frame had a 1-byte payload or a code not allowed on the wire.
+    #[error("invalid close frame")]
+    InvalidClose,
+    /// The peer ended the transport before closing (EOF mid-handshake or mid-message).
+    #[error("transport ended before the close handshake")]
+    UnexpectedEof,
+    /// The opening handshake did not finish in time.
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+}
+
+impl ProtocolError {
+    /// The close code this error is answered with.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            ProtocolError::Utf8(_) => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
+            ProtocolError::Frame(FrameError::TooLarge { .. }) => CloseCode::MESSAGE_TOO_BIG,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// A command we gave the connection cannot be carried out. Nothing was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The opening handshake has not finished yet.
+    #[error("the connection is not open yet")]
+    NotOpen,
+    /// We or the peer started closing; no more data can be sent.
+    #[error("the connection is closing")]
+    Closing,
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+    /// Control payloads (ping, pong, close reason + 2) are limited to 125 bytes.
+    #[error("control frame payload of {0} bytes exceeds 125")]
+    ControlTooLong(usize),
+    /// That close code may not be sent on the wire (e.g. 1005, 1006).
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(u16),
+    /// `accept`/`reject` outside of a pending server upgrade.
+    #[error("no upgrade request is waiting for an answer")]
+    NoPendingUpgrade,
+    /// An accept response could not be built (invalid header bytes).
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+}

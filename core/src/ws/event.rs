@@ -1,0 +1,54 @@
+//! What a connection reports to its owner.
+
+use bytes::Bytes;
+
+use super::{Message, ProtocolError};
+use crate::frame::CloseCode;
+use crate::handshake::Request;
+
+/// Something that happened on a connection, drained with `poll_event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Server role: a valid upgrade request arrived. Answer with `accept` or `reject`.
+    Upgrade(Request),
+    /// The opening handshake finished; messages can flow. Carries the agreed subprotocol.
+    Open {
+        /// The subprotocol both sides agreed on, if any.
+        protocol: Option<String>,
+    },
+    /// A complete message arrived.
+    Message(Message),
+    /// A ping arrived (it has already been answered with a pong).
+    Ping(Bytes),
+    /// A pong arrived.
+    Pong(Bytes),
+    /// The peer broke the protocol. A close frame with the matching code follows.
+    Error(ProtocolError),
+    /// The connection is over: nothing more will be sent or received. The owner writes what
+    /// `poll_transmit` still has, then shuts the socket.
+    Closed(CloseInfo),
+}
+
+/// Who started closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initiator {
+    /// We sent the first close frame, or failed the connection.
+    Local,
+    /// The peer sent the first close frame.
+    Remote,
+    /// Neither: the transport ended (EOF) or a timer expired.
+    Transport,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The code of the peer's close frame (1005 if it had none, 1006 if there was no frame).
+    pub code: CloseCode,
+    /// The reason in the peer's close frame.
+    pub reason: String,
+    /// Who started the close.
+    pub initiator: Initiator,
+    /// Both close frames were exchanged.
+    pub clean: bool,
+}

@@ -1,0 +1,1 @@
+//! tokio adapter for tether (lands with the foundation issue).

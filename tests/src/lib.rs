@@ -1,0 +1,1 @@
+//! Shared helpers for tether's scenario tests.
