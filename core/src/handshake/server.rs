@@ -26,7 +26,10 @@ impl Request {
 
 /// Parses and validates an upgrade request. `Ok(None)` until the head is complete; an error
 /// if it is longer than `max_size` or is not a valid WebSocket upgrade.
-pub fn parse_request(_buf: &[u8], _max_size: usize) -> Result<Option<(Request, usize)>, HandshakeError> {
+pub fn parse_request(
+    _buf: &[u8],
+    _max_size: usize,
+) -> Result<Option<(Request, usize)>, HandshakeError> {
     todo!()
 }
 
