@@ -23,6 +23,10 @@ pub struct FrameHeader {
 impl FrameHeader {
     /// Parses a header from the start of `buf`: `Ok(None)` if more bytes are needed,
     /// otherwise the header and how many bytes it took.
+    ///
+    /// Only the header's shape is checked here (reserved opcode, 64-bit length with its
+    /// top bit set); RSV bits, masking and control-frame rules are left to
+    /// [`FrameDecoder`](super::FrameDecoder), which knows what was negotiated.
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, FrameError> {
         let Some([first, second]) = read_array::<2>(buf, 0) else {
             return Ok(None);
@@ -119,6 +123,7 @@ fn read_array<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod tests {
     use super::*;
 
