@@ -105,6 +105,7 @@ fn incomplete_tail(bytes: &[u8]) -> Result<usize, Utf8Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod tests {
     use super::*;
 
