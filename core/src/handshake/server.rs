@@ -215,8 +215,489 @@ fn reason_phrase(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
-        400..=499 => "Client Error",
-        500..=599 => "Server Error",
-        _ => "Unknown",
+        _ => match status / 100 {
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Unknown",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::{parse_response, ClientRequest};
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    const MAX: usize = 8192;
+
+    /// The RFC 6455 §1.2 example request, minus `Origin`, with `extra` headers added.
+    fn request_with(extra: &str) -> Vec<u8> {
+        format!(
+            "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n\
+             Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// A valid request with the header line starting with `name:` removed and `extra` added.
+    fn request_without(name: &str, extra: &str) -> Vec<u8> {
+        let text = String::from_utf8(request_with("")).expect("ASCII");
+        let mut head: String = text
+            .split_inclusive("\r\n")
+            .filter(|line| !line.starts_with(&format!("{name}:")) && *line != "\r\n")
+            .collect();
+        head.push_str(extra);
+        head.push_str("\r\n");
+        head.into_bytes()
+    }
+
+    fn parse_ok(buf: &[u8]) -> (Request, usize) {
+        parse_request(buf, MAX)
+            .expect("valid request")
+            .expect("complete request")
+    }
+
+    fn parse_err(buf: &[u8]) -> HandshakeError {
+        parse_request(buf, MAX).expect_err("must be rejected")
+    }
+
+    fn assert_rejected(buf: &[u8], expected: HandshakeError, status: u16) {
+        let err = parse_err(buf);
+        assert_eq!(err, expected, "{:?}", String::from_utf8_lossy(buf));
+        assert_eq!(err.http_status(), status, "{expected:?}");
+    }
+
+    #[test]
+    fn parses_rfc_example_request() {
+        let buf = request_with(
+            "Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n",
+        );
+        let (request, consumed) = parse_ok(&buf);
+        assert_eq!(consumed, buf.len());
+        assert_eq!(request.path, "/chat");
+        assert_eq!(request.key, KEY);
+        assert_eq!(request.protocols, ["chat", "superchat"]);
+        assert_eq!(request.headers.len(), 7);
+        assert_eq!(
+            request.headers[0],
+            ("Host".into(), b"server.example.com".to_vec())
+        );
+    }
+
+    #[test]
+    fn parses_browser_request() {
+        // As sent by Chrome, including an extension offer we do not take up.
+        let buf = b"GET /socket?token=abc HTTP/1.1\r\n\
+            Host: localhost:9001\r\n\
+            Connection: Upgrade\r\n\
+            Pragma: no-cache\r\n\
+            Cache-Control: no-cache\r\n\
+            User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n\
+            Upgrade: websocket\r\n\
+            Origin: http://localhost:9001\r\n\
+            Sec-WebSocket-Version: 13\r\n\
+            Accept-Encoding: gzip, deflate, br, zstd\r\n\
+            Accept-Language: en-US,en;q=0.9\r\n\
+            Cookie: session=xyz; theme=dark\r\n\
+            Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\
+            Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
+            \r\n";
+        let (request, consumed) = parse_ok(buf);
+        assert_eq!(consumed, buf.len());
+        assert_eq!(request.path, "/socket?token=abc");
+        assert_eq!(request.key, "x3JJHMbDL1EzLkh9GBhXDw==");
+        assert!(request.protocols.is_empty());
+        assert_eq!(
+            request.header("sec-websocket-extensions"),
+            Some(&b"permessage-deflate; client_max_window_bits"[..])
+        );
+        // Firefox's `Connection: keep-alive, Upgrade` works as well.
+        let firefox = String::from_utf8_lossy(buf)
+            .replace("Connection: Upgrade", "Connection: keep-alive, Upgrade");
+        parse_ok(firefox.as_bytes());
+    }
+
+    #[test]
+    fn round_trip_with_client_encode() {
+        let client = ClientRequest {
+            host: "example.com".into(),
+            path: String::new(),
+            headers: vec![("X-Custom".into(), "1, 2\t3".into())],
+            protocols: vec!["mqtt".into()],
+        };
+        let mut out = BytesMut::new();
+        client.encode(KEY, &mut out).expect("valid");
+        let (request, consumed) = parse_ok(&out);
+        assert_eq!(consumed, out.len());
+        assert_eq!(request.path, "/");
+        assert_eq!(request.key, KEY);
+        assert_eq!(request.protocols, ["mqtt"]);
+        assert_eq!(request.header("x-custom"), Some(&b"1, 2\t3"[..]));
+    }
+
+    #[test]
+    fn header_lookup_is_case_insensitive_and_first_wins() {
+        let (request, _) = parse_ok(&request_with("X-Dup: one\r\nx-dup: two\r\n"));
+        assert_eq!(request.header("X-DUP"), Some(&b"one"[..]));
+        assert_eq!(request.header("sec-websocket-KEY"), Some(KEY.as_bytes()));
+        assert_eq!(request.header("X-Missing"), None);
+    }
+
+    #[test]
+    fn protocols_from_all_headers_in_order() {
+        let (request, _) = parse_ok(&request_with(
+            "Sec-WebSocket-Protocol: a ,b\r\nSec-WebSocket-Protocol: ,, c\r\nsec-websocket-protocol: d\r\n",
+        ));
+        assert_eq!(request.protocols, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn tokens_are_case_insensitive() {
+        let buf = format!(
+            "GET / HTTP/1.1\r\nhost: x\r\nUPGRADE: WebSocket\r\n\
+             connection: keep-alive, Upgrade\r\nSEC-WEBSOCKET-KEY: {KEY}\r\n\
+             sec-websocket-version: 13\r\n\r\n"
+        );
+        parse_ok(buf.as_bytes());
+        // Tokens may also be spread over repeated headers.
+        let buf = request_without(
+            "Connection",
+            "Connection: keep-alive\r\nConnection: UPGRADE\r\nUpgrade: h2c\r\n",
+        );
+        parse_ok(&buf);
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        let buf = request_with("Sec-WebSocket-Protocol: chat\r\n");
+        for split in 0..buf.len() {
+            assert_eq!(
+                parse_request(&buf[..split], MAX),
+                Ok(None),
+                "prefix of {split} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_frame_bytes_are_not_consumed() {
+        let head = request_with("");
+        let mut buf = head.clone();
+        // A masked text frame the client pipelined behind its request.
+        let frame = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+        buf.extend_from_slice(&frame);
+        let (_, consumed) = parse_ok(&buf);
+        assert_eq!(consumed, head.len());
+        assert_eq!(&buf[consumed..], &frame);
+    }
+
+    #[test]
+    fn rejects_non_get() {
+        let buf = String::from_utf8(request_with(""))
+            .expect("ASCII")
+            .replacen("GET", "POST", 1);
+        assert_rejected(buf.as_bytes(), HandshakeError::MethodNotGet, 405);
+        // Methods are case-sensitive.
+        let buf = String::from_utf8(request_with(""))
+            .expect("ASCII")
+            .replacen("GET", "get", 1);
+        assert_rejected(buf.as_bytes(), HandshakeError::MethodNotGet, 405);
+    }
+
+    #[test]
+    fn rejects_http_1_0() {
+        let buf = String::from_utf8(request_with(""))
+            .expect("ASCII")
+            .replacen("HTTP/1.1", "HTTP/1.0", 1);
+        assert_rejected(buf.as_bytes(), HandshakeError::HttpVersion, 505);
+    }
+
+    #[test]
+    fn rejects_missing_headers() {
+        for name in [
+            "Host",
+            "Upgrade",
+            "Connection",
+            "Sec-WebSocket-Version",
+            "Sec-WebSocket-Key",
+        ] {
+            assert_rejected(
+                &request_without(name, ""),
+                HandshakeError::MissingHeader(name),
+                400,
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_upgrade_and_connection() {
+        assert_rejected(
+            &request_without("Upgrade", "Upgrade: h2c, websocket2\r\n"),
+            HandshakeError::UpgradeNotWebSocket,
+            400,
+        );
+        assert_rejected(
+            &request_without("Connection", "Connection: keep-alive, upgrades\r\n"),
+            HandshakeError::ConnectionNotUpgrade,
+            400,
+        );
+    }
+
+    #[test]
+    fn rejects_unsupported_version() {
+        for version in ["8", "", "13, 8", "14"] {
+            assert_rejected(
+                &request_without(
+                    "Sec-WebSocket-Version",
+                    &format!("Sec-WebSocket-Version: {version}\r\n"),
+                ),
+                HandshakeError::UnsupportedVersion,
+                426,
+            );
+        }
+        assert_rejected(
+            &request_with("Sec-WebSocket-Version: 13\r\n"),
+            HandshakeError::UnsupportedVersion,
+            426,
+        );
+    }
+
+    #[test]
+    fn rejects_bad_keys() {
+        for key in [
+            "",
+            "short",
+            // 15 and 17 bytes.
+            "AQIDBAUGBwgJCgsMDQ4P",
+            "AQIDBAUGBwgJCgsMDQ4PEBE=",
+            // 24 characters, but not base64.
+            "!!!!!!!!!!!!!!!!!!!!!!==",
+            // 16 bytes without padding.
+            "AQIDBAUGBwgJCgsMDQ4PEA",
+        ] {
+            assert_rejected(
+                &request_without(
+                    "Sec-WebSocket-Key",
+                    &format!("Sec-WebSocket-Key: {key}\r\n"),
+                ),
+                HandshakeError::BadKey,
+                400,
+            );
+        }
+        assert_rejected(
+            &request_with("Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"),
+            HandshakeError::BadKey,
+            400,
+        );
+        // Non-UTF-8 bytes in the key.
+        let mut buf = request_without("Sec-WebSocket-Key", "Sec-WebSocket-Key: ");
+        buf.truncate(buf.len() - 2);
+        buf.extend_from_slice(b"\xff\xfeAAAAAAAAAAAAAAAAAAAA==\r\n\r\n");
+        assert_rejected(&buf, HandshakeError::BadKey, 400);
+    }
+
+    #[test]
+    fn rejects_non_token_protocols() {
+        assert_rejected(
+            &request_with("Sec-WebSocket-Protocol: chat, sup er\r\n"),
+            HandshakeError::BadProtocol("sup er".into()),
+            400,
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_head() {
+        assert_rejected(
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            HandshakeError::Malformed(httparse::Error::HeaderName),
+            400,
+        );
+        assert!(matches!(
+            parse_err(b"GET / HTTP/3.0\r\n\r\n"),
+            HandshakeError::Malformed(_)
+        ));
+        assert!(matches!(
+            parse_err(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+            HandshakeError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn rejects_too_many_headers() {
+        let extra: String = (0..MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_rejected(&request_with(&extra), HandshakeError::TooManyHeaders, 431);
+    }
+
+    #[test]
+    fn size_limit() {
+        let buf = request_with("");
+        let len = buf.len();
+        assert!(matches!(parse_request(&buf, len), Ok(Some((_, n))) if n == len));
+        let err = parse_request(&buf, len - 1).expect_err("one byte too long");
+        assert_eq!(err, HandshakeError::HeadTooLarge { max: len - 1 });
+        assert_eq!(err.http_status(), 431);
+
+        let partial = &buf[..100];
+        assert_eq!(parse_request(partial, 100), Ok(None));
+        assert_eq!(
+            parse_request(partial, 99),
+            Err(HandshakeError::HeadTooLarge { max: 99 })
+        );
+
+        let mut endless = b"GET / HTTP/1.1\r\nCookie: ".to_vec();
+        endless.resize(1 << 20, b'a');
+        assert_eq!(
+            parse_request(&endless, 4096),
+            Err(HandshakeError::HeadTooLarge { max: 4096 })
+        );
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let mut rng = crate::rng::Rng::from_seed([5; 32]);
+        let good = request_with("Sec-WebSocket-Protocol: chat\r\n");
+        for round in 0..2000 {
+            let mut buf = good.clone();
+            if round % 2 == 0 {
+                for _ in 0..3 {
+                    let at = rng.next_u32() as usize % buf.len();
+                    buf[at] = rng.next_u32() as u8;
+                }
+            } else {
+                buf.resize(rng.next_u32() as usize % 300, 0);
+                rng.fill(&mut buf);
+            }
+            let _ = parse_request(&buf, 256);
+        }
+    }
+
+    #[test]
+    fn encode_accept_exact_bytes() {
+        let mut out = BytesMut::new();
+        let extra = [("Set-Cookie".to_string(), "id=1".to_string())];
+        encode_accept(KEY, Some("chat"), &extra, &mut out).expect("valid");
+        assert_eq!(
+            &out[..],
+            b"HTTP/1.1 101 Switching Protocols\r\n\
+              Upgrade: websocket\r\n\
+              Connection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+              Sec-WebSocket-Protocol: chat\r\n\
+              Set-Cookie: id=1\r\n\
+              \r\n"
+        );
+    }
+
+    #[test]
+    fn encode_accept_parses_on_the_client() {
+        let (request, _) = parse_ok(&request_with("Sec-WebSocket-Protocol: chat, superchat\r\n"));
+        let mut out = BytesMut::new();
+        encode_accept(&request.key, Some("superchat"), &[], &mut out).expect("valid");
+        let (response, consumed) = parse_response(&out, KEY, &request.protocols, MAX)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(consumed, out.len());
+        assert_eq!(response.protocol.as_deref(), Some("superchat"));
+    }
+
+    #[test]
+    fn encode_accept_rejects_invalid_headers() {
+        let mut out = BytesMut::new();
+        let bad_name = [("X Y".to_string(), "v".to_string())];
+        let err = encode_accept(KEY, None, &bad_name, &mut out).expect_err("bad name");
+        assert_eq!(err, HandshakeError::InvalidHeaderName("X Y".into()));
+        assert_eq!(err.http_status(), 500);
+
+        let bad_value = [("X-Y".to_string(), "v\r\nX-Evil: 1".to_string())];
+        assert_eq!(
+            encode_accept(KEY, None, &bad_value, &mut out),
+            Err(HandshakeError::InvalidHeaderValue { name: "X-Y".into() })
+        );
+        assert_eq!(
+            encode_accept(KEY, Some("a b"), &[], &mut out),
+            Err(HandshakeError::InvalidProtocol("a b".into()))
+        );
+        assert!(out.is_empty(), "nothing written on error");
+    }
+
+    fn reject(status: u16) -> String {
+        let mut out = BytesMut::new();
+        encode_reject(status, &mut out);
+        String::from_utf8(out.to_vec()).expect("ASCII")
+    }
+
+    #[test]
+    fn encode_reject_responses() {
+        assert_eq!(
+            reject(400),
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            reject(426),
+            "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\nConnection: close\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        assert_eq!(
+            reject(405),
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\
+             Allow: GET\r\n\r\n"
+        );
+        for (status, reason) in [
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (503, "Service Unavailable"),
+            (505, "HTTP Version Not Supported"),
+            (429, "Client Error"),
+            (502, "Server Error"),
+            (302, "Unknown"),
+        ] {
+            assert!(
+                reject(status).starts_with(&format!("HTTP/1.1 {status} {reason}\r\n")),
+                "{status}"
+            );
+        }
+        // Not a three-digit status: sent as 500 rather than as broken HTTP.
+        assert!(reject(0).starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+        assert!(reject(1000).starts_with("HTTP/1.1 500 "));
+    }
+
+    #[test]
+    fn rejections_are_valid_http_that_the_client_reports() {
+        for status in [400, 405, 426, 431, 505, 1000] {
+            let mut out = BytesMut::new();
+            encode_reject(status, &mut out);
+            let err = parse_response(&out, KEY, &[], MAX).expect_err("not a 101");
+            assert_eq!(
+                err,
+                HandshakeError::BadStatus(if status > 999 { 500 } else { status })
+            );
+        }
+    }
+
+    #[test]
+    fn every_request_error_status_has_a_specific_reason() {
+        for err in [
+            HandshakeError::Malformed(httparse::Error::Token),
+            HandshakeError::TooManyHeaders,
+            HandshakeError::HeadTooLarge { max: 1 },
+            HandshakeError::HttpVersion,
+            HandshakeError::MethodNotGet,
+            HandshakeError::MissingHeader("Host"),
+            HandshakeError::UpgradeNotWebSocket,
+            HandshakeError::ConnectionNotUpgrade,
+            HandshakeError::UnsupportedVersion,
+            HandshakeError::BadKey,
+            HandshakeError::BadProtocol("x y".into()),
+        ] {
+            let reason = reason_phrase(err.http_status());
+            assert!(
+                !["Client Error", "Server Error", "Unknown"].contains(&reason),
+                "{err:?}"
+            );
+        }
     }
 }
