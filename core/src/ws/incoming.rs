@@ -192,6 +192,7 @@ fn parse_close(payload: &[u8]) -> Result<Option<(CloseCode, String)>, ProtocolEr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::frame::encode_frame;
