@@ -1,7 +1,16 @@
 //! Shared helpers for tether's scenario tests.
+//!
+//! - [`purity`]: the source scan that keeps `tether-core` sans-IO.
+//! - [`payload`]: deterministic payloads that the peers generate the same way.
+//! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
+//!   (installed into `.deps/` by `scripts/install-peers.sh`).
+//! - [`interop`]: the interop scenarios, run per peer by `tests/interop_*.rs`.
 
 use std::path::PathBuf;
 
+pub mod interop;
+pub mod payload;
+pub mod peer;
 pub mod purity;
 
 /// The workspace root (the folder holding `core/`, `tests/`, `scripts/`), found from this
