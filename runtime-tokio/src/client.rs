@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_core::handshake::ClientRequest;
+use tether_core::handshake::{ClientRequest, HandshakeError};
 use tether_core::ws::{Config, Connection, ProtocolError};
 use tokio::net::TcpStream;
 use tracing::Instrument;
@@ -81,6 +81,9 @@ async fn open(
 fn connect_error(error: OpenError) -> ConnectError {
     match error {
         OpenError::Io(e) => ConnectError::Io(e),
+        OpenError::Protocol(ProtocolError::Handshake(HandshakeError::BadStatus(status))) => {
+            ConnectError::Rejected { status }
+        }
         OpenError::Protocol(ProtocolError::Handshake(e)) => ConnectError::Handshake(e),
         OpenError::Protocol(ProtocolError::HandshakeTimeout) => ConnectError::Timeout,
         OpenError::Protocol(ProtocolError::UnexpectedEof) | OpenError::Closed => {
