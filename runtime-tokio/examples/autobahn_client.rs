@@ -7,17 +7,29 @@
 //! Asks the server how many cases there are, echoes every message of each case back
 //! until the server closes, then asks it to write its reports.
 
+use std::process::ExitCode;
+
 use tether_tokio::{connect, ClientConfig, ConnectError, WebSocket};
 use tracing_subscriber::EnvFilter;
 
 const AGENT: &str = "tether-tokio";
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("autobahn_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let base = std::env::var("AUTOBAHN_URL").unwrap_or_else(|_| "ws://127.0.0.1:9001".to_owned());
     let base = base.trim_end_matches('/');
 

@@ -16,11 +16,21 @@ use tether_tokio::{connect, ClientConfig, CloseCode, Message};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("echo_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());

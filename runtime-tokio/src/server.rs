@@ -60,9 +60,9 @@ impl Server {
 
     /// The next connection whose handshake succeeded, and the client's address.
     ///
-    /// Handshakes run concurrently in their own tasks, but only while this is being
-    /// awaited or after it returned. A failed handshake is answered with its HTTP status,
-    /// logged at debug level, and skipped. Errors are those of the listening socket (for
+    /// New TCP connections are taken only while this is awaited; each one's handshake then
+    /// runs in a task of its own, concurrently with the others. A failed handshake is
+    /// answered with its HTTP status, logged at debug level, and skipped. Errors are those of the listening socket (for
     /// example running out of file descriptors); the server remains usable after them.
     ///
     /// Cancel-safe: dropping the future loses no connection.
