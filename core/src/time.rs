@@ -61,6 +61,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // one real instant as the origin of virtual time
     fn next_is_the_soonest_and_expiry_disarms() {
         let t0 = Instant::now();
         let mut t = TimerTable::default();

@@ -1,8 +1,13 @@
 //! The server half: parse and validate an upgrade request, then accept or reject it.
 
-use bytes::BytesMut;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::{BufMut, BytesMut};
 
-use super::HandshakeError;
+use super::{
+    check_header, derive_accept_key, head_len, is_token, list_elements, lists_token, owned_headers,
+    put_header, values, window, HandshakeError, MAX_HEADERS,
+};
 
 /// A valid WebSocket upgrade request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,29 +24,680 @@ pub struct Request {
 
 impl Request {
     /// The first header named `name` (case-insensitive).
-    pub fn header(&self, _name: &str) -> Option<&[u8]> {
-        todo!()
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
     }
 }
 
 /// Parses and validates an upgrade request. `Ok(None)` until the head is complete; an error
 /// if it is longer than `max_size` or is not a valid WebSocket upgrade.
-pub fn parse_request(_buf: &[u8], _max_size: usize) -> Result<Option<(Request, usize)>, HandshakeError> {
-    todo!()
+///
+/// On success also returns the length of the head; bytes after it are left alone. Extension
+/// offers (`Sec-WebSocket-Extensions`) are ignored: we accept without any.
+///
+/// ```
+/// use tether_core::handshake::{parse_request, HandshakeError};
+///
+/// let head = b"GET /chat HTTP/1.1\r\n\
+///     Host: example.com\r\n\
+///     Upgrade: websocket\r\n\
+///     Connection: Upgrade\r\n\
+///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\n\
+///     Sec-WebSocket-Protocol: chat, superchat\r\n\
+///     \r\n";
+///
+/// // Not all there yet: wait for more bytes.
+/// assert_eq!(parse_request(&head[..10], 8192)?, None);
+///
+/// let (request, consumed) = parse_request(head, 8192)?.expect("complete");
+/// assert_eq!(consumed, head.len());
+/// assert_eq!(request.key, "dGhlIHNhbXBsZSBub25jZQ==");
+/// assert_eq!(request.protocols, ["chat", "superchat"]);
+/// # Ok::<(), HandshakeError>(())
+/// ```
+pub fn parse_request(
+    buf: &[u8],
+    max_size: usize,
+) -> Result<Option<(Request, usize)>, HandshakeError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let status = request.parse(window(buf, max_size));
+    let Some(len) = head_len(status, buf.len(), max_size)? else {
+        return Ok(None);
+    };
+
+    // RFC 6455 §4.2.1, checked in order of the status they map to being most useful.
+    if request.method != Some("GET") {
+        return Err(HandshakeError::MethodNotGet);
+    }
+    // httparse only knows HTTP/1.0 (0) and HTTP/1.1 (1); anything else is `Malformed`.
+    if request.version != Some(1) {
+        return Err(HandshakeError::HttpVersion);
+    }
+    let path = request.path.unwrap_or("/").to_owned();
+    let headers: &[httparse::Header<'_>] = request.headers;
+
+    if values(headers, "Host").next().is_none() {
+        return Err(HandshakeError::MissingHeader("Host"));
+    }
+    match lists_token(headers, "Upgrade", "websocket") {
+        None => return Err(HandshakeError::MissingHeader("Upgrade")),
+        Some(false) => return Err(HandshakeError::UpgradeNotWebSocket),
+        Some(true) => {}
+    }
+    match lists_token(headers, "Connection", "upgrade") {
+        None => return Err(HandshakeError::MissingHeader("Connection")),
+        Some(false) => return Err(HandshakeError::ConnectionNotUpgrade),
+        Some(true) => {}
+    }
+
+    let mut versions = values(headers, "Sec-WebSocket-Version");
+    match (versions.next(), versions.next()) {
+        (None, _) => return Err(HandshakeError::MissingHeader("Sec-WebSocket-Version")),
+        (Some(version), None) if version.trim_ascii() == b"13" => {}
+        // 426 tells the client which version to retry with (see `encode_reject`).
+        _ => return Err(HandshakeError::UnsupportedVersion),
+    }
+
+    let mut keys = values(headers, "Sec-WebSocket-Key");
+    let key = match (keys.next(), keys.next()) {
+        (None, _) => return Err(HandshakeError::MissingHeader("Sec-WebSocket-Key")),
+        (Some(key), None) => key.trim_ascii(),
+        // RFC 6455 §11.3.1: the key must not appear more than once.
+        _ => return Err(HandshakeError::BadKey),
+    };
+    // 16 bytes are always 24 base64 characters with padding; checking the length first
+    // keeps a huge bogus key from being decoded at all.
+    if key.len() != 24 || !STANDARD.decode(key).is_ok_and(|nonce| nonce.len() == 16) {
+        return Err(HandshakeError::BadKey);
+    }
+    let key = std::str::from_utf8(key)
+        .map_err(|_| HandshakeError::BadKey)?
+        .to_owned();
+
+    let mut protocols = Vec::new();
+    for value in values(headers, "Sec-WebSocket-Protocol") {
+        for element in list_elements(value) {
+            // Tokens are ASCII, so once this holds the conversion below is exact.
+            if !is_token(element) {
+                return Err(HandshakeError::BadProtocol(
+                    String::from_utf8_lossy(element).into_owned(),
+                ));
+            }
+            protocols.push(String::from_utf8_lossy(element).into_owned());
+        }
+    }
+
+    Ok(Some((
+        Request {
+            path,
+            headers: owned_headers(headers),
+            key,
+            protocols,
+        },
+        len,
+    )))
 }
 
 /// Appends the `101 Switching Protocols` response for `key`, naming `protocol` if chosen,
 /// plus `headers`. Invalid header bytes are an error.
+///
+/// Everything is validated before anything is written, so on error `out` is unchanged.
 pub fn encode_accept(
-    _key: &str,
-    _protocol: Option<&str>,
-    _headers: &[(String, String)],
-    _out: &mut BytesMut,
+    key: &str,
+    protocol: Option<&str>,
+    headers: &[(String, String)],
+    out: &mut BytesMut,
 ) -> Result<(), HandshakeError> {
-    todo!()
+    if let Some(protocol) = protocol.filter(|p| !is_token(p.as_bytes())) {
+        return Err(HandshakeError::InvalidProtocol(protocol.to_owned()));
+    }
+    for (name, value) in headers {
+        check_header(name, value)?;
+    }
+
+    out.put_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    );
+    put_header(
+        out,
+        "Sec-WebSocket-Accept",
+        derive_accept_key(key.as_bytes()).as_bytes(),
+    );
+    if let Some(protocol) = protocol {
+        put_header(out, "Sec-WebSocket-Protocol", protocol.as_bytes());
+    }
+    for (name, value) in headers {
+        put_header(out, name, value.as_bytes());
+    }
+    out.put_slice(b"\r\n");
+    Ok(())
 }
 
 /// Appends an HTTP error response with `status` (and `Sec-WebSocket-Version: 13` on 426).
-pub fn encode_reject(_status: u16, _out: &mut BytesMut) {
-    todo!()
+///
+/// A `status` that is not three digits is sent as 500, since it cannot be written validly.
+/// A 405 also carries `Allow: GET`, which RFC 9110 §15.5.6 requires.
+pub fn encode_reject(status: u16, out: &mut BytesMut) {
+    let status = if (100..=999).contains(&status) {
+        status
+    } else {
+        500
+    };
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.to_string().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(reason_phrase(status).as_bytes());
+    out.put_slice(b"\r\nContent-Length: 0\r\nConnection: close\r\n");
+    match status {
+        // RFC 6455 §4.4: tell the client which version we do speak.
+        426 => out.put_slice(b"Sec-WebSocket-Version: 13\r\n"),
+        405 => out.put_slice(b"Allow: GET\r\n"),
+        _ => {}
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// The reason phrase for the statuses a WebSocket server typically rejects with. Clients
+/// must ignore it (RFC 9112 §4), so a generic one suffices for the rest.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => match status / 100 {
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Unknown",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::{parse_response, ClientRequest};
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    const MAX: usize = 8192;
+
+    /// The RFC 6455 §1.2 example request, minus `Origin`, with `extra` headers added.
+    fn request_with(extra: &str) -> Vec<u8> {
+        format!(
+            "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n\
+             Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// A valid request with the header line starting with `name:` removed and `extra` added.
+    fn request_without(name: &str, extra: &str) -> Vec<u8> {
+        let text = String::from_utf8(request_with("")).expect("ASCII");
+        let mut head: String = text
+            .split_inclusive("\r\n")
+            .filter(|line| !line.starts_with(&format!("{name}:")) && *line != "\r\n")
+            .collect();
+        head.push_str(extra);
+        head.push_str("\r\n");
+        head.into_bytes()
+    }
+
+    fn parse_ok(buf: &[u8]) -> (Request, usize) {
+        parse_request(buf, MAX)
+            .expect("valid request")
+            .expect("complete request")
+    }
+
+    fn parse_err(buf: &[u8]) -> HandshakeError {
+        parse_request(buf, MAX).expect_err("must be rejected")
+    }
+
+    fn assert_rejected(buf: &[u8], expected: HandshakeError, status: u16) {
+        let err = parse_err(buf);
+        assert_eq!(err, expected, "{:?}", String::from_utf8_lossy(buf));
+        assert_eq!(err.http_status(), status, "{expected:?}");
+    }
+
+    #[test]
+    fn parses_rfc_example_request() {
+        let buf = request_with(
+            "Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n",
+        );
+        let (request, consumed) = parse_ok(&buf);
+        assert_eq!(consumed, buf.len());
+        assert_eq!(request.path, "/chat");
+        assert_eq!(request.key, KEY);
+        assert_eq!(request.protocols, ["chat", "superchat"]);
+        assert_eq!(request.headers.len(), 7);
+        assert_eq!(
+            request.headers[0],
+            ("Host".into(), b"server.example.com".to_vec())
+        );
+    }
+
+    #[test]
+    fn parses_browser_request() {
+        // As sent by Chrome, including an extension offer we do not take up.
+        let buf = b"GET /socket?token=abc HTTP/1.1\r\n\
+            Host: localhost:9001\r\n\
+            Connection: Upgrade\r\n\
+            Pragma: no-cache\r\n\
+            Cache-Control: no-cache\r\n\
+            User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n\
+            Upgrade: websocket\r\n\
+            Origin: http://localhost:9001\r\n\
+            Sec-WebSocket-Version: 13\r\n\
+            Accept-Encoding: gzip, deflate, br, zstd\r\n\
+            Accept-Language: en-US,en;q=0.9\r\n\
+            Cookie: session=xyz; theme=dark\r\n\
+            Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\
+            Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
+            \r\n";
+        let (request, consumed) = parse_ok(buf);
+        assert_eq!(consumed, buf.len());
+        assert_eq!(request.path, "/socket?token=abc");
+        assert_eq!(request.key, "x3JJHMbDL1EzLkh9GBhXDw==");
+        assert!(request.protocols.is_empty());
+        assert_eq!(
+            request.header("sec-websocket-extensions"),
+            Some(&b"permessage-deflate; client_max_window_bits"[..])
+        );
+        // Firefox's `Connection: keep-alive, Upgrade` works as well.
+        let firefox = String::from_utf8_lossy(buf)
+            .replace("Connection: Upgrade", "Connection: keep-alive, Upgrade");
+        parse_ok(firefox.as_bytes());
+    }
+
+    #[test]
+    fn round_trip_with_client_encode() {
+        let client = ClientRequest {
+            host: "example.com".into(),
+            path: String::new(),
+            headers: vec![("X-Custom".into(), "1, 2\t3".into())],
+            protocols: vec!["mqtt".into()],
+        };
+        let mut out = BytesMut::new();
+        client.encode(KEY, &mut out).expect("valid");
+        let (request, consumed) = parse_ok(&out);
+        assert_eq!(consumed, out.len());
+        assert_eq!(request.path, "/");
+        assert_eq!(request.key, KEY);
+        assert_eq!(request.protocols, ["mqtt"]);
+        assert_eq!(request.header("x-custom"), Some(&b"1, 2\t3"[..]));
+    }
+
+    #[test]
+    fn header_lookup_is_case_insensitive_and_first_wins() {
+        let (request, _) = parse_ok(&request_with("X-Dup: one\r\nx-dup: two\r\n"));
+        assert_eq!(request.header("X-DUP"), Some(&b"one"[..]));
+        assert_eq!(request.header("sec-websocket-KEY"), Some(KEY.as_bytes()));
+        assert_eq!(request.header("X-Missing"), None);
+    }
+
+    #[test]
+    fn protocols_from_all_headers_in_order() {
+        let (request, _) = parse_ok(&request_with(
+            "Sec-WebSocket-Protocol: a ,b\r\nSec-WebSocket-Protocol: ,, c\r\nsec-websocket-protocol: d\r\n",
+        ));
+        assert_eq!(request.protocols, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn tokens_are_case_insensitive() {
+        let buf = format!(
+            "GET / HTTP/1.1\r\nhost: x\r\nUPGRADE: WebSocket\r\n\
+             connection: keep-alive, Upgrade\r\nSEC-WEBSOCKET-KEY: {KEY}\r\n\
+             sec-websocket-version: 13\r\n\r\n"
+        );
+        parse_ok(buf.as_bytes());
+        // Tokens may also be spread over repeated headers.
+        let buf = request_without(
+            "Connection",
+            "Connection: keep-alive\r\nConnection: UPGRADE\r\nUpgrade: h2c\r\n",
+        );
+        parse_ok(&buf);
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        let buf = request_with("Sec-WebSocket-Protocol: chat\r\n");
+        for split in 0..buf.len() {
+            assert_eq!(
+                parse_request(&buf[..split], MAX),
+                Ok(None),
+                "prefix of {split} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_frame_bytes_are_not_consumed() {
+        let head = request_with("");
+        let mut buf = head.clone();
+        // A masked text frame the client pipelined behind its request.
+        let frame = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+        buf.extend_from_slice(&frame);
+        let (_, consumed) = parse_ok(&buf);
+        assert_eq!(consumed, head.len());
+        assert_eq!(&buf[consumed..], &frame);
+    }
+
+    #[test]
+    fn rejects_non_get() {
+        let buf = String::from_utf8(request_with(""))
+            .expect("ASCII")
+            .replacen("GET", "POST", 1);
+        assert_rejected(buf.as_bytes(), HandshakeError::MethodNotGet, 405);
+        // Methods are case-sensitive.
+        let buf = String::from_utf8(request_with(""))
+            .expect("ASCII")
+            .replacen("GET", "get", 1);
+        assert_rejected(buf.as_bytes(), HandshakeError::MethodNotGet, 405);
+    }
+
+    #[test]
+    fn rejects_http_1_0() {
+        let buf = String::from_utf8(request_with(""))
+            .expect("ASCII")
+            .replacen("HTTP/1.1", "HTTP/1.0", 1);
+        assert_rejected(buf.as_bytes(), HandshakeError::HttpVersion, 505);
+    }
+
+    #[test]
+    fn rejects_missing_headers() {
+        for name in [
+            "Host",
+            "Upgrade",
+            "Connection",
+            "Sec-WebSocket-Version",
+            "Sec-WebSocket-Key",
+        ] {
+            assert_rejected(
+                &request_without(name, ""),
+                HandshakeError::MissingHeader(name),
+                400,
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_upgrade_and_connection() {
+        assert_rejected(
+            &request_without("Upgrade", "Upgrade: h2c, websocket2\r\n"),
+            HandshakeError::UpgradeNotWebSocket,
+            400,
+        );
+        assert_rejected(
+            &request_without("Connection", "Connection: keep-alive, upgrades\r\n"),
+            HandshakeError::ConnectionNotUpgrade,
+            400,
+        );
+    }
+
+    #[test]
+    fn rejects_unsupported_version() {
+        for version in ["8", "", "13, 8", "14"] {
+            assert_rejected(
+                &request_without(
+                    "Sec-WebSocket-Version",
+                    &format!("Sec-WebSocket-Version: {version}\r\n"),
+                ),
+                HandshakeError::UnsupportedVersion,
+                426,
+            );
+        }
+        assert_rejected(
+            &request_with("Sec-WebSocket-Version: 13\r\n"),
+            HandshakeError::UnsupportedVersion,
+            426,
+        );
+    }
+
+    #[test]
+    fn rejects_bad_keys() {
+        for key in [
+            "",
+            "short",
+            // 15 and 17 bytes.
+            "AQIDBAUGBwgJCgsMDQ4P",
+            "AQIDBAUGBwgJCgsMDQ4PEBE=",
+            // 24 characters, but not base64.
+            "!!!!!!!!!!!!!!!!!!!!!!==",
+            // 16 bytes without padding.
+            "AQIDBAUGBwgJCgsMDQ4PEA",
+        ] {
+            assert_rejected(
+                &request_without(
+                    "Sec-WebSocket-Key",
+                    &format!("Sec-WebSocket-Key: {key}\r\n"),
+                ),
+                HandshakeError::BadKey,
+                400,
+            );
+        }
+        assert_rejected(
+            &request_with("Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"),
+            HandshakeError::BadKey,
+            400,
+        );
+        // Non-UTF-8 bytes in the key.
+        let mut buf = request_without("Sec-WebSocket-Key", "Sec-WebSocket-Key: ");
+        buf.truncate(buf.len() - 2);
+        buf.extend_from_slice(b"\xff\xfeAAAAAAAAAAAAAAAAAAAA==\r\n\r\n");
+        assert_rejected(&buf, HandshakeError::BadKey, 400);
+    }
+
+    #[test]
+    fn rejects_non_token_protocols() {
+        assert_rejected(
+            &request_with("Sec-WebSocket-Protocol: chat, sup er\r\n"),
+            HandshakeError::BadProtocol("sup er".into()),
+            400,
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_head() {
+        assert_rejected(
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            HandshakeError::Malformed(httparse::Error::HeaderName),
+            400,
+        );
+        assert!(matches!(
+            parse_err(b"GET / HTTP/3.0\r\n\r\n"),
+            HandshakeError::Malformed(_)
+        ));
+        assert!(matches!(
+            parse_err(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+            HandshakeError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn rejects_too_many_headers() {
+        let extra: String = (0..MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_rejected(&request_with(&extra), HandshakeError::TooManyHeaders, 431);
+    }
+
+    #[test]
+    fn size_limit() {
+        let buf = request_with("");
+        let len = buf.len();
+        assert!(matches!(parse_request(&buf, len), Ok(Some((_, n))) if n == len));
+        let err = parse_request(&buf, len - 1).expect_err("one byte too long");
+        assert_eq!(err, HandshakeError::HeadTooLarge { max: len - 1 });
+        assert_eq!(err.http_status(), 431);
+
+        let partial = &buf[..100];
+        assert_eq!(parse_request(partial, 100), Ok(None));
+        assert_eq!(
+            parse_request(partial, 99),
+            Err(HandshakeError::HeadTooLarge { max: 99 })
+        );
+
+        let mut endless = b"GET / HTTP/1.1\r\nCookie: ".to_vec();
+        endless.resize(1 << 20, b'a');
+        assert_eq!(
+            parse_request(&endless, 4096),
+            Err(HandshakeError::HeadTooLarge { max: 4096 })
+        );
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let mut rng = crate::rng::Rng::from_seed([5; 32]);
+        let good = request_with("Sec-WebSocket-Protocol: chat\r\n");
+        for round in 0..2000 {
+            let mut buf = good.clone();
+            if round % 2 == 0 {
+                for _ in 0..3 {
+                    let at = rng.next_u32() as usize % buf.len();
+                    buf[at] = rng.next_u32() as u8;
+                }
+            } else {
+                buf.resize(rng.next_u32() as usize % 300, 0);
+                rng.fill(&mut buf);
+            }
+            let _ = parse_request(&buf, 256);
+        }
+    }
+
+    #[test]
+    fn encode_accept_exact_bytes() {
+        let mut out = BytesMut::new();
+        let extra = [("Set-Cookie".to_string(), "id=1".to_string())];
+        encode_accept(KEY, Some("chat"), &extra, &mut out).expect("valid");
+        assert_eq!(
+            &out[..],
+            b"HTTP/1.1 101 Switching Protocols\r\n\
+              Upgrade: websocket\r\n\
+              Connection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+              Sec-WebSocket-Protocol: chat\r\n\
+              Set-Cookie: id=1\r\n\
+              \r\n"
+        );
+    }
+
+    #[test]
+    fn encode_accept_parses_on_the_client() {
+        let (request, _) = parse_ok(&request_with("Sec-WebSocket-Protocol: chat, superchat\r\n"));
+        let mut out = BytesMut::new();
+        encode_accept(&request.key, Some("superchat"), &[], &mut out).expect("valid");
+        let (response, consumed) = parse_response(&out, KEY, &request.protocols, MAX)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(consumed, out.len());
+        assert_eq!(response.protocol.as_deref(), Some("superchat"));
+    }
+
+    #[test]
+    fn encode_accept_rejects_invalid_headers() {
+        let mut out = BytesMut::new();
+        let bad_name = [("X Y".to_string(), "v".to_string())];
+        let err = encode_accept(KEY, None, &bad_name, &mut out).expect_err("bad name");
+        assert_eq!(err, HandshakeError::InvalidHeaderName("X Y".into()));
+        assert_eq!(err.http_status(), 500);
+
+        let bad_value = [("X-Y".to_string(), "v\r\nX-Evil: 1".to_string())];
+        assert_eq!(
+            encode_accept(KEY, None, &bad_value, &mut out),
+            Err(HandshakeError::InvalidHeaderValue { name: "X-Y".into() })
+        );
+        assert_eq!(
+            encode_accept(KEY, Some("a b"), &[], &mut out),
+            Err(HandshakeError::InvalidProtocol("a b".into()))
+        );
+        assert!(out.is_empty(), "nothing written on error");
+    }
+
+    fn reject(status: u16) -> String {
+        let mut out = BytesMut::new();
+        encode_reject(status, &mut out);
+        String::from_utf8(out.to_vec()).expect("ASCII")
+    }
+
+    #[test]
+    fn encode_reject_responses() {
+        assert_eq!(
+            reject(400),
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            reject(426),
+            "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\nConnection: close\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        assert_eq!(
+            reject(405),
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\
+             Allow: GET\r\n\r\n"
+        );
+        for (status, reason) in [
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (503, "Service Unavailable"),
+            (505, "HTTP Version Not Supported"),
+            (429, "Client Error"),
+            (502, "Server Error"),
+            (302, "Unknown"),
+        ] {
+            assert!(
+                reject(status).starts_with(&format!("HTTP/1.1 {status} {reason}\r\n")),
+                "{status}"
+            );
+        }
+        // Not a three-digit status: sent as 500 rather than as broken HTTP.
+        assert!(reject(0).starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+        assert!(reject(1000).starts_with("HTTP/1.1 500 "));
+    }
+
+    #[test]
+    fn rejections_are_valid_http_that_the_client_reports() {
+        for status in [400, 405, 426, 431, 505, 1000] {
+            let mut out = BytesMut::new();
+            encode_reject(status, &mut out);
+            let err = parse_response(&out, KEY, &[], MAX).expect_err("not a 101");
+            assert_eq!(
+                err,
+                HandshakeError::BadStatus(if status > 999 { 500 } else { status })
+            );
+        }
+    }
+
+    #[test]
+    fn every_request_error_status_has_a_specific_reason() {
+        for err in [
+            HandshakeError::Malformed(httparse::Error::Token),
+            HandshakeError::TooManyHeaders,
+            HandshakeError::HeadTooLarge { max: 1 },
+            HandshakeError::HttpVersion,
+            HandshakeError::MethodNotGet,
+            HandshakeError::MissingHeader("Host"),
+            HandshakeError::UpgradeNotWebSocket,
+            HandshakeError::ConnectionNotUpgrade,
+            HandshakeError::UnsupportedVersion,
+            HandshakeError::BadKey,
+            HandshakeError::BadProtocol("x y".into()),
+        ] {
+            let reason = reason_phrase(err.http_status());
+            assert!(
+                !["Client Error", "Server Error", "Unknown"].contains(&reason),
+                "{err:?}"
+            );
+        }
+    }
 }

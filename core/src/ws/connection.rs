@@ -1,111 +1,549 @@
 //! The WebSocket connection state machine.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Config, Event, Message, Role, SendError, State};
-use crate::frame::CloseCode;
-use crate::handshake::{ClientRequest, HandshakeError};
-use crate::rng::Seed;
+use super::incoming::{Reader, Received};
+use super::outgoing::Outgoing;
+use super::{CloseInfo, Config, Event, Initiator, Message, ProtocolError, Role, SendError, State};
+use crate::frame::{CloseCode, OpCode};
+use crate::handshake::{self, ClientRequest, HandshakeError};
+use crate::rng::{Rng, Seed};
+use crate::time::{Timer, TimerTable};
 
-/// One WebSocket connection, client or server role.
+/// Input buffers larger than this are given back once they drain.
+const IDLE_INPUT_CAPACITY: usize = 64 << 10;
+
+/// Where the opening handshake stands.
 #[derive(Debug)]
-pub struct Connection {}
+enum Opening {
+    /// Client: waiting for the `101` to a request sent with `key`.
+    AwaitResponse { key: String, protocols: Vec<String> },
+    /// Server: waiting for the request.
+    AwaitRequest,
+    /// Server: the request arrived and waits for `accept` or `reject`.
+    AwaitDecision { key: String },
+    /// Done.
+    Done,
+}
+
+/// One WebSocket connection, client or server role, as a sans-IO state machine.
+///
+/// Methods fall in four groups (quinn-proto's shape):
+/// - inputs: [`handle_input`](Self::handle_input), [`handle_eof`](Self::handle_eof),
+///   [`handle_timeout`](Self::handle_timeout);
+/// - commands: [`send`](Self::send), [`ping`](Self::ping), [`close`](Self::close),
+///   and on a server [`accept`](Self::accept) / [`reject`](Self::reject);
+/// - outputs, polled until empty after every input or command:
+///   [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+///   [`poll_timeout`](Self::poll_timeout);
+/// - getters: [`state`](Self::state), [`role`](Self::role),
+///   [`pending_transmit`](Self::pending_transmit), [`is_finished`](Self::is_finished).
+///
+/// The crate docs describe the loop that drives it.
+///
+/// ```
+/// use std::time::Instant;
+/// use tether_core::handshake::ClientRequest;
+/// use tether_core::{Config, Connection, Event, Message};
+///
+/// let now = Instant::now();
+/// let request = ClientRequest { host: "node-2:7000".into(), path: "/".into(), ..Default::default() };
+/// let mut client = Connection::client(now, Config::default(), request, [1; 32]).unwrap();
+/// let mut server = Connection::server(now, Config::default(), [2; 32]);
+///
+/// // Carry bytes both ways until nothing moves; answer the upgrade on the way.
+/// let mut events = Vec::new();
+/// for _ in 0..4 {
+///     while let Some(bytes) = client.poll_transmit() { server.handle_input(now, &bytes); }
+///     while let Some(event) = server.poll_event() {
+///         if let Event::Upgrade(_) = event { server.accept(now, None, &[]).unwrap(); }
+///     }
+///     while let Some(bytes) = server.poll_transmit() { client.handle_input(now, &bytes); }
+///     while let Some(event) = client.poll_event() {
+///         if let Event::Open { .. } = event { client.send(now, Message::from("hello")).unwrap(); }
+///         events.push(event);
+///     }
+/// }
+/// assert!(events.contains(&Event::Open { protocol: None }));
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    state: State,
+    config: Config,
+    rng: Rng,
+    timers: TimerTable,
+    opening: Opening,
+    /// Bytes read and not yet consumed by the handshake or frame parser.
+    input: BytesMut,
+    reader: Reader,
+    output: Outgoing,
+    events: VecDeque<Event>,
+    /// We queued our close frame (or failed the connection, which sends one).
+    close_sent: bool,
+    /// The peer's close frame arrived.
+    close_received: bool,
+    /// Who closed first, once someone did.
+    initiator: Option<Initiator>,
+    /// The code and reason to report in `Closed`.
+    close_code: CloseCode,
+    close_reason: String,
+    /// The peer broke the protocol: its further data is read only to find its close frame.
+    failed: bool,
+    /// The transport is done with: EOF seen, or (client) we stopped waiting for it.
+    transport_done: bool,
+}
 
 impl Connection {
     /// A client connection; the upgrade request is queued for `poll_transmit` at once.
+    ///
+    /// Fails only if `request` holds bytes that cannot be sent in an HTTP head.
     pub fn client(
-        _now: Instant,
-        _config: Config,
-        _request: ClientRequest,
-        _seed: Seed,
+        now: Instant,
+        config: Config,
+        request: ClientRequest,
+        seed: Seed,
     ) -> Result<Connection, HandshakeError> {
-        todo!()
+        let mut conn = Connection::new(now, Role::Client, config, seed);
+        let key = handshake::generate_key(&mut conn.rng);
+        let mut head = BytesMut::new();
+        request.encode(&key, &mut head)?;
+        conn.output.push_urgent_bytes(&head);
+        conn.opening = Opening::AwaitResponse {
+            key,
+            protocols: request.protocols,
+        };
+        Ok(conn)
     }
 
     /// A server connection waiting for the client's upgrade request.
-    pub fn server(_now: Instant, _config: Config, _seed: Seed) -> Connection {
-        todo!()
+    pub fn server(now: Instant, config: Config, seed: Seed) -> Connection {
+        Connection::new(now, Role::Server, config, seed)
+    }
+
+    fn new(now: Instant, role: Role, config: Config, seed: Seed) -> Connection {
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Handshake, now + config.handshake_timeout);
+        Connection {
+            role,
+            state: State::Handshaking,
+            reader: Reader::new(
+                role == Role::Server,
+                config.max_frame_size,
+                config.max_message_size,
+            ),
+            config,
+            rng: Rng::from_seed(seed),
+            timers,
+            opening: Opening::AwaitRequest,
+            input: BytesMut::new(),
+            output: Outgoing::default(),
+            events: VecDeque::new(),
+            close_sent: false,
+            close_received: false,
+            initiator: None,
+            close_code: CloseCode::ABNORMAL,
+            close_reason: String::new(),
+            failed: false,
+            transport_done: false,
+        }
     }
 
     /// Where the connection is in its life.
     pub fn state(&self) -> State {
-        todo!()
+        self.state
     }
 
     /// Client or server.
     pub fn role(&self) -> Role {
-        todo!()
+        self.role
+    }
+
+    /// The configuration this connection was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Feeds bytes read from the transport.
-    pub fn handle_input(&mut self, _now: Instant, _data: &[u8]) {
-        todo!()
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.input.extend_from_slice(data);
+        self.process(now);
+        if self.input.is_empty() && self.input.capacity() > IDLE_INPUT_CAPACITY {
+            self.input = BytesMut::new();
+        }
     }
 
-    /// The peer closed its write side.
-    pub fn handle_eof(&mut self, _now: Instant) {
-        todo!()
+    /// The peer closed its write side: no more input will come. Not an error in itself; a
+    /// connection that was not closed cleanly ends with code 1006.
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.transport_done = true;
+        if self.state == State::Closed {
+            return;
+        }
+        if self.state == State::Handshaking {
+            self.events
+                .push_back(Event::Error(ProtocolError::UnexpectedEof));
+        }
+        self.initiator.get_or_insert(Initiator::Transport);
+        if !self.failed {
+            self.close_code = CloseCode::ABNORMAL;
+            self.close_reason.clear();
+        }
+        self.finish(now, false);
     }
 
-    /// Fires every deadline at or before `now`.
-    pub fn handle_timeout(&mut self, _now: Instant) {
-        todo!()
+    /// Fires every deadline at or before `now`. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.expire(Timer::Handshake, now) && self.state == State::Handshaking {
+            self.events
+                .push_back(Event::Error(ProtocolError::HandshakeTimeout));
+            self.initiator = Some(Initiator::Transport);
+            self.finish(now, false);
+            self.transport_done = true;
+        }
+        if self.timers.expire(Timer::Close, now) {
+            // Either the peer never answered our close, or (client) never closed the TCP
+            // connection after the close exchange: stop waiting either way.
+            if self.state != State::Closed && !self.failed {
+                self.close_code = CloseCode::ABNORMAL;
+                self.close_reason.clear();
+            }
+            self.initiator.get_or_insert(Initiator::Transport);
+            self.finish(now, false);
+            self.transport_done = true;
+        }
     }
 
     /// Server role: accepts the pending upgrade with an optional subprotocol and extra headers.
     pub fn accept(
         &mut self,
-        _now: Instant,
-        _protocol: Option<&str>,
-        _headers: &[(String, String)],
+        now: Instant,
+        protocol: Option<&str>,
+        headers: &[(String, String)],
     ) -> Result<(), SendError> {
-        todo!()
+        let Opening::AwaitDecision { key } = &self.opening else {
+            return Err(SendError::NoPendingUpgrade);
+        };
+        let mut head = BytesMut::new();
+        handshake::encode_accept(key, protocol, headers, &mut head)?;
+        self.output.push_urgent_bytes(&head);
+        self.opening = Opening::Done;
+        self.open(protocol.map(str::to_owned));
+        // Frames the client sent right behind its request.
+        self.process(now);
+        Ok(())
     }
 
     /// Server role: refuses the pending upgrade with an HTTP status.
-    pub fn reject(&mut self, _now: Instant, _status: u16) -> Result<(), SendError> {
-        todo!()
+    pub fn reject(&mut self, now: Instant, status: u16) -> Result<(), SendError> {
+        if !matches!(self.opening, Opening::AwaitDecision { .. }) {
+            return Err(SendError::NoPendingUpgrade);
+        }
+        self.reject_with(now, status);
+        Ok(())
     }
 
-    /// Queues a message.
-    pub fn send(&mut self, _now: Instant, _message: Message) -> Result<(), SendError> {
-        todo!()
+    fn reject_with(&mut self, now: Instant, status: u16) {
+        let mut head = BytesMut::new();
+        handshake::encode_reject(status, &mut head);
+        self.output.push_urgent_bytes(&head);
+        self.opening = Opening::Done;
+        self.initiator = Some(Initiator::Local);
+        self.finish(now, false);
     }
 
-    /// Queues a ping.
-    pub fn ping(&mut self, _now: Instant, _payload: Bytes) -> Result<(), SendError> {
-        todo!()
+    /// Queues a message. Text and binary payloads longer than `fragment_size` go out as
+    /// several frames.
+    pub fn send(&mut self, _now: Instant, message: Message) -> Result<(), SendError> {
+        self.check_sendable()?;
+        let (opcode, payload) = match message {
+            Message::Text(text) => (OpCode::Text, Bytes::from(text)),
+            Message::Binary(bytes) => (OpCode::Binary, bytes),
+        };
+        self.output.push_message(opcode, payload);
+        Ok(())
     }
 
-    /// Starts the closing handshake. Closing twice is a no-op.
-    pub fn close(&mut self, _now: Instant, _code: CloseCode, _reason: &str) -> Result<(), SendError> {
-        todo!()
+    /// Queues a ping; it is written before queued messages. The answer is a
+    /// [`Event::Pong`].
+    pub fn ping(&mut self, _now: Instant, payload: Bytes) -> Result<(), SendError> {
+        self.check_sendable()?;
+        if payload.len() > 125 {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        let mask = self.mask();
+        self.output.push_urgent_frame(OpCode::Ping, &payload, mask);
+        Ok(())
     }
 
-    /// The next bytes to write to the transport.
+    fn check_sendable(&self) -> Result<(), SendError> {
+        match self.state {
+            State::Handshaking => Err(SendError::NotOpen),
+            State::Open => Ok(()),
+            State::Closing => Err(SendError::Closing),
+            State::Closed => Err(SendError::Closed),
+        }
+    }
+
+    /// Starts the closing handshake: the close frame goes out after the messages already
+    /// queued. Closing again, or after the peer closed, is a no-op.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() + 2 > 125 {
+            return Err(SendError::ControlTooLong(reason.len() + 2));
+        }
+        match self.state {
+            State::Closing | State::Closed => Ok(()),
+            State::Handshaking => {
+                // No WebSocket exists yet to close: drop the transport.
+                self.initiator = Some(Initiator::Local);
+                self.close_code = code;
+                self.close_reason = reason.to_owned();
+                self.finish(now, false);
+                self.transport_done = true;
+                Ok(())
+            }
+            State::Open => {
+                self.initiator = Some(Initiator::Local);
+                self.close_code = code;
+                self.close_reason = reason.to_owned();
+                self.output.push_close(close_payload(Some(code), reason));
+                self.close_sent = true;
+                self.state = State::Closing;
+                self.timers
+                    .set(Timer::Close, now + self.config.close_timeout);
+                Ok(())
+            }
+        }
+    }
+
+    /// The next bytes to write to the transport, in order. A partial socket write keeps the
+    /// rest of the returned `Bytes`; nothing is encoded twice.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        todo!()
+        let rng = match self.role {
+            Role::Client => Some(&mut self.rng),
+            Role::Server => None,
+        };
+        self.output.poll(rng, self.config.fragment_size)
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        todo!()
+        self.events.pop_front()
     }
 
-    /// The next deadline; call `handle_timeout` then.
+    /// The next deadline; call [`handle_timeout`](Self::handle_timeout) then. After
+    /// `handle_timeout(now)` it is `None` or later than `now`.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.timers.next()
     }
 
-    /// Bytes queued for the transport and not yet taken by `poll_transmit`.
+    /// Bytes queued for the transport and not yet taken by `poll_transmit`: the owner
+    /// stops taking commands while this is high (back-pressure).
     pub fn pending_transmit(&self) -> usize {
-        todo!()
+        self.output.pending()
     }
 
-    /// Closed and nothing left to write: the owner may drop the transport.
-    pub fn is_finished(&self) -> bool {
-        todo!()
+    /// Bytes this connection holds for input: unparsed input plus a message in progress.
+    pub fn buffered_input(&self) -> usize {
+        self.input.len() + self.reader.buffered()
     }
+
+    /// Closed, nothing left to write, and (for a client after a clean close) the server
+    /// has closed the transport or we stopped waiting: the owner may drop the transport.
+    pub fn is_finished(&self) -> bool {
+        let transport_ok = self.transport_done || self.role == Role::Server || !self.close_received;
+        self.state == State::Closed && self.output.is_empty() && transport_ok
+    }
+
+    fn mask(&mut self) -> Option<[u8; 4]> {
+        (self.role == Role::Client).then(|| self.rng.next_u32().to_ne_bytes())
+    }
+
+    fn open(&mut self, protocol: Option<String>) {
+        self.state = State::Open;
+        self.timers.stop(Timer::Handshake);
+        self.events.push_back(Event::Open { protocol });
+    }
+
+    /// Runs the parsers over buffered input for as long as they make progress.
+    fn process(&mut self, now: Instant) {
+        if self.state == State::Handshaking && !self.process_handshake(now) {
+            return;
+        }
+        while matches!(self.state, State::Open | State::Closing) && !self.close_received {
+            match self.reader.next(&mut self.input) {
+                Ok(None) => break,
+                Ok(Some(received)) => self.on_received(now, received),
+                Err(error) => {
+                    if self.failed {
+                        // Already failed: the stream may be garbage, stop reading it.
+                        self.input.clear();
+                        break;
+                    }
+                    self.fail(now, error);
+                }
+            }
+        }
+        if self.state == State::Closed {
+            self.input.clear();
+        }
+    }
+
+    /// Returns whether frames may be read now.
+    fn process_handshake(&mut self, now: Instant) -> bool {
+        let max = self.config.max_handshake_size;
+        match &self.opening {
+            Opening::AwaitResponse { key, protocols } => {
+                match handshake::parse_response(&self.input, key, protocols, max) {
+                    Ok(None) => false,
+                    Ok(Some((response, used))) => {
+                        let _ = self.input.split_to(used);
+                        self.opening = Opening::Done;
+                        self.open(response.protocol);
+                        true
+                    }
+                    Err(error) => {
+                        self.events.push_back(Event::Error(error.into()));
+                        self.initiator = Some(Initiator::Local);
+                        self.finish(now, false);
+                        self.transport_done = true;
+                        false
+                    }
+                }
+            }
+            Opening::AwaitRequest => match handshake::parse_request(&self.input, max) {
+                Ok(None) => false,
+                Ok(Some((request, used))) => {
+                    let _ = self.input.split_to(used);
+                    self.opening = Opening::AwaitDecision {
+                        key: request.key.clone(),
+                    };
+                    self.events.push_back(Event::Upgrade(request));
+                    false
+                }
+                Err(error) => {
+                    let status = error.http_status();
+                    self.events.push_back(Event::Error(error.into()));
+                    self.reject_with(now, status);
+                    false
+                }
+            },
+            Opening::AwaitDecision { .. } => {
+                // A client must wait for the 101 before it sends frames; hold at most a
+                // handshake's worth of early bytes.
+                if self.input.len() > max {
+                    self.events
+                        .push_back(Event::Error(ProtocolError::DataBeforeAccept));
+                    self.reject_with(now, 400);
+                }
+                false
+            }
+            Opening::Done => true,
+        }
+    }
+
+    fn on_received(&mut self, now: Instant, received: Received) {
+        if self.failed {
+            // After failing we only look for the peer's close frame.
+            if let Received::Close(_) = received {
+                self.close_received = true;
+                self.finish(now, false);
+            }
+            return;
+        }
+        match received {
+            Received::Message(message) => self.events.push_back(Event::Message(message)),
+            Received::Ping(payload) => {
+                if !self.close_sent {
+                    self.output.set_pong(payload.clone());
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            Received::Pong(payload) => self.events.push_back(Event::Pong(payload)),
+            Received::Close(frame) => self.on_close_frame(now, frame),
+        }
+    }
+
+    fn on_close_frame(&mut self, now: Instant, frame: Option<(CloseCode, String)>) {
+        self.close_received = true;
+        let (code, reason) = frame
+            .clone()
+            .unwrap_or((CloseCode::NO_STATUS, String::new()));
+        if self.close_sent {
+            // The answer to our close: keep our code, note the peer's reason if any.
+            self.finish(now, true);
+            return;
+        }
+        self.initiator = Some(Initiator::Remote);
+        self.close_code = code;
+        self.close_reason = reason;
+        // Echo the peer's code (RFC 6455 §5.5.1); an empty close is answered empty.
+        let echo = frame.map(|(code, _)| code);
+        self.output.push_close(close_payload(echo, ""));
+        self.close_sent = true;
+        self.finish(now, true);
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): report the error, send a close frame with
+    /// its code ahead of anything queued, and read on only to find the peer's close frame,
+    /// so the peer sees our close instead of a reset.
+    fn fail(&mut self, now: Instant, error: ProtocolError) {
+        let code = error.close_code();
+        self.events.push_back(Event::Error(error));
+        self.failed = true;
+        self.initiator = Some(Initiator::Local);
+        self.close_code = code;
+        self.close_reason.clear();
+        self.output.discard_queued();
+        if !self.close_sent {
+            let mask = self.mask();
+            self.output
+                .push_urgent_frame(OpCode::Close, &close_payload(Some(code), ""), mask);
+            self.close_sent = true;
+        }
+        self.state = State::Closing;
+        self.timers
+            .set(Timer::Close, now + self.config.close_timeout);
+    }
+
+    /// Moves to `Closed` and reports it, once.
+    fn finish(&mut self, now: Instant, clean: bool) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        self.timers.stop(Timer::Handshake);
+        self.timers.stop(Timer::Close);
+        if self.role == Role::Client && self.close_received && !self.transport_done {
+            // RFC 6455 §7.1.1: the server closes the TCP connection first; wait for its EOF.
+            self.timers
+                .set(Timer::Close, now + self.config.close_timeout);
+        }
+        self.events.push_back(Event::Closed(CloseInfo {
+            code: self.close_code,
+            reason: std::mem::take(&mut self.close_reason),
+            initiator: self.initiator.unwrap_or(Initiator::Transport),
+            clean: clean && !self.failed,
+        }));
+    }
+}
+
+/// The payload of a close frame: nothing, or a code and a reason.
+fn close_payload(code: Option<CloseCode>, reason: &str) -> Bytes {
+    let Some(code) = code else {
+        return Bytes::new();
+    };
+    let mut payload = BytesMut::with_capacity(2 + reason.len());
+    payload.put_u16(code.0);
+    payload.extend_from_slice(reason.as_bytes());
+    payload.freeze()
 }

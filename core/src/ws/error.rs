@@ -35,6 +35,9 @@ pub enum ProtocolError {
     /// The peer ended the transport before closing (EOF mid-handshake or mid-message).
     #[error("transport ended before the close handshake")]
     UnexpectedEof,
+    /// A client sent more than a handshake's worth of bytes before its upgrade was accepted.
+    #[error("data before the upgrade was accepted")]
+    DataBeforeAccept,
     /// The opening handshake did not finish in time.
     #[error("handshake timed out")]
     HandshakeTimeout,

@@ -43,9 +43,11 @@ pub enum Initiator {
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseInfo {
-    /// The code of the peer's close frame (1005 if it had none, 1006 if there was no frame).
+    /// The code of the close that ended the connection: the peer's if it closed first (1005
+    /// if its frame had no code), ours if we closed first or failed the connection, 1006 if
+    /// the transport ended or a timer expired before a close frame arrived.
     pub code: CloseCode,
-    /// The reason in the peer's close frame.
+    /// The reason that went with `code`.
     pub reason: String,
     /// Who started the close.
     pub initiator: Initiator,

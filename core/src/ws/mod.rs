@@ -4,7 +4,9 @@ mod config;
 mod connection;
 mod error;
 mod event;
+mod incoming;
 mod message;
+mod outgoing;
 mod state;
 
 pub use config::Config;

@@ -1,0 +1,433 @@
+//! Scenario tests of two connections talking in memory under a virtual clock.
+
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+mod common;
+
+use common::Pair;
+use tether_core::frame::{encode_frame, CloseCode, OpCode};
+use tether_core::ws::{
+    CloseInfo, Config, Event, Initiator, Message, ProtocolError, SendError, State,
+};
+
+fn messages(events: &[Event]) -> Vec<Message> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closed(events: &[Event]) -> Option<CloseInfo> {
+    events.iter().find_map(|e| match e {
+        Event::Closed(info) => Some(info.clone()),
+        _ => None,
+    })
+}
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[test]
+fn messages_cross_both_ways_at_every_split() {
+    let sizes = [0usize, 1, 125, 126, 127, 300];
+    for split in 1..=64 {
+        let mut pair = Pair::new(Config::default(), Config::default());
+        pair.split = split;
+        pair.drive();
+        assert_eq!(pair.client.state(), State::Open, "split {split}");
+        assert_eq!(pair.server.state(), State::Open, "split {split}");
+        let now = pair.now;
+        for &len in &sizes {
+            pair.client
+                .send(now, Message::Binary(payload(len).into()))
+                .unwrap();
+            let text = "ü".repeat(len / 2);
+            pair.server.send(now, Message::Text(text)).unwrap();
+        }
+        pair.drive();
+        let at_server = messages(&pair.server_events);
+        let at_client = messages(&pair.client_events);
+        assert_eq!(at_server.len(), sizes.len(), "split {split}");
+        for (m, &len) in at_server.iter().zip(&sizes) {
+            assert_eq!(m, &Message::Binary(payload(len).into()), "split {split}");
+        }
+        for (m, &len) in at_client.iter().zip(&sizes) {
+            assert_eq!(m, &Message::Text("ü".repeat(len / 2)), "split {split}");
+        }
+    }
+}
+
+#[test]
+fn large_messages_are_fragmented_and_reassembled() {
+    let small_frames = Config {
+        fragment_size: 1000,
+        ..Config::default()
+    };
+    for len in [65_535, 65_536, 1 << 20] {
+        let mut pair = Pair::open(small_frames.clone(), small_frames.clone());
+        pair.split = 4093;
+        let now = pair.now;
+        let body = Bytes::from(payload(len));
+        pair.client
+            .send(now, Message::Binary(body.clone()))
+            .unwrap();
+        pair.server
+            .send(now, Message::Binary(body.clone()))
+            .unwrap();
+        pair.drive();
+        assert_eq!(
+            messages(&pair.server_events),
+            vec![Message::Binary(body.clone())]
+        );
+        assert_eq!(messages(&pair.client_events), vec![Message::Binary(body)]);
+    }
+}
+
+#[test]
+fn pings_are_answered_automatically() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    pair.client.ping(now, Bytes::from_static(b"beat")).unwrap();
+    pair.drive();
+    assert!(pair
+        .server_events
+        .contains(&Event::Ping(Bytes::from_static(b"beat"))));
+    assert!(pair
+        .client_events
+        .contains(&Event::Pong(Bytes::from_static(b"beat"))));
+    assert_eq!(
+        pair.client.ping(now, Bytes::from(vec![0; 126])),
+        Err(SendError::ControlTooLong(126))
+    );
+}
+
+#[test]
+fn a_ping_is_written_between_the_frames_of_a_large_message() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    pair.server
+        .send(now, Message::Binary(payload(1 << 20).into()))
+        .unwrap();
+    // The first frame of the large message leaves; then a ping is queued.
+    let first = pair.server.poll_transmit().unwrap();
+    pair.server.ping(now, Bytes::from_static(b"hb")).unwrap();
+    let mut written = first.to_vec();
+    let mut ping_at = None;
+    while let Some(bytes) = pair.server.poll_transmit() {
+        if bytes.len() == 4 && bytes[0] == 0x89 {
+            ping_at = Some(written.len());
+        }
+        written.extend_from_slice(&bytes);
+    }
+    let ping_at = ping_at.expect("ping written as its own frame");
+    assert!(
+        ping_at < written.len() / 2,
+        "ping at {ping_at} of {}",
+        written.len()
+    );
+    pair.client.handle_input(now, &written);
+    let mut got = Vec::new();
+    while let Some(e) = pair.client.poll_event() {
+        got.push(e);
+    }
+    assert_eq!(got[0], Event::Ping(Bytes::from_static(b"hb")));
+    assert_eq!(
+        got[1],
+        Event::Message(Message::Binary(payload(1 << 20).into()))
+    );
+}
+
+#[test]
+fn client_initiated_close_is_clean_on_both_sides() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    pair.client.send(now, Message::from("last words")).unwrap();
+    pair.client.close(now, CloseCode(4001), "done").unwrap();
+    assert_eq!(pair.client.close(now, CloseCode::NORMAL, "again"), Ok(()));
+    assert_eq!(
+        pair.client.send(now, Message::from("late")),
+        Err(SendError::Closing)
+    );
+    pair.drive();
+    assert_eq!(
+        messages(&pair.server_events),
+        vec![Message::from("last words")]
+    );
+    let at_server = closed(&pair.server_events).unwrap();
+    assert_eq!(
+        at_server,
+        CloseInfo {
+            code: CloseCode(4001),
+            reason: "done".into(),
+            initiator: Initiator::Remote,
+            clean: true
+        }
+    );
+    let at_client = closed(&pair.client_events).unwrap();
+    assert_eq!(at_client.initiator, Initiator::Local);
+    assert!(at_client.clean);
+    assert!(pair.server.is_finished());
+    assert!(pair.client.is_finished(), "client saw the server's EOF");
+    assert_eq!(
+        pair.client.send(now, Message::from("x")),
+        Err(SendError::Closed)
+    );
+}
+
+#[test]
+fn server_initiated_close_echoes_the_code() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    pair.server
+        .close(now, CloseCode::GOING_AWAY, "restart")
+        .unwrap();
+    pair.drive();
+    let at_client = closed(&pair.client_events).unwrap();
+    assert_eq!(at_client.code, CloseCode::GOING_AWAY);
+    assert_eq!(at_client.reason, "restart");
+    assert_eq!(at_client.initiator, Initiator::Remote);
+    let at_server = closed(&pair.server_events).unwrap();
+    assert!(at_server.clean);
+    assert_eq!(at_server.initiator, Initiator::Local);
+    assert!(pair.client.is_finished() && pair.server.is_finished());
+}
+
+#[test]
+fn close_codes_that_may_not_be_sent_are_refused() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    assert_eq!(
+        pair.client.close(now, CloseCode::ABNORMAL, ""),
+        Err(SendError::InvalidCloseCode(1006))
+    );
+    assert_eq!(
+        pair.client.close(now, CloseCode::NORMAL, &"x".repeat(124)),
+        Err(SendError::ControlTooLong(126))
+    );
+    assert_eq!(pair.client.state(), State::Open);
+}
+
+fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> BytesMut {
+    let mut out = BytesMut::new();
+    encode_frame(
+        &mut out,
+        fin,
+        opcode,
+        Some([0x11, 0x22, 0x33, 0x44]),
+        payload,
+    );
+    out
+}
+
+#[test]
+fn invalid_utf8_from_the_peer_closes_with_1007() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    pair.inject_to_server(&client_frame(true, OpCode::Text, b"caf\xc3\x28"));
+    assert!(matches!(
+        pair.server_events[0],
+        Event::Error(ProtocolError::Utf8(_))
+    ));
+    let at_client = closed(&pair.client_events).unwrap();
+    assert_eq!(at_client.code, CloseCode::INVALID_PAYLOAD);
+    assert_eq!(at_client.initiator, Initiator::Remote);
+    let at_server = closed(&pair.server_events).unwrap();
+    assert_eq!(at_server.code, CloseCode::INVALID_PAYLOAD);
+    assert!(!at_server.clean);
+    assert!(pair.server.is_finished());
+}
+
+#[test]
+fn an_oversized_message_closes_with_1009_before_it_is_buffered() {
+    let limit = Config {
+        max_message_size: 1024,
+        ..Config::default()
+    };
+    let mut pair = Pair::open(Config::default(), limit);
+    let now = pair.now;
+    pair.client
+        .send(now, Message::Binary(payload(4096).into()))
+        .unwrap();
+    pair.drive();
+    assert!(matches!(
+        pair.server_events[0],
+        Event::Error(ProtocolError::MessageTooBig {
+            size: 4096,
+            max: 1024
+        })
+    ));
+    assert_eq!(
+        closed(&pair.client_events).unwrap().code,
+        CloseCode::MESSAGE_TOO_BIG
+    );
+    assert!(pair.server.buffered_input() == 0);
+}
+
+#[test]
+fn protocol_violations_close_with_1002() {
+    let cases: Vec<BytesMut> = vec![
+        client_frame(true, OpCode::Continuation, b"x"),
+        client_frame(false, OpCode::Ping, b""),
+        client_frame(true, OpCode::Close, &[0x03]),
+        {
+            let mut f = client_frame(true, OpCode::Binary, b"x");
+            f[0] |= 0x40; // RSV1 without an extension
+            f
+        },
+        {
+            let mut unmasked = BytesMut::new();
+            encode_frame(&mut unmasked, true, OpCode::Binary, None, b"x");
+            unmasked
+        },
+    ];
+    for (i, frame) in cases.iter().enumerate() {
+        let mut pair = Pair::open(Config::default(), Config::default());
+        pair.inject_to_server(frame);
+        assert!(matches!(pair.server_events[0], Event::Error(_)), "case {i}");
+        assert_eq!(
+            closed(&pair.client_events).unwrap().code,
+            CloseCode::PROTOCOL_ERROR,
+            "case {i}"
+        );
+    }
+}
+
+#[test]
+fn an_unanswered_close_times_out_with_1006() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    pair.hold_client = true;
+    pair.client.close(now, CloseCode::NORMAL, "").unwrap();
+    pair.drive();
+    assert_eq!(pair.client.state(), State::Closing);
+    let deadline = pair.client.poll_timeout().unwrap();
+    assert_eq!(deadline - pair.now, Config::default().close_timeout);
+    pair.advance(Duration::from_secs(4));
+    assert_eq!(pair.client.state(), State::Closing);
+    pair.advance(Duration::from_secs(1));
+    let info = closed(&pair.client_events).unwrap();
+    assert_eq!(info.code, CloseCode::ABNORMAL);
+    assert!(!info.clean);
+    assert!(pair.client.is_finished());
+    assert_eq!(pair.client.poll_timeout(), None);
+}
+
+#[test]
+fn a_handshake_that_never_finishes_times_out() {
+    let mut pair = Pair::new(Config::default(), Config::default());
+    pair.hold_client = true;
+    pair.drive();
+    pair.advance(Duration::from_secs(10));
+    assert!(pair
+        .client_events
+        .contains(&Event::Error(ProtocolError::HandshakeTimeout)));
+    assert_eq!(
+        closed(&pair.client_events).unwrap().code,
+        CloseCode::ABNORMAL
+    );
+    assert!(pair.client.is_finished());
+}
+
+#[test]
+fn frames_in_the_same_read_as_the_101_are_kept() {
+    let mut pair = Pair::new(Config::default(), Config::default());
+    let now = pair.now;
+    while let Some(b) = pair.client.poll_transmit() {
+        pair.server.handle_input(now, &b);
+    }
+    assert!(matches!(pair.server.poll_event(), Some(Event::Upgrade(_))));
+    pair.server.accept(now, None, &[]).unwrap();
+    pair.server
+        .send(now, Message::from("right behind the 101"))
+        .unwrap();
+    let mut all = Vec::new();
+    while let Some(b) = pair.server.poll_transmit() {
+        all.extend_from_slice(&b);
+    }
+    pair.client.handle_input(now, &all);
+    assert_eq!(
+        pair.client.poll_event(),
+        Some(Event::Open { protocol: None })
+    );
+    assert_eq!(
+        pair.client.poll_event(),
+        Some(Event::Message(Message::from("right behind the 101")))
+    );
+}
+
+#[test]
+fn eof_without_close_is_abnormal_not_an_error() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    pair.server.handle_eof(now);
+    let events: Vec<Event> = std::iter::from_fn(|| pair.server.poll_event()).collect();
+    assert_eq!(
+        events,
+        vec![Event::Closed(CloseInfo {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            initiator: Initiator::Transport,
+            clean: false
+        })]
+    );
+}
+
+#[test]
+fn sending_before_open_is_a_typed_error() {
+    let mut pair = Pair::new(Config::default(), Config::default());
+    let now = pair.now;
+    assert_eq!(
+        pair.client.send(now, Message::from("early")),
+        Err(SendError::NotOpen)
+    );
+    assert_eq!(
+        pair.server.accept(now, None, &[]),
+        Err(SendError::NoPendingUpgrade)
+    );
+}
+
+#[test]
+fn a_bad_upgrade_request_is_answered_with_an_http_error() {
+    let mut server =
+        tether_core::Connection::server(std::time::Instant::now(), Config::default(), [0; 32]);
+    let now = std::time::Instant::now();
+    server.handle_input(now, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut out = Vec::new();
+    while let Some(b) = server.poll_transmit() {
+        out.extend_from_slice(&b);
+    }
+    assert!(
+        out.starts_with(b"HTTP/1.1 405"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(matches!(
+        server.poll_event(),
+        Some(Event::Error(ProtocolError::Handshake(_)))
+    ));
+    assert!(server.is_finished());
+}
+
+#[test]
+fn same_seeds_give_the_same_bytes() {
+    let run = || {
+        let mut pair = Pair::open(Config::default(), Config::default());
+        let now = pair.now;
+        pair.client
+            .send(now, Message::from("deterministic"))
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = pair.client.poll_transmit() {
+            out.extend_from_slice(&b);
+        }
+        out
+    };
+    assert_eq!(run(), run());
+}
