@@ -14,7 +14,9 @@
 //! them. Both libraries get it in 64 KiB pieces, as from socket reads: tether through
 //! `handle_input` then `poll_event` until empty, tungstenite through a `Read` that hands out
 //! at most 64 KiB per call. Both hand out each message as an owned `Bytes`, which is
-//! dropped at once. After a warm-up run of each, runs alternate
+//! dropped at once. A warm-up run of each also calibrates how many passes over the input
+//! one timed run makes (the same for both), so that even the fast 16 KiB case runs for a
+//! few hundred milliseconds. Runs then alternate
 //! (tether, tungstenite, tungstenite, tether, ...) for the given number of rounds; the table
 //! shows medians and their ratio. Only the ratio is meant to travel between machines.
 
@@ -31,6 +33,9 @@ const CHUNK: usize = 64 << 10;
 /// Payload sizes: one dominated by per-frame overhead, one by unmasking and copying.
 const PAYLOADS: [usize; 2] = [20, 16 << 10];
 
+/// The least time one timed run should take; inputs are fed several times over to reach it.
+const TARGET: Duration = Duration::from_millis(400);
+
 fn main() {
     let input_mib = env_u64("TETHER_BENCH_DECODE_MIB", 64) as usize;
     let rounds = env_u64("TETHER_BENCH_ROUNDS", 3) as usize;
@@ -44,23 +49,33 @@ fn main() {
         let count = (input_mib << 20) / frame_len;
         let (input, _) = masked_binary_frames(count, payload_len);
 
-        // Warm-up: page in the input and let allocators settle for both.
-        tether_run(&input, count);
-        tungstenite_run(&input, count);
+        // Warm-up: pages in the input, lets allocators settle, and calibrates how many
+        // passes over the input make a run long enough (>= TARGET for the faster decoder)
+        // to dwarf timer and scheduler noise. Both decoders then do the same passes.
+        let fastest = tether_run(&input, count, 1).min(tungstenite_run(&input, count, 1));
+        let passes = (TARGET.as_secs_f64() / fastest.as_secs_f64())
+            .ceil()
+            .max(1.0) as usize;
 
         let mut tether = Vec::with_capacity(rounds);
         let mut tungstenite = Vec::with_capacity(rounds);
         for round in 0..rounds {
             // Alternate who goes first so neither always runs on a warmer (or busier) machine.
             if round % 2 == 0 {
-                tether.push(tether_run(&input, count));
-                tungstenite.push(tungstenite_run(&input, count));
+                tether.push(tether_run(&input, count, passes));
+                tungstenite.push(tungstenite_run(&input, count, passes));
             } else {
-                tungstenite.push(tungstenite_run(&input, count));
-                tether.push(tether_run(&input, count));
+                tungstenite.push(tungstenite_run(&input, count, passes));
+                tether.push(tether_run(&input, count, passes));
             }
         }
-        print_table(payload_len, count, input.len(), &tether, &tungstenite);
+        print_table(
+            payload_len,
+            count * passes,
+            input.len() * passes,
+            &tether,
+            &tungstenite,
+        );
     }
 }
 
@@ -92,14 +107,15 @@ fn print_table(
         ]);
     }
     println!(
-        "\npayload {payload_len} B: {count} frames, {:.1} MiB of input (MB = 10^6 bytes)",
+        "\npayload {payload_len} B: {count} frames, {:.1} MiB of input per run (MB = 10^6 bytes)",
         bytes as f64 / f64::from(1u32 << 20)
     );
     print!("{}", table.render());
 }
 
-/// One timed pass of tether-core over `input`; the upgrade is done first, untimed.
-fn tether_run(input: &[u8], expected: usize) -> Duration {
+/// One timed run of tether-core over `input`, `passes` times in a row on one connection;
+/// the upgrade is done first, untimed.
+fn tether_run(input: &[u8], expected: usize, passes: usize) -> Duration {
     let now = Instant::now();
     let mut conn = Connection::server(now, Config::default(), [7; 32]);
     conn.handle_input(now, &upgrade_request("bench.invalid"));
@@ -113,7 +129,7 @@ fn tether_run(input: &[u8], expected: usize) -> Duration {
 
     let start = Instant::now();
     let mut messages = 0usize;
-    for piece in input.chunks(CHUNK) {
+    for piece in (0..passes).flat_map(|_| input.chunks(CHUNK)) {
         // A real adapter reads the clock once per socket read; so do we.
         conn.handle_input(Instant::now(), piece);
         while let Some(event) = conn.poll_event() {
@@ -127,12 +143,17 @@ fn tether_run(input: &[u8], expected: usize) -> Duration {
         }
     }
     let elapsed = start.elapsed();
-    assert_eq!(messages, expected, "tether-core lost or invented messages");
+    assert_eq!(
+        messages,
+        expected * passes,
+        "tether-core lost or invented messages"
+    );
     elapsed
 }
 
-/// One timed pass of tungstenite over `input`, read through [`Pieces`].
-fn tungstenite_run(input: &[u8], expected: usize) -> Duration {
+/// One timed run of tungstenite over `input`, `passes` times in a row on one connection,
+/// read through [`Pieces`].
+fn tungstenite_run(input: &[u8], expected: usize, passes: usize) -> Duration {
     // Limits raised to tether's defaults (64 MiB message and frame) so neither side is
     // doing different checks; the buffers keep tungstenite's defaults.
     let config = tungstenite::protocol::WebSocketConfig::default()
@@ -142,6 +163,7 @@ fn tungstenite_run(input: &[u8], expected: usize) -> Duration {
         Pieces {
             data: input,
             pos: 0,
+            passes_left: passes,
         },
         tungstenite::protocol::Role::Server,
         Some(config),
@@ -151,7 +173,7 @@ fn tungstenite_run(input: &[u8], expected: usize) -> Duration {
     let mut messages = 0usize;
     // Stop at the last expected message rather than at end of input: at EOF tungstenite
     // reports an error (no closing handshake), which is not what is being measured.
-    while messages < expected {
+    while messages < expected * passes {
         match ws.read() {
             Ok(tungstenite::Message::Binary(data)) => {
                 black_box(data);
@@ -169,10 +191,17 @@ fn tungstenite_run(input: &[u8], expected: usize) -> Duration {
 struct Pieces<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Passes over `data` still to hand out, the current one included.
+    passes_left: usize,
 }
 
 impl Read for Pieces<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.data.len() && self.passes_left > 1 {
+            self.pos = 0;
+            self.passes_left -= 1;
+        }
+        // Pieces never straddle two passes, matching tether's `chunks` per pass.
         let n = buf.len().min(CHUNK).min(self.data.len() - self.pos);
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
