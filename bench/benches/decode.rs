@@ -40,7 +40,7 @@ fn main() {
     let input_mib = env_u64("TETHER_BENCH_DECODE_MIB", 64) as usize;
     let rounds = env_u64("TETHER_BENCH_ROUNDS", 3) as usize;
     println!(
-        "in-memory decode of ~{input_mib} MiB of masked binary frames per payload size, fed in {} KiB pieces; {rounds} rounds",
+        "in-memory decode of ~{input_mib} MiB of masked binary frames per payload size, fed in {} KiB pieces, rounds: {rounds}",
         CHUNK >> 10
     );
 
