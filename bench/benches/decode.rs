@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Knobs (environment): `TETHER_BENCH_DECODE_MIB` (input per payload size, default 64),
-//! `TETHER_BENCH_ROUNDS` (default 3).
+//! `TETHER_BENCH_ROUNDS` (default 5: runs are short, and more of them steady the median).
 //!
 //! Each input is built once: back-to-back client-masked binary frames, as a server reads
 //! them. Both libraries get it in 64 KiB pieces, as from socket reads: tether through
@@ -38,7 +38,7 @@ const TARGET: Duration = Duration::from_millis(400);
 
 fn main() {
     let input_mib = env_u64("TETHER_BENCH_DECODE_MIB", 64) as usize;
-    let rounds = env_u64("TETHER_BENCH_ROUNDS", 3) as usize;
+    let rounds = env_u64("TETHER_BENCH_ROUNDS", 5) as usize;
     println!(
         "in-memory decode of ~{input_mib} MiB of masked binary frames per payload size, fed in {} KiB pieces, rounds: {rounds}",
         CHUNK >> 10
