@@ -431,3 +431,22 @@ fn same_seeds_give_the_same_bytes() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_failure_after_a_queued_close_still_sends_one_close_frame() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    // The server queues a close but has not written it when the client's bad frame arrives.
+    pair.server.close(now, CloseCode::NORMAL, "bye").unwrap();
+    let mut bad = client_frame(true, OpCode::Binary, b"x");
+    bad[0] |= 0x20; // RSV2
+    pair.server.handle_input(now, &bad);
+    let mut written = Vec::new();
+    while let Some(b) = pair.server.poll_transmit() {
+        written.extend_from_slice(&b);
+    }
+    let closes = written.iter().filter(|&&b| b == 0x88).count();
+    assert_eq!(written[0], 0x88, "a close frame goes out");
+    assert_eq!(closes, 1, "exactly one close frame: {written:?}");
+    assert_eq!(&written[2..4], &1002u16.to_be_bytes());
+}

@@ -503,8 +503,9 @@ impl Connection {
         self.initiator = Some(Initiator::Local);
         self.close_code = code;
         self.close_reason.clear();
+        // A close of ours still in the queue is dropped with it; send the error's instead.
         self.output.discard_queued();
-        if !self.close_sent {
+        if !self.output.close_written() {
             let mask = self.mask();
             self.output
                 .push_urgent_frame(OpCode::Close, &close_payload(Some(code), ""), mask);

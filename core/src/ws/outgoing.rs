@@ -46,9 +46,16 @@ pub(crate) struct Outgoing {
     queue: VecDeque<Item>,
     /// Bytes held in `started`, `urgent` and `queue`.
     pending: usize,
+    /// A close frame has been handed out: nothing more may be written.
+    close_written: bool,
 }
 
 impl Outgoing {
+    /// Whether a close frame was already handed out.
+    pub(crate) fn close_written(&self) -> bool {
+        self.close_written
+    }
+
     /// Queues a control frame ahead of messages.
     pub(crate) fn push_urgent_frame(
         &mut self,
@@ -56,6 +63,9 @@ impl Outgoing {
         payload: &[u8],
         mask: Option<[u8; 4]>,
     ) {
+        if opcode == OpCode::Close {
+            self.close_written = true;
+        }
         let before = self.urgent.len();
         encode_frame(&mut self.urgent, true, opcode, mask, payload);
         self.pending += self.urgent.len() - before;
@@ -148,6 +158,7 @@ impl Outgoing {
                     let mask = rng.as_deref_mut().map(draw_mask);
                     encode_frame(&mut buf, true, OpCode::Close, mask, payload);
                     self.pending -= payload.len();
+                    self.close_written = true;
                     // Nothing may follow a close frame.
                     self.queue.clear();
                     break;

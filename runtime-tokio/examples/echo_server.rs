@@ -1,0 +1,65 @@
+//! Echoes every text and binary message back to its sender.
+//!
+//! ```text
+//! cargo run --release -p tether-tokio --example echo_server -- 127.0.0.1:9001
+//! ```
+//!
+//! Prints `listening on ws://ADDR` once ready; set `RUST_LOG=debug` to watch connections.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use tether_tokio::{Server, ServerConfig, WebSocket};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+
+    let mut server = Server::bind(addr.as_str(), ServerConfig::default()).await?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on ws://{}", server.local_addr()?)?;
+    stdout.flush()?;
+
+    loop {
+        match server.accept().await {
+            Ok((ws, peer)) => {
+                tracing::debug!(%peer, "accepted");
+                tokio::spawn(echo(ws));
+            }
+            // The listener itself is in trouble (e.g. out of file descriptors); the
+            // connections already open are not, so keep serving them.
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn echo(mut ws: WebSocket) {
+    while let Some(message) = ws.recv().await {
+        if ws.send(message).await.is_err() {
+            break;
+        }
+    }
+    // Drain to the end so close_info is known.
+    while ws.recv().await.is_some() {}
+    tracing::debug!(close = ?ws.close_info(), "connection over");
+}

@@ -1,0 +1,247 @@
+//! Opening a connection: [`connect`] and the URL it takes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether_core::handshake::{ClientRequest, HandshakeError};
+use tether_core::ws::{Config, Connection, ProtocolError};
+use tokio::net::TcpStream;
+use tracing::Instrument;
+use url::{Host, Url};
+
+use crate::driver::{self, Driver, OpenError};
+use crate::{ConnectError, UrlError, WebSocket};
+
+/// How [`connect`] opens a connection.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Limits and timeouts of the connection itself.
+    pub ws: Config,
+    /// Extra headers for the upgrade request, e.g. `Authorization`.
+    pub headers: Vec<(String, String)>,
+    /// Subprotocols to offer, most preferred first.
+    pub protocols: Vec<String>,
+    /// How long the TCP connect and the opening handshake may take together (default 5 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            ws: Config::default(),
+            headers: Vec::new(),
+            protocols: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens a WebSocket to `url` (`ws://host[:port]/path?query`; the port defaults to 80).
+///
+/// Resolves once the opening handshake has finished, so
+/// [`WebSocket::protocol`] already says which subprotocol the server chose. `wss://` is
+/// not supported yet and fails with [`ConnectError::UnsupportedScheme`].
+///
+/// Cancel-safe: dropping the future drops the half-open socket.
+pub async fn connect(url: &str, config: ClientConfig) -> Result<WebSocket, ConnectError> {
+    let target = Target::parse(url)?;
+    let span = tracing::debug_span!("ws", role = "client", peer = %target.host_header);
+    let open = open(target, config.ws, config.headers, config.protocols).instrument(span);
+    match tokio::time::timeout(config.connect_timeout, open).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+async fn open(
+    target: Target,
+    ws: Config,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+) -> Result<WebSocket, ConnectError> {
+    let linger = ws.close_timeout;
+    let request = ClientRequest {
+        host: target.host_header,
+        path: target.path,
+        headers,
+        protocols,
+    };
+    // Built before connecting, so a request we cannot send fails without touching the network.
+    let conn = Connection::client(driver::now(), ws, request, driver::seed()?)
+        .map_err(ConnectError::Handshake)?;
+    let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
+    // Small frames (pongs, replies) must not wait for Nagle's timer.
+    stream.set_nodelay(true)?;
+    let (mut driver, parts) = Driver::new(conn, stream, Arc::from([]), linger);
+    let protocol = driver.open().await.map_err(connect_error)?;
+    tokio::spawn(driver.run().in_current_span());
+    Ok(WebSocket::new(parts, protocol))
+}
+
+fn connect_error(error: OpenError) -> ConnectError {
+    match error {
+        OpenError::Io(e) => ConnectError::Io(e),
+        OpenError::Protocol(ProtocolError::Handshake(HandshakeError::BadStatus(status))) => {
+            ConnectError::Rejected { status }
+        }
+        OpenError::Protocol(ProtocolError::Handshake(e)) => ConnectError::Handshake(e),
+        OpenError::Protocol(ProtocolError::HandshakeTimeout) => ConnectError::Timeout,
+        OpenError::Protocol(ProtocolError::UnexpectedEof) | OpenError::Closed => {
+            ConnectError::ClosedDuringHandshake
+        }
+        OpenError::Protocol(e) => ConnectError::Protocol(e),
+    }
+}
+
+/// Where a `ws://` URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    /// What to resolve: a name or an IP address (IPv6 without brackets).
+    host: String,
+    port: u16,
+    /// The `Host` header: as in the URL, with the port only if it is not the default.
+    host_header: String,
+    /// Path and query, starting with `/`.
+    path: String,
+}
+
+impl Target {
+    fn parse(text: &str) -> Result<Target, ConnectError> {
+        let url = Url::parse(text).map_err(UrlError::from)?;
+        if url.scheme() != "ws" {
+            return Err(ConnectError::UnsupportedScheme(url.scheme().to_owned()));
+        }
+        if url.fragment().is_some() {
+            return Err(UrlError::Fragment.into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlError::Credentials.into());
+        }
+        let host = match url.host() {
+            Some(Host::Domain(name)) if !name.is_empty() => name.to_owned(),
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => ip.to_string(),
+            Some(Host::Domain(_)) | None => return Err(UrlError::MissingHost.into()),
+        };
+        let host_str = url.host_str().ok_or(UrlError::MissingHost)?;
+        let host_header = match url.port() {
+            Some(port) => format!("{host_str}:{port}"),
+            None => host_str.to_owned(),
+        };
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        Ok(Target {
+            host,
+            port: url.port_or_known_default().unwrap_or(80),
+            host_header,
+            path,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str, port: u16, host_header: &str, path: &str) -> Target {
+        Target {
+            host: host.into(),
+            port,
+            host_header: host_header.into(),
+            path: path.into(),
+        }
+    }
+
+    fn parse(text: &str) -> Target {
+        match Target::parse(text) {
+            Ok(target) => target,
+            Err(e) => panic!("{text}: {e}"),
+        }
+    }
+
+    #[test]
+    fn host_alone_gets_port_80_and_root_path() {
+        assert_eq!(
+            parse("ws://example.com"),
+            target("example.com", 80, "example.com", "/")
+        );
+    }
+
+    #[test]
+    fn port_path_and_query_are_kept() {
+        assert_eq!(
+            parse("ws://127.0.0.1:9001/runCase?case=3&agent=x"),
+            target(
+                "127.0.0.1",
+                9001,
+                "127.0.0.1:9001",
+                "/runCase?case=3&agent=x"
+            )
+        );
+    }
+
+    #[test]
+    fn default_port_is_left_out_of_the_host_header() {
+        assert_eq!(
+            parse("ws://example.com:80/a"),
+            target("example.com", 80, "example.com", "/a")
+        );
+    }
+
+    #[test]
+    fn ipv6_is_resolved_bare_and_sent_bracketed() {
+        assert_eq!(
+            parse("ws://[::1]:9001/x"),
+            target("::1", 9001, "[::1]:9001", "/x")
+        );
+    }
+
+    #[test]
+    fn missing_host_is_invalid() {
+        for text in ["ws://", "ws://:9001/", "ws:"] {
+            assert!(
+                matches!(Target::parse(text), Err(ConnectError::InvalidUrl(_))),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_unsupported() {
+        for (text, scheme) in [
+            ("wss://example.com/", "wss"),
+            ("http://example.com/", "http"),
+        ] {
+            match Target::parse(text) {
+                Err(ConnectError::UnsupportedScheme(s)) => assert_eq!(s, scheme),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fragment_and_credentials_are_refused() {
+        assert!(matches!(
+            Target::parse("ws://h/#frag"),
+            Err(ConnectError::InvalidUrl(UrlError::Fragment))
+        ));
+        assert!(matches!(
+            Target::parse("ws://user:pw@h/"),
+            Err(ConnectError::InvalidUrl(UrlError::Credentials))
+        ));
+    }
+
+    #[test]
+    fn not_a_url_is_invalid() {
+        assert!(matches!(
+            Target::parse("127.0.0.1:9001"),
+            Err(ConnectError::InvalidUrl(_)) | Err(ConnectError::UnsupportedScheme(_))
+        ));
+        assert!(matches!(
+            Target::parse("no url at all"),
+            Err(ConnectError::InvalidUrl(UrlError::Parse(_)))
+        ));
+    }
+}

@@ -1,0 +1,237 @@
+//! What users hold: [`WebSocket`], and its halves [`Sender`] and [`Receiver`].
+//!
+//! Handles never touch the socket; they send commands to the connection's driver task
+//! and read the events it hands out. Every future here is cancel-safe.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tether_core::frame::CloseCode;
+use tether_core::ws::{CloseInfo, Event, Initiator, Message};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::{Command, Reply, Shared};
+use crate::Error;
+
+/// The driver's side of the channels, from which the handles are built.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub(crate) data: mpsc::Sender<Command>,
+    pub(crate) control: mpsc::Sender<Command>,
+    pub(crate) events: mpsc::Receiver<Event>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// An open WebSocket connection.
+///
+/// A task of its own drives the socket, so messages keep flowing (and pings are answered)
+/// while you are not looking. Read with [`recv`](Self::recv) or
+/// [`recv_event`](Self::recv_event), write with [`send`](Self::send); use
+/// [`split`](Self::split) or [`sender`](Self::sender) to do both from different tasks.
+///
+/// Dropping every handle of a connection closes it with 1000 (normal closure).
+#[derive(Debug)]
+pub struct WebSocket {
+    sender: Sender,
+    receiver: Receiver,
+    protocol: Option<String>,
+}
+
+impl WebSocket {
+    pub(crate) fn new(parts: Parts, protocol: Option<String>) -> WebSocket {
+        WebSocket {
+            sender: Sender {
+                data: parts.data,
+                control: parts.control,
+                shared: parts.shared,
+            },
+            receiver: Receiver {
+                events: parts.events,
+                close_info: None,
+                done: false,
+            },
+            protocol,
+        }
+    }
+
+    /// The subprotocol both sides agreed on during the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Queues a message; see [`Sender::send`].
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        self.sender.send(message).await
+    }
+
+    /// Queues a ping; see [`Sender::ping`].
+    pub async fn ping(&self, payload: Bytes) -> Result<(), Error> {
+        self.sender.ping(payload).await
+    }
+
+    /// Starts the closing handshake; see [`Sender::close`].
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.sender.close(code, reason).await
+    }
+
+    /// The next message; see [`Receiver::recv`].
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.receiver.recv().await
+    }
+
+    /// The next event; see [`Receiver::recv_event`].
+    pub async fn recv_event(&mut self) -> Option<Event> {
+        self.receiver.recv_event().await
+    }
+
+    /// How the connection ended, once [`recv`](Self::recv) or
+    /// [`recv_event`](Self::recv_event) has seen it end.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.receiver.close_info()
+    }
+
+    /// Another handle for sending on this connection.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+
+    /// Splits the connection into a sending and a receiving half, to use from different tasks.
+    pub fn split(self) -> (Sender, Receiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+/// The sending half of a [`WebSocket`]. Cloning is cheap; all clones feed one connection.
+///
+/// Each method returns once the core has queued (or refused) the command, not once the
+/// bytes are on the wire. When much is already waiting to be written, [`send`](Self::send)
+/// waits for the socket to catch up; pings and closes never wait behind data.
+///
+/// Dropping a call before it returns either queues nothing (it was still waiting for
+/// room) or has already queued the command, which then goes out as if it had returned.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    data: mpsc::Sender<Command>,
+    control: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl Sender {
+    /// Queues a text or binary message.
+    ///
+    /// Fails with [`Error::Closing`] once either side started closing, and with
+    /// [`Error::Closed`] (or [`Error::Io`] if the socket failed) once the connection is gone.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        self.call(&self.data, |reply| Command::Send(message, reply))
+            .await
+    }
+
+    /// Queues a ping (at most 125 bytes of payload). The pong arrives as
+    /// [`Event::Pong`] on the receiving side.
+    pub async fn ping(&self, payload: Bytes) -> Result<(), Error> {
+        self.call(&self.control, |reply| Command::Ping(payload, reply))
+            .await
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes).
+    ///
+    /// Returns once the close frame is queued; the receiving side then sees the rest of the
+    /// peer's messages and finally [`Event::Closed`]. Closing a connection that is already
+    /// closing or closed is a no-op.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let reason = reason.to_owned();
+        match self
+            .call(&self.control, |reply| Command::Close(code, reason, reply))
+            .await
+        {
+            Err(Error::Closing | Error::Closed) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Hands a command to the driver and waits for the core's answer.
+    async fn call(
+        &self,
+        channel: &mpsc::Sender<Command>,
+        command: impl FnOnce(Reply) -> Command,
+    ) -> Result<(), Error> {
+        // Waiting for room is the only await before the command is queued, so dropping
+        // this future there leaves nothing behind.
+        let permit = channel.reserve().await.map_err(|_| self.gone())?;
+        let (reply, answer) = oneshot::channel();
+        permit.send(command(reply));
+        match answer.await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(self.gone()),
+        }
+    }
+
+    /// The error for a connection whose driver has finished.
+    fn gone(&self) -> Error {
+        match self.shared.failure.get() {
+            Some(error) => Error::Io(error.clone()),
+            None => Error::Closed,
+        }
+    }
+}
+
+/// The receiving half of a [`WebSocket`].
+#[derive(Debug)]
+pub struct Receiver {
+    events: mpsc::Receiver<Event>,
+    close_info: Option<CloseInfo>,
+    done: bool,
+}
+
+impl Receiver {
+    /// The next text or binary message; `None` once the connection is closed, after which
+    /// [`close_info`](Self::close_info) says how. Pings, pongs and protocol errors are
+    /// skipped (pings are answered automatically).
+    ///
+    /// Cancel-safe: dropping the future loses no message.
+    pub async fn recv(&mut self) -> Option<Message> {
+        loop {
+            if let Event::Message(message) = self.recv_event().await? {
+                return Some(message);
+            }
+        }
+    }
+
+    /// The next event: [`Event::Message`], [`Event::Ping`] (already answered),
+    /// [`Event::Pong`], [`Event::Error`] (the peer broke the protocol; the connection is
+    /// being closed), and last [`Event::Closed`]. `None` after `Closed`.
+    ///
+    /// While events are not read, the connection stops reading the socket once a few are
+    /// waiting, so a fast peer is slowed down instead of filling memory.
+    ///
+    /// Cancel-safe: dropping the future loses no event.
+    pub async fn recv_event(&mut self) -> Option<Event> {
+        if self.done {
+            return None;
+        }
+        let event = match self.events.recv().await {
+            Some(event) => event,
+            // The driver always sends `Closed` last; should it ever vanish without, the
+            // connection still ends the one way callers expect.
+            None => Event::Closed(CloseInfo {
+                code: CloseCode::ABNORMAL,
+                reason: String::new(),
+                initiator: Initiator::Transport,
+                clean: false,
+            }),
+        };
+        if let Event::Closed(info) = &event {
+            self.close_info = Some(info.clone());
+            self.done = true;
+        }
+        Some(event)
+    }
+
+    /// How the connection ended: the peer's close code and reason, who started closing,
+    /// and whether both close frames were exchanged. `None` until [`recv`](Self::recv) or
+    /// [`recv_event`](Self::recv_event) has seen the end.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.close_info.as_ref()
+    }
+}

@@ -1,0 +1,143 @@
+//! Accepting connections: [`Server`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tether_core::ws::{Config, Connection};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::mpsc;
+use tracing::{debug, Instrument};
+
+use crate::driver::{self, Driver, OpenError};
+use crate::WebSocket;
+
+/// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
+/// finished handshakes wait (and so do their clients).
+const READY_CAPACITY: usize = 64;
+
+/// How a [`Server`] answers upgrade requests.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// Limits and timeouts of each connection.
+    pub ws: Config,
+    /// Subprotocols we support. Of those a client offers, the first (in the client's order
+    /// of preference) that is in this list is chosen; none is chosen if there is no match.
+    pub protocols: Vec<String>,
+}
+
+/// A listening WebSocket server.
+///
+/// Each accepted TCP connection runs its opening handshake in a task of its own, so a slow
+/// client does not hold up the others; [`accept`](Self::accept) yields those that open.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    ws: Config,
+    protocols: Arc<[String]>,
+    ready_tx: mpsc::Sender<(WebSocket, SocketAddr)>,
+    ready_rx: mpsc::Receiver<(WebSocket, SocketAddr)>,
+}
+
+impl Server {
+    /// Listens on `addr` (port 0 picks a free one; see [`local_addr`](Self::local_addr)).
+    pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let (ready_tx, ready_rx) = mpsc::channel(READY_CAPACITY);
+        Ok(Server {
+            listener,
+            ws: config.ws,
+            protocols: config.protocols.into(),
+            ready_tx,
+            ready_rx,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The next connection whose handshake succeeded, and the client's address.
+    ///
+    /// New TCP connections are taken only while this is awaited; each one's handshake then
+    /// runs in a task of its own, concurrently with the others. A failed handshake is
+    /// answered with its HTTP status, logged at debug level, and skipped. Errors are those of the listening socket (for
+    /// example running out of file descriptors); the server remains usable after them.
+    ///
+    /// Cancel-safe: dropping the future loses no connection.
+    pub async fn accept(&mut self) -> io::Result<(WebSocket, SocketAddr)> {
+        loop {
+            tokio::select! {
+                // Ready connections first, so a flood of new TCP connections cannot starve them.
+                biased;
+                Some(ready) = self.ready_rx.recv() => return Ok(ready),
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, addr)) => self.start_handshake(stream, addr),
+                    // The client gave up before we got to it; that is its business.
+                    Err(e) if is_per_connection(&e) => debug!(error = %e, "accept failed"),
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+    }
+
+    fn start_handshake(&self, stream: TcpStream, addr: SocketAddr) {
+        let span = tracing::debug_span!("ws", role = "server", peer = %addr);
+        let task = handshake(
+            stream,
+            addr,
+            self.ws.clone(),
+            self.protocols.clone(),
+            self.ready_tx.clone(),
+        );
+        tokio::spawn(task.instrument(span));
+    }
+}
+
+/// Opens one accepted connection and hands it to [`Server::accept`].
+async fn handshake(
+    stream: TcpStream,
+    addr: SocketAddr,
+    ws: Config,
+    protocols: Arc<[String]>,
+    ready: mpsc::Sender<(WebSocket, SocketAddr)>,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    let seed = match driver::seed() {
+        Ok(seed) => seed,
+        Err(e) => {
+            debug!(error = %e, "no randomness for the connection");
+            return;
+        }
+    };
+    // The core times the handshake out; the linger bounds writing its error response.
+    let limit = ws.handshake_timeout + ws.close_timeout;
+    let linger = ws.close_timeout;
+    let conn = Connection::server(driver::now(), ws, seed);
+    let (mut driver, parts) = Driver::new(conn, stream, protocols, linger);
+    match tokio::time::timeout(limit, driver.open()).await {
+        Ok(Ok(protocol)) => {
+            tokio::spawn(driver.run().in_current_span());
+            // If the server is gone, dropping the connection closes it.
+            let _ = ready.send((WebSocket::new(parts, protocol), addr)).await;
+        }
+        Ok(Err(OpenError::Protocol(e))) => debug!(error = %e, "handshake failed"),
+        Ok(Err(OpenError::Io(e))) => debug!(error = %e, "socket error during handshake"),
+        Ok(Err(OpenError::Closed)) => debug!("closed during handshake"),
+        Err(_) => debug!("handshake timed out"),
+    }
+}
+
+/// Errors of `accept` that concern one incoming connection, not the listener.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}

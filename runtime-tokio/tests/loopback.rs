@@ -1,0 +1,120 @@
+//! Our client and our server over loopback TCP: text, binary, ping and close, checking
+//! what arrives on each side.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tether_tokio::{
+    connect, ClientConfig, CloseCode, Error, Event, Initiator, Message, Server, ServerConfig,
+};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn client_and_server_exchange_messages_pings_and_close() {
+    tokio::time::timeout(LIMIT, scenario())
+        .await
+        .expect("scenario timed out");
+}
+
+async fn scenario() {
+    let config = ServerConfig {
+        protocols: vec!["chat".into(), "other".into()],
+        ..Default::default()
+    };
+    let mut server = Server::bind("127.0.0.1:0", config).await.expect("bind");
+    let url = format!(
+        "ws://{}/room?id=7",
+        server.local_addr().expect("local_addr")
+    );
+
+    let client_config = ClientConfig {
+        protocols: vec!["unknown".into(), "chat".into()],
+        ..Default::default()
+    };
+    let (client, accepted) = tokio::join!(connect(&url, client_config), server.accept());
+    let mut client = client.expect("connect");
+    let (mut server_ws, _peer) = accepted.expect("accept");
+    assert_eq!(client.protocol(), Some("chat"));
+    assert_eq!(server_ws.protocol(), Some("chat"));
+
+    // Text and binary, client to server and back.
+    let big = Bytes::from(vec![0xA5; 300_000]);
+    client.send("hello").await.expect("send text");
+    client.send(big.clone()).await.expect("send binary");
+    assert_eq!(server_ws.recv().await, Some(Message::Text("hello".into())));
+    assert_eq!(server_ws.recv().await, Some(Message::Binary(big.clone())));
+    server_ws.send("hi back").await.expect("server send");
+    assert_eq!(client.recv().await, Some(Message::Text("hi back".into())));
+
+    // A ping is seen by the server and answered with a pong the client sees.
+    client
+        .ping(Bytes::from_static(b"are you there"))
+        .await
+        .expect("ping");
+    assert_eq!(
+        server_ws.recv_event().await,
+        Some(Event::Ping(Bytes::from_static(b"are you there")))
+    );
+    assert_eq!(
+        client.recv_event().await,
+        Some(Event::Pong(Bytes::from_static(b"are you there")))
+    );
+
+    // The client closes; closing twice is a no-op, sending afterwards is refused.
+    client.close(CloseCode::NORMAL, "bye").await.expect("close");
+    client
+        .close(CloseCode::NORMAL, "again")
+        .await
+        .expect("close twice");
+    assert!(matches!(
+        client.send("late").await,
+        Err(Error::Closing | Error::Closed)
+    ));
+
+    match server_ws.recv_event().await {
+        Some(Event::Closed(info)) => {
+            assert_eq!(info.code, CloseCode::NORMAL);
+            assert_eq!(info.reason, "bye");
+            assert_eq!(info.initiator, Initiator::Remote);
+            assert!(info.clean);
+        }
+        other => panic!("server expected Closed, got {other:?}"),
+    }
+    assert_eq!(server_ws.recv_event().await, None);
+
+    assert_eq!(client.recv().await, None);
+    let info = client.close_info().expect("client close info");
+    assert_eq!(info.code, CloseCode::NORMAL);
+    assert_eq!(info.initiator, Initiator::Local);
+    assert!(info.clean);
+    assert!(matches!(client.send("later").await, Err(Error::Closed)));
+}
+
+#[tokio::test]
+async fn dropping_every_handle_closes_normally() {
+    tokio::time::timeout(LIMIT, async {
+        let mut server = Server::bind("127.0.0.1:0", ServerConfig::default())
+            .await
+            .expect("bind");
+        let url = format!("ws://{}", server.local_addr().expect("local_addr"));
+        let (client, accepted) =
+            tokio::join!(connect(&url, ClientConfig::default()), server.accept());
+        let (sender, receiver) = client.expect("connect").split();
+        let (mut server_ws, _) = accepted.expect("accept");
+
+        sender.send("last words").await.expect("send");
+        drop((sender, receiver));
+
+        assert_eq!(
+            server_ws.recv().await,
+            Some(Message::Text("last words".into()))
+        );
+        assert_eq!(server_ws.recv().await, None);
+        let info = server_ws.close_info().expect("close info");
+        assert_eq!(info.code, CloseCode::NORMAL);
+        assert_eq!(info.initiator, Initiator::Remote);
+    })
+    .await
+    .expect("scenario timed out");
+}
