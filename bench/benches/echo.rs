@@ -162,7 +162,6 @@ fn print_table(workload: Workload, servers: &[(Peer, ServerThread)], rates: &[Ve
         workload.payload_len, workload.window
     );
     print!("{}", table.render());
-    println!();
 }
 
 /// A server running on its own OS thread with a single-threaded runtime, stopped and
