@@ -450,3 +450,42 @@ fn a_failure_after_a_queued_close_still_sends_one_close_frame() {
     assert_eq!(closes, 1, "exactly one close frame: {written:?}");
     assert_eq!(&written[2..4], &1002u16.to_be_bytes());
 }
+
+#[test]
+fn every_ping_gets_its_pong_up_to_a_bound() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let mut pings = BytesMut::new();
+    for i in 0..10 {
+        pings.extend_from_slice(&client_frame(
+            true,
+            OpCode::Ping,
+            format!("payload-{i}").as_bytes(),
+        ));
+    }
+    pair.inject_to_server(&pings);
+    let pongs: Vec<Bytes> = pair
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Pong(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<Bytes> = (0..10)
+        .map(|i| Bytes::from(format!("payload-{i}")))
+        .collect();
+    assert_eq!(pongs, expected);
+
+    // A flood while nothing is written: only the newest pongs are kept.
+    let mut flood = BytesMut::new();
+    for i in 0..1000u32 {
+        flood.extend_from_slice(&client_frame(true, OpCode::Ping, &i.to_be_bytes()));
+    }
+    let now = pair.now;
+    pair.server.handle_input(now, &flood);
+    assert!(
+        pair.server.pending_transmit() <= 16 * 4,
+        "{}",
+        pair.server.pending_transmit()
+    );
+}

@@ -241,7 +241,7 @@ impl Driver {
                 return Ok(protocol);
             }
             if self.finished() {
-                let _ = self.writer.shutdown().await;
+                self.shutdown().await;
                 return Err(self
                     .failure
                     .take()
@@ -258,7 +258,7 @@ impl Driver {
         loop {
             self.drain();
             if self.finished() {
-                let _ = self.writer.shutdown().await;
+                self.shutdown().await;
                 break;
             }
             if let Err(e) = self.step().await {
@@ -290,6 +290,27 @@ impl Driver {
             }
         }
         debug!("finished");
+    }
+
+    /// Ends the transport gracefully: FIN after our last byte, then read and discard until
+    /// the peer's EOF (for at most `linger`). Dropping a socket with unread input makes the
+    /// kernel send a reset, which can destroy our close frame before the peer reads it.
+    async fn shutdown(&mut self) {
+        let _ = self.writer.shutdown().await;
+        if self.eof {
+            return;
+        }
+        let deadline = tokio::time::sleep(self.linger);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                read = self.reader.read(&mut self.read_buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                () = &mut deadline => return,
+            }
+        }
     }
 
     /// Closed, flushed (or flushing took too long): the socket can go.

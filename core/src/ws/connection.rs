@@ -91,7 +91,7 @@ pub struct Connection {
     /// The code and reason to report in `Closed`.
     close_code: CloseCode,
     close_reason: String,
-    /// The peer broke the protocol: its further data is read only to find its close frame.
+    /// The peer broke the protocol and we failed the connection: it did not close cleanly.
     failed: bool,
     /// The transport is done with: EOF seen, or (client) we stopped waiting for it.
     transport_done: bool,
@@ -383,14 +383,7 @@ impl Connection {
             match self.reader.next(&mut self.input) {
                 Ok(None) => break,
                 Ok(Some(received)) => self.on_received(now, received),
-                Err(error) => {
-                    if self.failed {
-                        // Already failed: the stream may be garbage, stop reading it.
-                        self.input.clear();
-                        break;
-                    }
-                    self.fail(now, error);
-                }
+                Err(error) => self.fail(now, error),
             }
         }
         if self.state == State::Closed {
@@ -452,19 +445,11 @@ impl Connection {
     }
 
     fn on_received(&mut self, now: Instant, received: Received) {
-        if self.failed {
-            // After failing we only look for the peer's close frame.
-            if let Received::Close(_) = received {
-                self.close_received = true;
-                self.finish(now, false);
-            }
-            return;
-        }
         match received {
             Received::Message(message) => self.events.push_back(Event::Message(message)),
             Received::Ping(payload) => {
                 if !self.close_sent {
-                    self.output.set_pong(payload.clone());
+                    self.output.push_pong(payload.clone());
                 }
                 self.events.push_back(Event::Ping(payload));
             }
@@ -494,8 +479,9 @@ impl Connection {
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): report the error, send a close frame with
-    /// its code ahead of anything queued, and read on only to find the peer's close frame,
-    /// so the peer sees our close instead of a reset.
+    /// its code ahead of anything queued, and be done. The owner then shuts the transport;
+    /// adapters keep reading until EOF after that, so the peer sees our close frame rather
+    /// than a reset caused by its unread bytes.
     fn fail(&mut self, now: Instant, error: ProtocolError) {
         let code = error.close_code();
         self.events.push_back(Event::Error(error));
@@ -511,9 +497,8 @@ impl Connection {
                 .push_urgent_frame(OpCode::Close, &close_payload(Some(code), ""), mask);
             self.close_sent = true;
         }
-        self.state = State::Closing;
-        self.timers
-            .set(Timer::Close, now + self.config.close_timeout);
+        self.transport_done = true;
+        self.finish(now, false);
     }
 
     /// Moves to `Closed` and reports it, once.

@@ -51,6 +51,7 @@ pub struct CloseInfo {
     pub reason: String,
     /// Who started the close.
     pub initiator: Initiator,
-    /// Both close frames were exchanged.
+    /// The closing handshake completed: both close frames were exchanged and neither side
+    /// failed the connection. `false` after a protocol error, a timeout or an EOF.
     pub clean: bool,
 }

@@ -18,6 +18,8 @@ use crate::rng::Rng;
 const SMALL_FRAME: usize = 4 << 10;
 /// Stop coalescing once a buffer holds this much.
 const COALESCE_LIMIT: usize = 16 << 10;
+/// Unanswered pings we keep (each at most 125 bytes).
+const MAX_PENDING_PONGS: usize = 16;
 
 /// One item in the ordered queue of things to send.
 #[derive(Debug)]
@@ -39,9 +41,10 @@ pub(crate) struct Outgoing {
     started: VecDeque<Bytes>,
     /// Handshake responses, pings and failure closes: written before queued messages.
     urgent: BytesMut,
-    /// The newest ping's payload still to answer: only the latest needs a pong (RFC 6455
-    /// §5.5.3), which bounds what a ping flood can make us hold.
-    pong: Option<Bytes>,
+    /// Pings still to answer, oldest first. Every ping gets its pong, up to
+    /// `MAX_PENDING_PONGS`; past that the oldest are dropped, as RFC 6455 §5.5.3 allows,
+    /// so a ping flood cannot make us hold more than that.
+    pongs: VecDeque<Bytes>,
     /// Messages and the close frame, in the order the user gave them.
     queue: VecDeque<Item>,
     /// Bytes held in `started`, `urgent` and `queue`.
@@ -77,11 +80,14 @@ impl Outgoing {
         self.pending += bytes.len();
     }
 
-    pub(crate) fn set_pong(&mut self, payload: Bytes) {
-        if let Some(old) = self.pong.replace(payload.clone()) {
-            self.pending -= old.len();
+    pub(crate) fn push_pong(&mut self, payload: Bytes) {
+        if self.pongs.len() == MAX_PENDING_PONGS {
+            if let Some(oldest) = self.pongs.pop_front() {
+                self.pending -= oldest.len();
+            }
         }
         self.pending += payload.len();
+        self.pongs.push_back(payload);
     }
 
     pub(crate) fn push_message(&mut self, opcode: OpCode, payload: Bytes) {
@@ -107,7 +113,7 @@ impl Outgoing {
                 Item::Close(p) => p.len(),
             };
         }
-        if let Some(p) = self.pong.take() {
+        for p in self.pongs.drain(..) {
             self.pending -= p.len();
         }
     }
@@ -120,7 +126,7 @@ impl Outgoing {
     pub(crate) fn is_empty(&self) -> bool {
         self.started.is_empty()
             && self.urgent.is_empty()
-            && self.pong.is_none()
+            && self.pongs.is_empty()
             && self.queue.is_empty()
     }
 
@@ -131,7 +137,7 @@ impl Outgoing {
             return Some(b);
         }
         let mut rng = rng;
-        if let Some(p) = self.pong.take() {
+        while let Some(p) = self.pongs.pop_front() {
             self.pending -= p.len();
             let mask = rng.as_deref_mut().map(draw_mask);
             let before = self.urgent.len();
