@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fastwebsockets::{FragmentCollector, OpCode, Role, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tether_bench::{
     env_millis, env_u64, masked_binary_frames, masked_close_frame, median, ratio, si,
     upgrade_request, Table,
@@ -60,16 +60,23 @@ const WORKLOADS: [Workload; 2] = [
 enum Peer {
     Tether,
     Tungstenite,
+    TungsteniteForward,
     FastWebSockets,
 }
 
-const PEERS: [Peer; 3] = [Peer::Tether, Peer::Tungstenite, Peer::FastWebSockets];
+const PEERS: [Peer; 4] = [
+    Peer::Tether,
+    Peer::Tungstenite,
+    Peer::TungsteniteForward,
+    Peer::FastWebSockets,
+];
 
 impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::Tether => "tether-tokio",
             Peer::Tungstenite => "tokio-tungstenite 0.30",
+            Peer::TungsteniteForward => "tokio-tungstenite forward",
             Peer::FastWebSockets => "fastwebsockets 0.10",
         }
     }
@@ -86,6 +93,7 @@ fn main() {
             let server = match peer {
                 Peer::Tether => ServerThread::spawn(peer, tether_server::serve),
                 Peer::Tungstenite => ServerThread::spawn(peer, serve_tungstenite),
+                Peer::TungsteniteForward => ServerThread::spawn(peer, serve_tungstenite_forward),
                 Peer::FastWebSockets => ServerThread::spawn(peer, serve_fastwebsockets),
             };
             (peer, server)
@@ -259,6 +267,21 @@ async fn serve_tungstenite(ready: mpsc::Sender<SocketAddr>, stop: oneshot::Recei
                 break;
             }
         }
+    })
+    .await;
+}
+
+/// tokio-tungstenite as its `echo-server` example writes an echo: `read.forward(write)`,
+/// which feeds each message and flushes only when no more input is ready, so many small
+/// echoes share one write. This is the batching shape tether's driver has built in.
+async fn serve_tungstenite_forward(ready: mpsc::Sender<SocketAddr>, stop: oneshot::Receiver<()>) {
+    accept_loop(ready, stop, |stream| async move {
+        let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        let (write, read) = ws.split();
+        let data = read.try_filter(|msg| std::future::ready(msg.is_binary() || msg.is_text()));
+        let _ = data.forward(write).await;
     })
     .await;
 }

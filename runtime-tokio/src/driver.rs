@@ -9,12 +9,15 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use tether_core::frame::CloseCode;
-use tether_core::ws::{CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError};
+use tether_core::ws::{
+    CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError, State,
+};
 use tether_core::Seed;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -41,6 +44,8 @@ const MAX_IOV: usize = 64;
 const EVENT_CAPACITY: usize = 16;
 /// Data commands waiting for the driver.
 const DATA_CAPACITY: usize = 64;
+/// Data commands taken per turn of the loop.
+const DATA_BATCH: usize = 32;
 /// Pings and closes have their own channel so they never wait behind bulk data.
 const CONTROL_CAPACITY: usize = 16;
 
@@ -62,16 +67,44 @@ pub(crate) type Reply = oneshot::Sender<Result<(), SendError>>;
 /// What a handle asks the driver to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Send(Message, Reply),
+    /// No reply: `send` learns of a closed connection from [`Shared`], and a message
+    /// refused because closing began meanwhile is dropped like any message in flight
+    /// when a connection ends.
+    Send(Message),
     Ping(Bytes, Reply),
     Close(CloseCode, String, Reply),
 }
 
-/// What the handles can learn about a driver that is gone.
+/// What the handles can learn without asking the driver.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// Set when the socket failed, so later commands report why instead of just "closed".
     pub(crate) failure: OnceLock<Arc<io::Error>>,
+    /// The core's state as of the driver's last turn (a `State` as `u8`), so `send` can
+    /// refuse early without a round trip per message.
+    state: AtomicU8,
+}
+
+impl Shared {
+    /// The connection's state as the driver last saw it.
+    pub(crate) fn state(&self) -> State {
+        match self.state.load(Ordering::Acquire) {
+            0 => State::Handshaking,
+            1 => State::Open,
+            2 => State::Closing,
+            _ => State::Closed,
+        }
+    }
+
+    fn set_state(&self, state: State) {
+        let value = match state {
+            State::Handshaking => 0,
+            State::Open => 1,
+            State::Closing => 2,
+            State::Closed => 3,
+        };
+        self.state.store(value, Ordering::Release);
+    }
 }
 
 /// Why the opening handshake did not produce an open connection.
@@ -321,6 +354,7 @@ impl Driver {
     /// Takes everything the core has for us: events first (answering an upgrade queues
     /// bytes), then bytes, then the next deadline.
     fn drain(&mut self) {
+        self.shared.set_state(self.conn.state());
         while let Some(event) = self.conn.poll_event() {
             match self.phase {
                 Phase::Handshaking => self.handshake_event(event),
@@ -421,7 +455,16 @@ impl Driver {
                 None => self.control_open = false,
             },
             command = self.data.recv(), if running && self.data_open && room => match command {
-                Some(command) => self.command(command),
+                Some(command) => {
+                    self.command(command);
+                    // Take what else is waiting in one turn: one drain for many messages.
+                    for _ in 1..DATA_BATCH {
+                        match self.data.try_recv() {
+                            Ok(command) => self.command(command),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => self.data_open = false,
             },
             () = &mut self.timer, if self.deadline.is_some() => {
@@ -447,8 +490,10 @@ impl Driver {
         let now = now();
         // A caller that stopped waiting does not undo the command; its reply just has nowhere to go.
         match command {
-            Command::Send(message, reply) => {
-                let _ = reply.send(self.conn.send(now, message));
+            Command::Send(message) => {
+                if let Err(error) = self.conn.send(now, message) {
+                    debug!(%error, "message dropped: the connection is closing");
+                }
             }
             Command::Ping(payload, reply) => {
                 let _ = reply.send(self.conn.ping(now, payload));

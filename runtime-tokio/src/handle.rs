@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tether_core::frame::CloseCode;
-use tether_core::ws::{CloseInfo, Event, Initiator, Message};
+use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Command, Reply, Shared};
@@ -103,8 +103,9 @@ impl WebSocket {
 
 /// The sending half of a [`WebSocket`]. Cloning is cheap; all clones feed one connection.
 ///
-/// Each method returns once the core has queued (or refused) the command, not once the
-/// bytes are on the wire. When much is already waiting to be written, [`send`](Self::send)
+/// Each method returns once the command is queued for the connection, not once the bytes
+/// are on the wire; a message still queued when the connection ends is lost with it, as
+/// with any message in flight. When much is already waiting to be written, [`send`](Self::send)
 /// waits for the socket to catch up; pings and closes never wait behind data.
 ///
 /// Dropping a call before it returns either queues nothing (it was still waiting for
@@ -122,9 +123,15 @@ impl Sender {
     /// Fails with [`Error::Closing`] once either side started closing, and with
     /// [`Error::Closed`] (or [`Error::Io`] if the socket failed) once the connection is gone.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        let message = message.into();
-        self.call(&self.data, |reply| Command::Send(message, reply))
-            .await
+        match self.shared.state() {
+            State::Handshaking | State::Open => {}
+            State::Closing => return Err(Error::Closing),
+            State::Closed => return Err(self.gone()),
+        }
+        // Waiting for room is the only await, so dropping this future queues nothing.
+        let permit = self.data.reserve().await.map_err(|_| self.gone())?;
+        permit.send(Command::Send(message.into()));
+        Ok(())
     }
 
     /// Queues a ping (at most 125 bytes of payload). The pong arrives as
