@@ -420,7 +420,7 @@ impl Connection {
                     self.opening = Opening::AwaitDecision {
                         key: request.key.clone(),
                     };
-                    self.events.push_back(Event::Upgrade(request));
+                    self.events.push_back(Event::Upgrade(Box::new(request)));
                     false
                 }
                 Err(error) => {

@@ -10,7 +10,8 @@ use crate::handshake::Request;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Server role: a valid upgrade request arrived. Answer with `accept` or `reject`.
-    Upgrade(Request),
+    /// Boxed: it happens once per connection, and keeps every other event small.
+    Upgrade(Box<Request>),
     /// The opening handshake finished; messages can flow. Carries the agreed subprotocol.
     Open {
         /// The subprotocol both sides agreed on, if any.
