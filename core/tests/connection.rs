@@ -433,22 +433,61 @@ fn same_seeds_give_the_same_bytes() {
 }
 
 #[test]
-fn a_failure_after_a_queued_close_still_sends_one_close_frame() {
+fn a_failure_after_a_queued_close_sends_no_second_close_frame() {
     let mut pair = Pair::open(Config::default(), Config::default());
     let now = pair.now;
-    // The server queues a close but has not written it when the client's bad frame arrives.
+    // The server queued its close but has not written it when the client's bad frame arrives.
     pair.server.close(now, CloseCode::NORMAL, "bye").unwrap();
     let mut bad = client_frame(true, OpCode::Binary, b"x");
     bad[0] |= 0x20; // RSV2
     pair.server.handle_input(now, &bad);
+    assert!(matches!(pair.server.poll_event(), Some(Event::Error(_))));
     let mut written = Vec::new();
     while let Some(b) = pair.server.poll_transmit() {
         written.extend_from_slice(&b);
     }
-    let closes = written.iter().filter(|&&b| b == 0x88).count();
-    assert_eq!(written[0], 0x88, "a close frame goes out");
-    assert_eq!(closes, 1, "exactly one close frame: {written:?}");
-    assert_eq!(&written[2..4], &1002u16.to_be_bytes());
+    assert_eq!(
+        written,
+        [&[0x88, 5][..], &1000u16.to_be_bytes(), b"bye"].concat()
+    );
+    assert!(pair.server.is_finished());
+}
+
+#[test]
+fn answers_to_events_before_a_protocol_error_go_out_before_the_close() {
+    let mut pair = Pair::open(Config::default(), Config::default());
+    let now = pair.now;
+    // Autobahn 3.2: a valid message, then a frame with a reserved bit, in one read.
+    let mut input = client_frame(true, OpCode::Text, b"Hello, world!");
+    let mut bad = client_frame(true, OpCode::Text, b"Hello, world!");
+    bad[0] |= 0x20;
+    input.extend_from_slice(&bad);
+    pair.server.handle_input(now, &input);
+    // Nothing is written until the owner has seen the events.
+    assert_eq!(pair.server.poll_transmit(), None);
+    let Some(Event::Message(echo)) = pair.server.poll_event() else {
+        panic!("the valid message comes first");
+    };
+    pair.server.send(now, echo).unwrap();
+    assert!(matches!(pair.server.peek_event(), Some(Event::Error(_))));
+    assert!(matches!(pair.server.poll_event(), Some(Event::Error(_))));
+    assert_eq!(
+        pair.server.send(now, Message::from("late")),
+        Err(SendError::Closed)
+    );
+    let mut written = Vec::new();
+    while let Some(b) = pair.server.poll_transmit() {
+        written.extend_from_slice(&b);
+    }
+    let echo_frame = [&[0x81, 13][..], b"Hello, world!"].concat();
+    let close_frame = [&[0x88, 2][..], &1002u16.to_be_bytes()].concat();
+    assert_eq!(written, [echo_frame, close_frame].concat());
+    // Input after the error is not read.
+    pair.server
+        .handle_input(now, &client_frame(true, OpCode::Ping, b"p"));
+    assert_eq!(pair.server.buffered_input(), 0);
+    assert!(matches!(pair.server.poll_event(), Some(Event::Closed(_))));
+    assert_eq!(pair.server.poll_event(), None);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use tether_core::Seed;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Sleep;
 use tracing::debug;
 
@@ -44,6 +44,9 @@ const MAX_IOV: usize = 64;
 const EVENT_CAPACITY: usize = 16;
 /// Data commands waiting for the driver.
 const DATA_CAPACITY: usize = 64;
+/// How long a protocol error is held back for the receiver to catch up (see
+/// [`Command::Demand`]) when it does not.
+const ERROR_HOLD: Duration = Duration::from_secs(1);
 /// Data commands taken per turn of the loop.
 const DATA_BATCH: usize = 32;
 /// Pings and closes have their own channel so they never wait behind bulk data.
@@ -73,6 +76,11 @@ pub(crate) enum Command {
     Send(Message),
     Ping(Bytes, Reply),
     Close(CloseCode, String, Reply),
+    /// The receiver has taken every event it was given. Sent on the data channel, so it
+    /// arrives after whatever the receiving task sent before: the driver holds a protocol
+    /// error back until then, and the answers to earlier messages go out before our close
+    /// (Autobahn 3.2, 4.1.3, 5.15 …).
+    Demand,
 }
 
 /// What the handles can learn without asking the driver.
@@ -83,6 +91,10 @@ pub(crate) struct Shared {
     /// The core's state as of the driver's last turn (a `State` as `u8`), so `send` can
     /// refuse early without a round trip per message.
     state: AtomicU8,
+    /// The driver holds a protocol error until the receiver sends [`Command::Demand`].
+    pub(crate) wants_demand: AtomicBool,
+    /// Wakes a receiver waiting for events when `wants_demand` is set.
+    pub(crate) demand: Notify,
 }
 
 impl Shared {
@@ -205,6 +217,10 @@ pub(crate) struct Driver {
     /// Events the receiver had no room for; reading pauses until they are delivered.
     held: VecDeque<Event>,
     closed_delivered: bool,
+    /// A protocol error is held back until this deadline or the receiver's demand.
+    error_hold: Option<Instant>,
+    /// The held error may be taken from the core.
+    error_released: bool,
     data: mpsc::Receiver<Command>,
     data_open: bool,
     control: mpsc::Receiver<Command>,
@@ -246,6 +262,8 @@ impl Driver {
             events: events_tx,
             held: VecDeque::new(),
             closed_delivered: false,
+            error_hold: None,
+            error_released: false,
             data: data_rx,
             data_open: true,
             control: control_rx,
@@ -355,7 +373,13 @@ impl Driver {
     /// bytes), then bytes, then the next deadline.
     fn drain(&mut self) {
         self.shared.set_state(self.conn.state());
-        while let Some(event) = self.conn.poll_event() {
+        loop {
+            if self.holds_error() {
+                break;
+            }
+            let Some(event) = self.conn.poll_event() else {
+                break;
+            };
             match self.phase {
                 Phase::Handshaking => self.handshake_event(event),
                 Phase::Opened(_) | Phase::Running => self.deliver(event),
@@ -370,10 +394,10 @@ impl Driver {
         if self.linger_until.is_none() && self.conn.state() == tether_core::ws::State::Closed {
             self.linger_until = Some(now() + self.linger);
         }
-        let deadline = match (self.conn.poll_timeout(), self.linger_until) {
-            (Some(core), Some(linger)) => Some(core.min(linger)),
-            (core, linger) => core.or(linger),
-        };
+        let deadline = [self.conn.poll_timeout(), self.linger_until, self.error_hold]
+            .into_iter()
+            .flatten()
+            .min();
         if deadline != self.deadline {
             if let Some(at) = deadline {
                 self.timer.as_mut().reset(at.into());
@@ -404,6 +428,36 @@ impl Driver {
             // Nothing else can happen before `Open`.
             Event::Message(_) | Event::Ping(_) | Event::Pong(_) => {}
         }
+    }
+
+    /// Whether the next event is a protocol error to keep in the core for now: taking it
+    /// fails the connection, and the receiver may still be answering earlier messages.
+    fn holds_error(&mut self) -> bool {
+        let error_next = matches!(self.conn.peek_event(), Some(Event::Error(_)));
+        // `Opened` too: frames that came in the same read as the 101 are parsed before
+        // `open()` even returns the handle.
+        let delivering = matches!(self.phase, Phase::Opened(_) | Phase::Running);
+        if !error_next || self.error_released || !delivering {
+            return false;
+        }
+        if self.events.is_closed() {
+            return false;
+        }
+        if self.error_hold.is_none() {
+            self.error_hold = Some(now() + ERROR_HOLD);
+            self.ask_for_demand();
+        }
+        true
+    }
+
+    fn ask_for_demand(&self) {
+        self.shared.wants_demand.store(true, Ordering::Release);
+        self.shared.demand.notify_one();
+    }
+
+    fn release_error(&mut self) {
+        self.error_released = true;
+        self.error_hold = None;
     }
 
     /// Hands an event to the receiver, or holds it while the receiver's channel is full.
@@ -469,6 +523,10 @@ impl Driver {
             },
             () = &mut self.timer, if self.deadline.is_some() => {
                 let now = now();
+                if self.error_hold.is_some_and(|until| until <= now) {
+                    debug!("receiver did not catch up; failing the connection now");
+                    self.release_error();
+                }
                 if self.linger_until.is_some_and(|until| until <= now) {
                     debug!(unwritten = self.queue.len, "peer stopped reading; giving up the flush");
                     self.queue.clear();
@@ -502,6 +560,15 @@ impl Driver {
                 debug!(code = code.0, "closing");
                 let _ = reply.send(self.conn.close(now, code, &reason));
             }
+            Command::Demand if self.error_hold.is_some() => {
+                if self.held.is_empty() {
+                    self.release_error();
+                } else {
+                    // Still events on their way to the receiver: ask again once it has them.
+                    self.ask_for_demand();
+                }
+            }
+            Command::Demand => {}
         }
     }
 

@@ -3,6 +3,7 @@
 //! Handles never touch the socket; they send commands to the connection's driver task
 //! and read the events it hands out. Every future here is cancel-safe.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,14 +40,18 @@ pub struct WebSocket {
 
 impl WebSocket {
     pub(crate) fn new(parts: Parts, protocol: Option<String>) -> WebSocket {
+        let demand = parts.data.clone();
+        let shared = parts.shared;
         WebSocket {
             sender: Sender {
                 data: parts.data,
                 control: parts.control,
-                shared: parts.shared,
+                shared: shared.clone(),
             },
             receiver: Receiver {
                 events: parts.events,
+                data: demand,
+                shared,
                 close_info: None,
                 done: false,
             },
@@ -187,6 +192,9 @@ impl Sender {
 #[derive(Debug)]
 pub struct Receiver {
     events: mpsc::Receiver<Event>,
+    /// For [`Command::Demand`]: the same channel as this task's sends, so it arrives after them.
+    data: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
     close_info: Option<CloseInfo>,
     done: bool,
 }
@@ -217,7 +225,7 @@ impl Receiver {
         if self.done {
             return None;
         }
-        let event = match self.events.recv().await {
+        let event = match self.next().await {
             Some(event) => event,
             // The driver always sends `Closed` last; should it ever vanish without, the
             // connection still ends the one way callers expect.
@@ -233,6 +241,33 @@ impl Receiver {
             self.done = true;
         }
         Some(event)
+    }
+
+    /// The next event from the driver. When the channel is empty and the driver holds back a
+    /// protocol error, tells it we are caught up (see [`Command::Demand`]).
+    ///
+    /// Cancel-safe: an event is only taken by a completed `recv`.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => return Some(event),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            // No await between taking the flag and queueing the demand: nothing to cancel.
+            if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
+                if let Err(mpsc::error::TrySendError::Full(_)) = self.data.try_send(Command::Demand)
+                {
+                    // The driver is busy with our sends; it holds the error at most
+                    // ERROR_HOLD, and we ask again on the next empty channel.
+                    self.shared.wants_demand.store(true, Ordering::Release);
+                }
+            }
+            tokio::select! {
+                event = self.events.recv() => return event,
+                () = self.shared.demand.notified() => {}
+            }
+        }
     }
 
     /// How the connection ended: the peer's close code and reason, who started closing,

@@ -93,6 +93,10 @@ pub struct Connection {
     close_reason: String,
     /// The peer broke the protocol and we failed the connection: it did not close cleanly.
     failed: bool,
+    /// A protocol error found while parsing, with the time it was found. It takes effect
+    /// when its `Error` event is polled, so what the owner sends in answer to the events
+    /// before it still goes out ahead of our close frame.
+    deferred_failure: Option<(CloseCode, Instant)>,
     /// The transport is done with: EOF seen, or (client) we stopped waiting for it.
     transport_done: bool,
 }
@@ -148,6 +152,7 @@ impl Connection {
             close_code: CloseCode::ABNORMAL,
             close_reason: String::new(),
             failed: false,
+            deferred_failure: None,
             transport_done: false,
         }
     }
@@ -169,7 +174,8 @@ impl Connection {
 
     /// Feeds bytes read from the transport.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        if self.state == State::Closed {
+        if self.state == State::Closed || self.deferred_failure.is_some() {
+            // Nothing after a protocol error is read: the stream can no longer be trusted.
             return;
         }
         self.input.extend_from_slice(data);
@@ -336,8 +342,25 @@ impl Connection {
     }
 
     /// The next event.
+    ///
+    /// When the peer breaks the protocol, parsing stops and an [`Event::Error`] is queued
+    /// after the events before it. The connection fails when that event is polled: its
+    /// close frame is queued then, after whatever was sent in answer to earlier events.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let Event::Error(_) = event {
+            if let Some((code, at)) = self.deferred_failure.take() {
+                self.fail(at, code);
+            }
+        }
+        Some(event)
+    }
+
+    /// The event [`poll_event`](Self::poll_event) would return next, without taking it.
+    /// An owner that hands events to another task can hold back an [`Event::Error`] (and
+    /// so the failure) until that task has answered the events before it.
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
     }
 
     /// The next deadline; call [`handle_timeout`](Self::handle_timeout) then. After
@@ -379,11 +402,18 @@ impl Connection {
         if self.state == State::Handshaking && !self.process_handshake(now) {
             return;
         }
-        while matches!(self.state, State::Open | State::Closing) && !self.close_received {
+        while matches!(self.state, State::Open | State::Closing)
+            && !self.close_received
+            && self.deferred_failure.is_none()
+        {
             match self.reader.next(&mut self.input) {
                 Ok(None) => break,
                 Ok(Some(received)) => self.on_received(now, received),
-                Err(error) => self.fail(now, error),
+                Err(error) => {
+                    self.deferred_failure = Some((error.close_code(), now));
+                    self.events.push_back(Event::Error(error));
+                    self.input.clear();
+                }
             }
         }
         if self.state == State::Closed {
@@ -478,23 +508,21 @@ impl Connection {
         self.finish(now, true);
     }
 
-    /// Fails the connection (RFC 6455 §7.1.7): report the error, send a close frame with
-    /// its code ahead of anything queued, and be done. The owner then shuts the transport;
-    /// adapters keep reading until EOF after that, so the peer sees our close frame rather
-    /// than a reset caused by its unread bytes.
-    fn fail(&mut self, now: Instant, error: ProtocolError) {
-        let code = error.close_code();
-        self.events.push_back(Event::Error(error));
+    /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code` after what is
+    /// already queued (unless our close is already on its way), and done. The owner then
+    /// shuts the transport; adapters read on until EOF, so the peer sees our close frame
+    /// rather than a reset caused by its unread bytes.
+    fn fail(&mut self, now: Instant, code: CloseCode) {
+        if self.state == State::Closed {
+            // EOF or a timer ended the connection first.
+            return;
+        }
         self.failed = true;
         self.initiator = Some(Initiator::Local);
         self.close_code = code;
         self.close_reason.clear();
-        // A close of ours still in the queue is dropped with it; send the error's instead.
-        self.output.discard_queued();
-        if !self.output.close_written() {
-            let mask = self.mask();
-            self.output
-                .push_urgent_frame(OpCode::Close, &close_payload(Some(code), ""), mask);
+        if !self.close_sent {
+            self.output.push_close(close_payload(Some(code), ""));
             self.close_sent = true;
         }
         self.transport_done = true;

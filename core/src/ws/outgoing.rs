@@ -49,16 +49,9 @@ pub(crate) struct Outgoing {
     queue: VecDeque<Item>,
     /// Bytes held in `started`, `urgent` and `queue`.
     pending: usize,
-    /// A close frame has been handed out: nothing more may be written.
-    close_written: bool,
 }
 
 impl Outgoing {
-    /// Whether a close frame was already handed out.
-    pub(crate) fn close_written(&self) -> bool {
-        self.close_written
-    }
-
     /// Queues a control frame ahead of messages.
     pub(crate) fn push_urgent_frame(
         &mut self,
@@ -66,9 +59,6 @@ impl Outgoing {
         payload: &[u8],
         mask: Option<[u8; 4]>,
     ) {
-        if opcode == OpCode::Close {
-            self.close_written = true;
-        }
         let before = self.urgent.len();
         encode_frame(&mut self.urgent, true, opcode, mask, payload);
         self.pending += self.urgent.len() - before;
@@ -102,20 +92,6 @@ impl Outgoing {
     pub(crate) fn push_close(&mut self, payload: Bytes) {
         self.pending += payload.len();
         self.queue.push_back(Item::Close(payload));
-    }
-
-    /// Drops every message not yet started (the connection is being failed); what a frame
-    /// already started still needs is kept so the stream stays well-formed.
-    pub(crate) fn discard_queued(&mut self) {
-        for item in self.queue.drain(..) {
-            self.pending -= match item {
-                Item::Data { payload, sent, .. } => payload.len() - sent,
-                Item::Close(p) => p.len(),
-            };
-        }
-        for p in self.pongs.drain(..) {
-            self.pending -= p.len();
-        }
     }
 
     /// Payload and control bytes not yet handed out (headers not counted until encoded).
@@ -164,7 +140,6 @@ impl Outgoing {
                     let mask = rng.as_deref_mut().map(draw_mask);
                     encode_frame(&mut buf, true, OpCode::Close, mask, payload);
                     self.pending -= payload.len();
-                    self.close_written = true;
                     // Nothing may follow a close frame.
                     self.queue.clear();
                     break;
