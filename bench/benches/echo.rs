@@ -44,7 +44,13 @@ struct Workload {
     window: usize,
 }
 
-const WORKLOADS: [Workload; 2] = [
+const WORKLOADS: [Workload; 3] = [
+    // One in flight: round-trip latency, as Autobahn's 9.7/9.8 cases and a request/reply
+    // protocol see it.
+    Workload {
+        payload_len: 64,
+        window: 1,
+    },
     Workload {
         payload_len: 20,
         window: 64,
