@@ -151,7 +151,8 @@ impl RpcPair {
         self.frame_to_server(OpCode::Text, text.as_bytes());
     }
 
-    /// Any data frame into the server, as if the client had sent it.
+    /// Any data frame into the server, as if the client had sent it; the server's answer
+    /// is left unsent (see `take_server_texts`).
     pub fn frame_to_server(&mut self, opcode: OpCode, payload: &[u8]) {
         self.drive();
         let mut frame = BytesMut::new();
@@ -159,7 +160,10 @@ impl RpcPair {
         for piece in frame.chunks(self.split.max(1)) {
             self.server.handle_input(self.now, piece);
         }
-        self.drive();
+        // Events only: what the server answered stays for `take_server_texts`.
+        while let Some(event) = self.server.poll_event() {
+            self.server_events.push(event);
+        }
     }
 
     /// A text message into the client, as if the server had sent it (unmasked frame).
@@ -181,5 +185,30 @@ impl RpcPair {
     /// Takes the client's events.
     pub fn take_client_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.client_events)
+    }
+
+    /// The text messages the server wrote and nobody carried yet, read off the wire (server
+    /// frames are unmasked and unfragmented at these sizes). Call before `drive`.
+    pub fn take_server_texts(&mut self) -> Vec<String> {
+        let mut wire = Vec::new();
+        while let Some(bytes) = self.server.poll_transmit() {
+            wire.extend_from_slice(&bytes);
+        }
+        let mut texts = Vec::new();
+        let mut rest = wire.as_slice();
+        while let [first, second, tail @ ..] = rest {
+            assert_eq!(first & 0x0f, 1, "a text frame");
+            let (len, tail) = match second & 0x7f {
+                126 => (u16::from_be_bytes([tail[0], tail[1]]) as usize, &tail[2..]),
+                127 => (
+                    u64::from_be_bytes(tail[..8].try_into().unwrap()) as usize,
+                    &tail[8..],
+                ),
+                n => (n as usize, tail),
+            };
+            texts.push(String::from_utf8(tail[..len].to_vec()).unwrap());
+            rest = &tail[len..];
+        }
+        texts
     }
 }
