@@ -12,6 +12,7 @@
 //! | [`frame`] | RFC 6455 frames: header codec, masking, close codes, incremental UTF-8 |
 //! | [`handshake`] | the HTTP upgrade, client and server |
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
+//! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: an [`rpc::Endpoint`] |
 //! | [`time`] | the table of deadlines a state machine waits for |
 //! | [`rng`] | the caller-seeded RNG behind masks and keys |
 //!
@@ -74,6 +75,7 @@
 pub mod frame;
 pub mod handshake;
 pub mod rng;
+pub mod rpc;
 pub mod time;
 pub mod ws;
 

@@ -3,5 +3,10 @@
 #![allow(dead_code)]
 
 mod pair;
+mod rpc_pair;
 
+// Each test file uses one of the two.
+#[allow(unused_imports)]
 pub use pair::Pair;
+#[allow(unused_imports)]
+pub use rpc_pair::RpcPair;

@@ -1,0 +1,109 @@
+//! What an RPC endpoint reports to its owner.
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use super::{ErrorObject, Id, PeerError, RequestId};
+use crate::handshake::Request as UpgradeRequest;
+use crate::ws::{CloseInfo, ProtocolError};
+
+/// Something that happened on an endpoint, drained with `poll_event`.
+#[derive(Debug)]
+pub enum Event {
+    /// Server role: a valid upgrade request arrived; answer with `accept` or `reject`.
+    Upgrade(Box<UpgradeRequest>),
+    /// The WebSocket is open; calls queued before now have been written.
+    Open {
+        /// The subprotocol both sides agreed on, if any.
+        protocol: Option<String>,
+    },
+    /// The answer to one of our calls. The call is over.
+    Response {
+        /// The id `call` returned.
+        id: RequestId,
+        /// The result as raw JSON, or the peer's error object.
+        result: Result<Box<RawValue>, ErrorObject>,
+    },
+    /// One of our calls ended without an answer. The call is over.
+    Ended {
+        /// The id `call` returned.
+        id: RequestId,
+        /// Why it ended.
+        reason: EndReason,
+    },
+    /// The peer calls a method; answer with `respond(reply, …)`, in any order.
+    Request {
+        /// Where the answer goes; pass it back to `respond`.
+        reply: ReplyTo,
+        /// The method name.
+        method: String,
+        /// The params as raw JSON (an object or an array), if any.
+        params: Option<Box<RawValue>>,
+    },
+    /// The peer calls a method and wants no answer.
+    Notification {
+        /// The method name.
+        method: String,
+        /// The params as raw JSON (an object or an array), if any.
+        params: Option<Box<RawValue>>,
+    },
+    /// The peer sent something we could not use; already answered where the spec says so.
+    /// The connection goes on.
+    Invalid(PeerError),
+    /// A pong arrived (the answer to `ping`).
+    Pong(Bytes),
+    /// The peer broke the WebSocket protocol; a close follows.
+    WsError(ProtocolError),
+    /// The connection is over. Every call still pending has ended before this event.
+    Closed(CloseInfo),
+}
+
+/// Why a call ended without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Its deadline passed. A late answer is dropped and counted.
+    TimedOut,
+    /// We cancelled it. A late answer is dropped and counted.
+    Cancelled,
+    /// The connection closed first.
+    ConnectionLost {
+        /// The request had been handed to the WebSocket layer: the peer may have run it.
+        sent: bool,
+    },
+}
+
+/// Where the answer to one incoming request goes. Not `Clone`: a request is answered once.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub(crate) id: Id,
+    /// The batch and the position in it, for requests that came in a batch.
+    pub(crate) slot: Option<(u64, usize)>,
+}
+
+impl ReplyTo {
+    /// The id the peer gave the request.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// Whether the request came in a batch (its answer goes out with the others).
+    pub fn in_batch(&self) -> bool {
+        self.slot.is_some()
+    }
+}
+
+/// Counters of one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Our calls waiting for an answer now.
+    pub in_flight: usize,
+    /// Answers that matched no pending call (late after a timeout or cancel, duplicated,
+    /// or another party's id): dropped.
+    pub unknown_responses: u64,
+    /// Text messages or batch entries that were not valid JSON-RPC.
+    pub invalid_messages: u64,
+    /// Binary messages dropped.
+    pub binary_messages: u64,
+    /// Calls that ended at their deadline.
+    pub timed_out: u64,
+}

@@ -1,0 +1,402 @@
+//! The wire format: one JSON-RPC object or batch array per text message.
+//!
+//! Parsing borrows: params and results stay `&RawValue` slices of the received text until
+//! an event takes them, so no JSON tree is ever built. Encoding writes the JSON by hand
+//! because every piece is a string, an integer or raw JSON already checked by serde_json,
+//! so it cannot fail and needs no intermediate value.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use super::{ErrorObject, Id, RequestId};
+
+/// What one text message holds.
+#[derive(Debug)]
+pub(crate) enum Parsed<'a> {
+    /// A single object.
+    One(Entry<'a>),
+    /// A non-empty batch array, entries in order.
+    Batch(Vec<Entry<'a>>),
+    /// Not JSON at all: answered with `-32700` and id null.
+    NotJson,
+    /// JSON, but neither an object nor a non-empty array (or a batch over the limit):
+    /// answered with `-32600` and id null.
+    NotRpc(&'static str),
+}
+
+/// One object of a message.
+#[derive(Debug)]
+pub(crate) enum Entry<'a> {
+    /// A call that wants an answer.
+    Request {
+        id: Id,
+        method: String,
+        params: Option<&'a RawValue>,
+    },
+    /// A call that wants no answer.
+    Notification {
+        method: String,
+        params: Option<&'a RawValue>,
+    },
+    /// An answer to one of our calls; `id` is `None` when it is not one of our ids.
+    Response {
+        id: Option<RequestId>,
+        result: Result<&'a RawValue, ErrorObject>,
+    },
+    /// Looks like a request but breaks the spec: answered with `-32600`.
+    InvalidRequest { id: Id, why: &'static str },
+    /// Looks like a response but breaks the spec: nobody to answer, dropped and counted.
+    InvalidResponse { why: &'static str },
+}
+
+/// Every member we look at, kept raw so a wrong type is an invalid request rather than a
+/// parse failure of the whole object (and so `null` stays distinct from absent).
+#[derive(Deserialize)]
+struct RawObject<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+/// A member that is there, even as `null` (plain `Option` would read `null` as absent).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+/// Parses one text message; batches longer than `max_batch` are refused whole.
+pub(crate) fn parse(text: &str, max_batch: usize) -> Parsed<'_> {
+    let Ok(raw) = serde_json::from_str::<&RawValue>(text) else {
+        return Parsed::NotJson;
+    };
+    match raw.get().as_bytes().first() {
+        Some(b'{') => Parsed::One(entry(raw)),
+        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+            Ok(items) if items.is_empty() => Parsed::NotRpc("empty batch"),
+            Ok(items) if items.len() > max_batch => Parsed::NotRpc("batch too long"),
+            Ok(items) => Parsed::Batch(items.into_iter().map(entry).collect()),
+            Err(_) => Parsed::NotRpc("invalid batch"),
+        },
+        _ => Parsed::NotRpc("not an object or array"),
+    }
+}
+
+/// Classifies one JSON value of a message.
+fn entry(raw: &RawValue) -> Entry<'_> {
+    let Ok(obj) = serde_json::from_str::<RawObject>(raw.get()) else {
+        // Not an object, or a member given twice.
+        return Entry::InvalidRequest {
+            id: Id::Null,
+            why: "not a request object",
+        };
+    };
+    let version_ok = obj.jsonrpc.is_some_and(|v| v.get() == "\"2.0\"");
+    if let Some(method) = obj.method {
+        return request(&obj, method, version_ok);
+    }
+    if obj.result.is_some() || obj.error.is_some() {
+        return response(&obj, version_ok);
+    }
+    Entry::InvalidRequest {
+        id: obj.id.and_then(Id::from_raw).unwrap_or(Id::Null),
+        why: "neither a request nor a response",
+    }
+}
+
+fn request<'a>(obj: &RawObject<'a>, method: &'a RawValue, version_ok: bool) -> Entry<'a> {
+    let id = match obj.id {
+        None => None,
+        Some(raw) => match Id::from_raw(raw) {
+            Some(id) => Some(id),
+            None => return invalid(Id::Null, "id must be a string, number or null"),
+        },
+    };
+    let reply_id = || id.clone().unwrap_or(Id::Null);
+    if !version_ok {
+        return invalid(reply_id(), "jsonrpc must be \"2.0\"");
+    }
+    let Ok(method) = serde_json::from_str::<String>(method.get()) else {
+        return invalid(reply_id(), "method must be a string");
+    };
+    if let Some(params) = obj.params {
+        if !matches!(params.get().as_bytes().first(), Some(b'{' | b'[')) {
+            return invalid(reply_id(), "params must be an object or array");
+        }
+    }
+    let params = obj.params;
+    match id {
+        Some(id) => Entry::Request { id, method, params },
+        None => Entry::Notification { method, params },
+    }
+}
+
+fn invalid(id: Id, why: &'static str) -> Entry<'static> {
+    Entry::InvalidRequest { id, why }
+}
+
+fn response<'a>(obj: &RawObject<'a>, version_ok: bool) -> Entry<'a> {
+    let bad = |why| Entry::InvalidResponse { why };
+    if !version_ok {
+        return bad("jsonrpc must be \"2.0\"");
+    }
+    let Some(raw_id) = obj.id else {
+        return bad("a response needs an id");
+    };
+    let result = match (obj.result, obj.error) {
+        (Some(result), None) => Ok(result),
+        (None, Some(error)) => match serde_json::from_str::<ErrorObject>(error.get()) {
+            Ok(error) => Err(error),
+            Err(_) => return bad("invalid error object"),
+        },
+        _ => return bad("a response has either result or error"),
+    };
+    Entry::Response {
+        id: our_id(raw_id),
+        result,
+    }
+}
+
+/// Our ids are plain UUID strings; anything else is some other party's id.
+fn our_id(raw: &RawValue) -> Option<RequestId> {
+    if let Ok(text) = serde_json::from_str::<&str>(raw.get()) {
+        return RequestId::parse(text);
+    }
+    // The same string with escapes in it.
+    serde_json::from_str::<String>(raw.get())
+        .ok()
+        .and_then(|text| RequestId::parse(&text))
+}
+
+/// A request (with an id) or a notification (without).
+pub(crate) fn encode_request(
+    id: Option<RequestId>,
+    method: &str,
+    params: Option<&RawValue>,
+) -> String {
+    let mut out = String::with_capacity(64 + method.len() + params.map_or(0, |p| p.get().len()));
+    out.push_str("{\"jsonrpc\":\"2.0\",");
+    if let Some(id) = id {
+        out.push_str(&format!("\"id\":\"{id}\","));
+    }
+    out.push_str("\"method\":");
+    push_string(&mut out, method);
+    if let Some(params) = params {
+        out.push_str(",\"params\":");
+        out.push_str(params.get());
+    }
+    out.push('}');
+    out
+}
+
+/// A response to the request that carried `id`.
+pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) -> String {
+    let mut out = String::with_capacity(64);
+    out.push_str("{\"jsonrpc\":\"2.0\",");
+    match result {
+        Ok(value) => {
+            out.push_str("\"result\":");
+            out.push_str(value.get());
+        }
+        Err(error) => {
+            out.push_str("\"error\":{\"code\":");
+            out.push_str(&error.code.to_string());
+            out.push_str(",\"message\":");
+            push_string(&mut out, &error.message);
+            if let Some(data) = &error.data {
+                out.push_str(",\"data\":");
+                out.push_str(data.get());
+            }
+            out.push('}');
+        }
+    }
+    out.push_str(",\"id\":");
+    match id {
+        Id::Null => out.push_str("null"),
+        Id::Number(n) => out.push_str(&n.to_string()),
+        Id::String(s) => push_string(&mut out, s),
+    }
+    out.push('}');
+    out
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    fn one(text: &str) -> Entry<'_> {
+        match parse(text, 16) {
+            Parsed::One(entry) => entry,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_and_notifications_borrow_their_params() {
+        let text = r#"{"jsonrpc":"2.0","method":"raft/vote","params":{"term":3},"id":7}"#;
+        let Entry::Request { id, method, params } = one(text) else {
+            panic!("not a request");
+        };
+        assert_eq!(id, Id::Number(7.into()));
+        assert_eq!(method, "raft/vote");
+        let params = params.unwrap().get();
+        assert_eq!(params, r#"{"term":3}"#);
+        // Borrowed: the slice lies inside the message text.
+        let range = text.as_ptr() as usize..text.as_ptr() as usize + text.len();
+        assert!(range.contains(&(params.as_ptr() as usize)));
+
+        let Entry::Notification { method, params } = one(r#"{"jsonrpc":"2.0","method":"tick"}"#)
+        else {
+            panic!("not a notification");
+        };
+        assert_eq!((method.as_str(), params.is_none()), ("tick", true));
+        // A null id is a request (answered with id null), not a notification.
+        let entry = one(r#"{"jsonrpc":"2.0","method":"m","id":null}"#);
+        assert!(matches!(entry, Entry::Request { id: Id::Null, .. }));
+    }
+
+    #[test]
+    fn responses_match_only_our_ids() {
+        let mut rng = crate::rng::Rng::from_seed([1; 32]);
+        let ours = RequestId::generate(&mut rng);
+        let text = format!(r#"{{"jsonrpc":"2.0","result":null,"id":"{ours}"}}"#);
+        let Entry::Response { id, result } = one(&text) else {
+            panic!("not a response");
+        };
+        assert_eq!(id, Some(ours));
+        assert_eq!(result.unwrap().get(), "null");
+
+        let text =
+            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}"#;
+        let Entry::Response { id, result } = one(text) else {
+            panic!("not a response");
+        };
+        assert_eq!(id, None);
+        assert_eq!(result.unwrap_err(), ErrorObject::method_not_found());
+    }
+
+    #[test]
+    fn malformed_input_is_classified_never_panics() {
+        for text in ["", "{", "[1,", "nul", "{\"a\":}", "\u{0}", "]"] {
+            assert!(matches!(parse(text, 16), Parsed::NotJson), "{text:?}");
+        }
+        for text in ["1", "\"x\"", "null", "[]", "true"] {
+            assert!(matches!(parse(text, 16), Parsed::NotRpc(_)), "{text:?}");
+        }
+        let invalid_requests = [
+            (r#"{"method":"m","id":1}"#, Id::Number(1.into())),
+            (
+                r#"{"jsonrpc":"1.0","method":"m","id":"a"}"#,
+                Id::String("a".into()),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":5,"id":2}"#,
+                Id::Number(2.into()),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"m","params":3,"id":3}"#,
+                Id::Number(3.into()),
+            ),
+            (r#"{"jsonrpc":"2.0","method":"m","id":{}}"#, Id::Null),
+            (r#"{"jsonrpc":"2.0","id":4}"#, Id::Number(4.into())),
+            (
+                r#"{"jsonrpc":"2.0","method":"m","method":"n","id":1}"#,
+                Id::Null,
+            ),
+        ];
+        for (text, want) in invalid_requests {
+            match one(text) {
+                Entry::InvalidRequest { id, .. } => assert_eq!(id, want, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        for text in [
+            r#"{"result":1,"id":"x"}"#,
+            r#"{"jsonrpc":"2.0","result":1}"#,
+            r#"{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":""},"id":1}"#,
+            r#"{"jsonrpc":"2.0","error":{"code":"x"},"id":1}"#,
+        ] {
+            assert!(matches!(one(text), Entry::InvalidResponse { .. }), "{text}");
+        }
+    }
+
+    #[test]
+    fn batches_keep_order_and_have_a_limit() {
+        let text = r#"[{"jsonrpc":"2.0","method":"a","id":1}, 5, {"jsonrpc":"2.0","method":"b"}]"#;
+        let Parsed::Batch(entries) = parse(text, 16) else {
+            panic!("not a batch");
+        };
+        assert_eq!(entries.len(), 3);
+        assert!(matches!(&entries[0], Entry::Request { method, .. } if method == "a"));
+        assert!(matches!(
+            &entries[1],
+            Entry::InvalidRequest { id: Id::Null, .. }
+        ));
+        assert!(matches!(&entries[2], Entry::Notification { method, .. } if method == "b"));
+        assert!(matches!(parse(text, 2), Parsed::NotRpc("batch too long")));
+    }
+
+    #[test]
+    fn encoded_messages_parse_back() {
+        let params = raw(r#"[1,"two"]"#);
+        let text = encode_request(None, "say \"hi\"\n\u{1}", Some(&params));
+        assert_eq!(
+            text,
+            r#"{"jsonrpc":"2.0","method":"say \"hi\"\n\u0001","params":[1,"two"]}"#
+        );
+        let Entry::Notification { method, params } = one(&text) else {
+            panic!("{text}");
+        };
+        assert_eq!(
+            (method.as_str(), params.unwrap().get()),
+            ("say \"hi\"\n\u{1}", r#"[1,"two"]"#)
+        );
+
+        let ok = encode_response(&Id::String("q".into()), Ok(&raw("{\"a\":1}")));
+        assert_eq!(ok, r#"{"jsonrpc":"2.0","result":{"a":1},"id":"q"}"#);
+        let mut error = ErrorObject::new(-32000, "busy");
+        error.data = Some(raw("[1]"));
+        let err = encode_response(&Id::Null, Err(&error));
+        assert_eq!(
+            err,
+            r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"busy","data":[1]},"id":null}"#
+        );
+        let Entry::Response {
+            id: None,
+            result: Err(back),
+        } = one(&err)
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(back, error);
+    }
+}

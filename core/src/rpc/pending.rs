@@ -1,0 +1,140 @@
+//! The table of our calls waiting for an answer, with their deadlines.
+//!
+//! Calls are found by id in a `BTreeMap`; deadlines sit in a min-heap so the next one is
+//! read in O(1) and timeouts never scan every call. Answered or cancelled calls leave their
+//! heap entry behind (lazy deletion): stale entries are dropped when they reach the top,
+//! and the heap is rebuilt when they outnumber the live ones, so it stays O(calls).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Instant;
+
+use super::RequestId;
+
+/// One call in flight.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call {
+    pub(crate) deadline: Instant,
+    /// Handed to the WebSocket layer (false while queued before the connection opened).
+    pub(crate) sent: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    calls: BTreeMap<RequestId, Call>,
+    deadlines: BinaryHeap<Reverse<(Instant, RequestId)>>,
+}
+
+impl Pending {
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub(crate) fn contains(&self, id: &RequestId) -> bool {
+        self.calls.contains_key(id)
+    }
+
+    pub(crate) fn insert(&mut self, id: RequestId, call: Call) {
+        self.calls.insert(id, call);
+        self.deadlines.push(Reverse((call.deadline, id)));
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &RequestId) -> Option<&mut Call> {
+        self.calls.get_mut(id)
+    }
+
+    /// Takes a call out (answered or cancelled).
+    pub(crate) fn remove(&mut self, id: &RequestId) -> Option<Call> {
+        let call = self.calls.remove(id)?;
+        self.tidy();
+        Some(call)
+    }
+
+    /// The soonest deadline of a live call.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Takes out the next call whose deadline is at or before `now`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<RequestId> {
+        let Reverse((at, id)) = *self.deadlines.peek()?;
+        if at > now {
+            return None;
+        }
+        self.deadlines.pop();
+        self.calls.remove(&id);
+        self.tidy();
+        Some(id)
+    }
+
+    /// Takes out every call, in id order (the connection is gone).
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (RequestId, Call)> {
+        self.deadlines.clear();
+        std::mem::take(&mut self.calls).into_iter()
+    }
+
+    /// Keeps the heap top live, and the heap no more than about twice the live calls.
+    fn tidy(&mut self) {
+        while let Some(Reverse((_, id))) = self.deadlines.peek() {
+            if self.calls.contains_key(id) {
+                break;
+            }
+            self.deadlines.pop();
+        }
+        if self.deadlines.len() > 2 * self.calls.len() + 64 {
+            self.deadlines = self
+                .calls
+                .iter()
+                .map(|(id, call)| Reverse((call.deadline, *id)))
+                .collect();
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use std::time::Duration;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // one real instant as the origin of virtual time
+    fn deadlines_come_out_in_order_and_removed_calls_never_expire() {
+        let t0 = Instant::now();
+        let mut rng = Rng::from_seed([1; 32]);
+        let mut pending = Pending::default();
+        let ids: Vec<RequestId> = (0..200).map(|_| RequestId::generate(&mut rng)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let at = t0 + Duration::from_millis(((i * 37) % 200) as u64 + 1);
+            pending.insert(
+                *id,
+                Call {
+                    deadline: at,
+                    sent: true,
+                },
+            );
+        }
+        // Answer every other call: their heap entries go stale.
+        for id in ids.iter().step_by(2) {
+            assert!(pending.remove(id).is_some());
+        }
+        assert!(pending.remove(&ids[0]).is_none());
+        assert_eq!(pending.len(), 100);
+        assert!(pending.deadlines.len() <= 2 * 100 + 64);
+        let mut last = t0;
+        let mut expired = Vec::new();
+        while let Some(next) = pending.next_deadline() {
+            assert!(next >= last);
+            last = next;
+            let id = pending.pop_expired(next).unwrap();
+            assert!(pending.pop_expired(t0).is_none());
+            expired.push(id);
+        }
+        expired.sort();
+        let mut live: Vec<RequestId> = ids.iter().skip(1).step_by(2).copied().collect();
+        live.sort();
+        assert_eq!(expired, live);
+        assert_eq!(pending.len(), 0);
+    }
+}
