@@ -623,3 +623,100 @@ pub async fn tether_server_fails_oversized_with_1009(peer: PeerKind) {
     );
     check_peer_close(peer, &result, 1009, None, true);
 }
+
+/// Declares every interop scenario as a `#[tokio::test]` against one peer, so each peer's
+/// test file is one line and no scenario can be forgotten for one of them.
+#[macro_export]
+macro_rules! interop_tests {
+    ($peer:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_echo_every_size() {
+            $crate::interop::tether_client_echo_every_size($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_reassembles_peer_fragments() {
+            $crate::interop::tether_client_reassembles_peer_fragments($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_sends_fragments() {
+            $crate::interop::tether_client_sends_fragments($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_ping_gets_pong() {
+            $crate::interop::tether_client_ping_gets_pong($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_answers_peer_ping() {
+            $crate::interop::tether_client_answers_peer_ping($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_closes_with_code_and_reason() {
+            $crate::interop::tether_client_closes_with_code_and_reason($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_sees_peer_close() {
+            $crate::interop::tether_client_sees_peer_close($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_fails_invalid_utf8_with_1007() {
+            $crate::interop::tether_client_fails_invalid_utf8_with_1007($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_client_fails_oversized_with_1009() {
+            $crate::interop::tether_client_fails_oversized_with_1009($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_echo_every_size() {
+            $crate::interop::tether_server_echo_every_size($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_reassembles_peer_fragments() {
+            $crate::interop::tether_server_reassembles_peer_fragments($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_sends_fragments() {
+            $crate::interop::tether_server_sends_fragments($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_answers_peer_ping() {
+            $crate::interop::tether_server_answers_peer_ping($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_ping_gets_pong() {
+            $crate::interop::tether_server_ping_gets_pong($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_closes_with_code_and_reason() {
+            $crate::interop::tether_server_closes_with_code_and_reason($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_sees_peer_close() {
+            $crate::interop::tether_server_sees_peer_close($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_fails_invalid_utf8_with_1007() {
+            $crate::interop::tether_server_fails_invalid_utf8_with_1007($peer).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn tether_server_fails_oversized_with_1009() {
+            $crate::interop::tether_server_fails_oversized_with_1009($peer).await;
+        }
+    };
+}

@@ -5,8 +5,8 @@ use base64::Engine as _;
 use bytes::{BufMut, BytesMut};
 
 use super::{
-    check_header, derive_accept_key, head_len, is_token, list_elements, lists_token, owned_headers,
-    put_header, values, window, HandshakeError, MAX_HEADERS,
+    check_header, check_upgrade_tokens, derive_accept_key, head_len, is_token, list_elements,
+    owned_headers, put_header, values, window, HandshakeError, MAX_HEADERS,
 };
 use crate::rng::Rng;
 
@@ -136,16 +136,7 @@ pub fn parse_response(
     }
     let headers: &[httparse::Header<'_>] = response.headers;
 
-    match lists_token(headers, "Upgrade", "websocket") {
-        None => return Err(HandshakeError::MissingHeader("Upgrade")),
-        Some(false) => return Err(HandshakeError::UpgradeNotWebSocket),
-        Some(true) => {}
-    }
-    match lists_token(headers, "Connection", "upgrade") {
-        None => return Err(HandshakeError::MissingHeader("Connection")),
-        Some(false) => return Err(HandshakeError::ConnectionNotUpgrade),
-        Some(true) => {}
-    }
+    check_upgrade_tokens(headers)?;
 
     let mut accepts = values(headers, "Sec-WebSocket-Accept");
     match (accepts.next(), accepts.next()) {

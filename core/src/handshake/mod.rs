@@ -77,6 +77,20 @@ fn lists_token(headers: &[httparse::Header<'_>], name: &str, token: &str) -> Opt
     present.then_some(false)
 }
 
+/// Both roles require `Upgrade: websocket` and `Connection: upgrade` (RFC 6455 §4.1, §4.2.1).
+fn check_upgrade_tokens(headers: &[httparse::Header<'_>]) -> Result<(), HandshakeError> {
+    match lists_token(headers, "Upgrade", "websocket") {
+        None => return Err(HandshakeError::MissingHeader("Upgrade")),
+        Some(false) => return Err(HandshakeError::UpgradeNotWebSocket),
+        Some(true) => {}
+    }
+    match lists_token(headers, "Connection", "upgrade") {
+        None => Err(HandshakeError::MissingHeader("Connection")),
+        Some(false) => Err(HandshakeError::ConnectionNotUpgrade),
+        Some(true) => Ok(()),
+    }
+}
+
 /// RFC 9110 `token`: what header names and subprotocol names must be.
 fn is_token(s: &[u8]) -> bool {
     !s.is_empty()

@@ -5,8 +5,8 @@ use base64::Engine as _;
 use bytes::{BufMut, BytesMut};
 
 use super::{
-    check_header, derive_accept_key, head_len, is_token, list_elements, lists_token, owned_headers,
-    put_header, values, window, HandshakeError, MAX_HEADERS,
+    check_header, check_upgrade_tokens, derive_accept_key, head_len, is_token, list_elements,
+    owned_headers, put_header, values, window, HandshakeError, MAX_HEADERS,
 };
 
 /// A valid WebSocket upgrade request.
@@ -84,16 +84,7 @@ pub fn parse_request(
     if values(headers, "Host").next().is_none() {
         return Err(HandshakeError::MissingHeader("Host"));
     }
-    match lists_token(headers, "Upgrade", "websocket") {
-        None => return Err(HandshakeError::MissingHeader("Upgrade")),
-        Some(false) => return Err(HandshakeError::UpgradeNotWebSocket),
-        Some(true) => {}
-    }
-    match lists_token(headers, "Connection", "upgrade") {
-        None => return Err(HandshakeError::MissingHeader("Connection")),
-        Some(false) => return Err(HandshakeError::ConnectionNotUpgrade),
-        Some(true) => {}
-    }
+    check_upgrade_tokens(headers)?;
 
     let mut versions = values(headers, "Sec-WebSocket-Version");
     match (versions.next(), versions.next()) {
