@@ -62,3 +62,8 @@ pub use server::{Server, ServerConfig};
 
 pub use tether_core::frame::CloseCode;
 pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
+
+/// The README's examples, compiled as doc tests so they stay true to the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
