@@ -73,6 +73,9 @@
 #![forbid(unsafe_code)]
 
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod rng;
 pub mod rpc;

@@ -1,0 +1,159 @@
+//! The bodies of the fuzz targets, shared by `fuzz/` (cargo-fuzz, nightly) and the corpus
+//! replay test in `tests/` (stable), so a committed crash input keeps checking the very
+//! code that found it. Each body panics only when an invariant breaks.
+//!
+//! Enabled by the `fuzzing` feature; not part of the stable API.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use serde_json::value::RawValue;
+
+use crate::frame::{encode_frame, FrameDecoder, FramePart, OpCode};
+use crate::handshake::{generate_key, parse_request, parse_response, ClientRequest};
+use crate::rng::Rng;
+use crate::rpc::{self, Endpoint, ErrorObject};
+use crate::ws::{Config, Connection, Event};
+
+/// The first byte picks the piece size and the role; the rest goes through the streaming
+/// frame decoder. The payload yielded never exceeds what the headers announced.
+pub fn frame_decoder(data: &[u8]) {
+    let Some((&split, data)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(split).max(1);
+    let mut decoder = FrameDecoder::new(split & 1 == 0, 1 << 16, 0);
+    let mut buf = BytesMut::new();
+    let mut announced = 0u64;
+    let mut seen = 0u64;
+    'feed: for piece in data.chunks(step) {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(FramePart::Header(h))) => announced += h.payload_len,
+                Ok(Some(FramePart::Payload { data, .. })) => seen += data.len() as u64,
+                Ok(None) => break,
+                Err(_) => break 'feed,
+            }
+        }
+    }
+    assert!(
+        seen <= announced,
+        "{seen} payload bytes for {announced} announced"
+    );
+}
+
+/// `data` as an upgrade request and as an upgrade response: a parsed head never claims more
+/// bytes than it was given.
+pub fn handshake(data: &[u8]) {
+    if let Ok(Some((_, used))) = parse_request(data, 8 << 10) {
+        assert!(used <= data.len());
+    }
+    let offered = ["raft".to_owned()];
+    if let Ok(Some((_, used))) = parse_response(data, "dGhlIHNhbXBsZSBub25jZQ==", &offered, 8 << 10)
+    {
+        assert!(used <= data.len());
+    }
+}
+
+/// A whole client or server [`Connection`] fed `data` in pieces, with timers firing in
+/// between: no timer left due after `handle_timeout`, held input under the limits.
+pub fn connection(origin: Instant, data: &[u8]) {
+    let Some((&mode, data)) = data.split_first() else {
+        return;
+    };
+    let config = Config {
+        max_message_size: 1 << 16,
+        max_frame_size: 1 << 16,
+        max_handshake_size: 4096,
+        ..Config::default()
+    };
+    let mut now = origin;
+    let mut conn = if mode & 1 == 0 {
+        Connection::server(now, config.clone(), [mode; 32])
+    } else {
+        let request = ClientRequest {
+            host: "fuzz".into(),
+            path: "/".into(),
+            ..Default::default()
+        };
+        match Connection::client(now, config.clone(), request, [mode; 32]) {
+            Ok(c) => c,
+            Err(_) => return,
+        }
+    };
+    let step = usize::from(mode >> 1).max(1);
+    for piece in data.chunks(step) {
+        conn.handle_input(now, piece);
+        while conn.poll_transmit().is_some() {}
+        while let Some(event) = conn.poll_event() {
+            if let Event::Upgrade(_) = event {
+                let _ = conn.accept(now, None, &[]);
+            }
+        }
+        let limit = config.max_message_size + config.max_handshake_size + piece.len();
+        assert!(conn.buffered_input() <= limit);
+        if piece.first().is_some_and(|b| b & 0xf0 == 0xf0) {
+            now += Duration::from_secs(3);
+            conn.handle_timeout(now);
+            if let Some(next) = conn.poll_timeout() {
+                assert!(next > now, "timer left due after handle_timeout");
+            }
+        }
+    }
+    conn.handle_eof(now);
+    while conn.poll_event().is_some() {}
+}
+
+/// A server [`Endpoint`] past its handshake, fed one text message per 0xff-separated piece
+/// of `data`: every request it surfaces is answered, held input stays under the limit.
+pub fn rpc_endpoint(origin: Instant, data: &[u8]) {
+    let now = origin;
+    let config = rpc::Config {
+        max_in_flight: 64,
+        max_batch_len: 16,
+        ..rpc::Config::default()
+    };
+    let mut server = Endpoint::server(now, Config::default(), config, [3; 32]);
+    let key = generate_key(&mut Rng::from_seed([4; 32]));
+    let request = ClientRequest {
+        host: "fuzz".into(),
+        path: "/".into(),
+        ..Default::default()
+    };
+    let mut head = BytesMut::new();
+    if request.encode(&key, &mut head).is_err() {
+        return;
+    }
+    server.handle_input(now, &head);
+    let mut input = BytesMut::new();
+    for text in data.split(|&b| b == 0xff) {
+        encode_frame(&mut input, true, OpCode::Text, Some([1, 2, 3, 4]), text);
+    }
+    let Ok(ok) = RawValue::from_string("true".to_owned()) else {
+        return;
+    };
+    for piece in input.chunks(97) {
+        server.handle_input(now, piece);
+        while let Some(event) = server.poll_event() {
+            match event {
+                rpc::Event::Upgrade(_) => {
+                    let _ = server.accept(now, None, &[]);
+                }
+                rpc::Event::Request { reply, method, .. } => {
+                    let not_found = ErrorObject::method_not_found();
+                    let result = if method.len() % 2 == 0 {
+                        Ok(&*ok)
+                    } else {
+                        Err(&not_found)
+                    };
+                    let _ = server.respond(now, reply, result);
+                }
+                _ => {}
+            }
+        }
+        while server.poll_transmit().is_some() {}
+        let held = server.connection().buffered_input();
+        assert!(held <= server.connection().config().max_message_size + 14 + piece.len());
+    }
+}

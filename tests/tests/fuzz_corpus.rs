@@ -1,0 +1,56 @@
+//! Replays every committed fuzz input (`fuzz/seeds/<target>/*`) through the same body the
+//! cargo-fuzz target runs (`tether_core::fuzzing`), on stable Rust: a crash found once
+//! stays fixed. Add a crash input to its target's folder to keep it here for good.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = tether_tests::repo_root().join("fuzz/seeds").join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("readable seed folder").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seeds in {}", dir.display());
+    files
+        .into_iter()
+        .map(|path| {
+            let data = std::fs::read(&path).expect("readable seed");
+            (path, data)
+        })
+        .collect()
+}
+
+fn replay(target: &str, body: impl Fn(&[u8])) {
+    for (path, data) in seeds(target) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&data)));
+        assert!(outcome.is_ok(), "{target}: {} fails", path.display());
+    }
+}
+
+#[test]
+fn frame_decoder_seeds() {
+    replay("frame_decoder", tether_core::fuzzing::frame_decoder);
+}
+
+#[test]
+fn handshake_seeds() {
+    replay("handshake", tether_core::fuzzing::handshake);
+}
+
+#[test]
+fn connection_seeds() {
+    let origin = Instant::now();
+    replay("connection", |data| {
+        tether_core::fuzzing::connection(origin, data)
+    });
+}
+
+#[test]
+fn rpc_endpoint_seeds() {
+    let origin = Instant::now();
+    replay("rpc_endpoint", |data| {
+        tether_core::fuzzing::rpc_endpoint(origin, data)
+    });
+}
