@@ -137,20 +137,14 @@ impl Client {
         let params = encode(params)?;
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
         let (done, answer) = oneshot::channel();
-        // Waiting for room is the only await before the call is queued: dropping the
-        // future there leaves nothing behind.
-        let permit = self
-            .commands
-            .reserve()
-            .await
-            .map_err(|_| CallError::Closed)?;
-        permit.send(Command::Call {
+        self.queue(Command::Call {
             key,
             method: method.to_owned(),
             params,
             timeout,
             done,
-        });
+        })
+        .await?;
         let mut pending = Pending {
             key,
             answer,
@@ -172,17 +166,21 @@ impl Client {
     {
         let params = encode(params)?;
         let (done, answer) = oneshot::channel();
-        let permit = self
-            .commands
-            .reserve()
-            .await
-            .map_err(|_| CallError::Closed)?;
-        permit.send(Command::Notify {
+        self.queue(Command::Notify {
             method: method.to_owned(),
             params,
             done,
-        });
+        })
+        .await?;
         answer.await.unwrap_or(Err(CallError::Closed))
+    }
+
+    /// Hands `command` to the driver. Waiting for room is the only await, so dropping the
+    /// future queues nothing and leaves nothing behind.
+    async fn queue(&self, command: Command) -> Result<(), CallError> {
+        let permit = self.commands.reserve().await;
+        permit.map_err(|_| CallError::Closed)?.send(command);
+        Ok(())
     }
 
     /// The connection's counters as of the driver's last turn: calls in flight, answers
