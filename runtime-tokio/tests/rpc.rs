@@ -119,6 +119,8 @@ async fn example_methods_answer_typed_calls() {
             .notify("no/such/method", &())
             .await
             .expect("notify unknown");
+        let forever = client.call_with_timeout::<_, Value>("echo", &[0], Duration::MAX);
+        assert_eq!(forever.await.expect("no deadline overflow"), json!([0]));
         let echoed: Value = client.call("echo", &[7]).await.expect("still usable");
         assert_eq!(echoed, json!([7]));
         assert_eq!(client.stats().in_flight, 0);
