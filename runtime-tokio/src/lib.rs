@@ -48,12 +48,20 @@
 //! `send` either sends nothing or sends the whole message.
 //!
 //! Logs go through `tracing`, at debug level and in a `ws` span naming the peer.
+//!
+//! # JSON-RPC
+//!
+//! [`rpc`] runs JSON-RPC 2.0 over the same connections: an [`rpc::Client`] whose clones
+//! multiplex calls on one WebSocket, and an [`rpc::Server`] that routes methods to async
+//! handlers. Each connection is driven the same way as above, by one task.
 
 mod client;
 mod driver;
 mod error;
 mod handle;
+pub mod rpc;
 mod server;
+mod transport;
 
 pub use client::{connect, ClientConfig};
 pub use error::{ConnectError, Error, UrlError};
