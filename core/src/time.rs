@@ -28,6 +28,15 @@ impl TimerTable {
         self.at[timer as usize] = Some(deadline);
     }
 
+    /// Arms `timer` for `after` from `now`; a delay too long for `Instant` to hold
+    /// disarms it instead: that deadline never comes.
+    pub fn set_after(&mut self, timer: Timer, now: Instant, after: std::time::Duration) {
+        match now.checked_add(after) {
+            Some(deadline) => self.set(timer, deadline),
+            None => self.stop(timer),
+        }
+    }
+
     /// Disarms `timer`.
     pub fn stop(&mut self, timer: Timer) {
         self.at[timer as usize] = None;

@@ -152,3 +152,20 @@ fn past_max_in_flight_call_is_busy_until_one_ends() {
     assert!(pair.client.cancel(pair.now, ids[0]));
     assert!(pair.client.call(pair.now, "m", None, None).is_ok());
 }
+
+#[test]
+fn a_timeout_too_long_for_instant_never_fires_and_does_not_panic() {
+    let mut pair = RpcPair::open(rpc::Config::default(), rpc::Config::default());
+    let now = pair.now;
+    let id = pair
+        .client
+        .call(now, "slow", None, Some(Duration::MAX))
+        .unwrap();
+    assert_eq!(
+        pair.client.poll_timeout(),
+        None,
+        "no deadline for that call"
+    );
+    pair.drive();
+    assert!(pair.client.stats().in_flight == 1, "{id} still waits");
+}

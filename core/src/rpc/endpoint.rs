@@ -158,7 +158,7 @@ impl Endpoint {
         };
         let text = message::encode_request(Some(id), method, params);
         let sent = self.write_or_queue(now, Some(id), text);
-        let deadline = now + timeout.unwrap_or(self.config.default_timeout);
+        let deadline = now.checked_add(timeout.unwrap_or(self.config.default_timeout));
         self.pending.insert(id, Call { deadline, sent });
         Ok(id)
     }

@@ -14,7 +14,8 @@ use super::RequestId;
 /// One call in flight.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call {
-    pub(crate) deadline: Instant,
+    /// `None`: the timeout was too long for `Instant` to hold, so the call never times out.
+    pub(crate) deadline: Option<Instant>,
     /// Handed to the WebSocket layer (false while queued before the connection opened).
     pub(crate) sent: bool,
 }
@@ -36,7 +37,9 @@ impl Pending {
 
     pub(crate) fn insert(&mut self, id: RequestId, call: Call) {
         self.calls.insert(id, call);
-        self.deadlines.push(Reverse((call.deadline, id)));
+        if let Some(at) = call.deadline {
+            self.deadlines.push(Reverse((at, id)));
+        }
     }
 
     pub(crate) fn get_mut(&mut self, id: &RequestId) -> Option<&mut Call> {
@@ -85,7 +88,7 @@ impl Pending {
             self.deadlines = self
                 .calls
                 .iter()
-                .map(|(id, call)| Reverse((call.deadline, *id)))
+                .filter_map(|(id, call)| Some(Reverse((call.deadline?, *id))))
                 .collect();
         }
     }
@@ -110,7 +113,7 @@ mod tests {
             pending.insert(
                 *id,
                 Call {
-                    deadline: at,
+                    deadline: Some(at),
                     sent: true,
                 },
             );

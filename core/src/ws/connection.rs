@@ -130,7 +130,7 @@ impl Connection {
 
     fn new(now: Instant, role: Role, config: Config, seed: Seed) -> Connection {
         let mut timers = TimerTable::default();
-        timers.set(Timer::Handshake, now + config.handshake_timeout);
+        timers.set_after(Timer::Handshake, now, config.handshake_timeout);
         Connection {
             role,
             state: State::Handshaking,
@@ -325,7 +325,7 @@ impl Connection {
                 self.close_sent = true;
                 self.state = State::Closing;
                 self.timers
-                    .set(Timer::Close, now + self.config.close_timeout);
+                    .set_after(Timer::Close, now, self.config.close_timeout);
                 Ok(())
             }
         }
@@ -540,7 +540,7 @@ impl Connection {
         if self.role == Role::Client && self.close_received && !self.transport_done {
             // RFC 6455 §7.1.1: the server closes the TCP connection first; wait for its EOF.
             self.timers
-                .set(Timer::Close, now + self.config.close_timeout);
+                .set_after(Timer::Close, now, self.config.close_timeout);
         }
         self.events.push_back(Event::Closed(CloseInfo {
             code: self.close_code,

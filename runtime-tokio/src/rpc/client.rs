@@ -19,9 +19,6 @@ use crate::client::{connect_error, within, Target};
 use crate::driver::{now, seed};
 use crate::ConnectError;
 
-/// The longest per-call timeout; longer ones are cut to it.
-const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
 /// How [`Client::connect`] opens a connection.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -124,9 +121,7 @@ impl Client {
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        // The core adds the timeout to an `Instant`; a year is as good as forever and
-        // cannot overflow it.
-        let timeout = timeout.min(MAX_TIMEOUT);
+        // A timeout too long for `Instant` to hold (e.g. `Duration::MAX`) never fires.
         self.call_inner(method, params, Some(timeout)).await
     }
 
