@@ -528,3 +528,41 @@ fn every_ping_gets_its_pong_up_to_a_bound() {
         pair.server.pending_transmit()
     );
 }
+
+#[test]
+fn accept_after_the_connection_ended_is_refused_and_closed_comes_once() {
+    let mut pair = Pair::new(Config::default(), Config::default());
+    let now = pair.now;
+    while let Some(b) = pair.client.poll_transmit() {
+        pair.server.handle_input(now, &b);
+    }
+    assert!(matches!(pair.server.poll_event(), Some(Event::Upgrade(_))));
+    // The owner takes too long to decide: the handshake times out first.
+    let late = now + Duration::from_secs(11);
+    pair.server.handle_timeout(late);
+    assert_eq!(
+        pair.server.accept(late, None, &[]),
+        Err(SendError::NoPendingUpgrade)
+    );
+    assert_eq!(
+        pair.server.reject(late, 503),
+        Err(SendError::NoPendingUpgrade)
+    );
+    pair.server.handle_eof(late);
+    let events: Vec<Event> = std::iter::from_fn(|| pair.server.poll_event()).collect();
+    let closed = events
+        .iter()
+        .filter(|e| matches!(e, Event::Closed(_)))
+        .count();
+    assert_eq!(closed, 1, "{events:?}");
+    assert_eq!(pair.server.state(), State::Closed);
+}
+
+#[test]
+fn a_head_fed_a_byte_at_a_time_still_opens() {
+    let mut pair = Pair::new(Config::default(), Config::default());
+    pair.split = 1;
+    pair.drive();
+    assert_eq!(pair.client.state(), State::Open);
+    assert_eq!(pair.server.state(), State::Open);
+}

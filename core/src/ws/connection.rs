@@ -79,6 +79,9 @@ pub struct Connection {
     opening: Opening,
     /// Bytes read and not yet consumed by the handshake or frame parser.
     input: BytesMut,
+    /// How much of `input` was searched for the blank line that ends an HTTP head, so a
+    /// head fed a byte at a time is scanned once, not once per byte.
+    head_scanned: usize,
     reader: Reader,
     output: Outgoing,
     events: VecDeque<Event>,
@@ -144,6 +147,7 @@ impl Connection {
             timers,
             opening: Opening::AwaitRequest,
             input: BytesMut::new(),
+            head_scanned: 0,
             output: Outgoing::default(),
             events: VecDeque::new(),
             close_sent: false,
@@ -190,6 +194,8 @@ impl Connection {
     pub fn handle_eof(&mut self, now: Instant) {
         self.transport_done = true;
         if self.state == State::Closed {
+            // A client waiting for the server's EOF after the close exchange has it now.
+            self.timers.stop(Timer::Close);
             return;
         }
         if self.state == State::Handshaking {
@@ -388,7 +394,7 @@ impl Connection {
     }
 
     fn mask(&mut self) -> Option<[u8; 4]> {
-        (self.role == Role::Client).then(|| self.rng.next_u32().to_ne_bytes())
+        (self.role == Role::Client).then(|| self.rng.next_u32().to_le_bytes())
     }
 
     fn open(&mut self, protocol: Option<String>) {
@@ -424,6 +430,13 @@ impl Connection {
     /// Returns whether frames may be read now.
     fn process_handshake(&mut self, now: Instant) -> bool {
         let max = self.config.max_handshake_size;
+        let awaiting_head = matches!(
+            self.opening,
+            Opening::AwaitResponse { .. } | Opening::AwaitRequest
+        );
+        if awaiting_head && !self.head_complete() && self.input.len() <= max {
+            return false;
+        }
         match &self.opening {
             Opening::AwaitResponse { key, protocols } => {
                 match handshake::parse_response(&self.input, key, protocols, max) {
@@ -474,6 +487,17 @@ impl Connection {
         }
     }
 
+    /// Whether `input` holds a blank line (`\n\n` or `\n\r\n`): only then can an HTTP
+    /// head be complete and worth parsing. Searches only what it has not searched before.
+    fn head_complete(&mut self) -> bool {
+        let from = self.head_scanned.saturating_sub(2);
+        self.head_scanned = self.input.len();
+        let tail = self.input.get(from..).unwrap_or_default();
+        tail.windows(2)
+            .enumerate()
+            .any(|(i, w)| w == b"\n\n" || (w == b"\n\r" && tail.get(i + 2) == Some(&b'\n')))
+    }
+
     fn on_received(&mut self, now: Instant, received: Received) {
         match received {
             Received::Message(message) => self.events.push_back(Event::Message(message)),
@@ -494,7 +518,7 @@ impl Connection {
             .clone()
             .unwrap_or((CloseCode::NO_STATUS, String::new()));
         if self.close_sent {
-            // The answer to our close: keep our code, note the peer's reason if any.
+            // The answer to our close: `Closed` reports the code and reason we sent.
             self.finish(now, true);
             return;
         }
@@ -535,6 +559,8 @@ impl Connection {
             return;
         }
         self.state = State::Closed;
+        // No `accept`/`reject` can revive a connection that ended mid-handshake.
+        self.opening = Opening::Done;
         self.timers.stop(Timer::Handshake);
         self.timers.stop(Timer::Close);
         if self.role == Role::Client && self.close_received && !self.transport_done {

@@ -195,5 +195,5 @@ impl Outgoing {
 }
 
 fn draw_mask(rng: &mut Rng) -> [u8; 4] {
-    rng.next_u32().to_ne_bytes()
+    rng.next_u32().to_le_bytes()
 }
