@@ -34,7 +34,8 @@ const DATA_CAPACITY: usize = 64;
 const ERROR_HOLD: Duration = Duration::from_secs(1);
 /// Data commands taken per turn of the loop.
 const DATA_BATCH: usize = 32;
-/// Pings and closes have their own channel so they never wait behind bulk data.
+/// Pings have their own channel so they never wait behind bulk data. (Closes do not:
+/// they must follow the messages sent before them.)
 const CONTROL_CAPACITY: usize = 16;
 
 /// The clock every input is stamped with. tokio's, so a paused test clock drives the core too.
@@ -220,7 +221,6 @@ impl Driver {
         loop {
             self.drain();
             if self.finished() {
-                self.shutdown().await;
                 break;
             }
             if let Err(e) = self.step().await {
@@ -229,6 +229,13 @@ impl Driver {
             }
             self.abandon_if_unused();
         }
+        self.refuse_commands();
+        // What the core still has (an error held back when EOF came, its own `Closed`)
+        // goes to the receiver before anything is made up.
+        while let Some(event) = self.conn.poll_event() {
+            self.deliver(event);
+        }
+        self.shutdown().await;
         if !self.closed_delivered {
             // The core always ends with `Closed`; this covers a driver that gave up first.
             self.deliver(Event::Closed(CloseInfo {
@@ -248,6 +255,16 @@ impl Driver {
             }
         }
         debug!("finished");
+    }
+
+    /// No command will be taken any more: close both channels and drop what they hold, so
+    /// callers waiting on a reply get `Closed` instead of waiting forever.
+    fn refuse_commands(&mut self) {
+        self.shared.set_state(State::Closed);
+        for channel in [&mut self.data, &mut self.control] {
+            channel.close();
+            while channel.try_recv().is_ok() {}
+        }
     }
 
     async fn shutdown(&mut self) {
@@ -354,8 +371,9 @@ impl Driver {
         let running = matches!(self.phase, Phase::Running);
         let room = self.io.has_room(&self.conn);
         let handles_gone = !self.data_open && !self.control_open;
-        // Held events pause reading: the receiver is behind.
-        let reading = self.held.is_empty();
+        // Held events pause reading: the receiver is behind. Once the core is closed, input
+        // is ignored anyway, and reading is how a client sees the server's EOF.
+        let reading = self.held.is_empty() || self.conn.state() == State::Closed;
         tokio::select! {
             result = self.io.step(&mut self.conn, reading), if self.io.is_active(reading) => {
                 result?;
@@ -376,6 +394,10 @@ impl Driver {
                     for _ in 1..DATA_BATCH {
                         let Ok(command) = self.data.try_recv() else { break };
                         self.command(command);
+                    }
+                    if self.error_hold.is_some() && self.shared.wants_demand.load(Ordering::Acquire) {
+                        // A receiver whose demand found this channel full waits for room.
+                        self.shared.demand.notify_one();
                     }
                 }
                 None => self.data_open = false,
@@ -403,7 +425,9 @@ impl Driver {
                 let _ = reply.send(self.conn.close(now, code, &reason));
             }
             Command::Demand if self.error_hold.is_some() => {
-                if self.held.is_empty() {
+                // Every event handed out has been taken: none held here, none in the channel.
+                let taken = self.events.capacity() == self.events.max_capacity();
+                if self.held.is_empty() && taken {
                     self.release_error();
                 } else {
                     // Still events on their way to the receiver: ask again once it has them.

@@ -148,13 +148,15 @@ impl Sender {
 
     /// Starts the closing handshake with `code` and `reason` (at most 123 bytes).
     ///
-    /// Returns once the close frame is queued; the receiving side then sees the rest of the
+    /// The close frame goes out after every message sent before it on this connection.
+    /// Returns once it is queued; the receiving side then sees the rest of the
     /// peer's messages and finally [`Event::Closed`]. Closing a connection that is already
     /// closing or closed is a no-op.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let reason = reason.to_owned();
         match self
-            .call(&self.control, |reply| Command::Close(code, reason, reply))
+            // The data channel, like `send`: messages sent before the close go out before it.
+            .call(&self.data, |reply| Command::Close(code, reason, reply))
             .await
         {
             Err(Error::Closing | Error::Closed) => Ok(()),
@@ -168,6 +170,9 @@ impl Sender {
         channel: &mpsc::Sender<Command>,
         command: impl FnOnce(Reply) -> Command,
     ) -> Result<(), Error> {
+        if self.shared.state() == State::Closed {
+            return Err(self.gone());
+        }
         // Waiting for room is the only await before the command is queued, so dropping
         // this future there leaves nothing behind.
         let permit = channel.reserve().await.map_err(|_| self.gone())?;

@@ -118,3 +118,47 @@ async fn dropping_every_handle_closes_normally() {
     .await
     .expect("scenario timed out");
 }
+
+/// The peer sends more than the event channel holds, then closes, while our application
+/// is not reading. The connection ends with events still waiting for the receiver; a
+/// `close` or `ping` made then must answer at once instead of waiting for a driver that
+/// will never read its command (a hang found in review).
+#[tokio::test]
+async fn commands_after_the_end_answer_even_while_events_wait_unread() {
+    tokio::time::timeout(LIMIT, async {
+        let mut server = Server::bind("127.0.0.1:0", ServerConfig::default())
+            .await
+            .expect("bind");
+        let url = format!("ws://{}", server.local_addr().expect("local_addr"));
+        let (client, accepted) =
+            tokio::join!(connect(&url, ClientConfig::default()), server.accept());
+        let mut client = client.expect("connect");
+        let (mut server_ws, _) = accepted.expect("accept");
+
+        for i in 0..30 {
+            client.send(format!("message {i}")).await.expect("send");
+        }
+        client.close(CloseCode::NORMAL, "bye").await.expect("close");
+        // The client sees the end once the server's driver has answered the close.
+        while client.recv_event().await.is_some() {}
+
+        let closed = server_ws.close(CloseCode::NORMAL, "").await;
+        assert!(closed.is_ok(), "{closed:?}");
+        let pinged = server_ws.ping(Bytes::new()).await;
+        assert!(
+            pinged.is_err(),
+            "a ping after the end is refused: {pinged:?}"
+        );
+        // Nothing was lost on the way: every message, then the close.
+        for i in 0..30 {
+            assert_eq!(
+                server_ws.recv().await,
+                Some(Message::Text(format!("message {i}")))
+            );
+        }
+        assert_eq!(server_ws.recv().await, None);
+        assert_eq!(server_ws.close_info().expect("close info").reason, "bye");
+    })
+    .await
+    .expect("scenario timed out");
+}
