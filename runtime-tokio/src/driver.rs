@@ -7,39 +7,24 @@
 //! write of the queue's front, a command, the timer, or room for a held event.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{
     CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError, State,
 };
 use tether_core::Seed;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
-use tokio::time::Sleep;
 use tracing::debug;
 
 use crate::handle::Parts;
+use crate::transport::Transport;
 
-/// First size of the read buffer; it doubles while reads fill it.
-const READ_MIN: usize = 8 << 10;
-/// The read buffer never grows past this.
-const READ_MAX: usize = 256 << 10;
-/// Past this many bytes waiting to be written (ours plus the core's), the driver stops
-/// taking data commands: senders wait instead of the heap growing.
-const HIGH_WATER: usize = 1 << 20;
-/// We take bytes from the core only until this many are queued, so a large message
-/// stays in the core in frames and a pong or close can still be written between them.
-const WRITE_BATCH: usize = 256 << 10;
-/// Buffers handed to one vectored write.
-const MAX_IOV: usize = 64;
 /// Events waiting for the receiver; when full, the driver stops reading the socket.
 const EVENT_CAPACITY: usize = 16;
 /// Data commands waiting for the driver.
@@ -139,75 +124,11 @@ enum Phase {
     Running,
 }
 
-/// Bytes waiting for the socket, written in order and advanced on partial writes so a
-/// payload is never copied or re-encoded.
-#[derive(Debug, Default)]
-struct WriteQueue {
-    bufs: VecDeque<Bytes>,
-    len: usize,
-}
-
-impl WriteQueue {
-    fn push(&mut self, buf: Bytes) {
-        if !buf.is_empty() {
-            self.len += buf.len();
-            self.bufs.push_back(buf);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.bufs.is_empty()
-    }
-
-    /// Points `slices` at the front buffers; returns how many it filled.
-    fn fill<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
-        let mut n = 0;
-        for (slot, buf) in slices.iter_mut().zip(&self.bufs) {
-            *slot = IoSlice::new(buf);
-            n += 1;
-        }
-        n
-    }
-
-    /// Drops the first `n` written bytes.
-    fn advance(&mut self, mut n: usize) {
-        self.len -= n;
-        while n > 0 {
-            let Some(front) = self.bufs.front_mut() else {
-                break;
-            };
-            if n < front.len() {
-                front.advance(n);
-                return;
-            }
-            n -= front.len();
-            self.bufs.pop_front();
-        }
-    }
-
-    fn clear(&mut self) {
-        self.bufs.clear();
-        self.len = 0;
-    }
-}
-
 /// Owns one socket and one [`Connection`]; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Driver {
     conn: Connection,
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
-    read_buf: Vec<u8>,
-    /// The peer closed its write side; reading again would only return 0.
-    eof: bool,
-    queue: WriteQueue,
-    /// The one timer, re-armed (not recreated) whenever the deadline moves.
-    timer: Pin<Box<Sleep>>,
-    deadline: Option<Instant>,
-    /// Once the core is closed, how long we keep trying to flush what is left.
-    linger: Duration,
-    linger_until: Option<Instant>,
-    gave_up: bool,
+    io: Transport,
     phase: Phase,
     /// Server role: the subprotocols we support (empty for a client).
     supported: Arc<[String]>,
@@ -239,23 +160,13 @@ impl Driver {
         supported: Arc<[String]>,
         linger: Duration,
     ) -> (Driver, Parts) {
-        let (reader, writer) = stream.into_split();
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let (data_tx, data_rx) = mpsc::channel(DATA_CAPACITY);
         let (control_tx, control_rx) = mpsc::channel(CONTROL_CAPACITY);
         let shared = Arc::new(Shared::default());
         let driver = Driver {
             conn,
-            reader,
-            writer,
-            read_buf: vec![0; READ_MIN],
-            eof: false,
-            queue: WriteQueue::default(),
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            deadline: None,
-            linger,
-            linger_until: None,
-            gave_up: false,
+            io: Transport::new(stream, linger),
             phase: Phase::Handshaking,
             supported,
             failure: None,
@@ -328,13 +239,9 @@ impl Driver {
             }));
         }
         let Driver {
-            events,
-            held,
-            reader,
-            writer,
-            ..
+            events, held, io, ..
         } = self;
-        drop((reader, writer));
+        drop(io);
         for event in held {
             if events.send(event).await.is_err() {
                 break;
@@ -343,30 +250,13 @@ impl Driver {
         debug!("finished");
     }
 
-    /// Ends the transport gracefully: FIN after our last byte, then read and discard until
-    /// the peer's EOF (for at most `linger`). Dropping a socket with unread input makes the
-    /// kernel send a reset, which can destroy our close frame before the peer reads it.
     async fn shutdown(&mut self) {
-        let _ = self.writer.shutdown().await;
-        if self.eof {
-            return;
-        }
-        let deadline = tokio::time::sleep(self.linger);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                read = self.reader.read(&mut self.read_buf) => match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                },
-                () = &mut deadline => return,
-            }
-        }
+        self.io.shutdown().await;
     }
 
     /// Closed, flushed (or flushing took too long): the socket can go.
     fn finished(&self) -> bool {
-        self.gave_up || (self.conn.is_finished() && self.queue.is_empty())
+        self.io.finished(&self.conn)
     }
 
     /// Takes everything the core has for us: events first (answering an upgrade queues
@@ -385,25 +275,7 @@ impl Driver {
                 Phase::Opened(_) | Phase::Running => self.deliver(event),
             }
         }
-        while self.queue.len < WRITE_BATCH {
-            match self.conn.poll_transmit() {
-                Some(bytes) => self.queue.push(bytes),
-                None => break,
-            }
-        }
-        if self.linger_until.is_none() && self.conn.state() == tether_core::ws::State::Closed {
-            self.linger_until = Some(now() + self.linger);
-        }
-        let deadline = [self.conn.poll_timeout(), self.linger_until, self.error_hold]
-            .into_iter()
-            .flatten()
-            .min();
-        if deadline != self.deadline {
-            if let Some(at) = deadline {
-                self.timer.as_mut().reset(at.into());
-            }
-            self.deadline = deadline;
-        }
+        self.io.drain(&mut self.conn, self.error_hold);
     }
 
     fn handshake_event(&mut self, event: Event) {
@@ -479,28 +351,17 @@ impl Driver {
 
     /// Waits for one thing to happen and feeds it to the core.
     async fn step(&mut self) -> io::Result<()> {
-        let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let iov = self.queue.fill(&mut slices);
         let running = matches!(self.phase, Phase::Running);
-        let room = self.queue.len + self.conn.pending_transmit() < HIGH_WATER;
+        let room = self.io.has_room(&self.conn);
         let handles_gone = !self.data_open && !self.control_open;
+        // Held events pause reading: the receiver is behind.
+        let reading = self.held.is_empty();
         tokio::select! {
-            read = self.reader.read(&mut self.read_buf), if !self.eof && self.held.is_empty() => {
-                let n = read?;
-                let now = now();
-                if n == 0 {
-                    debug!("peer closed its write side");
-                    self.eof = true;
-                    self.conn.handle_eof(now);
-                } else {
-                    self.conn.handle_input(now, &self.read_buf[..n]);
-                    self.resize_read_buf(n);
-                }
-            }
-            written = self.writer.write_vectored(&slices[..iov]), if iov > 0 => {
-                match written? {
-                    0 => return Err(io::ErrorKind::WriteZero.into()),
-                    n => self.queue.advance(n),
+            result = self.io.step(&mut self.conn, reading), if self.io.is_active(reading) => {
+                result?;
+                if self.error_hold.is_some_and(|until| until <= now()) {
+                    debug!("receiver did not catch up; failing the connection now");
+                    self.release_error();
                 }
             }
             () = deliver_held(&self.events, &mut self.held), if !self.held.is_empty() => {}
@@ -521,24 +382,11 @@ impl Driver {
                 }
                 None => self.data_open = false,
             },
-            () = &mut self.timer, if self.deadline.is_some() => {
-                let now = now();
-                if self.error_hold.is_some_and(|until| until <= now) {
-                    debug!("receiver did not catch up; failing the connection now");
-                    self.release_error();
-                }
-                if self.linger_until.is_some_and(|until| until <= now) {
-                    debug!(unwritten = self.queue.len, "peer stopped reading; giving up the flush");
-                    self.queue.clear();
-                    self.gave_up = true;
-                }
-                self.conn.handle_timeout(now);
-            }
             () = self.events.closed(), if running && handles_gone && !self.abandoned => {}
             else => {
                 // Nothing can ever happen again: no bytes to move, no timer, no handles.
                 debug!("driver stalled; dropping the connection");
-                self.gave_up = true;
+                self.io.give_up();
             }
         }
         Ok(())
@@ -588,22 +436,9 @@ impl Driver {
     fn fail(&mut self, error: io::Error) {
         debug!(%error, "socket error");
         let _ = self.shared.failure.set(Arc::new(error));
-        self.queue.clear();
-        self.conn.handle_eof(now());
+        self.io.fail(&mut self.conn);
         while let Some(event) = self.conn.poll_event() {
             self.deliver(event);
-        }
-    }
-
-    /// Doubles the buffer while reads fill it and shrinks it back when they are small, so
-    /// an idle connection holds little and a busy one makes few syscalls.
-    fn resize_read_buf(&mut self, n: usize) {
-        let len = self.read_buf.len();
-        if n == len && len < READ_MAX {
-            self.read_buf.resize((len * 2).min(READ_MAX), 0);
-        } else if n < len / 16 && len > READ_MIN {
-            self.read_buf.truncate((len / 2).max(READ_MIN));
-            self.read_buf.shrink_to_fit();
         }
     }
 }
@@ -619,41 +454,5 @@ async fn deliver_held(events: &mpsc::Sender<Event>, held: &mut VecDeque<Event>) 
         }
         // The receiver is gone; nobody will ever want these.
         Err(_) => held.clear(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn queue(bufs: &[&'static [u8]]) -> WriteQueue {
-        let mut q = WriteQueue::default();
-        for b in bufs {
-            q.push(Bytes::from_static(b));
-        }
-        q
-    }
-
-    #[test]
-    fn write_queue_advances_across_buffers() {
-        let mut q = queue(&[b"abc", b"", b"defg", b"h"]);
-        assert_eq!(q.len, 8);
-        q.advance(2);
-        q.advance(3);
-        assert_eq!(q.len, 3);
-        let mut slices = [IoSlice::new(&[]); 4];
-        let n = q.fill(&mut slices);
-        let rest: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
-        assert_eq!(rest, b"fgh");
-        q.advance(3);
-        assert!(q.is_empty());
-        assert_eq!(q.len, 0);
-    }
-
-    #[test]
-    fn write_queue_fills_at_most_the_slices_given() {
-        let q = queue(&[b"a", b"b", b"c"]);
-        let mut slices = [IoSlice::new(&[]); 2];
-        assert_eq!(q.fill(&mut slices), 2);
     }
 }

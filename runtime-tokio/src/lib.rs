@@ -54,6 +54,7 @@ mod driver;
 mod error;
 mod handle;
 mod server;
+mod transport;
 
 pub use client::{connect, ClientConfig};
 pub use error::{ConnectError, Error, UrlError};
