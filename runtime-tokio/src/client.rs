@@ -1,5 +1,7 @@
 //! Opening a connection: [`connect`] and the URL it takes.
 
+use std::future::Future;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +49,15 @@ pub async fn connect(url: &str, config: ClientConfig) -> Result<WebSocket, Conne
     let target = Target::parse(url)?;
     let span = tracing::debug_span!("ws", role = "client", peer = %target.host_header);
     let open = open(target, config.ws, config.headers, config.protocols).instrument(span);
-    match tokio::time::timeout(config.connect_timeout, open).await {
+    within(config.connect_timeout, open).await
+}
+
+/// Runs `open` for at most `limit`: the whole connect, TCP and handshake together.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    open: impl Future<Output = Result<T, ConnectError>>,
+) -> Result<T, ConnectError> {
+    match tokio::time::timeout(limit, open).await {
         Ok(result) => result,
         Err(_) => Err(ConnectError::Timeout),
     }
@@ -60,25 +70,19 @@ async fn open(
     protocols: Vec<String>,
 ) -> Result<WebSocket, ConnectError> {
     let linger = ws.close_timeout;
-    let request = ClientRequest {
-        host: target.host_header,
-        path: target.path,
-        headers,
-        protocols,
-    };
+    let request = target.request(headers, protocols);
     // Built before connecting, so a request we cannot send fails without touching the network.
     let conn = Connection::client(driver::now(), ws, request, driver::seed()?)
         .map_err(ConnectError::Handshake)?;
-    let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
-    // Small frames (pongs, replies) must not wait for Nagle's timer.
-    stream.set_nodelay(true)?;
+    let stream = target.connect().await?;
     let (mut driver, parts) = Driver::new(conn, stream, Arc::from([]), linger);
     let protocol = driver.open().await.map_err(connect_error)?;
     tokio::spawn(driver.run().in_current_span());
     Ok(WebSocket::new(parts, protocol))
 }
 
-fn connect_error(error: OpenError) -> ConnectError {
+/// What a failed opening handshake means to whoever called `connect`.
+pub(crate) fn connect_error(error: OpenError) -> ConnectError {
     match error {
         OpenError::Io(e) => ConnectError::Io(e),
         OpenError::Protocol(ProtocolError::Handshake(HandshakeError::BadStatus(status))) => {
@@ -95,18 +99,40 @@ fn connect_error(error: OpenError) -> ConnectError {
 
 /// Where a `ws://` URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
+pub(crate) struct Target {
     /// What to resolve: a name or an IP address (IPv6 without brackets).
     host: String,
     port: u16,
     /// The `Host` header: as in the URL, with the port only if it is not the default.
-    host_header: String,
+    pub(crate) host_header: String,
     /// Path and query, starting with `/`.
     path: String,
 }
 
 impl Target {
-    fn parse(text: &str) -> Result<Target, ConnectError> {
+    /// The upgrade request for this target.
+    pub(crate) fn request(
+        &self,
+        headers: Vec<(String, String)>,
+        protocols: Vec<String>,
+    ) -> ClientRequest {
+        ClientRequest {
+            host: self.host_header.clone(),
+            path: self.path.clone(),
+            headers,
+            protocols,
+        }
+    }
+
+    /// Opens the TCP connection.
+    pub(crate) async fn connect(&self) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        // Small frames (pongs, replies) must not wait for Nagle's timer.
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Target, ConnectError> {
         let url = Url::parse(text).map_err(UrlError::from)?;
         if url.scheme() != "ws" {
             return Err(ConnectError::UnsupportedScheme(url.scheme().to_owned()));

@@ -53,6 +53,7 @@ mod client;
 mod driver;
 mod error;
 mod handle;
+pub mod rpc;
 mod server;
 mod transport;
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tether_core::ws::{Config, Connection};
+use tether_core::Seed;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tracing::{debug, Instrument};
@@ -103,15 +104,8 @@ async fn handshake(
     protocols: Arc<[String]>,
     ready: mpsc::Sender<(WebSocket, SocketAddr)>,
 ) {
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(error = %e, "cannot set TCP_NODELAY");
-    }
-    let seed = match driver::seed() {
-        Ok(seed) => seed,
-        Err(e) => {
-            debug!(error = %e, "no randomness for the connection");
-            return;
-        }
+    let Some(seed) = prepare(&stream) else {
+        return;
     };
     // The core times the handshake out; the linger bounds writing its error response.
     let limit = ws.handshake_timeout + ws.close_timeout;
@@ -132,7 +126,7 @@ async fn handshake(
 }
 
 /// Errors of `accept` that concern one incoming connection, not the listener.
-fn is_per_connection(e: &io::Error) -> bool {
+pub(crate) fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionAborted
@@ -140,4 +134,19 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionRefused
             | io::ErrorKind::Interrupted
     )
+}
+
+/// Readies an accepted socket: no Nagle delay, and a seed for its core. `None` (logged)
+/// if there is no randomness to be had; the connection is then dropped.
+pub(crate) fn prepare(stream: &TcpStream) -> Option<Seed> {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    match driver::seed() {
+        Ok(seed) => Some(seed),
+        Err(e) => {
+            debug!(error = %e, "no randomness for the connection");
+            None
+        }
+    }
 }
