@@ -239,6 +239,32 @@ async fn jsonrpsee_client_batch() {
     server.assert_serving();
 }
 
+/// A jsonrpsee batch of 600 calls, more than tether runs handlers for at once on one
+/// connection (256 by default: past that it stops reading until one finishes), is
+/// answered whole: 600 results, each matched to its call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonrpsee_client_batch_larger_than_handler_limit() {
+    const N: i64 = 600;
+    let server = tether_server().await;
+    let client = jsonrpsee_client(&server.url(), IdKind::Number).await;
+    let mut batch = BatchRequestBuilder::new();
+    for i in 0..N {
+        batch
+            .insert("add", rpc_params![i, 1000])
+            .expect("add params");
+    }
+    let answers = bounded("the large batch", client.batch_request::<i64>(batch))
+        .await
+        .expect("batch request");
+    assert_eq!(answers.num_successful_calls(), N as usize);
+    let sums: Vec<i64> = answers
+        .into_ok()
+        .unwrap_or_else(|errors| panic!("errors in the batch: {:?}", errors.collect::<Vec<_>>()))
+        .collect();
+    assert_eq!(sums, (0..N).map(|i| i + 1000).collect::<Vec<_>>());
+    server.assert_serving();
+}
+
 /// jsonrpsee notifications reach tether's handler (the server's `note` counter) and get no
 /// answer: a stray answer would carry an id jsonrpsee never sent, which jsonrpsee treats
 /// as fatal (the client stops), so the calls after them would fail. The same for a
