@@ -371,23 +371,17 @@ impl Driver {
             },
             command = self.data.recv(), if running && self.data_open && room => match command {
                 Some(command) => {
-                    self.command(command);
                     // Take what else is waiting in one turn: one drain for many messages.
+                    self.command(command);
                     for _ in 1..DATA_BATCH {
-                        match self.data.try_recv() {
-                            Ok(command) => self.command(command),
-                            Err(_) => break,
-                        }
+                        let Ok(command) = self.data.try_recv() else { break };
+                        self.command(command);
                     }
                 }
                 None => self.data_open = false,
             },
             () = self.events.closed(), if running && handles_gone && !self.abandoned => {}
-            else => {
-                // Nothing can ever happen again: no bytes to move, no timer, no handles.
-                debug!("driver stalled; dropping the connection");
-                self.io.give_up();
-            }
+            else => self.io.stalled(),
         }
         Ok(())
     }

@@ -48,6 +48,12 @@
 //! `send` either sends nothing or sends the whole message.
 //!
 //! Logs go through `tracing`, at debug level and in a `ws` span naming the peer.
+//!
+//! # JSON-RPC
+//!
+//! [`rpc`] runs JSON-RPC 2.0 over the same connections: an [`rpc::Client`] whose clones
+//! multiplex calls on one WebSocket, and an [`rpc::Server`] that routes methods to async
+//! handlers. Each connection is driven the same way as above, by one task.
 
 mod client;
 mod driver;

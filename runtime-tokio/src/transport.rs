@@ -213,8 +213,10 @@ impl Transport {
         (reading && !self.eof) || !self.queue.is_empty() || self.deadline.is_some()
     }
 
-    /// Gives up on the rest of the flush and lets the driver drop the socket.
-    pub(crate) fn give_up(&mut self) {
+    /// Nothing can ever happen again (no bytes to move, no timer, no handles): the driver
+    /// drops the socket.
+    pub(crate) fn stalled(&mut self) {
+        debug!("driver stalled; dropping the connection");
         self.gave_up = true;
     }
 

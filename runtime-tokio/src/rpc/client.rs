@@ -19,6 +19,9 @@ use crate::client::{connect_error, within, Target};
 use crate::driver::{now, seed};
 use crate::ConnectError;
 
+/// The longest per-call timeout; longer ones are cut to it.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// How [`Client::connect`] opens a connection.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -121,6 +124,9 @@ impl Client {
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        // The core adds the timeout to an `Instant`; a year is as good as forever and
+        // cannot overflow it.
+        let timeout = timeout.min(MAX_TIMEOUT);
         self.call_inner(method, params, Some(timeout)).await
     }
 
@@ -137,20 +143,14 @@ impl Client {
         let params = encode(params)?;
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
         let (done, answer) = oneshot::channel();
-        // Waiting for room is the only await before the call is queued: dropping the
-        // future there leaves nothing behind.
-        let permit = self
-            .commands
-            .reserve()
-            .await
-            .map_err(|_| CallError::Closed)?;
-        permit.send(Command::Call {
+        self.queue(Command::Call {
             key,
             method: method.to_owned(),
             params,
             timeout,
             done,
-        });
+        })
+        .await?;
         let mut pending = Pending {
             key,
             answer,
@@ -172,17 +172,21 @@ impl Client {
     {
         let params = encode(params)?;
         let (done, answer) = oneshot::channel();
-        let permit = self
-            .commands
-            .reserve()
-            .await
-            .map_err(|_| CallError::Closed)?;
-        permit.send(Command::Notify {
+        self.queue(Command::Notify {
             method: method.to_owned(),
             params,
             done,
-        });
+        })
+        .await?;
         answer.await.unwrap_or(Err(CallError::Closed))
+    }
+
+    /// Hands `command` to the driver. Waiting for room is the only await, so dropping the
+    /// future queues nothing and leaves nothing behind.
+    async fn queue(&self, command: Command) -> Result<(), CallError> {
+        let permit = self.commands.reserve().await;
+        permit.map_err(|_| CallError::Closed)?.send(command);
+        Ok(())
     }
 
     /// The connection's counters as of the driver's last turn: calls in flight, answers

@@ -293,21 +293,16 @@ impl Driver {
             },
             command = self.commands.recv(), if self.commands_open && room => match command {
                 Some(command) => {
+                    // Take what else is waiting in one turn: one drain for many calls.
                     self.command(command);
                     for _ in 1..COMMAND_BATCH {
-                        match self.commands.try_recv() {
-                            Ok(command) => self.command(command),
-                            Err(_) => break,
-                        }
+                        let Ok(command) = self.commands.try_recv() else { break };
+                        self.command(command);
                     }
                 }
                 None => self.commands_open = false,
             },
-            else => {
-                // Nothing can ever happen again: no bytes to move, no timer, no handles.
-                debug!("driver stalled; dropping the connection");
-                self.io.give_up();
-            }
+            else => self.io.stalled(),
         }
         Ok(())
     }
