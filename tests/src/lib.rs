@@ -5,6 +5,7 @@
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`interop`]: the interop scenarios, run per peer by `tests/interop_*.rs`.
+//! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ pub mod interop;
 pub mod payload;
 pub mod peer;
 pub mod purity;
+pub mod rpc;
 
 /// The workspace root (the folder holding `core/`, `tests/`, `scripts/`), found from this
 /// crate's manifest directory so tests work from any current directory.

@@ -42,17 +42,31 @@ impl PeerKind {
         }
     }
 
+    /// The peer's own WebSocket script in `tests/peers/`.
+    fn script(self) -> &'static str {
+        match self {
+            PeerKind::Python => "py_peer.py",
+            PeerKind::Node => "node_peer.js",
+        }
+    }
+
     /// A command that runs the peer script with `args`, finding its library in `.deps/`.
     /// Panics, saying how to fix it, if the library is not installed there: a missing peer
     /// is a failed test, never a skipped one.
     pub fn command(self, args: &[&str]) -> Command {
+        self.script_command(self.script(), args)
+    }
+
+    /// Like [`command`](Self::command) for another script in `tests/peers/` written for the
+    /// same interpreter and library (`py_rpc_raw.py` for Python, say).
+    pub fn script_command(self, script: &str, args: &[&str]) -> Command {
         self.ensure_installed();
         let root = repo_root();
         let peers = root.join("tests/peers");
         let mut cmd = match self {
             PeerKind::Python => {
                 let mut cmd = Command::new("python3");
-                cmd.arg(peers.join("py_peer.py"))
+                cmd.arg(peers.join(script))
                     .env("PYTHONPATH", root.join(".deps/python"))
                     // Keep __pycache__ out of the source tree.
                     .env("PYTHONDONTWRITEBYTECODE", "1");
@@ -60,7 +74,7 @@ impl PeerKind {
             }
             PeerKind::Node => {
                 let mut cmd = Command::new("node");
-                cmd.arg(peers.join("node_peer.js"))
+                cmd.arg(peers.join(script))
                     .env("NODE_PATH", root.join(".deps/node/node_modules"));
                 cmd
             }
@@ -273,8 +287,14 @@ impl ClientRun {
 /// Runs `peer client URL SCENARIO` to completion, bounded by [`CLIENT_TIMEOUT`]. The wait
 /// is async (a short-interval poll) so the tether server in the same runtime keeps going.
 pub async fn run_client(kind: PeerKind, url: &str, scenario: &str) -> ClientRun {
-    let mut child = kind
-        .command(&["client", url, scenario])
+    run_to_end(kind, kind.command(&["client", url, scenario]), scenario).await
+}
+
+/// Runs a peer process built with [`PeerKind::command`] or [`PeerKind::script_command`]
+/// to completion, bounded by [`CLIENT_TIMEOUT`], and collects its exit status, its output
+/// and its last JSON line. `scenario` names the run in failure messages.
+pub async fn run_to_end(kind: PeerKind, mut command: Command, scenario: &str) -> ClientRun {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
