@@ -126,12 +126,15 @@ fn request<'a>(obj: &RawObject<'a>, method: &'a RawValue, version_ok: bool) -> E
     let Ok(method) = serde_json::from_str::<String>(method.get()) else {
         return invalid(reply_id(), "method must be a string");
     };
-    if let Some(params) = obj.params {
+    // `"params": null` is read as no params. JSON-RPC 2.0 says to omit the member, but
+    // jsonrpsee's client sends null for notifications without params, and refusing them
+    // costs its users their connection (its client treats our id-less error as fatal).
+    let params = obj.params.filter(|p| p.get() != "null");
+    if let Some(params) = params {
         if !matches!(params.get().as_bytes().first(), Some(b'{' | b'[')) {
             return invalid(reply_id(), "params must be an object or array");
         }
     }
-    let params = obj.params;
     match id {
         Some(id) => Entry::Request { id, method, params },
         None => Entry::Notification { method, params },
@@ -279,6 +282,12 @@ mod tests {
             panic!("not a notification");
         };
         assert_eq!((method.as_str(), params.is_none()), ("tick", true));
+        // jsonrpsee sends `"params": null` for notifications without params.
+        let text = r#"{"jsonrpc":"2.0","method":"tick","params" :  null }"#;
+        let Entry::Notification { params, .. } = one(text) else {
+            panic!("a null params notification is a notification");
+        };
+        assert!(params.is_none());
         // A null id is a request (answered with id null), not a notification.
         let entry = one(r#"{"jsonrpc":"2.0","method":"m","id":null}"#);
         assert!(matches!(entry, Entry::Request { id: Id::Null, .. }));
