@@ -4,6 +4,11 @@ use bytes::{Buf, BytesMut};
 
 use super::{apply_mask, FrameError, FrameHeader};
 
+/// A frame payload that arrives in one piece shorter than this is copied into a buffer of
+/// its own; longer ones, and pieces of frames, are slices of the input buffer. With reads of
+/// at most 256 KiB, a kept payload holds at most 16 times its own size alive.
+const SHARE_FROM: usize = 16 << 10;
+
 /// One piece of the frame stream.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FramePart {
@@ -34,6 +39,8 @@ pub struct FrameDecoder {
 struct Payload {
     mask: Option<[u8; 4]>,
     remaining: u64,
+    /// The whole payload length, to tell a frame's only chunk from a piece of it.
+    len: u64,
     /// Position in the 4-byte key stream, which continues across chunks.
     key_offset: usize,
 }
@@ -69,6 +76,7 @@ impl FrameDecoder {
             self.current = Some(Payload {
                 mask: header.mask,
                 remaining: header.payload_len,
+                len: header.payload_len,
                 key_offset: 0,
             });
             return Ok(Some(FramePart::Header(header)));
@@ -79,7 +87,18 @@ impl FrameDecoder {
         }
         // A length beyond usize (on 32-bit targets) is more than any buffer can hold.
         let take = usize::try_from(current.remaining).map_or(buf.len(), |r| r.min(buf.len()));
-        let mut data = buf.split_to(take);
+        let whole_frame = take as u64 == current.len;
+        let mut data = if whole_frame && take < SHARE_FROM {
+            // A small frame in one piece is copied out: a slice of `buf` would keep the
+            // whole (much larger) buffer alive as long as the caller keeps the payload, and
+            // the copy costs less than the reference counting a shared slice needs. Pieces
+            // of a frame stay slices: the caller copies them into its message anyway.
+            let data = BytesMut::from(&buf[..take]);
+            buf.advance(take);
+            data
+        } else {
+            buf.split_to(take)
+        };
         if let Some(key) = current.mask {
             apply_mask(&mut data, key, current.key_offset);
         }

@@ -158,18 +158,9 @@ impl Reader {
     }
 }
 
-/// Messages below this size are copied out of the read buffer: a slice of it would keep
-/// the whole buffer (64 KiB or more) alive for as long as the application keeps the message.
-const COPY_BELOW: usize = 64 << 10;
-
 fn finish(mut message: Partial) -> Result<Message, ProtocolError> {
     if !message.text {
-        let bytes = if message.buf.len() < COPY_BELOW {
-            Bytes::copy_from_slice(&message.buf)
-        } else {
-            message.buf.freeze()
-        };
-        return Ok(Message::Binary(bytes));
+        return Ok(Message::Binary(message.buf.freeze()));
     }
     message.utf8.finish()?;
     let text = String::from_utf8(Vec::from(message.buf)).map_err(|_| crate::frame::Utf8Error)?;
