@@ -4,7 +4,7 @@
 //! Run with:
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p tether-bench --bench decode
+//! cargo bench -p tether-bench --bench decode
 //! ```
 //!
 //! Knobs (environment): `TETHER_BENCH_DECODE_MIB` (input per payload size, default 64),

@@ -3,7 +3,7 @@
 //! Run with:
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p tether-bench --bench echo
+//! cargo bench -p tether-bench --bench echo
 //! ```
 //!
 //! Knobs (environment): `TETHER_BENCH_ECHO_MS` (measured time per run, default 2000),

@@ -4,7 +4,7 @@
 //! Run with:
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p tether-bench --bench rpc
+//! cargo bench -p tether-bench --bench rpc
 //! ```
 //!
 //! Knobs (environment): `TETHER_BENCH_RPC_MS` (measured time per run, default 2000),
