@@ -14,6 +14,7 @@
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
 //! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: an [`rpc::Endpoint`] |
 //! | [`time`] | the table of deadlines a state machine waits for |
+//! | [`Machine`] | the contract below as a trait, for drivers and harnesses of any machine |
 //! | [`rng`] | the caller-seeded RNG behind masks and keys |
 //!
 //! # The contract
@@ -77,10 +78,12 @@ pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+mod machine;
 pub mod rng;
 pub mod rpc;
 pub mod time;
 pub mod ws;
 
+pub use machine::Machine;
 pub use rng::Seed;
 pub use ws::{Config, Connection, Event, Message};

@@ -3,8 +3,9 @@
 //! Both drivers run the core's loop over a TCP socket the same way: read into a buffer
 //! that grows and shrinks, write a queue of buffers the core handed out, sleep on one
 //! re-armed timer until the core's next deadline, and linger after the close. What they do
-//! with events and commands differs; that stays in each driver. [`Core`] is what this half
-//! needs of a state machine, so it works for a [`Connection`] and an [`Endpoint`] alike.
+//! with events and commands differs; that stays in each driver. The core's [`Machine`] is
+//! what this half needs of a state machine, so it works for a `ws::Connection` and an
+//! `rpc::Endpoint` alike.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -12,8 +13,8 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use tether_core::rpc::Endpoint;
-use tether_core::ws::{Connection, State};
+use tether_core::ws::State;
+use tether_core::Machine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -34,55 +35,6 @@ const HIGH_WATER: usize = 1 << 20;
 const WRITE_BATCH: usize = 256 << 10;
 /// Buffers handed to one vectored write.
 const MAX_IOV: usize = 64;
-
-/// What the transport needs of a sans-IO state machine: its inputs and outputs.
-pub(crate) trait Core {
-    fn handle_input(&mut self, now: Instant, data: &[u8]);
-    fn handle_eof(&mut self, now: Instant);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_transmit(&mut self) -> Option<Bytes>;
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Bytes the core holds that `poll_transmit` has not handed out yet.
-    fn pending_transmit(&self) -> usize;
-    fn is_finished(&self) -> bool;
-    fn state(&self) -> State;
-}
-
-/// Forwards every [`Core`] method to the inherent method of the same name.
-macro_rules! impl_core {
-    ($ty:ty, $pending:expr) => {
-        impl Core for $ty {
-            fn handle_input(&mut self, now: Instant, data: &[u8]) {
-                <$ty>::handle_input(self, now, data)
-            }
-            fn handle_eof(&mut self, now: Instant) {
-                <$ty>::handle_eof(self, now)
-            }
-            fn handle_timeout(&mut self, now: Instant) {
-                <$ty>::handle_timeout(self, now)
-            }
-            fn poll_transmit(&mut self) -> Option<Bytes> {
-                <$ty>::poll_transmit(self)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$ty>::poll_timeout(self)
-            }
-            fn pending_transmit(&self) -> usize {
-                let pending: fn(&$ty) -> usize = $pending;
-                pending(self)
-            }
-            fn is_finished(&self) -> bool {
-                <$ty>::is_finished(self)
-            }
-            fn state(&self) -> State {
-                <$ty>::state(self)
-            }
-        }
-    };
-}
-
-impl_core!(Connection, Connection::pending_transmit);
-impl_core!(Endpoint, |e| e.connection().pending_transmit());
 
 /// Bytes waiting for the socket, written in order and advanced on partial writes so a
 /// payload is never copied or re-encoded.
@@ -175,7 +127,7 @@ impl Transport {
 
     /// Takes the core's bytes (up to a batch) into the write queue and re-arms the timer
     /// for the sooner of the core's deadline and the driver's own `extra` one.
-    pub(crate) fn drain(&mut self, core: &mut impl Core, extra: Option<Instant>) {
+    pub(crate) fn drain(&mut self, core: &mut impl Machine, extra: Option<Instant>) {
         while self.queue.len < WRITE_BATCH {
             match core.poll_transmit() {
                 Some(bytes) => self.queue.push(bytes),
@@ -198,12 +150,12 @@ impl Transport {
     }
 
     /// Whether the socket keeps up: false while much is waiting to be written.
-    pub(crate) fn has_room(&self, core: &impl Core) -> bool {
+    pub(crate) fn has_room(&self, core: &impl Machine) -> bool {
         self.queue.len + core.pending_transmit() < HIGH_WATER
     }
 
     /// Closed and flushed (or flushing took too long): the socket can go.
-    pub(crate) fn finished(&self, core: &impl Core) -> bool {
+    pub(crate) fn finished(&self, core: &impl Machine) -> bool {
         self.gave_up || (core.is_finished() && self.queue.is_empty())
     }
 
@@ -224,7 +176,7 @@ impl Transport {
     /// the timer; and feeds what happened to `core`. Never completes if
     /// [`is_active`](Self::is_active) is false. Cancel-safe: the core is fed only once the
     /// socket has done its part, in the same poll.
-    pub(crate) async fn step(&mut self, core: &mut impl Core, reading: bool) -> io::Result<()> {
+    pub(crate) async fn step(&mut self, core: &mut impl Machine, reading: bool) -> io::Result<()> {
         let mut slices = [IoSlice::new(&[]); MAX_IOV];
         let iov = self.queue.fill(&mut slices);
         tokio::select! {
@@ -264,7 +216,7 @@ impl Transport {
 
     /// The socket failed: nothing more can be written, and the core learns the transport
     /// is gone the only way it can, as an EOF.
-    pub(crate) fn fail(&mut self, core: &mut impl Core) {
+    pub(crate) fn fail(&mut self, core: &mut impl Machine) {
         self.queue.clear();
         self.eof = true;
         self.gave_up = true;

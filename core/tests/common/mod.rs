@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+mod duo;
 mod pair;
 mod rpc_pair;
 

@@ -1,7 +1,7 @@
 //! A client and a server [`Endpoint`] wired together in memory with a virtual clock: the
 //! harness of the rpc scenario tests (the RPC twin of [`Pair`](super::Pair)).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use tether_core::frame::{encode_frame, OpCode};
@@ -9,25 +9,11 @@ use tether_core::handshake::ClientRequest;
 use tether_core::rpc::{self, Endpoint, Event};
 use tether_core::ws;
 
-/// Rounds of `drive` after which the pair is declared livelocked.
-const MAX_ROUNDS: usize = 10_000;
+use super::duo::Duo;
 
-pub struct RpcPair {
-    pub client: Endpoint,
-    pub server: Endpoint,
-    /// The virtual clock: moved only by `advance`.
-    pub now: Instant,
-    /// Bytes are delivered in pieces of at most this size.
-    pub split: usize,
-    pub client_events: Vec<Event>,
-    pub server_events: Vec<Event>,
-    to_server: Vec<u8>,
-    to_client: Vec<u8>,
-    client_eof_sent: bool,
-    server_eof_sent: bool,
-}
+pub type RpcPair = Duo<Endpoint>;
 
-impl RpcPair {
+impl Duo<Endpoint> {
     /// A pair whose handshake has not run yet.
     pub fn new(ws_config: ws::Config, client: rpc::Config, server: rpc::Config) -> RpcPair {
         // The virtual clock needs one real instant as its origin; it never reads the clock again.
@@ -41,18 +27,7 @@ impl RpcPair {
         let client = Endpoint::client(now, ws_config.clone(), client, request, [7; 32])
             .expect("valid request");
         let server = Endpoint::server(now, ws_config, server, [9; 32]);
-        RpcPair {
-            client,
-            server,
-            now,
-            split: usize::MAX,
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-            to_server: Vec::new(),
-            to_client: Vec::new(),
-            client_eof_sent: false,
-            server_eof_sent: false,
-        }
+        Duo::from_parts(client, server, now)
     }
 
     /// A pair that finished its handshake, with the `Open` events taken.
@@ -70,80 +45,6 @@ impl RpcPair {
         pair.client_events.clear();
         pair.server_events.clear();
         pair
-    }
-
-    /// Carries bytes both ways, accepting the upgrade, until nothing moves.
-    pub fn drive(&mut self) {
-        for _ in 0..MAX_ROUNDS {
-            if !self.step() {
-                return;
-            }
-        }
-        panic!("pair did not settle after {MAX_ROUNDS} rounds: livelock");
-    }
-
-    fn step(&mut self) -> bool {
-        let mut moved = false;
-        while let Some(bytes) = self.client.poll_transmit() {
-            self.to_server.extend_from_slice(&bytes);
-        }
-        while let Some(bytes) = self.server.poll_transmit() {
-            self.to_client.extend_from_slice(&bytes);
-        }
-        if !self.to_server.is_empty() {
-            let data = std::mem::take(&mut self.to_server);
-            for piece in data.chunks(self.split.max(1)) {
-                self.server.handle_input(self.now, piece);
-            }
-            moved = true;
-        }
-        if !self.to_client.is_empty() {
-            let data = std::mem::take(&mut self.to_client);
-            for piece in data.chunks(self.split.max(1)) {
-                self.client.handle_input(self.now, piece);
-            }
-            moved = true;
-        }
-        while let Some(event) = self.server.poll_event() {
-            if let Event::Upgrade(_) = event {
-                self.server
-                    .accept(self.now, None, &[])
-                    .expect("pending upgrade");
-            }
-            self.server_events.push(event);
-            moved = true;
-        }
-        while let Some(event) = self.client.poll_event() {
-            self.client_events.push(event);
-            moved = true;
-        }
-        if self.server.is_finished() && !self.server_eof_sent && self.to_client.is_empty() {
-            self.server_eof_sent = true;
-            self.client.handle_eof(self.now);
-            moved = true;
-        }
-        if self.client.is_finished() && !self.client_eof_sent && self.to_server.is_empty() {
-            self.client_eof_sent = true;
-            self.server.handle_eof(self.now);
-            moved = true;
-        }
-        moved
-    }
-
-    /// Moves the clock forward by `by`, fires timers (checking none is left due) and drives.
-    pub fn advance(&mut self, by: Duration) {
-        self.now += by;
-        self.client.handle_timeout(self.now);
-        self.server.handle_timeout(self.now);
-        for side in [&self.client, &self.server] {
-            if let Some(next) = side.poll_timeout() {
-                assert!(
-                    next > self.now,
-                    "timer left due after handle_timeout: livelock"
-                );
-            }
-        }
-        self.drive();
     }
 
     /// A text message into the server, as if the client had sent it (masked frame).
