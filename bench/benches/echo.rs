@@ -22,11 +22,11 @@ use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fastwebsockets::{FragmentCollector, OpCode, Role, WebSocket};
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
+use tether_bench::server_thread::{loopback, ServerThread};
 use tether_bench::{
     env_millis, env_u64, masked_binary_frames, masked_close_frame, median, ratio, si,
     upgrade_request, Table,
@@ -97,10 +97,12 @@ fn main() {
         .iter()
         .map(|&peer| {
             let server = match peer {
-                Peer::Tether => ServerThread::spawn(peer, tether_server::serve),
-                Peer::Tungstenite => ServerThread::spawn(peer, serve_tungstenite),
-                Peer::TungsteniteForward => ServerThread::spawn(peer, serve_tungstenite_forward),
-                Peer::FastWebSockets => ServerThread::spawn(peer, serve_fastwebsockets),
+                Peer::Tether => ServerThread::spawn(peer.name(), tether_server::serve),
+                Peer::Tungstenite => ServerThread::spawn(peer.name(), serve_tungstenite),
+                Peer::TungsteniteForward => {
+                    ServerThread::spawn(peer.name(), serve_tungstenite_forward)
+                }
+                Peer::FastWebSockets => ServerThread::spawn(peer.name(), serve_fastwebsockets),
             };
             (peer, server)
         })
@@ -176,57 +178,6 @@ fn print_table(workload: Workload, servers: &[(Peer, ServerThread)], rates: &[Ve
         workload.payload_len, workload.window
     );
     print!("{}", table.render());
-}
-
-/// A server running on its own OS thread with a single-threaded runtime, stopped and
-/// joined on drop so that the process ends cleanly after the last table.
-struct ServerThread {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl ServerThread {
-    /// Starts `serve(listen_addr_out, stop)` on a fresh thread and waits until it listens.
-    fn spawn<F, Fut>(peer: Peer, serve: F) -> ServerThread
-    where
-        F: FnOnce(mpsc::Sender<SocketAddr>, oneshot::Receiver<()>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()>,
-    {
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("server {}", peer.name()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("server runtime");
-                rt.block_on(serve(addr_tx, stop_rx));
-            })
-            .expect("spawn server thread");
-        let addr = addr_rx.recv().expect("server reports its address");
-        ServerThread {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for ServerThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 /// Accepts TCP connections until told to stop, handing each to `handle` as its own task.

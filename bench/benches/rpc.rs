@@ -21,10 +21,8 @@
 //! rounds, the spread, and ratios tether / jsonrpsee. Absolute figures depend on the
 //! machine; only the ratios travel. Nothing here asserts anything about time.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jsonrpsee::core::client::ClientT;
@@ -33,6 +31,7 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tether_bench::server_thread::{loopback, ServerThread};
 use tether_bench::{env_millis, env_u64, median, ratio, si, Table};
 use tokio::sync::oneshot;
 
@@ -105,8 +104,8 @@ fn main() {
     let servers: Vec<ServerThread> = PEERS
         .iter()
         .map(|&peer| match peer {
-            Peer::Tether => ServerThread::spawn(peer, serve_tether),
-            Peer::Jsonrpsee => ServerThread::spawn(peer, serve_jsonrpsee),
+            Peer::Tether => ServerThread::spawn(peer.name(), serve_tether),
+            Peer::Jsonrpsee => ServerThread::spawn(peer.name(), serve_jsonrpsee),
         })
         .collect();
 
@@ -364,58 +363,6 @@ impl RpcClient {
 }
 
 // ------------------------------------------------------------------------ servers
-
-/// A server on its own OS thread with a single-threaded runtime, stopped and joined on
-/// drop so that the process ends cleanly after the table.
-struct ServerThread {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl ServerThread {
-    fn spawn<F, Fut>(peer: Peer, serve: F) -> ServerThread
-    where
-        F: FnOnce(mpsc::Sender<SocketAddr>, oneshot::Receiver<()>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()>,
-    {
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("server {}", peer.name()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("server runtime");
-                rt.block_on(serve(addr_tx, stop_rx));
-            })
-            .expect("spawn server thread");
-        let addr = addr_rx
-            .recv_timeout(CALL_TIMEOUT)
-            .expect("server reports its address");
-        ServerThread {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for ServerThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
 
 /// tether-tokio's RPC server through its public API: `bind`, one `route`, `serve`.
 async fn serve_tether(ready: mpsc::Sender<SocketAddr>, stop: oneshot::Receiver<()>) {
