@@ -10,23 +10,16 @@
 use std::process::ExitCode;
 
 use tether_tokio::{connect, ClientConfig, ConnectError, WebSocket};
-use tracing_subscriber::EnvFilter;
 
 const AGENT: &str = "tether-tokio";
 
+#[path = "common/cli.rs"]
+mod cli;
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("autobahn_client: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::init_logging();
+    cli::exit("autobahn_client", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {

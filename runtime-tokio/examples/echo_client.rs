@@ -13,21 +13,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tether_tokio::{connect, ClientConfig, CloseCode, Message};
-use tracing_subscriber::EnvFilter;
+
+#[path = "common/cli.rs"]
+mod cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match run().await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("echo_client: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::init_logging();
+    cli::exit("echo_client", run().await)
 }
 
 async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {

@@ -10,21 +10,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use tether_tokio::{Server, ServerConfig, WebSocket};
-use tracing_subscriber::EnvFilter;
+
+#[path = "common/cli.rs"]
+mod cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::init_logging();
+    cli::exit("echo_server", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {

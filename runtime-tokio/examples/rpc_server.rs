@@ -10,12 +10,12 @@ use tether_tokio::rpc::{Server, ServerConfig};
 #[path = "common/rpc_methods.rs"]
 mod rpc_methods;
 
+#[path = "common/cli.rs"]
+mod cli;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    cli::init_logging();
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9002".into());
