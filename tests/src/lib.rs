@@ -6,6 +6,7 @@
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`interop`]: the interop scenarios, run per peer by `tests/interop_*.rs`.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
+//! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ pub mod payload;
 pub mod peer;
 pub mod purity;
 pub mod rpc;
+pub mod sim;
 
 /// The workspace root (the folder holding `core/`, `tests/`, `scripts/`), found from this
 /// crate's manifest directory so tests work from any current directory.
