@@ -45,7 +45,7 @@ fn seeds() {
     // Wall time only for the rate printed below; the runs never see it.
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
-    let mut totals = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut totals = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     for seed in 0..count {
         let o = run_reporting(seed);
         totals.0 += o.calls.answered;
@@ -54,17 +54,18 @@ fn seeds() {
         totals.3 += o.calls.refused;
         totals.4 += o.resets;
         totals.5 += u64::from(o.clock_jump);
+        totals.6 += o.calls.cancelled;
     }
     let secs = started.elapsed().as_secs_f64();
-    let (answered, timed_out, lost, refused, resets, jumps) = totals;
+    let (answered, timed_out, lost, refused, resets, jumps, cancelled) = totals;
     eprintln!(
-        "{count} seeds in {secs:.1} s ({:.0} seeds/s): {answered} answered, {timed_out} timed out, {lost} lost, {refused} refused; {resets} resets, {jumps} clock jumps",
+        "{count} seeds in {secs:.1} s ({:.0} seeds/s): {answered} answered, {timed_out} timed out, {lost} lost, {cancelled} cancelled, {refused} refused; {resets} resets, {jumps} clock jumps",
         count as f64 / secs
     );
     // The faults must actually happen, or the run proves little.
     if count >= 100 {
         assert!(
-            answered > 0 && timed_out > 0 && lost > 0,
+            answered > 0 && timed_out > 0 && lost > 0 && cancelled > 0,
             "some fault paths never ran"
         );
         assert!(resets > 0 && jumps > 0, "no resets or clock jumps drawn");

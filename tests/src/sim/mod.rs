@@ -17,6 +17,7 @@
 //!
 //! Invariants checked (a failure panics naming the seed and the replay command):
 //! - every call ends exactly once, with `Response` or `Ended`, and by the end of the run;
+//! - `cancel` returns true exactly when the call is still open, and it then ends `Cancelled`;
 //! - a `Response` carries exactly the params of its own call (servers echo them);
 //! - an EOF or reset ends every call in flight on that connection with `ConnectionLost`,
 //!   and `Closed` comes only after every pending call ended;

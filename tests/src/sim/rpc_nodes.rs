@@ -60,6 +60,8 @@ struct Planned {
     port: usize,
     timeout: Duration,
     pad: usize,
+    /// Give up on the call this long after making it, if drawn.
+    cancel_after: Option<Duration>,
 }
 
 /// One call a client made, kept after it ends so a second ending is caught.
@@ -84,6 +86,8 @@ pub struct ClientStats {
     pub timed_out: u64,
     /// Calls that ended because the connection was lost.
     pub lost: u64,
+    /// Calls we cancelled before they ended.
+    pub cancelled: u64,
 }
 
 /// An RPC client: one [`Endpoint`] per server, calls planned up front from the seed.
@@ -96,6 +100,8 @@ pub struct ClientNode {
     calls: BTreeMap<(usize, RequestId), Made>,
     serial: u64,
     closing: bool,
+    /// Cancels to do, by (due time, serial): a BTreeMap, so ties fire in a fixed order.
+    cancels: BTreeMap<(Instant, u64), (usize, RequestId)>,
 }
 
 impl ClientNode {
@@ -117,6 +123,9 @@ impl ClientNode {
                 // endings race.
                 timeout: Duration::from_millis(rng.range(20, 800)),
                 pad: rng.range(0, 3000) as usize,
+                cancel_after: rng
+                    .chance(10)
+                    .then(|| Duration::from_millis(rng.range(0, 400))),
             })
             .collect();
         // Stable sort: equal times keep their drawn order, so the plan is deterministic.
@@ -128,6 +137,7 @@ impl ClientNode {
             calls: BTreeMap::new(),
             serial: 0,
             closing: false,
+            cancels: BTreeMap::new(),
         }
     }
 
@@ -174,10 +184,7 @@ impl ClientNode {
                     match reason {
                         EndReason::TimedOut => ctx.calls.timed_out += 1,
                         EndReason::ConnectionLost { .. } => ctx.calls.lost += 1,
-                        EndReason::Cancelled => ctx.fail(format_args!(
-                            "client {} port {port}: call {id} Cancelled but nobody cancels",
-                            self.index
-                        )),
+                        EndReason::Cancelled => ctx.calls.cancelled += 1,
                     }
                     reasons.push(reason);
                 }
@@ -249,6 +256,38 @@ impl ClientNode {
         }
     }
 
+    /// Cancels that are due. `cancel` must say true exactly when the call is still open
+    /// in our ledger, and then the call ends with `Cancelled` (checked in `react`).
+    fn cancel_due(&mut self, ctx: &mut Ctx) {
+        while let Some(entry) = self.cancels.first_entry() {
+            if entry.key().0 > ctx.now {
+                break;
+            }
+            let (port, id) = entry.remove();
+            let open = self
+                .calls
+                .get(&(port, id))
+                .is_some_and(|made| made.ended.is_none());
+            let cancelled = self.ports[port].cancel(ctx.now, id);
+            ctx.trace
+                .add(if cancelled { b"cancel+" } else { b"cancel-" });
+            if cancelled != open {
+                ctx.fail(format_args!(
+                    "client {} port {port}: cancel({id}) returned {cancelled} but the call is {}",
+                    self.index,
+                    if open { "open" } else { "over" }
+                ));
+            }
+            let reasons = self.react(ctx, port);
+            if cancelled && reasons != [EndReason::Cancelled] {
+                ctx.fail(format_args!(
+                    "client {} port {port}: cancel({id}) returned true, then the calls that ended were {reasons:?}",
+                    self.index
+                ));
+            }
+        }
+    }
+
     fn make_due_calls(&mut self, ctx: &mut Ctx) {
         while self.planned.front().is_some_and(|p| p.at <= ctx.now) {
             let Some(plan) = self.planned.pop_front() else {
@@ -280,6 +319,10 @@ impl ClientNode {
                         ));
                     }
                     ctx.calls.made += 1;
+                    if let Some(after) = plan.cancel_after {
+                        self.cancels
+                            .insert((ctx.now + after, self.serial), (plan.port, id));
+                    }
                 }
                 Err(error) => {
                     ctx.trace.add(format!("refused {error:?}").as_bytes());
@@ -342,12 +385,17 @@ impl Node for ClientNode {
             self.react(ctx, port);
         }
         self.make_due_calls(ctx);
+        self.cancel_due(ctx);
         self.maybe_close(ctx);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let machines = self.ports.iter().filter_map(Endpoint::poll_timeout);
-        machines.chain(self.planned.front().map(|p| p.at)).min()
+        let cancel = self.cancels.keys().next().map(|k| k.0);
+        machines
+            .chain(self.planned.front().map(|p| p.at))
+            .chain(cancel)
+            .min()
     }
 
     fn poll_transmit(&mut self, port: usize) -> Option<Bytes> {
