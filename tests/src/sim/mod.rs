@@ -23,7 +23,7 @@
 //!   and `Closed` comes only after every pending call ended;
 //! - after `handle_timeout(now)`, every machine's `poll_timeout()` is `None` or later;
 //! - every connection's `buffered_input()` stays within `max_message_size` + a frame
-//!   header (the handshake head limit before the upgrade);
+//!   header once open (before the upgrade, within the handshake head limit);
 //! - peers that behave never produce `Invalid` events, errors from `echo`, or unknown ids;
 //! - once the run goes quiet every machine is finished.
 //!

@@ -29,11 +29,16 @@ fn check_timer(ctx: &Ctx, who: &str, port: usize, endpoint: &Endpoint) {
 /// (or, before the upgrade, by the handshake head limit).
 fn check_buffered(ctx: &Ctx, who: &str, port: usize, endpoint: &Endpoint) {
     let config = endpoint.connection().config();
-    let bound = (config.max_message_size + MAX_HEADER_LEN).max(config.max_handshake_size);
+    // Before the upgrade the head limit applies; after it, one message and one header.
+    let bound = match endpoint.state() {
+        State::Handshaking => config.max_handshake_size,
+        _ => config.max_message_size + MAX_HEADER_LEN,
+    };
     let held = endpoint.connection().buffered_input();
     if held > bound {
         ctx.fail(format_args!(
-            "{who} port {port}: buffered_input() = {held} exceeds max_message_size + header = {bound}"
+            "{who} port {port}: buffered_input() = {held} exceeds its bound {bound} (state {:?})",
+            endpoint.state()
         ));
     }
 }
