@@ -6,9 +6,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use tether_tokio::{
     connect, ClientConfig, CloseCode, Error, Event, Initiator, Message, Server, ServerConfig,
+    WebSocket,
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
+
+/// A client connected to a fresh server on a free port, and the server's side of it.
+async fn connected() -> (WebSocket, WebSocket) {
+    let mut server = Server::bind("127.0.0.1:0", ServerConfig::default())
+        .await
+        .expect("bind");
+    let url = format!("ws://{}", server.local_addr().expect("local_addr"));
+    let (client, accepted) = tokio::join!(connect(&url, ClientConfig::default()), server.accept());
+    (client.expect("connect"), accepted.expect("accept").0)
+}
 
 #[tokio::test]
 async fn client_and_server_exchange_messages_pings_and_close() {
@@ -94,14 +105,8 @@ async fn scenario() {
 #[tokio::test]
 async fn dropping_every_handle_closes_normally() {
     tokio::time::timeout(LIMIT, async {
-        let mut server = Server::bind("127.0.0.1:0", ServerConfig::default())
-            .await
-            .expect("bind");
-        let url = format!("ws://{}", server.local_addr().expect("local_addr"));
-        let (client, accepted) =
-            tokio::join!(connect(&url, ClientConfig::default()), server.accept());
-        let (sender, receiver) = client.expect("connect").split();
-        let (mut server_ws, _) = accepted.expect("accept");
+        let (client, mut server_ws) = connected().await;
+        let (sender, receiver) = client.split();
 
         sender.send("last words").await.expect("send");
         drop((sender, receiver));
@@ -126,14 +131,7 @@ async fn dropping_every_handle_closes_normally() {
 #[tokio::test]
 async fn commands_after_the_end_answer_even_while_events_wait_unread() {
     tokio::time::timeout(LIMIT, async {
-        let mut server = Server::bind("127.0.0.1:0", ServerConfig::default())
-            .await
-            .expect("bind");
-        let url = format!("ws://{}", server.local_addr().expect("local_addr"));
-        let (client, accepted) =
-            tokio::join!(connect(&url, ClientConfig::default()), server.accept());
-        let mut client = client.expect("connect");
-        let (mut server_ws, _) = accepted.expect("accept");
+        let (mut client, mut server_ws) = connected().await;
 
         for i in 0..30 {
             client.send(format!("message {i}")).await.expect("send");

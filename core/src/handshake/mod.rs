@@ -132,3 +132,23 @@ fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, Vec<u8>)> {
         .map(|h| (h.name.to_owned(), h.value.to_vec()))
         .collect()
 }
+
+/// Inputs for the parsers' no-panic tests: every other one is `good` with a few bytes
+/// flipped, the rest pure noise of up to 300 bytes. Deterministic for a seed.
+#[cfg(test)]
+fn mutations(seed: u8, good: &[u8], rounds: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut rng = crate::rng::Rng::from_seed([seed; 32]);
+    (0..rounds).map(move |round| {
+        let mut buf = good.to_vec();
+        if round % 2 == 0 {
+            for _ in 0..3 {
+                let at = rng.next_u32() as usize % buf.len();
+                buf[at] = rng.next_u32() as u8;
+            }
+        } else {
+            buf.resize(rng.next_u32() as usize % 300, 0);
+            rng.fill(&mut buf);
+        }
+        buf
+    })
+}
