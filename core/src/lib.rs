@@ -14,6 +14,7 @@
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
 //! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: an [`rpc::Endpoint`] |
 //! | [`time`] | the table of deadlines a state machine waits for |
+//! | [`transmit`] | the socket half of a driver loop without the socket: buffers, deadline, linger |
 //! | [`Machine`] | the contract below as a trait, for drivers and harnesses of any machine |
 //! | [`rng`] | the caller-seeded RNG behind masks and keys |
 //!
@@ -82,6 +83,7 @@ mod machine;
 pub mod rng;
 pub mod rpc;
 pub mod time;
+pub mod transmit;
 pub mod ws;
 
 pub use machine::Machine;

@@ -4,17 +4,19 @@
 //! - [`payload`]: deterministic payloads that the peers generate the same way.
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
-//! - [`interop`]: the interop scenarios, run per peer by `tests/interop_*.rs`.
+//! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
+//!   the `interop` scenarios (run per peer by `tests/interop_*.rs`) and the `loopback`
+//!   ones (`tests/loopback.rs`), compiled for that module's adapter.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
 //! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
 use std::path::PathBuf;
 
-pub mod interop;
 pub mod payload;
 pub mod peer;
 pub mod purity;
 pub mod rpc;
+pub mod runtime;
 pub mod sim;
 
 /// The workspace root (the folder holding `core/`, `tests/`, `scripts/`), found from this

@@ -212,14 +212,15 @@ impl PeerServer {
     /// The report the peer prints when a connection ends: `path`, `ok`, `error`,
     /// `messages` (type, len, fragments), `pong`, and `close` (the close `code` and
     /// `reason` the peer received, 1006 if none; Python adds `rcvd_then_sent`). Checks
-    /// `ok`. The wait is async (a short-interval poll), so tether's tasks keep running.
+    /// `ok`. The wait is async (a short-interval poll on an `async-io` timer, which any
+    /// executor can poll), so tether's tasks keep running.
     pub async fn next_report(&self) -> Value {
         let deadline = Instant::now() + STEP_TIMEOUT;
         let line = loop {
             match self.reports.try_recv() {
                 Ok(line) => break line,
                 Err(mpsc::TryRecvError::Empty) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    async_io::Timer::after(Duration::from_millis(20)).await;
                 }
                 Err(e) => self.no_line("connection report", e),
             }
@@ -307,7 +308,7 @@ pub async fn run_to_end(kind: PeerKind, mut command: Command, scenario: &str) ->
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                async_io::Timer::after(Duration::from_millis(20)).await;
             }
             Ok(None) => {
                 let _ = child.kill();

@@ -1,6 +1,19 @@
 //! Interop with Node `ws`, both directions: tether's client against its server and its client
-//! against tether's server. The scenarios are in `tether_tests::interop`; the peer is
+//! against tether's server, for each adapter and executor. The scenarios are in
+//! `tether_tests::interop` (via `tether_tests::runtime`); the peer is
 //! `tests/peers/node_peer.js`, installed by `scripts/install-peers.sh` (a missing install fails
 //! every test here with that hint).
 
-tether_tests::interop_tests!(tether_tests::peer::PeerKind::Node);
+use tether_tests::peer::PeerKind;
+
+mod tokio {
+    tether_tests::interop_tests!(tokio: super::PeerKind::Node);
+}
+
+mod async_std {
+    tether_tests::interop_tests!(async_std: super::PeerKind::Node);
+}
+
+mod smol {
+    tether_tests::interop_tests!(smol: super::PeerKind::Node);
+}
