@@ -12,6 +12,7 @@
 //! | [`Error`], [`ConnectError`], [`UrlError`] | what can go wrong, typed |
 //! | [`OpenError`] | why an opening handshake failed, before it becomes a [`ConnectError`] |
 //! | [`Status`] | what a connection's handles know without asking its driver |
+//! | [`dispatch`] | where a WebSocket driver routes events and how it carries out commands |
 //! | [`seed`], [`is_per_connection`] | an OS seed for a connection; listener errors that concern one client |
 //! | [`rpc`] | the JSON-RPC pieces: [`rpc::CallError`], the method table, configs |
 //!
@@ -19,6 +20,7 @@
 //! core: [`tether_core::transmit`].
 
 mod config;
+pub mod dispatch;
 mod error;
 pub mod rpc;
 mod status;

@@ -4,22 +4,20 @@
 //! writes it, sleeps, or touches the core; handles talk to it over channels. Each turn
 //! of its loop drains the core (events to the receiver, bytes to the write queue, the
 //! next deadline into the one timer), then waits for the first of: bytes to read, the
-//! write of the queue's front, a command, the timer, or the receiver catching up.
+//! write of the queue's front, a command, the timer, or the receiver catching up. Where
+//! events go and how commands are carried out is [`Dispatch`]'s, shared with tether-tokio.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_channel::{Receiver as Rx, Sender as Tx};
-use bytes::Bytes;
 use event_listener::Event as Signal;
 use futures_lite::future;
+use tether_adapter::dispatch::{self, Dispatch, Inbox};
 use tether_adapter::{OpenError, Status};
-use tether_core::frame::CloseCode;
-use tether_core::ws::{
-    CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError, State,
-};
+use tether_core::ws::{Connection, Event, SendError, State};
 use tracing::debug;
 
 use crate::handle::Parts;
@@ -29,32 +27,23 @@ use crate::transport::{now, Stream, Transport};
 pub(crate) const EVENT_CAPACITY: usize = 16;
 /// Data commands waiting for the driver.
 const DATA_CAPACITY: usize = 64;
-/// How long a protocol error is held back for the receiver to catch up (see
-/// [`Command::Demand`]) when it does not.
-const ERROR_HOLD: Duration = Duration::from_secs(1);
 /// Data commands taken per turn of the loop.
 const DATA_BATCH: usize = 32;
 /// Pings have their own channel so they never wait behind bulk data. (Closes do not:
 /// they must follow the messages sent before them.)
 const CONTROL_CAPACITY: usize = 16;
 
-/// Where a command's outcome goes.
-pub(crate) type Reply = Tx<Result<(), SendError>>;
-
 /// What a handle asks the driver to do.
+pub(crate) type Command = dispatch::Command<Reply>;
+
+/// Where a command's outcome goes: a one-slot channel the caller waits on.
 #[derive(Debug)]
-pub(crate) enum Command {
-    /// No reply: `send` learns of a closed connection from [`Shared`], and a message
-    /// refused because closing began meanwhile is dropped like any message in flight
-    /// when a connection ends.
-    Send(Message),
-    Ping(Bytes, Reply),
-    Close(CloseCode, String, Reply),
-    /// The receiver has taken every event it was given. Sent on the data channel, so it
-    /// arrives after whatever the receiving task sent before: the driver holds a protocol
-    /// error back until then, and the answers to earlier messages go out before our close
-    /// (Autobahn 3.2, 4.1.3, 5.15 …).
-    Demand,
+pub(crate) struct Reply(pub(crate) Tx<Result<(), SendError>>);
+
+impl dispatch::Reply for Reply {
+    fn answer(self, result: Result<(), SendError>) {
+        let _ = self.0.try_send(result);
+    }
 }
 
 /// What the handles can learn without asking the driver, and how they wake each other.
@@ -84,15 +73,35 @@ impl Shared {
     }
 }
 
-/// Where the driver is in the connection's life, as far as routing events goes.
+/// The receiver's end of things, as [`Dispatch`] sees it: an unbounded channel whose
+/// unread count the driver bounds by not reading the socket.
 #[derive(Debug)]
-enum Phase {
-    /// Events are the handshake's business (answer an upgrade, wait for `Open`).
-    Handshaking,
-    /// `Open` arrived with this subprotocol; `open()` has not returned yet.
-    Opened(Option<String>),
-    /// Events go to the receiver.
-    Running,
+struct Events {
+    tx: Tx<Event>,
+    shared: Arc<Shared>,
+}
+
+impl Inbox for Events {
+    fn deliver(&mut self, event: Event) {
+        self.shared.unread.fetch_add(1, Ordering::AcqRel);
+        if self.tx.try_send(event).is_err() {
+            // Nobody listens any more; the event is of no use to anyone.
+            self.shared.unread.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    fn all_taken(&self) -> bool {
+        self.shared.unread.load(Ordering::Acquire) == 0
+    }
+
+    fn ask_for_demand(&self) {
+        self.shared.wants_demand.store(true, Ordering::Release);
+        self.shared.demand.notify(usize::MAX);
+    }
 }
 
 /// What woke the driver.
@@ -108,23 +117,12 @@ enum Wake {
 pub(crate) struct Driver {
     conn: Connection,
     io: Transport,
-    phase: Phase,
-    /// Server role: the subprotocols we support (empty for a client).
-    supported: Arc<[String]>,
-    /// The last protocol error seen during the handshake, reported if it fails.
-    failure: Option<ProtocolError>,
-    events: Tx<Event>,
-    closed_delivered: bool,
-    /// A protocol error is held back until this deadline or the receiver's demand.
-    error_hold: Option<Instant>,
-    /// The held error may be taken from the core.
-    error_released: bool,
+    dispatch: Dispatch,
+    events: Events,
     data: Rx<Command>,
     data_open: bool,
     control: Rx<Command>,
     control_open: bool,
-    /// Every handle is gone and we started closing on their behalf.
-    abandoned: bool,
     shared: Arc<Shared>,
 }
 
@@ -144,18 +142,15 @@ impl Driver {
         let driver = Driver {
             conn,
             io: Transport::new(stream, linger),
-            phase: Phase::Handshaking,
-            supported,
-            failure: None,
-            events: events_tx,
-            closed_delivered: false,
-            error_hold: None,
-            error_released: false,
+            dispatch: Dispatch::new(supported),
+            events: Events {
+                tx: events_tx,
+                shared: shared.clone(),
+            },
             data: data_rx,
             data_open: true,
             control: control_rx,
             control_open: true,
-            abandoned: false,
             shared: shared.clone(),
         };
         let parts = Parts {
@@ -173,17 +168,12 @@ impl Driver {
     pub(crate) async fn open(&mut self) -> Result<Option<String>, OpenError> {
         loop {
             self.drain();
-            if let Phase::Opened(protocol) = &mut self.phase {
-                let protocol = protocol.take();
-                self.phase = Phase::Running;
+            if let Some(protocol) = self.dispatch.opened() {
                 return Ok(protocol);
             }
             if self.io.finished(&self.conn) {
                 self.io.shutdown().await;
-                return Err(self
-                    .failure
-                    .take()
-                    .map_or(OpenError::Closed, OpenError::Protocol));
+                return Err(self.dispatch.open_error());
             }
             self.step().await.map_err(OpenError::Io)?;
         }
@@ -197,28 +187,18 @@ impl Driver {
             if self.io.finished(&self.conn) {
                 break;
             }
-            if let Err(e) = self.step().await {
-                self.fail(e);
+            if let Err(error) = self.step().await {
+                debug!(%error, "socket error");
+                self.shared.status.fail(error);
+                self.io.fail(&mut self.conn);
+                self.dispatch.flush(&mut self.conn, &mut self.events);
                 break;
             }
             self.abandon_if_unused();
         }
         self.refuse_commands();
-        // What the core still has (an error held back when EOF came, its own `Closed`)
-        // goes to the receiver before anything is made up.
-        while let Some(event) = self.conn.poll_event() {
-            self.deliver(event);
-        }
+        self.dispatch.finish(&mut self.conn, &mut self.events);
         self.io.shutdown().await;
-        if !self.closed_delivered {
-            // The core always ends with `Closed`; this covers a driver that gave up first.
-            self.deliver(Event::Closed(CloseInfo {
-                code: CloseCode::ABNORMAL,
-                reason: String::new(),
-                initiator: Initiator::Transport,
-                clean: false,
-            }));
-        }
         debug!("finished");
     }
 
@@ -236,84 +216,17 @@ impl Driver {
     /// bytes), then bytes, then the next deadline.
     fn drain(&mut self) {
         self.shared.status.set_state(self.conn.state());
-        while !self.holds_error() {
-            let Some(event) = self.conn.poll_event() else {
-                break;
-            };
-            match self.phase {
-                Phase::Handshaking => self.handshake_event(event),
-                Phase::Opened(_) | Phase::Running => self.deliver(event),
-            }
-        }
-        self.io.drain(&mut self.conn, self.error_hold);
-    }
-
-    fn handshake_event(&mut self, event: Event) {
-        match event {
-            Event::Upgrade(request) => {
-                let protocol = request.choose_protocol(&self.supported);
-                debug!(path = %request.path, ?protocol, "upgrade request");
-                if let Err(e) = self.conn.accept(now(), protocol, &[]) {
-                    debug!(error = %e, "cannot accept upgrade");
-                    let _ = self.conn.reject(now(), 500);
-                }
-            }
-            Event::Open { protocol } => self.phase = Phase::Opened(protocol),
-            Event::Error(e) => self.failure = Some(e),
-            // The handshake failed (or the peer left): `open()` reports it once flushed.
-            Event::Closed(_) => {}
-            // Nothing else can happen before `Open`.
-            Event::Message(_) | Event::Ping(_) | Event::Pong(_) => {}
-        }
-    }
-
-    /// Whether the next event is a protocol error to keep in the core for now: taking it
-    /// fails the connection, and the receiver may still be answering earlier messages.
-    fn holds_error(&mut self) -> bool {
-        let error_next = matches!(self.conn.peek_event(), Some(Event::Error(_)));
-        // `Opened` too: frames that came in the same read as the 101 are parsed before
-        // `open()` even returns the handle.
-        let delivering = matches!(self.phase, Phase::Opened(_) | Phase::Running);
-        if !error_next || self.error_released || !delivering || self.events.is_closed() {
-            return false;
-        }
-        if self.error_hold.is_none() {
-            self.error_hold = Some(now() + ERROR_HOLD);
-            self.ask_for_demand();
-        }
-        true
-    }
-
-    fn ask_for_demand(&self) {
-        self.shared.wants_demand.store(true, Ordering::Release);
-        self.shared.demand.notify(usize::MAX);
-    }
-
-    fn release_error(&mut self) {
-        self.error_released = true;
-        self.error_hold = None;
-    }
-
-    /// Hands an event to the receiver. The channel has no bound: the driver stops reading
-    /// while [`EVENT_CAPACITY`] events are unread, which bounds it.
-    fn deliver(&mut self, event: Event) {
-        if matches!(event, Event::Closed(_)) {
-            self.closed_delivered = true;
-        }
-        self.shared.unread.fetch_add(1, Ordering::AcqRel);
-        if self.events.try_send(event).is_err() {
-            // Nobody listens any more; the event is of no use to anyone.
-            self.shared.unread.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.dispatch.drain(now(), &mut self.conn, &mut self.events);
+        self.io.drain(&mut self.conn, self.dispatch.deadline());
     }
 
     /// Waits for one thing to happen and feeds it to the core.
     async fn step(&mut self) -> io::Result<()> {
-        let running = matches!(self.phase, Phase::Running);
+        let running = self.dispatch.running();
         let room = self.io.has_room(&self.conn);
         // An unread backlog pauses reading: the receiver is behind. Once the core is
         // closed, input is ignored anyway, and reading is how a client sees the server's EOF.
-        let behind = self.shared.behind() && !self.events.is_closed();
+        let behind = self.shared.behind() && !self.events.tx.is_closed();
         let reading = !behind || self.conn.state() == State::Closed;
         let io_active = self.io.is_active(reading);
         let take_control = running && self.control_open;
@@ -367,10 +280,7 @@ impl Driver {
         match wake {
             Wake::Io(result) => {
                 result?;
-                if self.error_hold.is_some_and(|until| until <= now()) {
-                    debug!("receiver did not catch up; failing the connection now");
-                    self.release_error();
-                }
+                self.dispatch.expire(now());
             }
             Wake::Room => {}
             Wake::Control(Some(command)) => self.command(command),
@@ -384,7 +294,7 @@ impl Driver {
                     };
                     self.command(command);
                 }
-                if self.error_hold.is_some() && self.shared.wants_demand.load(Ordering::Acquire) {
+                if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire) {
                     // A receiver whose demand found this channel full waits for room.
                     self.shared.demand.notify(usize::MAX);
                 }
@@ -395,56 +305,18 @@ impl Driver {
     }
 
     fn command(&mut self, command: Command) {
-        let now = now();
         // A caller that stopped waiting does not undo the command; its reply just has nowhere to go.
-        match command {
-            Command::Send(message) => {
-                if let Err(error) = self.conn.send(now, message) {
-                    debug!(%error, "message dropped: the connection is closing");
-                }
-            }
-            Command::Ping(payload, reply) => {
-                let _ = reply.try_send(self.conn.ping(now, payload));
-            }
-            Command::Close(code, reason, reply) => {
-                debug!(code = code.0, "closing");
-                let result = self.conn.close(now, code, &reason);
-                // Before the reply: once `close` returns, `send` must see the closing state.
-                self.shared.status.set_state(self.conn.state());
-                let _ = reply.try_send(result);
-            }
-            Command::Demand if self.error_hold.is_some() => {
-                // Every event handed out has been taken.
-                if self.shared.unread.load(Ordering::Acquire) == 0 {
-                    self.release_error();
-                } else {
-                    // Still events on their way to the receiver: ask again once it has them.
-                    self.ask_for_demand();
-                }
-            }
-            Command::Demand => {}
-        }
+        let status = &self.shared.status;
+        self.dispatch
+            .command(now(), &mut self.conn, command, &self.events, status);
     }
 
     /// Every handle was dropped: nobody can send or read, so close the connection as the
     /// user would have.
     fn abandon_if_unused(&mut self) {
-        if !self.abandoned && !self.data_open && !self.control_open && self.events.is_closed() {
+        let unused = !self.data_open && !self.control_open && self.events.tx.is_closed();
+        if unused && self.dispatch.abandon(now(), &mut self.conn) {
             debug!("all handles dropped; closing");
-            self.abandoned = true;
-            // Already closing or closed is fine: that is where we want to be.
-            let _ = self.conn.close(now(), CloseCode::NORMAL, "");
-        }
-    }
-
-    /// The socket failed: remember why for the handles, and let the core end as on EOF
-    /// (it has no other way to learn the transport is gone).
-    fn fail(&mut self, error: io::Error) {
-        debug!(%error, "socket error");
-        self.shared.status.fail(error);
-        self.io.fail(&mut self.conn);
-        while let Some(event) = self.conn.poll_event() {
-            self.deliver(event);
         }
     }
 }

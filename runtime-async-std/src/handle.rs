@@ -177,7 +177,7 @@ impl Sender {
         let (reply, answer) = async_channel::bounded(1);
         // Until the command is queued, dropping this future leaves nothing behind.
         channel
-            .send(command(reply))
+            .send(command(Reply(reply)))
             .await
             .map_err(|_| status.gone())?;
         match answer.recv().await {
@@ -259,7 +259,7 @@ impl Receiver {
             if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
                 if let Err(TrySendError::Full(_)) = self.data.try_send(Command::Demand) {
                     // The driver is busy with our sends; it wakes us once it took some, and
-                    // holds the error at most ERROR_HOLD meanwhile.
+                    // holds the error at most `ERROR_HOLD` meanwhile.
                     self.shared.wants_demand.store(true, Ordering::Release);
                 }
             }

@@ -34,10 +34,22 @@ pub async fn timeout<T>(limit: Duration, task: impl Future<Output = T>) -> Resul
 }
 
 /// Declares a `#[test]` for each interop scenario against one peer, on one runtime module
-/// (`tokio`, `async_std` or `smol`; `tokio` if none is named), so each peer's test file
-/// is a few lines and no scenario can be forgotten for one of them.
+/// (`tokio`, `async_std` or `smol`; `tokio` if none is named), or with `every_runtime:` in
+/// a module per runtime, so each peer's test file is one line and no scenario can be
+/// forgotten for one of them.
 #[macro_export]
 macro_rules! interop_tests {
+    (every_runtime: $peer:expr) => {
+        mod tokio {
+            $crate::interop_tests!(tokio: $peer);
+        }
+        mod async_std {
+            $crate::interop_tests!(async_std: $peer);
+        }
+        mod smol {
+            $crate::interop_tests!(smol: $peer);
+        }
+    };
     ($runtime:ident: $peer:expr) => {
         $crate::scenario_tests!($runtime, interop, ($peer),
             tether_client_echo_every_size,

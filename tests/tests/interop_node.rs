@@ -4,16 +4,4 @@
 //! `tests/peers/node_peer.js`, installed by `scripts/install-peers.sh` (a missing install fails
 //! every test here with that hint).
 
-use tether_tests::peer::PeerKind;
-
-mod tokio {
-    tether_tests::interop_tests!(tokio: super::PeerKind::Node);
-}
-
-mod async_std {
-    tether_tests::interop_tests!(async_std: super::PeerKind::Node);
-}
-
-mod smol {
-    tether_tests::interop_tests!(smol: super::PeerKind::Node);
-}
+tether_tests::interop_tests!(every_runtime: tether_tests::peer::PeerKind::Node);

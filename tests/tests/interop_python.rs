@@ -4,16 +4,4 @@
 //! `tests/peers/py_peer.py`, installed by `scripts/install-peers.sh` (a missing install fails
 //! every test here with that hint).
 
-use tether_tests::peer::PeerKind;
-
-mod tokio {
-    tether_tests::interop_tests!(tokio: super::PeerKind::Python);
-}
-
-mod async_std {
-    tether_tests::interop_tests!(async_std: super::PeerKind::Python);
-}
-
-mod smol {
-    tether_tests::interop_tests!(smol: super::PeerKind::Python);
-}
+tether_tests::interop_tests!(every_runtime: tether_tests::peer::PeerKind::Python);
