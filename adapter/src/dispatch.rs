@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tether_core::frame::CloseCode;
-use tether_core::ws::{
-    CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError,
-};
+use tether_core::ws::{CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError};
 
 use crate::{OpenError, Status};
 
@@ -345,7 +343,10 @@ mod tests {
         open_server(now, &mut dispatch, &mut inbox);
         assert_eq!(dispatch.opened(), Some(Some("b".to_owned())));
         assert!(dispatch.running());
-        assert!(inbox.events.is_empty(), "handshake events stay with the handshake");
+        assert!(
+            inbox.events.is_empty(),
+            "handshake events stay with the handshake"
+        );
     }
 
     #[test]
@@ -366,16 +367,32 @@ mod tests {
 
         // A demand while the message is unread: ask again, keep holding.
         let status = Status::default();
-        dispatch.command(now, &mut server, Command::<NoReply>::Demand, &inbox, &status);
+        dispatch.command(
+            now,
+            &mut server,
+            Command::<NoReply>::Demand,
+            &inbox,
+            &status,
+        );
         dispatch.drain(now, &mut server, &mut inbox);
         assert_eq!(inbox.events.len(), 1);
         assert_eq!(inbox.asked.get(), 2);
 
         // Read, then demand: the error goes out and the connection fails with 1002.
         inbox.read = 1;
-        dispatch.command(now, &mut server, Command::<NoReply>::Demand, &inbox, &status);
+        dispatch.command(
+            now,
+            &mut server,
+            Command::<NoReply>::Demand,
+            &inbox,
+            &status,
+        );
         dispatch.drain(now, &mut server, &mut inbox);
-        assert!(matches!(inbox.events.get(1), Some(Event::Error(_))), "{:?}", inbox.events);
+        assert!(
+            matches!(inbox.events.get(1), Some(Event::Error(_))),
+            "{:?}",
+            inbox.events
+        );
         dispatch.finish(&mut server, &mut inbox);
         match inbox.events.last() {
             Some(Event::Closed(info)) => assert_eq!(info.code, CloseCode::PROTOCOL_ERROR),

@@ -72,7 +72,12 @@ mod tests {
     #[test]
     fn every_state_reads_back_as_written() {
         let status = Status::default();
-        for state in [State::Handshaking, State::Open, State::Closing, State::Closed] {
+        for state in [
+            State::Handshaking,
+            State::Open,
+            State::Closing,
+            State::Closed,
+        ] {
             status.set_state(state);
             assert_eq!(status.state(), state);
         }

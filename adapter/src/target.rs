@@ -47,11 +47,7 @@ impl Target {
 
     /// The upgrade request for this target, with extra `headers` and the subprotocols to
     /// offer.
-    pub fn request(
-        &self,
-        headers: Vec<(String, String)>,
-        protocols: Vec<String>,
-    ) -> ClientRequest {
+    pub fn request(&self, headers: Vec<(String, String)>, protocols: Vec<String>) -> ClientRequest {
         ClientRequest {
             host: self.host_header.clone(),
             path: self.path.clone(),

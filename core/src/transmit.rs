@@ -424,6 +424,11 @@ mod tests {
         assert_eq!(buf.filled(usize::MAX).len(), READ_MIN);
     }
 
+    #[allow(clippy::disallowed_methods)] // one real instant as the origin of virtual time
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     fn client(now: Instant) -> Connection {
         let request = ClientRequest {
             host: "h".into(),
@@ -438,7 +443,7 @@ mod tests {
 
     #[test]
     fn flow_queues_the_request_and_arms_the_handshake_deadline_once() {
-        let now = Instant::now();
+        let now = origin();
         let mut conn = client(now);
         let mut flow = Flow::new(Duration::from_secs(1));
         let armed = flow.drain(now, &mut conn, None);
@@ -454,7 +459,7 @@ mod tests {
 
     #[test]
     fn flow_reports_end_of_stream_to_the_machine() {
-        let now = Instant::now();
+        let now = origin();
         let mut conn = client(now);
         let mut flow = Flow::new(Duration::from_secs(1));
         flow.drain(now, &mut conn, None);
@@ -475,7 +480,7 @@ mod tests {
 
     #[test]
     fn flow_gives_up_the_flush_once_the_linger_after_close_ran_out() {
-        let now = Instant::now();
+        let now = origin();
         let mut conn = client(now);
         let linger = Duration::from_secs(1);
         let mut flow = Flow::new(linger);

@@ -33,7 +33,9 @@ pub(crate) async fn within<T>(
     limit: std::time::Duration,
     open: impl Future<Output = Result<T, ConnectError>>,
 ) -> Result<T, ConnectError> {
-    timeout(limit, open).await.unwrap_or(Err(ConnectError::Timeout))
+    timeout(limit, open)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout))
 }
 
 async fn open(target: Target, config: ClientConfig) -> Result<WebSocket, ConnectError> {

@@ -294,7 +294,8 @@ impl Driver {
                     };
                     self.command(command);
                 }
-                if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire) {
+                if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire)
+                {
                     // A receiver whose demand found this channel full waits for room.
                     self.shared.demand.notify(usize::MAX);
                 }

@@ -197,7 +197,8 @@ where
         timeout(CLIENT_TIMEOUT + STEP_TIMEOUT, server_side(ws)).await
     })
     .catch_unwind();
-    let (served, run) = futures_lite::future::zip(server_task, run_client(peer, &url, scenario)).await;
+    let (served, run) =
+        futures_lite::future::zip(server_task, run_client(peer, &url, scenario)).await;
     match served {
         Ok(Ok(value)) => (value, run.success()),
         Ok(Err(_)) => panic!("the tether server side did not finish in time: {run:?}"),

@@ -191,7 +191,10 @@ pub async fn a_receiver_that_falls_behind_slows_the_peer_and_loses_nothing() {
         let sender = client.sender();
         let rest = async {
             for _ in sent..total {
-                sender.send(chunk.clone()).await.expect("send after the reader woke");
+                sender
+                    .send(chunk.clone())
+                    .await
+                    .expect("send after the reader woke");
             }
         };
         let read = async {

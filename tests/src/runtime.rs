@@ -82,7 +82,10 @@ macro_rules! interop_tests {
 #[macro_export]
 macro_rules! loopback_tests {
     ($runtime:ident) => {
-        $crate::scenario_tests!($runtime, loopback, (),
+        $crate::scenario_tests!(
+            $runtime,
+            loopback,
+            (),
             client_and_server_exchange_messages_pings_and_close,
             dropping_every_handle_closes_normally,
             commands_after_the_end_answer_even_while_events_wait_unread,

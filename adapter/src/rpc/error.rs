@@ -74,7 +74,9 @@ fn not_structured() -> serde_json::Error {
 /// assert!(matches!(encode_params(&7), Err(CallError::Params(_))));
 /// # Ok::<(), CallError>(())
 /// ```
-pub fn encode_params<P: Serialize + ?Sized>(params: &P) -> Result<Option<Box<RawValue>>, CallError> {
+pub fn encode_params<P: Serialize + ?Sized>(
+    params: &P,
+) -> Result<Option<Box<RawValue>>, CallError> {
     let raw = serde_json::value::to_raw_value(params).map_err(CallError::Params)?;
     match raw.get().as_bytes().first() {
         Some(b'{' | b'[') => Ok(Some(raw)),

@@ -4,8 +4,11 @@ use std::future::Future;
 
 pub use tether_async_std as adapter;
 
+// The same scenario files are compiled once per adapter, on purpose (see `crate::runtime`).
+#[allow(clippy::duplicate_mod)]
 #[path = "../interop.rs"]
 pub mod interop;
+#[allow(clippy::duplicate_mod)]
 #[path = "../loopback.rs"]
 pub mod loopback;
 
