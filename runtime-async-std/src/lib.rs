@@ -80,15 +80,14 @@
 //!
 //! # JSON-RPC
 //!
-//! Not here yet: `tether-tokio` has the JSON-RPC client and server. What they share with
-//! no runtime (the call errors, params encoding, the method table, the configs) is
-//! already in `tether_adapter::rpc`, and the protocol is the core's
-//! [`rpc::Endpoint`](tether_core::rpc::Endpoint), so this adapter's will be a driver over
-//! the same transport as the WebSocket one.
+//! [`rpc`] runs JSON-RPC 2.0 over the same connections: an [`rpc::Client`] whose clones
+//! multiplex calls on one WebSocket, and an [`rpc::Server`] that routes methods to async
+//! handlers. Each connection is driven the same way as above, by one task.
 
 mod client;
 mod driver;
 mod handle;
+pub mod rpc;
 mod server;
 mod task;
 mod transport;

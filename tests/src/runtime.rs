@@ -1,9 +1,10 @@
 //! The adapters and executors the scenario tests run on, one module each, and the
 //! macros that declare a `#[test]` per scenario for one of them.
 //!
-//! [`interop`](crate::runtime::tokio::interop) and
-//! [`loopback`](crate::runtime::tokio::loopback) are written once, against
-//! `super::adapter`, and compiled into each adapter's module: [`tokio`] over tether-tokio,
+//! [`interop`](crate::runtime::tokio::interop), [`loopback`](crate::runtime::tokio::loopback)
+//! and [`rpc_loopback`](crate::runtime::async_std::rpc_loopback) are written once, against
+//! `super::adapter` (and `super::rt` for spawning and sleeping), and compiled into each
+//! adapter's module: [`tokio`] over tether-tokio,
 //! [`async_std`] over tether-async-std. [`smol`] runs the same compiled scenarios as
 //! [`async_std`] (one adapter, two executors). Each module's `block_on` runs a scenario on
 //! its executor. The scenarios name no runtime: waits are bounded with [`timeout`] (an
@@ -91,6 +92,23 @@ macro_rules! loopback_tests {
             commands_after_the_end_answer_even_while_events_wait_unread,
             a_receiver_that_falls_behind_slows_the_peer_and_loses_nothing,
             a_refused_upgrade_and_a_dead_port_are_typed_errors,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each JSON-RPC loopback scenario (our client against our
+/// server) on one runtime module.
+#[macro_export]
+macro_rules! rpc_loopback_tests {
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            rpc_loopback,
+            (),
+            typed_calls_errors_and_notifications,
+            many_concurrent_calls_each_get_their_own_answer,
+            deadlines_and_cancels_end_calls_and_keep_the_connection,
+            a_server_that_goes_away_ends_calls_with_connection_lost,
         );
     };
 }
