@@ -4,7 +4,7 @@
 //! Our calls come in as [`Command`]s and their waiters are kept by request id until the
 //! core ends them (answer, timeout, cancel, connection lost: exactly once). The peer's
 //! requests go to the [`Router`], and each running handler to the adapter's [`Handlers`]
-//! (a task each), whose answer comes back through [`Dispatch::respond`]. While
+//! (a task each), whose answer comes back through [`respond`]. While
 //! `max_handlers` are running, no more events are taken: the driver stops reading, so the
 //! peer waits and nothing is refused.
 
@@ -38,7 +38,7 @@ pub trait Handlers {
         self.len() == 0
     }
     /// Runs `handler` in a task of its own; once it ends, its outcome goes to
-    /// [`Dispatch::respond`] (if `reply` is some: a notification gets no answer).
+    /// [`respond`] (if `reply` is some: a notification gets no answer).
     fn start(&mut self, reply: Option<ReplyTo>, handler: Running);
 }
 

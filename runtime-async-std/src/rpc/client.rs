@@ -70,7 +70,7 @@ impl Client {
     }
 
     /// Calls `method` with `params` and waits for the result, at most the configured
-    /// [`default_timeout`](RpcConfig::default_timeout).
+    /// [`default_timeout`](super::RpcConfig::default_timeout).
     ///
     /// `params` must serialize to a JSON object or array (a struct, a map, a tuple, a
     /// slice); `&()` sends no params.
