@@ -135,6 +135,11 @@ impl SessionNet {
         &mut self.duo.client.session
     }
 
+    /// The session's metrics now.
+    pub fn metrics(&self) -> session::Metrics {
+        self.duo.client.session.metrics(self.duo.now)
+    }
+
     pub fn now(&self) -> Instant {
         self.duo.now
     }
