@@ -1,5 +1,6 @@
 //! Shared helpers for tether's scenario tests.
 //!
+//! - [`certs`]: a throwaway CA and certificates for the TLS tests, as PEM files.
 //! - [`purity`]: the source scan that keeps `tether-core` sans-IO.
 //! - [`payload`]: deterministic payloads that the peers generate the same way.
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
@@ -10,6 +11,7 @@
 
 use std::path::PathBuf;
 
+pub mod certs;
 pub mod interop;
 pub mod payload;
 pub mod peer;
