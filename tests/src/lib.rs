@@ -6,6 +6,8 @@
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`interop`]: the interop scenarios, run per peer by `tests/interop_*.rs`.
+//! - [`interop_tls`]: the `wss://` interop scenarios, run per peer by
+//!   `tests/interop_tls_*.rs`.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
 //! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 
 pub mod certs;
 pub mod interop;
+pub mod interop_tls;
 pub mod payload;
 pub mod peer;
 pub mod purity;
