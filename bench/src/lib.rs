@@ -5,6 +5,7 @@
 //! library exists so that every peer is fed byte-for-byte the same input and every result
 //! is summarised the same way.
 
+pub mod echo;
 pub mod server_thread;
 
 use std::fmt::Write as _;
