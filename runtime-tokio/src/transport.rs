@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -200,18 +201,14 @@ impl Transport {
                 }
             }
             // One branch for both, as both need the writer: a write while the queue holds
-            // bytes, else the flush of what a TLS stream kept back.
+            // bytes, else the flush of what a TLS stream still holds back.
             written = write_or_flush(&mut self.writer, &slices[..iov]), if iov > 0 || self.unflushed => {
-                match written? {
-                    Some(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Some(n) => {
-                        self.queue.advance(n);
-                        // TLS takes bytes into records it may not get onto the socket yet;
-                        // with nothing more to write, only a flush would send them.
-                        self.unflushed = self.writer.buffers();
-                    }
-                    None => self.unflushed = false,
+                let written = written?;
+                if written.taken == 0 && iov > 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
                 }
+                self.queue.advance(written.taken);
+                self.unflushed = !written.flushed;
             }
             () = &mut self.timer, if self.deadline.is_some() => {
                 let now = now();
@@ -274,17 +271,51 @@ impl Transport {
     }
 }
 
-/// Writes `slices` (returning how much was taken), or flushes if there are none.
+/// What one [`write_or_flush`] did.
+struct Written {
+    /// Bytes of the slices the stream took.
+    taken: usize,
+    /// Nothing the stream took is held back any more.
+    flushed: bool,
+}
+
+/// Writes `slices`, or only flushes if there are none. A TLS stream takes bytes into
+/// records it may not get onto the socket yet, and only a flush (or the next write) sends
+/// those; so after a write it is flushed at once, in the same poll, and only a flush that
+/// has to wait for the socket costs a turn of the driver's loop of its own.
 fn write_or_flush<'a>(
     writer: &'a mut Writer,
     slices: &'a [IoSlice<'a>],
-) -> impl Future<Output = io::Result<Option<usize>>> + 'a {
+) -> impl Future<Output = io::Result<Written>> + 'a {
     std::future::poll_fn(move |cx| {
-        let writer = Pin::new(&mut *writer);
-        if slices.is_empty() {
-            writer.poll_flush(cx).map_ok(|()| None)
+        let mut writer = Pin::new(&mut *writer);
+        let taken = if slices.is_empty() {
+            0
         } else {
-            writer.poll_write_vectored(cx, slices).map_ok(Some)
+            match writer.as_mut().poll_write_vectored(cx, slices) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        if !writer.buffers() {
+            return Poll::Ready(Ok(Written {
+                taken,
+                flushed: true,
+            }));
+        }
+        match writer.poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(Written {
+                taken,
+                flushed: true,
+            })),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // The bytes were taken all the same: report them, and flush again later.
+            Poll::Pending if taken > 0 => Poll::Ready(Ok(Written {
+                taken,
+                flushed: false,
+            })),
+            Poll::Pending => Poll::Pending,
         }
     })
 }
