@@ -1,5 +1,6 @@
-//! Shared pieces of tether's benchmarks: the client frames both benches feed to servers,
-//! the fixed upgrade request, run-to-run statistics and table printing.
+//! Shared pieces of tether's benchmarks: the client frames the benches feed to servers,
+//! the fixed upgrade request, run-to-run statistics and table printing, and the echo
+//! harness ([`echo`]) that `echo` (`ws://`) and `wss` share.
 //!
 //! The bench targets live in `benches/` (run them with `cargo bench -p tether-bench`); this
 //! library exists so that every peer is fed byte-for-byte the same input and every result
