@@ -237,16 +237,22 @@ impl Transport {
         core.handle_eof(now());
     }
 
-    /// Ends the transport gracefully: FIN (after TLS's close_notify) after our last byte, then read and discard until
-    /// the peer's EOF (for at most `linger`). Dropping a socket with unread input makes the
-    /// kernel send a reset, which can destroy our close frame before the peer reads it.
+    /// Ends the transport gracefully: FIN after our last byte (for TLS, after the records
+    /// it still holds and its close_notify), then read and discard until the peer's EOF, all
+    /// within `linger`. Dropping a socket with unread input makes the kernel send a reset,
+    /// which can destroy our close frame before the peer reads it.
     pub(crate) async fn shutdown(&mut self) {
-        let _ = self.writer.shutdown().await;
+        let deadline = tokio::time::sleep(self.linger);
+        tokio::pin!(deadline);
+        // Bounded: TLS has bytes to write first, and a peer that stopped reading would
+        // hold them (and this task) forever.
+        tokio::select! {
+            _ = self.writer.shutdown() => {}
+            () = &mut deadline => return,
+        }
         if self.eof {
             return;
         }
-        let deadline = tokio::time::sleep(self.linger);
-        tokio::pin!(deadline);
         loop {
             tokio::select! {
                 read = self.reader.read(&mut self.read_buf) => match read {
