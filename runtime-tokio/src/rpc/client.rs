@@ -8,14 +8,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tether_core::rpc::{Endpoint, Stats};
+use tether_tls::ClientTls;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::driver::{Command, Driver, Handles, Shared};
 use super::error::not_structured;
 use super::router::Router;
 use super::{CallError, RpcConfig};
-use crate::client::{connect_error, within, Target};
+use crate::client::{connect_error, open_stream, within, Target};
 use crate::driver::{now, seed};
 use crate::ConnectError;
 
@@ -28,8 +30,12 @@ pub struct ClientConfig {
     pub rpc: RpcConfig,
     /// Extra headers for the upgrade request, e.g. `Authorization`.
     pub headers: Vec<(String, String)>,
-    /// How long the TCP connect and the opening handshake may take together (default 5 s).
+    /// How long the TCP connect, the TLS handshake (`wss://`) and the opening handshake may
+    /// take together (default 5 s).
     pub connect_timeout: Duration,
+    /// TLS for `wss://` URLs: the roots to trust and, for mutual TLS, the certificate to
+    /// present. `None` trusts the `webpki-roots` CAs. Unused for `ws://`.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +45,7 @@ impl Default for ClientConfig {
             rpc: RpcConfig::default(),
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -79,16 +86,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// Opens a connection to `url` (`ws://host[:port]/path?query`) and returns once the
-    /// WebSocket is open.
+    /// Opens a connection to `url` (`ws://host[:port]/path?query`, or `wss://…` for TLS)
+    /// and returns once the WebSocket is open. TLS works as for
+    /// [`connect`](crate::connect).
     ///
     /// Cancel-safe: dropping the future drops the half-open socket.
     pub async fn connect(url: &str, config: ClientConfig) -> Result<Client, ConnectError> {
         let target = Target::parse(url)?;
         let span = tracing::debug_span!("rpc", role = "client", peer = %target.host_header);
+        let deadline = Instant::now() + config.connect_timeout;
         within(
             config.connect_timeout,
-            open(target, config).instrument(span),
+            open(target, config, deadline).instrument(span),
         )
         .await
     }
@@ -235,13 +244,17 @@ fn encode<P: Serialize + ?Sized>(params: &P) -> Result<Option<Box<RawValue>>, Ca
     }
 }
 
-async fn open(target: Target, config: ClientConfig) -> Result<Client, ConnectError> {
+async fn open(
+    target: Target,
+    config: ClientConfig,
+    deadline: Instant,
+) -> Result<Client, ConnectError> {
     let linger = config.ws.close_timeout;
     let request = target.request(config.headers, Vec::new());
     // Built before connecting, so a request we cannot send fails without touching the network.
     let endpoint = Endpoint::client(now(), config.ws, config.rpc, request, seed()?)
         .map_err(ConnectError::Handshake)?;
-    let stream = target.connect().await?;
+    let stream = open_stream(&target, config.tls.as_ref(), deadline).await?;
     let router = Arc::new(Router::default());
     let (mut driver, handles) = Driver::new(endpoint, stream, linger, router, 1);
     driver.open().await.map_err(connect_error)?;

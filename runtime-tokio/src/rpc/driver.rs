@@ -17,7 +17,6 @@ use serde_json::value::RawValue;
 use tether_core::rpc::{Endpoint, ErrorObject, Event, ReplyTo, RequestId, Stats};
 use tether_core::ws::ProtocolError;
 use tether_core::{frame::CloseCode, ws::State};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::debug;
@@ -25,6 +24,7 @@ use tracing::debug;
 use super::router::{Outcome, Router};
 use super::CallError;
 use crate::driver::{now, OpenError};
+use crate::stream::Stream;
 use crate::transport::Transport;
 
 /// Commands waiting for the driver; past this, callers wait for room.
@@ -112,7 +112,7 @@ impl Driver {
     /// flush.
     pub(crate) fn new(
         endpoint: Endpoint,
-        stream: TcpStream,
+        stream: Stream,
         linger: Duration,
         router: Arc<Router>,
         max_handlers: usize,
