@@ -204,6 +204,11 @@ impl Dispatch {
         true
     }
 
+    /// Whether [`abandon`](Self::abandon) already closed the connection for its handles.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned
+    }
+
     /// The driver is done: whatever the core still has (an error held back when EOF came,
     /// its own `Closed`) goes to the receiver, and `Closed` is made up if it never came.
     pub fn finish(&mut self, conn: &mut Connection, inbox: &mut impl Inbox) {

@@ -1,42 +1,12 @@
-//! What can go wrong: on an open connection ([`Error`]), while opening one
-//! ([`ConnectError`]), and in a URL ([`UrlError`]).
+//! What can go wrong while opening a connection: [`ConnectError`]. What can go wrong on an
+//! open one ([`Error`]) and in a URL ([`UrlError`]) is shared with every adapter.
 
 use std::io;
-use std::sync::Arc;
 
+pub use tether_adapter::{Error, UrlError};
 use tether_core::handshake::HandshakeError;
-use tether_core::ws::{ProtocolError, SendError};
+use tether_core::ws::ProtocolError;
 use tether_tls::TlsError;
-
-/// A command on an open [`WebSocket`](crate::WebSocket) could not be carried out.
-///
-/// Cheap to clone, so one failure can be handed to every waiter.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum Error {
-    /// The connection is closed; nothing more can be sent.
-    #[error("the connection is closed")]
-    Closed,
-    /// We or the peer started the closing handshake; no more data can be sent.
-    #[error("the connection is closing")]
-    Closing,
-    /// The core refused the command (an over-long ping payload, a close code that may not
-    /// be sent …). Nothing was queued and the connection is unaffected.
-    #[error(transparent)]
-    Send(SendError),
-    /// The socket failed; the connection is gone.
-    #[error("socket error: {0}")]
-    Io(Arc<io::Error>),
-}
-
-impl From<SendError> for Error {
-    fn from(e: SendError) -> Self {
-        match e {
-            SendError::Closing => Error::Closing,
-            SendError::Closed => Error::Closed,
-            other => Error::Send(other),
-        }
-    }
-}
 
 /// [`connect`](crate::connect) did not produce an open connection.
 #[derive(Debug, thiserror::Error)]
@@ -76,22 +46,4 @@ pub enum ConnectError {
     /// The server closed the connection before the handshake finished.
     #[error("the connection closed during the handshake")]
     ClosedDuringHandshake,
-}
-
-/// Why a URL cannot name a WebSocket server.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UrlError {
-    /// The text is not a URL.
-    #[error("{0}")]
-    Parse(#[from] url::ParseError),
-    /// The URL has no host to connect to.
-    #[error("missing host")]
-    MissingHost,
-    /// WebSocket URLs may not carry a fragment (RFC 6455 §3).
-    #[error("a WebSocket URL may not have a fragment")]
-    Fragment,
-    /// Credentials in the URL are not sent anywhere; pass an `Authorization` header in
-    /// [`ClientConfig::headers`](crate::ClientConfig::headers) instead.
-    #[error("credentials in the URL are not supported; use an Authorization header")]
-    Credentials,
 }

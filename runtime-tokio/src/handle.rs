@@ -128,11 +128,7 @@ impl Sender {
     /// Fails with [`Error::Closing`] once either side started closing, and with
     /// [`Error::Closed`] (or [`Error::Io`] if the socket failed) once the connection is gone.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        match self.shared.state() {
-            State::Handshaking | State::Open => {}
-            State::Closing => return Err(Error::Closing),
-            State::Closed => return Err(self.gone()),
-        }
+        self.shared.status.check_send()?;
         // Waiting for room is the only await, so dropping this future queues nothing.
         let permit = self.data.reserve().await.map_err(|_| self.gone())?;
         permit.send(Command::Send(message.into()));
@@ -170,14 +166,14 @@ impl Sender {
         channel: &mpsc::Sender<Command>,
         command: impl FnOnce(Reply) -> Command,
     ) -> Result<(), Error> {
-        if self.shared.state() == State::Closed {
+        if self.shared.status.state() == State::Closed {
             return Err(self.gone());
         }
         // Waiting for room is the only await before the command is queued, so dropping
         // this future there leaves nothing behind.
         let permit = channel.reserve().await.map_err(|_| self.gone())?;
         let (reply, answer) = oneshot::channel();
-        permit.send(command(reply));
+        permit.send(command(Reply(reply)));
         match answer.await {
             Ok(result) => result.map_err(Error::from),
             Err(_) => Err(self.gone()),
@@ -186,10 +182,7 @@ impl Sender {
 
     /// The error for a connection whose driver has finished.
     fn gone(&self) -> Error {
-        match self.shared.failure.get() {
-            Some(error) => Error::Io(error.clone()),
-            None => Error::Closed,
-        }
+        self.shared.status.gone()
     }
 }
 

@@ -11,6 +11,8 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tracing::{debug, Instrument};
 
+pub(crate) use tether_adapter::is_per_connection;
+
 use crate::driver::{self, Driver, OpenError};
 use crate::stream::Stream;
 use crate::WebSocket;
@@ -158,17 +160,6 @@ pub(crate) fn log_socket_error(e: &io::Error) {
         Some(tls) => debug!(error = %tls, "TLS handshake failed"),
         None => debug!(error = %e, "socket error during handshake"),
     }
-}
-
-/// Errors of `accept` that concern one incoming connection, not the listener.
-pub(crate) fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-    )
 }
 
 /// Readies an accepted socket: no Nagle delay, and a seed for its core. `None` (logged)
