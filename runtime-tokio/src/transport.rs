@@ -2,20 +2,20 @@
 //!
 //! Both drivers run the core's loop over a socket (TCP or TLS) the same way: read into a buffer
 //! that grows and shrinks, write a queue of buffers the core handed out, sleep on one
-//! re-armed timer until the core's next deadline, and linger after the close. What they do
+//! re-armed timer until the core's next deadline, and linger after the close. That
+//! bookkeeping is the core's [`Flow`], shared with every adapter; this half moves bytes
+//! between it and the socket, and flushes what a TLS stream holds back. What they do
 //! with events and commands differs; that stays in each driver. The core's [`Machine`] is
 //! what this half needs of a state machine, so it works for a `ws::Connection` and an
 //! `rpc::Endpoint` alike.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
-use tether_core::ws::State;
+use tether_core::transmit::{Fired, Flow, MAX_IOV};
 use tether_core::Machine;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
@@ -24,90 +24,18 @@ use tracing::debug;
 use crate::driver::now;
 use crate::stream::{Reader, Stream, Writer};
 
-/// First size of the read buffer; it doubles while reads fill it.
-const READ_MIN: usize = 8 << 10;
-/// The read buffer never grows past this.
-const READ_MAX: usize = 256 << 10;
-/// Past this many bytes waiting to be written (ours plus the core's), drivers stop taking
-/// data commands: callers wait instead of the heap growing.
-const HIGH_WATER: usize = 1 << 20;
-/// We take bytes from the core only until this many are queued, so a large message
-/// stays in the core in frames and a pong or close can still be written between them.
-const WRITE_BATCH: usize = 256 << 10;
-/// Buffers handed to one vectored write.
-const MAX_IOV: usize = 64;
-
-/// Bytes waiting for the socket, written in order and advanced on partial writes so a
-/// payload is never copied or re-encoded.
-#[derive(Debug, Default)]
-struct WriteQueue {
-    bufs: VecDeque<Bytes>,
-    len: usize,
-}
-
-impl WriteQueue {
-    fn push(&mut self, buf: Bytes) {
-        if !buf.is_empty() {
-            self.len += buf.len();
-            self.bufs.push_back(buf);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.bufs.is_empty()
-    }
-
-    /// Points `slices` at the front buffers; returns how many it filled.
-    fn fill<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
-        let mut n = 0;
-        for (slot, buf) in slices.iter_mut().zip(&self.bufs) {
-            *slot = IoSlice::new(buf);
-            n += 1;
-        }
-        n
-    }
-
-    /// Drops the first `n` written bytes.
-    fn advance(&mut self, mut n: usize) {
-        self.len -= n;
-        while n > 0 {
-            let Some(front) = self.bufs.front_mut() else {
-                break;
-            };
-            if n < front.len() {
-                front.advance(n);
-                return;
-            }
-            n -= front.len();
-            self.bufs.pop_front();
-        }
-    }
-
-    fn clear(&mut self) {
-        self.bufs.clear();
-        self.len = 0;
-    }
-}
-
-/// One socket, its buffers and the driver's one timer.
+/// One socket, the core's bookkeeping of it ([`Flow`]) and the driver's one timer.
 #[derive(Debug)]
 pub(crate) struct Transport {
     reader: Reader,
     writer: Writer,
     /// Bytes were written since the last flush into a stream that may hold some back (TLS).
     unflushed: bool,
-    read_buf: Vec<u8>,
-    /// The peer closed its write side; reading again would only return 0.
-    eof: bool,
-    queue: WriteQueue,
+    flow: Flow,
     /// The one timer, re-armed (not recreated) whenever the deadline moves.
     timer: Pin<Box<Sleep>>,
-    deadline: Option<Instant>,
-    /// Once the core is closed, how long we keep trying to flush what is left.
+    /// Bounds the whole shutdown: TLS's last records and the wait for the peer's EOF.
     linger: Duration,
-    linger_until: Option<Instant>,
-    /// We stopped trying to flush: the socket can go whatever the core still holds.
-    gave_up: bool,
 }
 
 impl Transport {
@@ -118,65 +46,41 @@ impl Transport {
             reader,
             writer,
             unflushed: false,
-            read_buf: vec![0; READ_MIN],
-            eof: false,
-            queue: WriteQueue::default(),
+            flow: Flow::new(linger),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            deadline: None,
             linger,
-            linger_until: None,
-            gave_up: false,
         }
     }
 
     /// Takes the core's bytes (up to a batch) into the write queue and re-arms the timer
     /// for the sooner of the core's deadline and the driver's own `extra` one.
     pub(crate) fn drain(&mut self, core: &mut impl Machine, extra: Option<Instant>) {
-        while self.queue.len < WRITE_BATCH {
-            match core.poll_transmit() {
-                Some(bytes) => self.queue.push(bytes),
-                None => break,
-            }
-        }
-        if self.linger_until.is_none() && core.state() == State::Closed {
-            self.linger_until = Some(now() + self.linger);
-        }
-        let deadline = [core.poll_timeout(), self.linger_until, extra]
-            .into_iter()
-            .flatten()
-            .min();
-        if deadline != self.deadline {
-            if let Some(at) = deadline {
-                self.timer.as_mut().reset(at.into());
-            }
-            self.deadline = deadline;
+        if let Some(at) = self.flow.drain(now(), core, extra) {
+            self.timer.as_mut().reset(at.into());
         }
     }
 
     /// Whether the socket keeps up: false while much is waiting to be written.
     pub(crate) fn has_room(&self, core: &impl Machine) -> bool {
-        self.queue.len + core.pending_transmit() < HIGH_WATER
+        self.flow.has_room(core)
     }
 
     /// Closed and flushed (or flushing took too long): the socket can go.
     pub(crate) fn finished(&self, core: &impl Machine) -> bool {
-        self.gave_up || (core.is_finished() && self.queue.is_empty())
+        self.flow.finished(core)
     }
 
     /// Whether [`step`](Self::step) has anything to wait for; `reading` is the driver's
     /// wish to read (false while it cannot take more events).
     pub(crate) fn is_active(&self, reading: bool) -> bool {
-        (reading && !self.eof)
-            || !self.queue.is_empty()
-            || self.unflushed
-            || self.deadline.is_some()
+        self.flow.is_active(reading) || self.unflushed
     }
 
     /// Nothing can ever happen again (no bytes to move, no timer, no handles): the driver
     /// drops the socket.
     pub(crate) fn stalled(&mut self) {
         debug!("driver stalled; dropping the connection");
-        self.gave_up = true;
+        self.flow.stalled();
     }
 
     /// Waits for the first of: bytes to read (if `reading`), the write of the queue's front
@@ -185,44 +89,45 @@ impl Transport {
     /// [`is_active`](Self::is_active) is false. Cancel-safe: the core is fed only once the
     /// socket has done its part, in the same poll.
     pub(crate) async fn step(&mut self, core: &mut impl Machine, reading: bool) -> io::Result<()> {
+        let wants_read = self.flow.wants_read(reading);
+        let armed = self.flow.deadline().is_some();
         let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let iov = self.queue.fill(&mut slices);
-        tokio::select! {
-            read = self.reader.read(&mut self.read_buf), if reading && !self.eof => {
-                let n = read?;
-                let now = now();
-                if n == 0 {
-                    debug!("peer closed its write side");
-                    self.eof = true;
-                    core.handle_eof(now);
-                } else {
-                    core.handle_input(now, &self.read_buf[..n]);
-                    self.resize_read_buf(n);
-                }
-            }
+        let (space, iov) = self.flow.buffers(&mut slices);
+        // What the socket did, fed to the flow (and so the core) once its borrows end.
+        enum Done {
+            Read(usize),
+            Written(Written),
+            Fired,
+        }
+        let done = tokio::select! {
+            read = self.reader.read(space), if wants_read => Done::Read(read?),
             // One branch for both, as both need the writer: a write while the queue holds
             // bytes, else the flush of what a TLS stream still holds back.
             written = write_or_flush(&mut self.writer, &slices[..iov]), if iov > 0 || self.unflushed => {
-                let written = written?;
-                if written.taken == 0 && iov > 0 {
-                    return Err(io::ErrorKind::WriteZero.into());
+                Done::Written(written?)
+            }
+            () = &mut self.timer, if armed => Done::Fired,
+            else => std::future::pending().await,
+        };
+        match done {
+            Done::Read(n) => {
+                if n == 0 {
+                    debug!("peer closed its write side");
                 }
-                self.queue.advance(written.taken);
+                self.flow.on_read(now(), core, n);
+            }
+            Done::Written(written) => {
+                if iov > 0 {
+                    self.flow.on_written(written.taken)?;
+                }
                 self.unflushed = !written.flushed;
             }
-            () = &mut self.timer, if self.deadline.is_some() => {
-                let now = now();
-                if self.linger_until.is_some_and(|until| until <= now) {
-                    debug!(unwritten = self.queue.len, "peer stopped reading; giving up the flush");
-                    self.queue.clear();
+            Done::Fired => {
+                if self.flow.on_timer(now(), core) == Fired::GaveUp {
+                    debug!("peer stopped reading; gave up the flush");
                     self.unflushed = false;
-                    self.gave_up = true;
                 }
-                // The timer fired, so it is spent until re-armed by the next `drain`.
-                self.deadline = None;
-                core.handle_timeout(now);
             }
-            else => std::future::pending().await,
         }
         Ok(())
     }
@@ -230,11 +135,8 @@ impl Transport {
     /// The socket failed: nothing more can be written, and the core learns the transport
     /// is gone the only way it can, as an EOF.
     pub(crate) fn fail(&mut self, core: &mut impl Machine) {
-        self.queue.clear();
         self.unflushed = false;
-        self.eof = true;
-        self.gave_up = true;
-        core.handle_eof(now());
+        self.flow.fail(now(), core);
     }
 
     /// Ends the transport gracefully: FIN after our last byte (for TLS, after the records
@@ -250,29 +152,18 @@ impl Transport {
             _ = self.writer.shutdown() => {}
             () = &mut deadline => return,
         }
-        if self.eof {
+        if self.flow.shutdown_linger().is_none() {
             return;
         }
+        let space = self.flow.discard_space();
         loop {
             tokio::select! {
-                read = self.reader.read(&mut self.read_buf) => match read {
+                read = self.reader.read(space) => match read {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 },
                 () = &mut deadline => return,
             }
-        }
-    }
-
-    /// Doubles the buffer while reads fill it and shrinks it back when they are small, so
-    /// an idle connection holds little and a busy one makes few syscalls.
-    fn resize_read_buf(&mut self, n: usize) {
-        let len = self.read_buf.len();
-        if n == len && len < READ_MAX {
-            self.read_buf.resize((len * 2).min(READ_MAX), 0);
-        } else if n < len / 16 && len > READ_MIN {
-            self.read_buf.truncate((len / 2).max(READ_MIN));
-            self.read_buf.shrink_to_fit();
         }
     }
 }
@@ -324,40 +215,4 @@ fn write_or_flush<'a>(
             Poll::Pending => Poll::Pending,
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn queue(bufs: &[&'static [u8]]) -> WriteQueue {
-        let mut q = WriteQueue::default();
-        for b in bufs {
-            q.push(Bytes::from_static(b));
-        }
-        q
-    }
-
-    #[test]
-    fn write_queue_advances_across_buffers() {
-        let mut q = queue(&[b"abc", b"", b"defg", b"h"]);
-        assert_eq!(q.len, 8);
-        q.advance(2);
-        q.advance(3);
-        assert_eq!(q.len, 3);
-        let mut slices = [IoSlice::new(&[]); 4];
-        let n = q.fill(&mut slices);
-        let rest: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
-        assert_eq!(rest, b"fgh");
-        q.advance(3);
-        assert!(q.is_empty());
-        assert_eq!(q.len, 0);
-    }
-
-    #[test]
-    fn write_queue_fills_at_most_the_slices_given() {
-        let q = queue(&[b"a", b"b", b"c"]);
-        let mut slices = [IoSlice::new(&[]); 2];
-        assert_eq!(q.fill(&mut slices), 2);
-    }
 }
