@@ -41,7 +41,9 @@ impl Default for ClientConfig {
 /// Opens a WebSocket to `url` (`ws://host[:port]/path?query`; the port defaults to 80).
 ///
 /// Resolves once the opening handshake has finished, so
-/// [`WebSocket::protocol`] already says which subprotocol the server chose. `wss://` is
+/// [`WebSocket::protocol`] already says which subprotocol the server chose (and
+/// [`WebSocket::compression`] whether it took up permessage-deflate, offered when
+/// `config.ws.compression` is set). `wss://` is
 /// not supported yet and fails with [`ConnectError::UnsupportedScheme`].
 ///
 /// Cancel-safe: dropping the future drops the half-open socket.
@@ -77,8 +79,9 @@ async fn open(
     let stream = target.connect().await?;
     let (mut driver, parts) = Driver::new(conn, stream, Arc::from([]), linger);
     let protocol = driver.open().await.map_err(connect_error)?;
+    let compression = driver.compression();
     tokio::spawn(driver.run().in_current_span());
-    Ok(WebSocket::new(parts, protocol))
+    Ok(WebSocket::new(parts, protocol, compression))
 }
 
 /// What a failed opening handshake means to whoever called `connect`.
