@@ -5,12 +5,14 @@
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`interop`]: the interop scenarios, run per peer by `tests/interop_*.rs`.
+//! - [`interop_deflate`]: the same with permessage-deflate on, run by the same files.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
 //! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
 use std::path::PathBuf;
 
 pub mod interop;
+pub mod interop_deflate;
 pub mod payload;
 pub mod peer;
 pub mod purity;
