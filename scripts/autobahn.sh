@@ -3,11 +3,27 @@
 # tokio echo server (wstest as client) and the tokio Autobahn client (wstest as server), then
 # fails unless every case is OK or INFORMATIONAL: no FAILED, no NON-STRICT, none missing.
 # Reports land in target/autobahn/<runtime>-<role>/; EXCLUDE and CASES pass through.
+#
+#   scripts/autobahn.sh            cases 1.* to 11.* (the tool's default), compression off
+#   scripts/autobahn.sh --deflate  cases 12.* and 13.* (permessage-deflate), with both examples
+#                                  started with TETHER_DEFLATE=1; reports in
+#                                  target/autobahn-deflate/. Opt-in: it takes far longer than
+#                                  the default run (see CONFORMANCE.md), so CI does not run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/serve.sh
 tool=${AUTOBAHN_TOOL:-../shared/tools/autobahn.sh}
 out=target/autobahn
+case "${1:-}" in
+  "") ;;
+  --deflate)
+    export TETHER_DEFLATE=1
+    export CASES=${CASES:-12.*,13.*}
+    export EXCLUDE=${EXCLUDE-}
+    out=target/autobahn-deflate
+    ;;
+  *) echo "usage: $0 [--deflate]" >&2; exit 2 ;;
+esac
 rm -rf "$out"
 mkdir -p "$out"
 
