@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tether_adapter::dispatch::{self, Dispatch, Inbox};
 use tether_adapter::Status;
 pub(crate) use tether_adapter::{seed, OpenError};
+use tether_core::deflate::DeflateParams;
 use tether_core::ws::{Connection, Event, SendError, State};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::debug;
@@ -168,6 +169,11 @@ impl Driver {
             }
             self.step().await.map_err(OpenError::Io)?;
         }
+    }
+
+    /// The permessage-deflate parameters the handshake agreed on, once open.
+    pub(crate) fn compression(&self) -> Option<DeflateParams> {
+        self.conn.compression().copied()
     }
 
     /// Drives an open connection until it is closed and flushed, then hands the receiver
