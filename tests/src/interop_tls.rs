@@ -199,10 +199,7 @@ pub async fn tether_client_fails_fast_against_a_plain_peer(peer: PeerKind) {
 /// each connection until closed and yields how many it accepted once `expected` have
 /// closed (fewer if none came within [`STEP_TIMEOUT`]). Run beside the peer clients in one
 /// task (no spawn, so no runtime is named).
-async fn tether_echo_server(
-    tls: ServerTls,
-    expected: usize,
-) -> (u16, impl Future<Output = usize>) {
+async fn tether_echo_server(tls: ServerTls, expected: usize) -> (u16, impl Future<Output = usize>) {
     let config = ServerConfig {
         tls: Some(tls),
         ..Default::default()

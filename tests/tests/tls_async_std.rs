@@ -118,7 +118,12 @@ fn expired_and_wrong_host_certificates_are_told_apart() {
         let expired = pki.issue("expired", &["localhost"], Usage::Server, Validity::Expired);
         let error = refusal(&pki, &expired).await;
         assert!(matches!(error, TlsError::Expired), "{error:?}");
-        let other = pki.issue("other", &["other.example"], Usage::Server, Validity::Current);
+        let other = pki.issue(
+            "other",
+            &["other.example"],
+            Usage::Server,
+            Validity::Current,
+        );
         match refusal(&pki, &other).await {
             TlsError::NameMismatch { presented } => assert!(
                 presented.iter().any(|name| name.contains("other.example")),

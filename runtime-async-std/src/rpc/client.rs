@@ -56,8 +56,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Opens a connection to `url` (`ws://host[:port]/path?query`) and returns once the
-    /// WebSocket is open.
+    /// Opens a connection to `url` (`ws://host[:port]/path?query`, or `wss://…` with TLS
+    /// set up by [`ClientConfig::tls`]) and returns once the WebSocket is open.
     ///
     /// Cancel-safe: dropping the future drops the half-open socket.
     pub async fn connect(url: &str, config: ClientConfig) -> Result<Client, ConnectError> {
