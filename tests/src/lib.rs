@@ -9,12 +9,15 @@
 //!   the `interop` and `interop_tls` scenarios (run per peer by `tests/interop_*.rs`) and
 //!   the `loopback` ones (`tests/loopback.rs`), compiled for that module's adapter.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
+//! - [`interop_deflate`]: the interop scenarios with permessage-deflate on (tokio), run by
+//!   `tests/interop_{python,node}.rs`.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
 //! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
 use std::path::PathBuf;
 
 pub mod certs;
+pub mod interop_deflate;
 pub mod payload;
 pub mod peer;
 pub mod purity;
