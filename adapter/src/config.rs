@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use tether_core::ws::Config;
+use tether_tls::{ClientTls, ServerTls};
 
 /// How `connect` opens a connection.
 #[derive(Debug, Clone)]
@@ -13,8 +14,13 @@ pub struct ClientConfig {
     pub headers: Vec<(String, String)>,
     /// Subprotocols to offer, most preferred first.
     pub protocols: Vec<String>,
-    /// How long the TCP connect and the opening handshake may take together (default 5 s).
+    /// How long the TCP connect, the TLS handshake (`wss://`) and the opening handshake may
+    /// take together (default 5 s).
     pub connect_timeout: Duration,
+    /// TLS for `wss://` URLs: the roots to trust and, for mutual TLS, the certificate to
+    /// present. `None` trusts the `webpki-roots` CAs ([`ClientTls::default`]). Unused for
+    /// `ws://`.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -24,6 +30,7 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             protocols: Vec::new(),
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -36,11 +43,15 @@ pub struct ServerConfig {
     /// Subprotocols we support. Of those a client offers, the first (in the client's order
     /// of preference) that is in this list is chosen; none is chosen if there is no match.
     pub protocols: Vec<String>,
+    /// Serve `wss://`: every accepted connection starts with a TLS handshake, inside the
+    /// same time limit as the opening handshake. `None` serves plain `ws://`.
+    pub tls: Option<ServerTls>,
 }
 
 impl ServerConfig {
-    /// How long one accepted connection may take from TCP accept to open: the core times
-    /// the handshake out itself, and the rest bounds writing its error response.
+    /// How long one accepted connection may take from TCP accept to open, TLS handshake
+    /// included: the core times the WebSocket handshake out itself, and the rest bounds
+    /// writing its error response.
     pub fn open_limit(&self) -> Duration {
         self.ws.handshake_timeout + self.ws.close_timeout
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tether_core::handshake::HandshakeError;
 use tether_core::ws::{ProtocolError, SendError};
+use tether_tls::TlsError;
 
 /// A command on an open WebSocket could not be carried out.
 ///
@@ -43,10 +44,10 @@ pub enum ConnectError {
     /// The URL could not be used.
     #[error("invalid URL: {0}")]
     InvalidUrl(#[from] UrlError),
-    /// Only `ws://` is supported for now (`wss://` needs TLS, which is not built yet).
-    #[error("unsupported URL scheme {0:?} (expected \"ws\")")]
+    /// The URL's scheme is neither `ws` nor `wss`.
+    #[error("unsupported URL scheme {0:?} (expected \"ws\" or \"wss\")")]
     UnsupportedScheme(String),
-    /// The TCP connect and the opening handshake together took longer than
+    /// The TCP connect, the TLS handshake and the opening handshake together took longer than
     /// [`ClientConfig::connect_timeout`](crate::ClientConfig::connect_timeout) (or the core's
     /// handshake timeout).
     #[error("connect timed out")]
@@ -54,6 +55,11 @@ pub enum ConnectError {
     /// Resolving, connecting, reading or writing failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
+    /// `wss://` only: TLS failed, for the reason given (the server's certificate is not
+    /// trusted, has expired or names another host; the server refused our client
+    /// certificate or wanted one …).
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The upgrade request could not be built, or the server's response was not a valid
     /// WebSocket upgrade.
     #[error("handshake failed: {0}")]
@@ -70,6 +76,19 @@ pub enum ConnectError {
     /// The server closed the connection before the handshake finished.
     #[error("the connection closed during the handshake")]
     ClosedDuringHandshake,
+}
+
+impl ConnectError {
+    /// A socket error, or the TLS failure it carries. Over TLS 1.3 a server's verdict on
+    /// our client certificate arrives after our side of the handshake is done, as an alert
+    /// in the first read: it surfaces while waiting for the upgrade response, so every
+    /// socket error of a connect goes through here.
+    pub fn from_io(e: io::Error) -> ConnectError {
+        match TlsError::from_io(&e) {
+            Some(tls) => ConnectError::Tls(tls),
+            None => ConnectError::Io(e),
+        }
+    }
 }
 
 /// Why a URL cannot name a WebSocket server.
@@ -105,7 +124,7 @@ pub enum OpenError {
 impl From<OpenError> for ConnectError {
     fn from(error: OpenError) -> Self {
         match error {
-            OpenError::Io(e) => ConnectError::Io(e),
+            OpenError::Io(e) => ConnectError::from_io(e),
             OpenError::Protocol(ProtocolError::Handshake(HandshakeError::BadStatus(status))) => {
                 ConnectError::Rejected { status }
             }

@@ -7,7 +7,7 @@
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`Target`] | a `ws://` URL taken apart: what to connect to and the upgrade request |
+//! | [`Target`] | a `ws://` or `wss://` URL taken apart: what to connect to and the upgrade request |
 //! | [`ClientConfig`], [`ServerConfig`] | how a connection is opened or accepted |
 //! | [`Error`], [`ConnectError`], [`UrlError`] | what can go wrong, typed |
 //! | [`OpenError`] | why an opening handshake failed, before it becomes a [`ConnectError`] |

@@ -1,12 +1,12 @@
-//! A `ws://` URL taken apart: [`Target`].
+//! A `ws://` or `wss://` URL taken apart: [`Target`].
 
 use tether_core::handshake::ClientRequest;
 use url::{Host, Url};
 
 use crate::{ConnectError, UrlError};
 
-/// Where a `ws://` URL points: the host and port to connect to, and the upgrade request
-/// to send there.
+/// Where a `ws://` or `wss://` URL points: the host and port to connect to, whether TLS
+/// runs over the connection, and the upgrade request to send there.
 ///
 /// ```
 /// use tether_adapter::Target;
@@ -22,6 +22,8 @@ pub struct Target {
     /// What to resolve: a name or an IP address (IPv6 without brackets).
     host: String,
     port: u16,
+    /// `wss://`: TLS over the TCP connection.
+    secure: bool,
     /// The `Host` header: as in the URL, with the port only if it is not the default.
     host_header: String,
     /// Path and query, starting with `/`.
@@ -34,9 +36,16 @@ impl Target {
         &self.host
     }
 
-    /// The port to connect to (80 unless the URL says otherwise).
+    /// The port to connect to (80 for `ws://`, 443 for `wss://`, unless the URL says
+    /// otherwise).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether the URL is `wss://`: TLS over the TCP connection, the server's certificate
+    /// checked against [`host`](Self::host) (also sent as SNI, unless it is an IP address).
+    pub fn is_secure(&self) -> bool {
+        self.secure
     }
 
     /// The `Host` header: as in the URL, with the port only if it is not the default. Also
@@ -56,14 +65,16 @@ impl Target {
         }
     }
 
-    /// Takes a `ws://host[:port]/path?query` URL apart (the port defaults to 80). Any
-    /// other scheme is [`ConnectError::UnsupportedScheme`]; a fragment, credentials or a
+    /// Takes a `ws://host[:port]/path?query` or `wss://…` URL apart (the port defaults to
+    /// 80 and 443). Any other scheme is [`ConnectError::UnsupportedScheme`]; a fragment, credentials or a
     /// missing host are [`ConnectError::InvalidUrl`].
     pub fn parse(text: &str) -> Result<Target, ConnectError> {
         let url = Url::parse(text).map_err(UrlError::from)?;
-        if url.scheme() != "ws" {
-            return Err(ConnectError::UnsupportedScheme(url.scheme().to_owned()));
-        }
+        let secure = match url.scheme() {
+            "ws" => false,
+            "wss" => true,
+            other => return Err(ConnectError::UnsupportedScheme(other.to_owned())),
+        };
         if url.fragment().is_some() {
             return Err(UrlError::Fragment.into());
         }
@@ -87,7 +98,10 @@ impl Target {
         };
         Ok(Target {
             host,
-            port: url.port_or_known_default().unwrap_or(80),
+            port: url
+                .port_or_known_default()
+                .unwrap_or(if secure { 443 } else { 80 }),
+            secure,
             host_header,
             path,
         })
@@ -102,6 +116,7 @@ mod tests {
         Target {
             host: host.into(),
             port,
+            secure: false,
             host_header: host_header.into(),
             path: path.into(),
         }
@@ -162,10 +177,30 @@ mod tests {
     }
 
     #[test]
+    fn wss_is_secure_on_port_443() {
+        let secure = |host, port, host_header, path| Target {
+            secure: true,
+            ..target(host, port, host_header, path)
+        };
+        assert_eq!(
+            parse("wss://example.com/a"),
+            secure("example.com", 443, "example.com", "/a")
+        );
+        assert_eq!(
+            parse("wss://example.com:443/"),
+            secure("example.com", 443, "example.com", "/")
+        );
+        assert_eq!(
+            parse("wss://[::1]:9443/"),
+            secure("::1", 9443, "[::1]:9443", "/")
+        );
+    }
+
+    #[test]
     fn other_schemes_are_unsupported() {
         for (text, scheme) in [
-            ("wss://example.com/", "wss"),
             ("http://example.com/", "http"),
+            ("https://example.com/", "https"),
         ] {
             match Target::parse(text) {
                 Err(ConnectError::UnsupportedScheme(s)) => assert_eq!(s, scheme),

@@ -1,24 +1,27 @@
 //! Opening a connection: [`connect`].
 
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 
-use async_net::TcpStream;
 use tether_adapter::{ClientConfig, ConnectError, Target};
 use tether_core::ws::Connection;
 use tracing::Instrument;
 
 use crate::driver::Driver;
+use crate::stream;
 use crate::task::{spawn, timeout};
 use crate::transport::now;
 use crate::WebSocket;
 
-/// Opens a WebSocket to `url` (`ws://host[:port]/path?query`; the port defaults to 80).
+/// Opens a WebSocket to `url`: `ws://host[:port]/path?query` (port 80 by default) or
+/// `wss://…` (TLS, port 443 by default).
 ///
 /// Resolves once the opening handshake has finished, so
-/// [`WebSocket::protocol`] already says which subprotocol the server chose. `wss://` is
-/// not supported yet and fails with [`ConnectError::UnsupportedScheme`].
+/// [`WebSocket::protocol`] already says which subprotocol the server chose. For `wss://`,
+/// the server's certificate must be valid for the URL's host (sent as SNI unless it is an
+/// IP address) and chain to a root of [`ClientConfig::tls`]; a certificate or TLS failure
+/// is a [`ConnectError::Tls`] naming the cause. TCP, TLS and the upgrade together take at
+/// most [`ClientConfig::connect_timeout`].
 ///
 /// Cancel-safe: dropping the future drops the half-open socket.
 pub async fn connect(url: &str, config: ClientConfig) -> Result<WebSocket, ConnectError> {
@@ -44,17 +47,9 @@ async fn open(target: Target, config: ClientConfig) -> Result<WebSocket, Connect
     // Built before connecting, so a request we cannot send fails without touching the network.
     let conn = Connection::client(now(), config.ws, request, tether_adapter::seed()?)
         .map_err(ConnectError::Handshake)?;
-    let stream = tcp_connect(&target).await?;
+    let stream = stream::connect(&target, config.tls.as_ref()).await?;
     let (mut driver, parts) = Driver::new(conn, stream, Arc::from([]), linger);
     let protocol = driver.open().await?;
     spawn(driver.run().in_current_span());
     Ok(WebSocket::new(parts, protocol))
-}
-
-/// Opens the TCP connection (resolving a name on the blocking pool).
-pub(crate) async fn tcp_connect(target: &Target) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect((target.host(), target.port())).await?;
-    // Small frames (pongs, replies) must not wait for Nagle's timer.
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }

@@ -21,7 +21,8 @@ use tether_core::ws::{Connection, Event, SendError, State};
 use tracing::debug;
 
 use crate::handle::Parts;
-use crate::transport::{now, Stream, Transport};
+use crate::stream::Stream;
+use crate::transport::{now, Transport};
 
 /// Unread events past which the driver stops reading the socket.
 pub(crate) const EVENT_CAPACITY: usize = 16;
@@ -131,7 +132,7 @@ impl Driver {
     /// `supported` are the subprotocols a server accepts; `linger` bounds the final flush.
     pub(crate) fn new(
         conn: Connection,
-        stream: impl Stream + 'static,
+        stream: Stream,
         supported: Arc<[String]>,
         linger: Duration,
     ) -> (Driver, Parts) {

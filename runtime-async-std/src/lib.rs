@@ -74,9 +74,25 @@
 //!
 //! # Transports
 //!
-//! A driver runs over any `futures-io` `AsyncRead + AsyncWrite` stream (see
-//! `transport.rs`); TCP is the one built in today. TLS (`wss://`) will come as a stream
-//! wrapping the TCP one, with no change to the drivers.
+//! A driver runs over TCP (`ws://`) or TLS over TCP (`wss://`), with no difference to the
+//! drivers. TLS is rustls through `futures-rustls` (no OpenSSL), set up by the same
+//! [`ClientTls`] and [`ServerTls`] as tether-tokio's: [`ClientConfig::tls`] says whom a
+//! client trusts (and which certificate it presents, for mutual TLS),
+//! [`ServerConfig::tls`] makes a [`Server`] serve `wss://`. The TLS handshake counts
+//! against the connect timeout, or on a server against the handshake limit; certificate
+//! failures are [`ConnectError::Tls`], by cause.
+//!
+//! ```no_run
+//! use tether_async_std::{connect, ClientConfig, ClientTls};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let tls = ClientTls::with_root_pem_file("cluster-ca.crt")?;
+//! let config = ClientConfig { tls: Some(tls), ..Default::default() };
+//! let ws = connect("wss://node-1.cluster.internal:9443/", config).await?;
+//! # let _ = ws;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # JSON-RPC
 //!
@@ -89,6 +105,7 @@ mod driver;
 mod handle;
 pub mod rpc;
 mod server;
+mod stream;
 mod task;
 mod transport;
 
@@ -99,3 +116,4 @@ pub use tether_adapter::{ClientConfig, ConnectError, Error, ServerConfig, UrlErr
 
 pub use tether_core::frame::CloseCode;
 pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
+pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};

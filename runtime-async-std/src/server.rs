@@ -13,6 +13,7 @@ use tether_core::Seed;
 use tracing::{debug, Instrument};
 
 use crate::driver::Driver;
+use crate::stream;
 use crate::task::{spawn, timeout};
 use crate::transport::now;
 use crate::WebSocket;
@@ -61,9 +62,11 @@ impl Server {
 
     /// The next connection whose handshake succeeded, and the client's address.
     ///
-    /// New TCP connections are taken only while this is awaited; each one's handshake then
-    /// runs in a task of its own, concurrently with the others. A failed handshake is
-    /// answered with its HTTP status, logged at debug level, and skipped. Errors are those
+    /// New TCP connections are taken only while this is awaited; each one's handshakes (TLS
+    /// if [`ServerConfig::tls`] is set, then WebSocket) then run in a task of its own,
+    /// concurrently with the others. A failed handshake is answered with its HTTP status
+    /// (or TLS alert), logged at debug level, and skipped; so is one that takes longer than
+    /// [`ServerConfig::open_limit`]. Errors are those
     /// of the listening socket (for example running out of file descriptors); the server
     /// remains usable after them.
     ///
@@ -111,19 +114,27 @@ async fn handshake(
     let Some(seed) = prepare(&stream) else {
         return;
     };
+    // The limit covers TLS too, so a client that never finishes it cannot hold a task.
     let limit = config.open_limit();
     let ws: Config = config.ws;
     let linger = ws.close_timeout;
     let conn = Connection::server(now(), ws, seed);
-    let (mut driver, parts) = Driver::new(conn, stream, protocols, linger);
-    match timeout(limit, driver.open()).await {
-        Some(Ok(protocol)) => {
+    let open = async {
+        let stream = stream::accept(stream, config.tls.as_ref())
+            .await
+            .map_err(OpenError::Io)?;
+        let (mut driver, parts) = Driver::new(conn, stream, protocols, linger);
+        let protocol = driver.open().await?;
+        Ok((driver, parts, protocol))
+    };
+    match timeout(limit, open).await {
+        Some(Ok((driver, parts, protocol))) => {
             spawn(driver.run().in_current_span());
             // If the server is gone, dropping the connection closes it.
             let _ = ready.send((WebSocket::new(parts, protocol), addr)).await;
         }
         Some(Err(OpenError::Protocol(e))) => debug!(error = %e, "handshake failed"),
-        Some(Err(OpenError::Io(e))) => debug!(error = %e, "socket error during handshake"),
+        Some(Err(OpenError::Io(e))) => stream::log_socket_error(&e),
         Some(Err(OpenError::Closed)) => debug!("closed during handshake"),
         None => debug!("handshake timed out"),
     }

@@ -1,9 +1,9 @@
 //! The socket half of a driver, shared by the WebSocket and the JSON-RPC drivers: moves
 //! bytes between a stream and the core's [`Flow`], and sleeps on one re-armed timer.
 //!
-//! The stream is any `futures-io` [`AsyncRead`] + [`AsyncWrite`]: a TCP socket today, a
-//! TLS stream over one later, without the drivers knowing. Read and write are polled in
-//! the same task, so no split (and no lock) is needed.
+//! The stream is a [`Stream`]: a TCP socket or a TLS session over one, without the
+//! drivers knowing. Read and write are polled in the same task, so no split (and no lock)
+//! is needed.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
@@ -17,10 +17,7 @@ use tether_core::transmit::{Fired, Flow, MAX_IOV};
 use tether_core::Machine;
 use tracing::debug;
 
-/// What a connection runs over.
-pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
-
-impl<S: AsyncRead + AsyncWrite + Send + Unpin> Stream for S {}
+use crate::stream::Stream;
 
 /// The clock every input is stamped with.
 pub(crate) fn now() -> Instant {
@@ -29,7 +26,11 @@ pub(crate) fn now() -> Instant {
 
 /// One stream, the core's bookkeeping of it, and the driver's one timer.
 pub(crate) struct Transport {
-    stream: Pin<Box<dyn Stream>>,
+    stream: Stream,
+    /// Bytes were written since the last flush into a stream that may hold some back (TLS).
+    unflushed: bool,
+    /// Bounds the whole shutdown (see [`shutdown`](Self::shutdown)).
+    linger: Duration,
     flow: Flow,
     /// Re-armed (not recreated) whenever the deadline moves.
     timer: Timer,
@@ -48,14 +49,17 @@ impl std::fmt::Debug for Transport {
 struct Ready {
     read: Option<io::Result<usize>>,
     written: Option<io::Result<usize>>,
+    flushed: Option<io::Result<()>>,
     fired: bool,
 }
 
 impl Transport {
     /// `linger` bounds the final flush and the wait for the peer's EOF.
-    pub(crate) fn new(stream: impl Stream + 'static, linger: Duration) -> Transport {
+    pub(crate) fn new(stream: Stream, linger: Duration) -> Transport {
         Transport {
-            stream: Box::pin(stream),
+            stream,
+            unflushed: false,
+            linger,
             flow: Flow::new(linger),
             timer: Timer::never(),
         }
@@ -82,7 +86,7 @@ impl Transport {
     /// Whether [`step`](Self::step) has anything to wait for; `reading` is the driver's
     /// wish to read (false while it cannot take more events).
     pub(crate) fn is_active(&self, reading: bool) -> bool {
-        self.flow.is_active(reading)
+        self.flow.is_active(reading) || self.unflushed
     }
 
     /// Nothing can ever happen again: the driver drops the socket.
@@ -93,11 +97,12 @@ impl Transport {
 
     /// The socket failed: the core learns the transport is gone, as an EOF.
     pub(crate) fn fail(&mut self, core: &mut impl Machine) {
+        self.unflushed = false;
         self.flow.fail(now(), core);
     }
 
-    /// Waits for bytes to read (if `reading`), the write of the queue's front, or the
-    /// timer, and feeds what happened to `core`. Never completes if
+    /// Waits for bytes to read (if `reading`), the write of the queue's front (or, once the
+    /// queue is empty, the flush of what a TLS stream held back), or the timer, and feeds what happened to `core`. Never completes if
     /// [`is_active`](Self::is_active) is false. Cancel-safe: the core is fed in the same
     /// poll the stream did its part.
     pub(crate) async fn step(&mut self, core: &mut impl Machine, reading: bool) -> io::Result<()> {
@@ -117,12 +122,14 @@ impl Transport {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let (space, iov) = self.flow.buffers(&mut slices);
             // Every direction is polled each time, so a flood one way never starves the other.
+            let stream = Pin::new(&mut self.stream);
             if iov > 0 {
-                let write = self.stream.as_mut().poll_write_vectored(cx, &slices[..iov]);
-                ready.written = into_option(write);
+                ready.written = into_option(stream.poll_write_vectored(cx, &slices[..iov]));
+            } else if self.unflushed {
+                ready.flushed = into_option(stream.poll_flush(cx));
             }
             if wants_read {
-                ready.read = into_option(self.stream.as_mut().poll_read(cx, space));
+                ready.read = into_option(Pin::new(&mut self.stream).poll_read(cx, space));
             }
             if armed {
                 ready.fired = Pin::new(&mut self.timer).poll(cx).is_ready();
@@ -131,14 +138,20 @@ impl Transport {
         let Ready {
             read,
             written,
+            flushed,
             fired,
         } = ready;
-        if read.is_none() && written.is_none() && !fired {
+        if read.is_none() && written.is_none() && flushed.is_none() && !fired {
             return Poll::Pending;
         }
         let now = now();
         if let Some(written) = written {
             self.flow.on_written(written?)?;
+            self.unflushed = self.stream.buffers();
+        }
+        if let Some(flushed) = flushed {
+            flushed?;
+            self.unflushed = false;
         }
         if let Some(read) = read {
             let n = read?;
@@ -149,27 +162,36 @@ impl Transport {
         }
         if fired && self.flow.on_timer(now, core) == Fired::GaveUp {
             debug!("peer stopped reading; gave up the flush");
+            self.unflushed = false;
         }
         Poll::Ready(Ok(()))
     }
 
-    /// Ends the transport gracefully: FIN after our last byte, then read and discard until
-    /// the peer's EOF (for at most the linger).
+    /// Ends the transport gracefully: FIN after our last byte (for TLS, after the records
+    /// it still holds and its close_notify), then read and discard until the peer's EOF,
+    /// all within one linger.
     pub(crate) async fn shutdown(&mut self) {
-        let _ = self.stream.close().await;
-        let Some(linger) = self.flow.shutdown_linger() else {
-            return;
-        };
-        let Transport { stream, flow, .. } = self;
-        let discard = async {
+        let Transport {
+            stream,
+            flow,
+            linger,
+            ..
+        } = self;
+        let limit = *linger;
+        // Bounded as a whole: TLS has bytes to write before its FIN, and a peer that
+        // stopped reading would hold them (and this task) forever.
+        let end = async {
+            let _ = stream.close().await;
+            if flow.shutdown_linger().is_none() {
+                return;
+            }
             let space = flow.discard_space();
             while let Ok(1..) = stream.read(space).await {}
         };
-        discard
-            .or(async {
-                Timer::after(linger).await;
-            })
-            .await;
+        end.or(async {
+            Timer::after(limit).await;
+        })
+        .await;
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `wss://` interop scenarios, written once and run against each peer by
-//! `tests/interop_tls_python.rs` and `tests/interop_tls_node.rs`.
+//! `tests/interop_tls_python.rs` and `tests/interop_tls_node.rs`, for each adapter and
+//! executor: like `interop.rs`, this file is compiled once per module of
+//! [`crate::runtime`] and uses its `adapter`, so the scenarios name no runtime.
 //!
 //! Each test makes its own CA and certificates ([`TestPki`]) and hands the peer their
 //! files through `PEER_TLS_*` variables; the peers then use their own TLS stacks (Python's
@@ -7,18 +9,19 @@
 //! other scenarios check that tether trusts only what it is told to, that mutual TLS works
 //! and refuses both ways with a typed error, and that the refusing side keeps serving.
 
+use std::future::Future;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use tether_tokio::{
+
+use super::adapter::{
     connect, ClientConfig, ClientTls, CloseCode, ConnectError, Event, Server, ServerConfig,
     ServerTls, TlsError, WebSocket,
 };
-use tokio::time::timeout;
-
 use crate::certs::{Leaf, TestPki};
 use crate::payload::{check_message, message, Kind, SIZES};
-use crate::peer::{run_client_with_env, PeerKind, PeerServer, STEP_TIMEOUT};
+use crate::peer::{run_client_with_env, ClientRun, PeerKind, PeerServer, STEP_TIMEOUT};
+use crate::runtime::timeout;
 
 /// The variables that make a peer server serve `leaf` over TLS.
 fn serving(leaf: &Leaf) -> [(&'static str, &Path); 2] {
@@ -192,25 +195,24 @@ pub async fn tether_client_fails_fast_against_a_plain_peer(peer: PeerKind) {
 
 // --------------------------------------------------- peer client, tether server
 
-/// A tether server with `tls` on 127.0.0.1 whose connections echo until closed; yields
-/// how many it accepted once `expected` have closed.
-async fn tether_echo_server(
-    tls: ServerTls,
-    expected: usize,
-) -> (u16, tokio::task::JoinHandle<usize>) {
+/// A tether server with `tls` on 127.0.0.1, and a future that serves it: it echoes on
+/// each connection until closed and yields how many it accepted once `expected` have
+/// closed (fewer if none came within [`STEP_TIMEOUT`]). Run beside the peer clients in one
+/// task (no spawn, so no runtime is named).
+async fn tether_echo_server(tls: ServerTls, expected: usize) -> (u16, impl Future<Output = usize>) {
     let config = ServerConfig {
         tls: Some(tls),
         ..Default::default()
     };
     let mut server = Server::bind("127.0.0.1:0", config).await.expect("bind");
     let port = server.local_addr().expect("local_addr").port();
-    let task = tokio::spawn(async move {
+    let serve = async move {
         let mut accepted = 0;
         while accepted < expected {
-            let (mut ws, _) = timeout(STEP_TIMEOUT, server.accept())
-                .await
-                .expect("no connection from the peer client in time")
-                .expect("accept");
+            let Ok(next) = timeout(STEP_TIMEOUT, server.accept()).await else {
+                break;
+            };
+            let (mut ws, _) = next.expect("accept");
             accepted += 1;
             while let Some(message) = ws.recv().await {
                 if ws.send(message).await.is_err() {
@@ -219,11 +221,11 @@ async fn tether_echo_server(
             }
         }
         accepted
-    });
-    (port, task)
+    };
+    (port, serve)
 }
 
-async fn peer_echo(peer: PeerKind, port: u16, env: &[(&str, &Path)]) -> crate::peer::ClientRun {
+async fn peer_echo(peer: PeerKind, port: u16, env: &[(&str, &Path)]) -> ClientRun {
     let url = format!("wss://localhost:{port}/");
     run_client_with_env(peer, &url, "echo", env).await
 }
@@ -237,12 +239,12 @@ fn checked(result: &Value) -> u64 {
 pub async fn peer_client_echoes_over_wss(peer: PeerKind) {
     let pki = TestPki::new("server-echo");
     let (port, server) = tether_echo_server(pki.server().server_tls(), 1).await;
-    let result = peer_echo(peer, port, &[("PEER_TLS_CA", &pki.ca_path)])
-        .await
-        .success();
+    let env = [("PEER_TLS_CA", pki.ca_path.as_path())];
+    let client = peer_echo(peer, port, &env);
+    let (accepted, run) = futures_lite::future::zip(server, client).await;
+    let result = run.success();
     assert_eq!(checked(&result), 2 * SIZES.len() as u64, "{result}");
-    let accepted = timeout(STEP_TIMEOUT, server).await.expect("server hung");
-    assert_eq!(accepted.expect("server task"), 1);
+    assert_eq!(accepted, 1);
 }
 
 /// A tether server requiring client certificates refuses the peer's client without one
@@ -255,59 +257,24 @@ pub async fn peer_client_needs_a_certificate_for_a_mutual_tls_server(peer: PeerK
         .require_client_certs(&pki.ca_pem)
         .expect("mTLS config");
     let (port, server) = tether_echo_server(tls, 1).await;
-    let refused = peer_echo(peer, port, &[("PEER_TLS_CA", &pki.ca_path)]).await;
-    assert!(
-        !refused.status.success(),
-        "{} connected without a client certificate: {refused:?}",
-        peer.name()
-    );
     let node = pki.client("node-2");
     let env = [
         ("PEER_TLS_CA", pki.ca_path.as_path()),
         ("PEER_TLS_CERT", node.chain_path.as_path()),
         ("PEER_TLS_KEY", node.key_path.as_path()),
     ];
-    let result = peer_echo(peer, port, &env).await.success();
+    let clients = async {
+        let refused = peer_echo(peer, port, &env[..1]).await;
+        (refused, peer_echo(peer, port, &env).await)
+    };
+    let (accepted, (refused, admitted)) = futures_lite::future::zip(server, clients).await;
+    assert!(
+        !refused.status.success(),
+        "{} connected without a client certificate: {refused:?}",
+        peer.name()
+    );
+    let result = admitted.success();
     assert_eq!(checked(&result), 2 * SIZES.len() as u64, "{result}");
     // The refused client never reached `accept`; the one that got in is the only one.
-    let accepted = timeout(STEP_TIMEOUT, server).await.expect("server hung");
-    assert_eq!(accepted.expect("server task"), 1);
-}
-
-/// The TLS interop tests for one peer, as `#[tokio::test]`s.
-#[macro_export]
-macro_rules! interop_tls_tests {
-    ($peer:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_echoes_over_wss() {
-            $crate::interop_tls::tether_client_echoes_over_wss($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_refuses_an_unknown_issuer() {
-            $crate::interop_tls::tether_client_refuses_an_unknown_issuer($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_needs_a_certificate_for_a_mutual_tls_peer() {
-            $crate::interop_tls::tether_client_needs_a_certificate_for_a_mutual_tls_peer($peer)
-                .await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_fails_fast_against_a_plain_peer() {
-            $crate::interop_tls::tether_client_fails_fast_against_a_plain_peer($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn peer_client_echoes_over_wss() {
-            $crate::interop_tls::peer_client_echoes_over_wss($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn peer_client_needs_a_certificate_for_a_mutual_tls_server() {
-            $crate::interop_tls::peer_client_needs_a_certificate_for_a_mutual_tls_server($peer)
-                .await;
-        }
-    };
+    assert_eq!(accepted, 1);
 }

@@ -6,10 +6,8 @@
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
-//!   the `interop` scenarios (run per peer by `tests/interop_*.rs`) and the `loopback`
-//!   ones (`tests/loopback.rs`), compiled for that module's adapter.
-//! - [`interop_tls`]: the `wss://` interop scenarios (tokio), run per peer by
-//!   `tests/interop_tls_*.rs`.
+//!   the `interop` and `interop_tls` scenarios (run per peer by `tests/interop_*.rs`) and
+//!   the `loopback` ones (`tests/loopback.rs`), compiled for that module's adapter.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
 //! - [`interop_deflate`]: the interop scenarios with permessage-deflate on (tokio), run by
 //!   `tests/interop_{python,node}.rs`.
@@ -20,7 +18,6 @@ use std::path::PathBuf;
 
 pub mod certs;
 pub mod interop_deflate;
-pub mod interop_tls;
 pub mod payload;
 pub mod peer;
 pub mod purity;

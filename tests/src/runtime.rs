@@ -1,7 +1,8 @@
 //! The adapters and executors the scenario tests run on, one module each, and the
 //! macros that declare a `#[test]` per scenario for one of them.
 //!
-//! [`interop`](crate::runtime::tokio::interop), [`loopback`](crate::runtime::tokio::loopback)
+//! [`interop`](crate::runtime::tokio::interop),
+//! [`interop_tls`](crate::runtime::tokio::interop_tls), [`loopback`](crate::runtime::tokio::loopback)
 //! and [`rpc_loopback`](crate::runtime::async_std::rpc_loopback) are written once, against
 //! `super::adapter` (and `super::rt` for spawning and sleeping), and compiled into each
 //! adapter's module: [`tokio`] over tether-tokio,
@@ -75,6 +76,34 @@ macro_rules! interop_tests {
     };
     ($peer:expr) => {
         $crate::interop_tests!(tokio: $peer);
+    };
+}
+
+/// Declares a `#[test]` for each `wss://` interop scenario against one peer, like
+/// [`interop_tests!`](crate::interop_tests): on one runtime module, or with
+/// `every_runtime:` in a module per runtime.
+#[macro_export]
+macro_rules! interop_tls_tests {
+    (every_runtime: $peer:expr) => {
+        mod tokio {
+            $crate::interop_tls_tests!(tokio: $peer);
+        }
+        mod async_std {
+            $crate::interop_tls_tests!(async_std: $peer);
+        }
+        mod smol {
+            $crate::interop_tls_tests!(smol: $peer);
+        }
+    };
+    ($runtime:ident: $peer:expr) => {
+        $crate::scenario_tests!($runtime, interop_tls, ($peer),
+            tether_client_echoes_over_wss,
+            tether_client_refuses_an_unknown_issuer,
+            tether_client_needs_a_certificate_for_a_mutual_tls_peer,
+            tether_client_fails_fast_against_a_plain_peer,
+            peer_client_echoes_over_wss,
+            peer_client_needs_a_certificate_for_a_mutual_tls_server,
+        );
     };
 }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tether_tls::{ClientTls, ServerTls};
+
 use super::RpcConfig;
 
 /// How a client's `connect` opens a connection.
@@ -13,8 +15,11 @@ pub struct ClientConfig {
     pub rpc: RpcConfig,
     /// Extra headers for the upgrade request, e.g. `Authorization`.
     pub headers: Vec<(String, String)>,
-    /// How long the TCP connect and the opening handshake may take together (default 5 s).
+    /// How long the TCP connect, the TLS handshake (`wss://`) and the opening handshake may
+    /// take together (default 5 s).
     pub connect_timeout: Duration,
+    /// TLS for `wss://` URLs; `None` trusts the `webpki-roots` CAs. Unused for `ws://`.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -24,6 +29,7 @@ impl Default for ClientConfig {
             rpc: RpcConfig::default(),
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -38,6 +44,9 @@ pub struct ServerConfig {
     /// Handlers running at once on one connection (default 256). Past it, the server
     /// stops reading that connection until one finishes: requests wait, none is refused.
     pub max_handlers_per_connection: usize,
+    /// Serve `wss://`: every accepted connection starts with a TLS handshake, bounded by
+    /// the WebSocket's handshake and close timeouts. `None` serves plain `ws://`.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +55,7 @@ impl Default for ServerConfig {
             ws: tether_core::ws::Config::default(),
             rpc: RpcConfig::default(),
             max_handlers_per_connection: 256,
+            tls: None,
         }
     }
 }

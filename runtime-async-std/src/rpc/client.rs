@@ -15,7 +15,8 @@ use tracing::Instrument;
 
 use super::driver::{Command, Driver, Handles, Once, Shared};
 use super::{CallError, ClientConfig};
-use crate::client::{tcp_connect, within};
+use crate::client::within;
+use crate::stream;
 use crate::task::spawn;
 use crate::transport::now;
 
@@ -55,8 +56,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Opens a connection to `url` (`ws://host[:port]/path?query`) and returns once the
-    /// WebSocket is open.
+    /// Opens a connection to `url` (`ws://host[:port]/path?query`, or `wss://…` with TLS
+    /// set up by [`ClientConfig::tls`]) and returns once the WebSocket is open.
     ///
     /// Cancel-safe: dropping the future drops the half-open socket.
     pub async fn connect(url: &str, config: ClientConfig) -> Result<Client, ConnectError> {
@@ -211,7 +212,7 @@ async fn open(target: Target, config: ClientConfig) -> Result<Client, ConnectErr
         tether_adapter::seed()?,
     )
     .map_err(ConnectError::Handshake)?;
-    let stream = tcp_connect(&target).await?;
+    let stream = stream::connect(&target, config.tls.as_ref()).await?;
     let router = Arc::new(Router::default());
     let (mut driver, handles) = Driver::new(endpoint, stream, linger, router, 1);
     driver.open().await?;

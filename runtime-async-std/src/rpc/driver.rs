@@ -20,7 +20,8 @@ use tether_adapter::OpenError;
 use tether_core::rpc::{Endpoint, ReplyTo};
 use tracing::debug;
 
-use crate::transport::{now, Stream, Transport};
+use crate::stream::Stream;
+use crate::transport::{now, Transport};
 
 /// Commands waiting for the driver; past this, callers wait for room.
 const COMMAND_CAPACITY: usize = 256;
@@ -123,7 +124,7 @@ impl Driver {
     /// flush.
     pub(crate) fn new(
         endpoint: Endpoint,
-        stream: impl Stream + 'static,
+        stream: Stream,
         linger: Duration,
         router: Arc<Router>,
         max_handlers: usize,

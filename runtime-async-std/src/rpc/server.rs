@@ -16,7 +16,8 @@ use tracing::{debug, Instrument};
 use super::driver::Driver;
 use super::ServerConfig;
 use crate::server::prepare;
-use crate::task::spawn;
+use crate::stream;
+use crate::task::{spawn, timeout};
 use crate::transport::now;
 
 /// A JSON-RPC 2.0 server: methods by name, served on every accepted WebSocket connection.
@@ -102,6 +103,14 @@ async fn connection(stream: TcpStream, config: ServerConfig, router: Arc<Router>
         return;
     };
     let linger = config.ws.close_timeout;
+    // TLS gets the time the core gives the upgrade; a client that never finishes it
+    // cannot hold a task.
+    let limit = config.ws.handshake_timeout + config.ws.close_timeout;
+    let stream = match timeout(limit, stream::accept(stream, config.tls.as_ref())).await {
+        Some(Ok(stream)) => stream,
+        Some(Err(e)) => return stream::log_socket_error(&e),
+        None => return debug!("TLS handshake timed out"),
+    };
     // The core answers the upgrade and times the handshake out itself.
     let endpoint = Endpoint::server(now(), config.ws, config.rpc, seed);
     let max = config.max_handlers_per_connection;

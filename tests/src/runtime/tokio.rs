@@ -9,6 +9,9 @@ pub use tether_tokio as adapter;
 #[path = "../interop.rs"]
 pub mod interop;
 #[allow(clippy::duplicate_mod)]
+#[path = "../interop_tls.rs"]
+pub mod interop_tls;
+#[allow(clippy::duplicate_mod)]
 #[path = "../loopback.rs"]
 pub mod loopback;
 

@@ -1,0 +1,143 @@
+//! The byte stream under a connection: plain TCP, or TLS over TCP (`wss://`), and how a
+//! client or a server opens one.
+//!
+//! An enum rather than a type parameter keeps the drivers and handles free of generics,
+//! and costs plain TCP one match per poll. The driver polls reads and writes in the same
+//! task, so a TLS session needs no split and no lock.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_net::TcpStream;
+use futures_lite::{AsyncRead, AsyncWrite};
+use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+use tether_adapter::{ConnectError, Target};
+use tether_tls::{ClientTls, ServerTls, TlsError};
+use tracing::debug;
+
+/// A connected socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    /// Boxed: a TLS session is a few kilobytes, the TCP variant a few words.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Whether a write may leave bytes in a buffer of the stream's own (TLS records the
+    /// socket had no room for) that only a flush, or the next write, sends. TCP writes go
+    /// straight to the kernel.
+    pub(crate) fn buffers(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+}
+
+/// Opens the socket `target` names: TCP, then for `wss://` the TLS handshake with `tls`
+/// (the `webpki-roots` CAs if `None`), checking the certificate against the URL's host
+/// and sending it as SNI. Not timed: callers bound the whole connect.
+pub(crate) async fn connect(
+    target: &Target,
+    tls: Option<&ClientTls>,
+) -> Result<Stream, ConnectError> {
+    let tcp = TcpStream::connect((target.host(), target.port())).await?;
+    // Small frames (pongs, replies) must not wait for Nagle's timer.
+    tcp.set_nodelay(true)?;
+    if !target.is_secure() {
+        return Ok(Stream::Tcp(tcp));
+    }
+    let name = tether_tls::server_name(target.host())?;
+    let config = match tls {
+        Some(tls) => tls.rustls_config(),
+        None => ClientTls::default().rustls_config(),
+    };
+    match TlsConnector::from(config).connect(name, tcp).await {
+        Ok(tls) => Ok(Stream::Tls(Box::new(tls.into()))),
+        // The server hung up mid-handshake without an alert.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(ConnectError::ClosedDuringHandshake)
+        }
+        Err(e) => Err(ConnectError::from_io(e)),
+    }
+}
+
+/// The stream of an accepted connection: the socket itself, or for `wss://` the socket
+/// after the server side of a TLS handshake. Not timed: callers bound it.
+pub(crate) async fn accept(tcp: TcpStream, tls: Option<&ServerTls>) -> io::Result<Stream> {
+    match tls {
+        None => Ok(Stream::Tcp(tcp)),
+        Some(tls) => {
+            let stream = TlsAcceptor::from(tls.rustls_config()).accept(tcp).await?;
+            Ok(Stream::Tls(Box::new(stream.into())))
+        }
+    }
+}
+
+/// Logs why an accepted connection failed before it opened, naming the TLS cause if any
+/// (a client that does not trust us, or that we do not trust).
+pub(crate) fn log_socket_error(e: &io::Error) {
+    match TlsError::from_io(e) {
+        Some(tls) => debug!(error = %tls, "TLS handshake failed"),
+        None => debug!(error = %e, "socket error during handshake"),
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            // A peer that closes TCP without TLS's close_notify (many do) ends the stream
+            // like one that sends it. Truncation cannot pass for a clean end: WebSocket
+            // frames carry their lengths, and only a close frame closes cleanly.
+            Stream::Tls(tls) => match Pin::new(tls).poll_read(cx, buf) {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(0))
+                }
+                other => other,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Stream::Tls(tls) => Pin::new(tls).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
+            Stream::Tls(tls) => Pin::new(tls).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Stream::Tls(tls) => Pin::new(tls).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(tcp) => Pin::new(tcp).poll_close(cx),
+            // Sends what TLS still holds and close_notify, then the TCP FIN.
+            Stream::Tls(tls) => Pin::new(tls).poll_close(cx),
+        }
+    }
+}
