@@ -59,6 +59,7 @@ mod client;
 mod driver;
 mod error;
 mod handle;
+mod retire;
 pub mod rpc;
 mod server;
 mod transport;
