@@ -248,8 +248,9 @@ impl SessionNet {
         self.drive();
     }
 
-    /// Takes the session's events.
+    /// Drives, then takes the session's events.
     pub fn take_events(&mut self) -> Vec<Event> {
+        self.drive();
         self.seen = 0;
         std::mem::take(&mut self.duo.client_events)
     }
