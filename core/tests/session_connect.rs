@@ -307,3 +307,26 @@ fn inputs_naming_an_abandoned_attempt_are_ignored() {
         "{events:?}"
     );
 }
+
+/// After an open link is lost, the waits restart from d_1 and the k-th consecutive failed
+/// attempt since then waits d_k, as the `Backoff` docs say: d_1 for the loss itself, then
+/// d_1, d_2, d_3 for the failed attempts that follow.
+#[test]
+fn after_a_lost_link_the_kth_failed_attempt_waits_d_k() {
+    for seed in 20..24 {
+        let mut net = SessionNet::connected(Config::default(), seed);
+        net.server_crash();
+        net.dial = Dial::Refuse;
+        let ceilings = [100, 100, 200, 400].map(Duration::from_millis);
+        for (i, ceiling) in ceilings.into_iter().enumerate() {
+            let wait = net.session().poll_timeout().unwrap() - net.now();
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "seed {seed}, wait {i}: {wait:?} outside [{:?}, {ceiling:?}]",
+                ceiling / 2
+            );
+            net.advance(wait);
+            assert_eq!(connects(&net.take_events()).len(), 1);
+        }
+    }
+}

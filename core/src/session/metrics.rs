@@ -12,9 +12,10 @@ pub struct Metrics {
     pub messages_sent: u64,
     /// JSON-RPC messages read: answers, the server's requests and notifications.
     pub messages_received: u64,
-    /// Transport bytes handed out by `poll_transmit`.
+    /// Transport bytes handed out by `poll_transmit`, over every link so far.
     pub bytes_sent: u64,
-    /// Transport bytes fed to `handle_input` for the current link.
+    /// Transport bytes fed to `handle_input` over every link so far (input naming an
+    /// abandoned attempt is ignored and not counted).
     pub bytes_received: u64,
     /// How long the current link has been open, if one is.
     pub connected_for: Option<Duration>,

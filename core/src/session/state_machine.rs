@@ -97,12 +97,10 @@ pub struct Session {
     link: Option<LinkSlot>,
     /// Last bytes of the link just abandoned, handed out before anything newer.
     farewell: VecDeque<(Attempt, Bytes)>,
-    /// Consecutive failed attempts, for `max_attempts`.
+    /// Consecutive failed attempts: the k of the backoff, and what `max_attempts` bounds.
     failures: u32,
     /// What the current attempt's WebSocket reported before it opened (see `attempt_error`).
     attempt_error: Option<ws::ProtocolError>,
-    /// Waits taken since a link was last open: the k of the backoff.
-    backoff_step: u32,
     backoff_at: Option<Instant>,
     next_call: u64,
     calls: Pending<CallId, Call>,
@@ -139,7 +137,6 @@ impl Session {
             farewell: VecDeque::new(),
             failures: 0,
             attempt_error: None,
-            backoff_step: 0,
             backoff_at: None,
             next_call: 1,
             calls: Pending::default(),
@@ -631,8 +628,11 @@ impl Session {
                 return;
             }
         }
-        self.backoff_step = self.backoff_step.saturating_add(1);
-        let delay = self.config.backoff.delay(self.backoff_step, &mut self.rng);
+        // k = the consecutive failed attempts; a lost open link (k = 0) waits d_1 as well.
+        let delay = self
+            .config
+            .backoff
+            .delay(self.failures.max(1), &mut self.rng);
         // A wait too long for `Instant` is forever: the session stays Reconnecting.
         self.backoff_at = later(now, delay);
         self.set_state(if self.ever_connected {
@@ -742,7 +742,6 @@ impl Session {
         link.up_since = Some(now);
         link.beat = heartbeat.map(|config| Beat::new(config, now));
         self.failures = 0;
-        self.backoff_step = 0;
         self.ever_connected = true;
         self.counters.links_opened = self.counters.links_opened.saturating_add(1);
         self.set_state(State::Connected);
