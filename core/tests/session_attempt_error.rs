@@ -7,6 +7,12 @@ use tether_core::handshake::{ClientRequest, HandshakeError};
 use tether_core::session::{Config, Event, Session, State};
 use tether_core::ws::ProtocolError;
 
+/// The origin of the test's clock: one real instant, never read again.
+fn origin() -> Instant {
+    #[allow(clippy::disallowed_methods)]
+    Instant::now()
+}
+
 fn started(now: Instant) -> Session {
     let request = ClientRequest {
         host: "node-2:7000".into(),
@@ -20,7 +26,7 @@ fn started(now: Instant) -> Session {
 
 #[test]
 fn a_refused_upgrade_is_the_attempt_error_until_the_next_attempt() {
-    let now = Instant::now();
+    let now = origin();
     let mut session = started(now);
     let attempt = session.current_attempt().expect("an attempt");
     session.transport_open(now, attempt);
@@ -55,7 +61,7 @@ fn a_refused_upgrade_is_the_attempt_error_until_the_next_attempt() {
 
 #[test]
 fn a_transport_that_could_not_be_opened_leaves_no_attempt_error() {
-    let now = Instant::now();
+    let now = origin();
     let mut session = started(now);
     let attempt = session.current_attempt().expect("an attempt");
     session.transport_failed(now, attempt);
