@@ -76,7 +76,7 @@ struct Sent {
 async fn send(client: &Client, n: u64) -> Sent {
     let queued = client.state() != State::Connected;
     let params = json!({ "n": n });
-    let call = if n % 2 == 0 {
+    let call = if n & 1 == 0 {
         bounded("notify", client.notify("note", &params))
             .await
             .unwrap_or_else(|e| panic!("notification {n} refused: {e}"));
