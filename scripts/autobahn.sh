@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# RFC 6455 conformance: runs the Autobahn|Testsuite (../shared/tools/autobahn.sh) against the
-# tokio echo server (wstest as client) and the tokio Autobahn client (wstest as server), then
-# fails unless every case is OK or INFORMATIONAL: no FAILED, no NON-STRICT, none missing.
-# Reports land in target/autobahn/<runtime>-<role>/; EXCLUDE and CASES pass through.
+# RFC 6455 conformance: runs the Autobahn|Testsuite (../shared/tools/autobahn.sh) against each
+# adapter's echo server (wstest as client) and Autobahn client (wstest as server), then fails
+# unless every case is OK or INFORMATIONAL: no FAILED, no NON-STRICT, none missing.
+# ADAPTERS picks the adapters (default "tokio async-std"; each name is a tether-NAME crate).
+# Reports land in target/autobahn/<adapter>-<role>/ (target/ is $CARGO_TARGET_DIR if set);
+# EXCLUDE and CASES pass through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/serve.sh
 tool=${AUTOBAHN_TOOL:-../shared/tools/autobahn.sh}
-out=target/autobahn
+adapters=${ADAPTERS:-tokio async-std}
+target=${CARGO_TARGET_DIR:-target}
+out=$target/autobahn
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build --release --locked -p tether-tokio --example echo_server --example autobahn_client
+reports=()
+for adapter in $adapters; do
+  cargo build --release --locked -p "tether-$adapter" --example echo_server --example autobahn_client
+  # Each adapter's example binaries land in one folder; copy them before the next build.
+  bin="$out/bin-$adapter"
+  mkdir -p "$bin"
+  cp "$target/release/examples/echo_server" "$target/release/examples/autobahn_client" "$bin/"
 
-start_server target/release/examples/echo_server 127.0.0.1:0
-url=$SERVER_URL
+  start_server "$bin/echo_server" 127.0.0.1:0
+  OUT="$out/$adapter-server" bash "$tool" client "$SERVER_URL"
+  kill "$SERVER_PID" 2>/dev/null || true
 
-OUT="$out/tokio-server" bash "$tool" client "$url"
-OUT="$out/tokio-client" AGENT=tether-tokio bash "$tool" server target/release/examples/autobahn_client
+  OUT="$out/$adapter-client" AGENT="tether-$adapter" bash "$tool" server "$bin/autobahn_client"
+  reports+=("$out/$adapter-server" "$out/$adapter-client")
+done
 
-python3 scripts/autobahn_report.py "$out/tokio-server" "$out/tokio-client"
+python3 scripts/autobahn_report.py "${reports[@]}"

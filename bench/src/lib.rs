@@ -1,10 +1,12 @@
-//! Shared pieces of tether's benchmarks: the client frames both benches feed to servers,
-//! the fixed upgrade request, run-to-run statistics and table printing.
+//! Shared pieces of tether's benchmarks: the client frames the benches feed to servers,
+//! the fixed upgrade request, run-to-run statistics and table printing, and the echo
+//! harness ([`echo`]) that `echo` (`ws://`) and `wss` share.
 //!
 //! The bench targets live in `benches/` (run them with `cargo bench -p tether-bench`); this
 //! library exists so that every peer is fed byte-for-byte the same input and every result
 //! is summarised the same way.
 
+pub mod echo;
 pub mod server_thread;
 
 use std::fmt::Write as _;

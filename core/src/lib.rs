@@ -15,6 +15,7 @@
 //! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: an [`rpc::Endpoint`] |
 //! | [`session`] | a reconnecting JSON-RPC client link to one server: a [`session::Session`] |
 //! | [`time`] | the table of deadlines a state machine waits for |
+//! | [`transmit`] | the socket half of a driver loop without the socket: buffers, deadline, linger |
 //! | [`Machine`] | the contract below as a trait, for drivers and harnesses of any machine |
 //! | [`rng`] | the caller-seeded RNG behind masks and keys |
 //!
@@ -84,6 +85,7 @@ pub mod rng;
 pub mod rpc;
 pub mod session;
 pub mod time;
+pub mod transmit;
 pub mod ws;
 
 pub use machine::Machine;

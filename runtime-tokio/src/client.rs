@@ -1,4 +1,5 @@
-//! Opening a connection: [`connect`] and the URL it takes.
+//! Opening a connection: [`connect`], the URL it takes, and [`open_stream`], the socket
+//! under every client connection.
 
 use std::future::Future;
 use std::io;
@@ -7,11 +8,14 @@ use std::time::Duration;
 
 use tether_core::handshake::{ClientRequest, HandshakeError};
 use tether_core::ws::{Config, Connection, ProtocolError};
+use tether_tls::{ClientTls, TlsError};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tracing::Instrument;
 use url::{Host, Url};
 
 use crate::driver::{self, Driver, OpenError};
+use crate::stream::Stream;
 use crate::{ConnectError, UrlError, WebSocket};
 
 /// How [`connect`] opens a connection.
@@ -23,8 +27,13 @@ pub struct ClientConfig {
     pub headers: Vec<(String, String)>,
     /// Subprotocols to offer, most preferred first.
     pub protocols: Vec<String>,
-    /// How long the TCP connect and the opening handshake may take together (default 5 s).
+    /// How long the TCP connect, the TLS handshake (`wss://`) and the opening handshake may
+    /// take together (default 5 s).
     pub connect_timeout: Duration,
+    /// TLS for `wss://` URLs: the roots to trust and, for mutual TLS, the certificate to
+    /// present. `None` trusts the `webpki-roots` CAs ([`ClientTls::default`]). Unused for
+    /// `ws://`.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -34,22 +43,66 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             protocols: Vec::new(),
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
 
-/// Opens a WebSocket to `url` (`ws://host[:port]/path?query`; the port defaults to 80).
+/// Opens a WebSocket to `url`: `ws://host[:port]/path?query` (port 80 by default) or
+/// `wss://…` (TLS, port 443 by default).
 ///
 /// Resolves once the opening handshake has finished, so
-/// [`WebSocket::protocol`] already says which subprotocol the server chose. `wss://` is
-/// not supported yet and fails with [`ConnectError::UnsupportedScheme`].
+/// [`WebSocket::protocol`] already says which subprotocol the server chose. For `wss://`,
+/// the server's certificate must be valid for the URL's host (sent as SNI unless it is an
+/// IP address) and chain to a root of [`ClientConfig::tls`]; a certificate or TLS failure
+/// is a [`ConnectError::Tls`] naming the cause.
 ///
 /// Cancel-safe: dropping the future drops the half-open socket.
 pub async fn connect(url: &str, config: ClientConfig) -> Result<WebSocket, ConnectError> {
     let target = Target::parse(url)?;
     let span = tracing::debug_span!("ws", role = "client", peer = %target.host_header);
-    let open = open(target, config.ws, config.headers, config.protocols).instrument(span);
-    within(config.connect_timeout, open).await
+    let deadline = Instant::now() + config.connect_timeout;
+    within(
+        config.connect_timeout,
+        open(target, config, deadline).instrument(span),
+    )
+    .await
+}
+
+/// Opens the socket `target` names before `deadline`: TCP, then for `wss://` the TLS
+/// handshake, with `tls` (the `webpki-roots` CAs if `None`). Every client connection gets
+/// its socket here, so a reconnecting client opens them the same way.
+pub(crate) async fn open_stream(
+    target: &Target,
+    tls: Option<&ClientTls>,
+    deadline: Instant,
+) -> Result<Stream, ConnectError> {
+    let open = async {
+        let tcp = target.connect_tcp().await?;
+        if !target.secure {
+            return Ok(Stream::Tcp(tcp));
+        }
+        let name = tether_tls::server_name(&target.host)?;
+        let default;
+        let tls = match tls {
+            Some(tls) => tls,
+            None => {
+                default = ClientTls::default();
+                &default
+            }
+        };
+        Stream::connect_tls(tcp, name, tls)
+            .await
+            .map_err(|e| match e.kind() {
+                // The server hung up mid-handshake without an alert.
+                io::ErrorKind::UnexpectedEof => ConnectError::ClosedDuringHandshake,
+                _ => io_error(e),
+            })
+    };
+    match tokio::time::timeout_at(deadline, open).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnectError::Timeout),
+    }
 }
 
 /// Runs `open` for at most `limit`: the whole connect, TCP and handshake together.
@@ -65,16 +118,15 @@ pub(crate) async fn within<T>(
 
 async fn open(
     target: Target,
-    ws: Config,
-    headers: Vec<(String, String)>,
-    protocols: Vec<String>,
+    config: ClientConfig,
+    deadline: Instant,
 ) -> Result<WebSocket, ConnectError> {
-    let linger = ws.close_timeout;
-    let request = target.request(headers, protocols);
+    let linger = config.ws.close_timeout;
+    let request = target.request(config.headers, config.protocols);
     // Built before connecting, so a request we cannot send fails without touching the network.
-    let conn = Connection::client(driver::now(), ws, request, driver::seed()?)
+    let conn = Connection::client(driver::now(), config.ws, request, driver::seed()?)
         .map_err(ConnectError::Handshake)?;
-    let stream = target.connect().await?;
+    let stream = open_stream(&target, config.tls.as_ref(), deadline).await?;
     let (mut driver, parts) = Driver::new(conn, stream, Arc::from([]), linger);
     let protocol = driver.open().await.map_err(connect_error)?;
     tokio::spawn(driver.run().in_current_span());
@@ -84,7 +136,7 @@ async fn open(
 /// What a failed opening handshake means to whoever called `connect`.
 pub(crate) fn connect_error(error: OpenError) -> ConnectError {
     match error {
-        OpenError::Io(e) => ConnectError::Io(e),
+        OpenError::Io(e) => io_error(e),
         OpenError::Protocol(ProtocolError::Handshake(HandshakeError::BadStatus(status))) => {
             ConnectError::Rejected { status }
         }
@@ -97,12 +149,25 @@ pub(crate) fn connect_error(error: OpenError) -> ConnectError {
     }
 }
 
-/// Where a `ws://` URL points.
+/// A socket error, or the TLS failure it carries. Over TLS 1.3 a server's verdict on our
+/// client certificate arrives after our side of the handshake is done, as an alert in
+/// the first read: it surfaces here, while waiting for the upgrade response.
+pub(crate) fn io_error(e: io::Error) -> ConnectError {
+    match TlsError::from_io(&e) {
+        Some(tls) => ConnectError::Tls(tls),
+        None => ConnectError::Io(e),
+    }
+}
+
+/// Where a `ws://` or `wss://` URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
-    /// What to resolve: a name or an IP address (IPv6 without brackets).
+    /// What to resolve: a name or an IP address (IPv6 without brackets). Also the name
+    /// a server's certificate is checked against.
     host: String,
     port: u16,
+    /// `wss://`: TLS over the TCP connection.
+    secure: bool,
     /// The `Host` header: as in the URL, with the port only if it is not the default.
     pub(crate) host_header: String,
     /// Path and query, starting with `/`.
@@ -125,7 +190,7 @@ impl Target {
     }
 
     /// Opens the TCP connection.
-    pub(crate) async fn connect(&self) -> io::Result<TcpStream> {
+    async fn connect_tcp(&self) -> io::Result<TcpStream> {
         let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
         // Small frames (pongs, replies) must not wait for Nagle's timer.
         stream.set_nodelay(true)?;
@@ -134,9 +199,11 @@ impl Target {
 
     pub(crate) fn parse(text: &str) -> Result<Target, ConnectError> {
         let url = Url::parse(text).map_err(UrlError::from)?;
-        if url.scheme() != "ws" {
-            return Err(ConnectError::UnsupportedScheme(url.scheme().to_owned()));
-        }
+        let secure = match url.scheme() {
+            "ws" => false,
+            "wss" => true,
+            other => return Err(ConnectError::UnsupportedScheme(other.to_owned())),
+        };
         if url.fragment().is_some() {
             return Err(UrlError::Fragment.into());
         }
@@ -160,7 +227,10 @@ impl Target {
         };
         Ok(Target {
             host,
-            port: url.port_or_known_default().unwrap_or(80),
+            port: url
+                .port_or_known_default()
+                .unwrap_or(if secure { 443 } else { 80 }),
+            secure,
             host_header,
             path,
         })
@@ -175,6 +245,7 @@ mod tests {
         Target {
             host: host.into(),
             port,
+            secure: false,
             host_header: host_header.into(),
             path: path.into(),
         }
@@ -235,10 +306,30 @@ mod tests {
     }
 
     #[test]
+    fn wss_is_secure_on_port_443() {
+        let secure = |host, port, host_header, path| Target {
+            secure: true,
+            ..target(host, port, host_header, path)
+        };
+        assert_eq!(
+            parse("wss://example.com/a"),
+            secure("example.com", 443, "example.com", "/a")
+        );
+        assert_eq!(
+            parse("wss://example.com:443/"),
+            secure("example.com", 443, "example.com", "/")
+        );
+        assert_eq!(
+            parse("wss://[::1]:9443/"),
+            secure("::1", 9443, "[::1]:9443", "/")
+        );
+    }
+
+    #[test]
     fn other_schemes_are_unsupported() {
         for (text, scheme) in [
-            ("wss://example.com/", "wss"),
             ("http://example.com/", "http"),
+            ("https://example.com/", "https"),
         ] {
             match Target::parse(text) {
                 Err(ConnectError::UnsupportedScheme(s)) => assert_eq!(s, scheme),

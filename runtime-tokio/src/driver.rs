@@ -18,11 +18,11 @@ use tether_core::ws::{
     CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError, State,
 };
 use tether_core::Seed;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::debug;
 
 use crate::handle::Parts;
+use crate::stream::Stream;
 use crate::transport::Transport;
 
 /// Events waiting for the receiver; when full, the driver stops reading the socket.
@@ -157,7 +157,7 @@ impl Driver {
     /// `supported` are the subprotocols a server accepts; `linger` bounds the final flush.
     pub(crate) fn new(
         conn: Connection,
-        stream: TcpStream,
+        stream: Stream,
         supported: Arc<[String]>,
         linger: Duration,
     ) -> (Driver, Parts) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tether_core::handshake::HandshakeError;
 use tether_core::ws::{ProtocolError, SendError};
+use tether_tls::TlsError;
 
 /// A command on an open [`WebSocket`](crate::WebSocket) could not be carried out.
 ///
@@ -43,10 +44,10 @@ pub enum ConnectError {
     /// The URL could not be used.
     #[error("invalid URL: {0}")]
     InvalidUrl(#[from] UrlError),
-    /// Only `ws://` is supported for now (`wss://` needs TLS, which is not built yet).
-    #[error("unsupported URL scheme {0:?} (expected \"ws\")")]
+    /// The URL's scheme is neither `ws` nor `wss`.
+    #[error("unsupported URL scheme {0:?} (expected \"ws\" or \"wss\")")]
     UnsupportedScheme(String),
-    /// The TCP connect and the opening handshake together took longer than
+    /// The TCP connect, the TLS handshake and the opening handshake together took longer than
     /// [`ClientConfig::connect_timeout`](crate::ClientConfig::connect_timeout) (or the core's
     /// handshake timeout).
     #[error("connect timed out")]
@@ -54,6 +55,11 @@ pub enum ConnectError {
     /// Resolving, connecting, reading or writing failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
+    /// `wss://` only: TLS failed, for the reason given (the server's certificate is not
+    /// trusted, has expired or names another host; the server refused our client
+    /// certificate or wanted one …).
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The upgrade request could not be built, or the server's response was not a valid
     /// WebSocket upgrade.
     #[error("handshake failed: {0}")]

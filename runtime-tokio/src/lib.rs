@@ -63,6 +63,7 @@ mod handle;
 mod retire;
 pub mod rpc;
 mod server;
+mod stream;
 mod transport;
 
 pub use client::{connect, ClientConfig};
@@ -72,6 +73,7 @@ pub use server::{Server, ServerConfig};
 
 pub use tether_core::frame::CloseCode;
 pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
+pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};
 
 /// The README's examples, compiled as doc tests so they stay true to the API.
 #[doc = include_str!("../../README.md")]

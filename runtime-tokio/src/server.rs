@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use tether_core::ws::{Config, Connection};
 use tether_core::Seed;
+use tether_tls::{ServerTls, TlsError};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tracing::{debug, Instrument};
 
 use crate::driver::{self, Driver, OpenError};
+use crate::stream::Stream;
 use crate::WebSocket;
 
 /// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
@@ -25,6 +27,9 @@ pub struct ServerConfig {
     /// Subprotocols we support. Of those a client offers, the first (in the client's order
     /// of preference) that is in this list is chosen; none is chosen if there is no match.
     pub protocols: Vec<String>,
+    /// Serve `wss://`: every accepted connection starts with a TLS handshake, inside the
+    /// same time limit as the opening handshake. `None` serves plain `ws://`.
+    pub tls: Option<ServerTls>,
 }
 
 /// A listening WebSocket server.
@@ -36,6 +41,7 @@ pub struct Server {
     listener: TcpListener,
     ws: Config,
     protocols: Arc<[String]>,
+    tls: Option<ServerTls>,
     ready_tx: mpsc::Sender<(WebSocket, SocketAddr)>,
     ready_rx: mpsc::Receiver<(WebSocket, SocketAddr)>,
 }
@@ -49,6 +55,7 @@ impl Server {
             listener,
             ws: config.ws,
             protocols: config.protocols.into(),
+            tls: config.tls,
             ready_tx,
             ready_rx,
         })
@@ -61,9 +68,11 @@ impl Server {
 
     /// The next connection whose handshake succeeded, and the client's address.
     ///
-    /// New TCP connections are taken only while this is awaited; each one's handshake then
-    /// runs in a task of its own, concurrently with the others. A failed handshake is
-    /// answered with its HTTP status, logged at debug level, and skipped. Errors are those of the listening socket (for
+    /// New TCP connections are taken only while this is awaited; each one's handshakes (TLS,
+    /// then WebSocket) then run in a task of its own, concurrently with the others. A failed
+    /// handshake is answered with its HTTP status (or TLS alert), logged at debug level,
+    /// and skipped; so is one that takes longer than the config's `handshake_timeout` plus
+    /// `close_timeout`. Errors are those of the listening socket (for
     /// example running out of file descriptors); the server remains usable after them.
     ///
     /// Cancel-safe: dropping the future loses no connection.
@@ -90,6 +99,7 @@ impl Server {
             addr,
             self.ws.clone(),
             self.protocols.clone(),
+            self.tls.clone(),
             self.ready_tx.clone(),
         );
         tokio::spawn(task.instrument(span));
@@ -102,26 +112,51 @@ async fn handshake(
     addr: SocketAddr,
     ws: Config,
     protocols: Arc<[String]>,
+    tls: Option<ServerTls>,
     ready: mpsc::Sender<(WebSocket, SocketAddr)>,
 ) {
     let Some(seed) = prepare(&stream) else {
         return;
     };
-    // The core times the handshake out; the linger bounds writing its error response.
+    // The core times the handshake out; the linger bounds writing its error response. The
+    // limit covers TLS too, so a client that never finishes it cannot hold a task.
     let limit = ws.handshake_timeout + ws.close_timeout;
     let linger = ws.close_timeout;
     let conn = Connection::server(driver::now(), ws, seed);
-    let (mut driver, parts) = Driver::new(conn, stream, protocols, linger);
-    match tokio::time::timeout(limit, driver.open()).await {
-        Ok(Ok(protocol)) => {
+    let open = async {
+        let stream = accept(stream, tls.as_ref()).await.map_err(OpenError::Io)?;
+        let (mut driver, parts) = Driver::new(conn, stream, protocols, linger);
+        let protocol = driver.open().await?;
+        Ok((driver, parts, protocol))
+    };
+    match tokio::time::timeout(limit, open).await {
+        Ok(Ok((driver, parts, protocol))) => {
             tokio::spawn(driver.run().in_current_span());
             // If the server is gone, dropping the connection closes it.
             let _ = ready.send((WebSocket::new(parts, protocol), addr)).await;
         }
         Ok(Err(OpenError::Protocol(e))) => debug!(error = %e, "handshake failed"),
-        Ok(Err(OpenError::Io(e))) => debug!(error = %e, "socket error during handshake"),
+        Ok(Err(OpenError::Io(e))) => log_socket_error(&e),
         Ok(Err(OpenError::Closed)) => debug!("closed during handshake"),
         Err(_) => debug!("handshake timed out"),
+    }
+}
+
+/// The stream of an accepted connection: the socket itself, or for `wss://` the socket
+/// after the server side of a TLS handshake. Not timed: callers bound it.
+pub(crate) async fn accept(stream: TcpStream, tls: Option<&ServerTls>) -> io::Result<Stream> {
+    match tls {
+        None => Ok(Stream::Tcp(stream)),
+        Some(tls) => Stream::accept_tls(stream, tls).await,
+    }
+}
+
+/// Logs why an accepted connection failed before it opened, naming the TLS cause if any
+/// (a client that does not trust us, or that we do not trust).
+pub(crate) fn log_socket_error(e: &io::Error) {
+    match TlsError::from_io(e) {
+        Some(tls) => debug!(error = %tls, "TLS handshake failed"),
+        None => debug!(error = %e, "socket error during handshake"),
     }
 }
 

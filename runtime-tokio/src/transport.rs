@@ -1,6 +1,6 @@
 //! The socket half of a driver, shared by the WebSocket and the JSON-RPC drivers.
 //!
-//! Both drivers run the core's loop over a TCP socket the same way: read into a buffer
+//! Both drivers run the core's loop over a socket (TCP or TLS) the same way: read into a buffer
 //! that grows and shrinks, write a queue of buffers the core handed out, sleep on one
 //! re-armed timer until the core's next deadline, and linger after the close. What they do
 //! with events and commands differs; that stays in each driver. The core's [`Machine`] is
@@ -8,20 +8,21 @@
 //! `rpc::Endpoint` alike.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use tether_core::ws::State;
 use tether_core::Machine;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 use tracing::debug;
 
 use crate::driver::now;
+use crate::stream::{Reader, Stream, Writer};
 
 /// First size of the read buffer; it doubles while reads fill it.
 const READ_MIN: usize = 8 << 10;
@@ -91,8 +92,10 @@ impl WriteQueue {
 /// One socket, its buffers and the driver's one timer.
 #[derive(Debug)]
 pub(crate) struct Transport {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: Reader,
+    writer: Writer,
+    /// Bytes were written since the last flush into a stream that may hold some back (TLS).
+    unflushed: bool,
     read_buf: Vec<u8>,
     /// The peer closed its write side; reading again would only return 0.
     eof: bool,
@@ -109,11 +112,12 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// `linger` bounds the final flush and the wait for the peer's EOF.
-    pub(crate) fn new(stream: TcpStream, linger: Duration) -> Transport {
-        let (reader, writer) = stream.into_split();
+    pub(crate) fn new(stream: Stream, linger: Duration) -> Transport {
+        let (reader, writer) = stream.split();
         Transport {
             reader,
             writer,
+            unflushed: false,
             read_buf: vec![0; READ_MIN],
             eof: false,
             queue: WriteQueue::default(),
@@ -162,7 +166,10 @@ impl Transport {
     /// Whether [`step`](Self::step) has anything to wait for; `reading` is the driver's
     /// wish to read (false while it cannot take more events).
     pub(crate) fn is_active(&self, reading: bool) -> bool {
-        (reading && !self.eof) || !self.queue.is_empty() || self.deadline.is_some()
+        (reading && !self.eof)
+            || !self.queue.is_empty()
+            || self.unflushed
+            || self.deadline.is_some()
     }
 
     /// Nothing can ever happen again (no bytes to move, no timer, no handles): the driver
@@ -172,8 +179,9 @@ impl Transport {
         self.gave_up = true;
     }
 
-    /// Waits for the first of: bytes to read (if `reading`), the write of the queue's front,
-    /// the timer; and feeds what happened to `core`. Never completes if
+    /// Waits for the first of: bytes to read (if `reading`), the write of the queue's front
+    /// (or, once the queue is empty, the flush of what a TLS stream held back), the timer;
+    /// and feeds what happened to `core`. Never completes if
     /// [`is_active`](Self::is_active) is false. Cancel-safe: the core is fed only once the
     /// socket has done its part, in the same poll.
     pub(crate) async fn step(&mut self, core: &mut impl Machine, reading: bool) -> io::Result<()> {
@@ -192,17 +200,22 @@ impl Transport {
                     self.resize_read_buf(n);
                 }
             }
-            written = self.writer.write_vectored(&slices[..iov]), if iov > 0 => {
-                match written? {
-                    0 => return Err(io::ErrorKind::WriteZero.into()),
-                    n => self.queue.advance(n),
+            // One branch for both, as both need the writer: a write while the queue holds
+            // bytes, else the flush of what a TLS stream still holds back.
+            written = write_or_flush(&mut self.writer, &slices[..iov]), if iov > 0 || self.unflushed => {
+                let written = written?;
+                if written.taken == 0 && iov > 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
                 }
+                self.queue.advance(written.taken);
+                self.unflushed = !written.flushed;
             }
             () = &mut self.timer, if self.deadline.is_some() => {
                 let now = now();
                 if self.linger_until.is_some_and(|until| until <= now) {
                     debug!(unwritten = self.queue.len, "peer stopped reading; giving up the flush");
                     self.queue.clear();
+                    self.unflushed = false;
                     self.gave_up = true;
                 }
                 // The timer fired, so it is spent until re-armed by the next `drain`.
@@ -218,21 +231,28 @@ impl Transport {
     /// is gone the only way it can, as an EOF.
     pub(crate) fn fail(&mut self, core: &mut impl Machine) {
         self.queue.clear();
+        self.unflushed = false;
         self.eof = true;
         self.gave_up = true;
         core.handle_eof(now());
     }
 
-    /// Ends the transport gracefully: FIN after our last byte, then read and discard until
-    /// the peer's EOF (for at most `linger`). Dropping a socket with unread input makes the
-    /// kernel send a reset, which can destroy our close frame before the peer reads it.
+    /// Ends the transport gracefully: FIN after our last byte (for TLS, after the records
+    /// it still holds and its close_notify), then read and discard until the peer's EOF, all
+    /// within `linger`. Dropping a socket with unread input makes the kernel send a reset,
+    /// which can destroy our close frame before the peer reads it.
     pub(crate) async fn shutdown(&mut self) {
-        let _ = self.writer.shutdown().await;
+        let deadline = tokio::time::sleep(self.linger);
+        tokio::pin!(deadline);
+        // Bounded: TLS has bytes to write first, and a peer that stopped reading would
+        // hold them (and this task) forever.
+        tokio::select! {
+            _ = self.writer.shutdown() => {}
+            () = &mut deadline => return,
+        }
         if self.eof {
             return;
         }
-        let deadline = tokio::time::sleep(self.linger);
-        tokio::pin!(deadline);
         loop {
             tokio::select! {
                 read = self.reader.read(&mut self.read_buf) => match read {
@@ -255,6 +275,55 @@ impl Transport {
             self.read_buf.shrink_to_fit();
         }
     }
+}
+
+/// What one [`write_or_flush`] did.
+struct Written {
+    /// Bytes of the slices the stream took.
+    taken: usize,
+    /// Nothing the stream took is held back any more.
+    flushed: bool,
+}
+
+/// Writes `slices`, or only flushes if there are none. A TLS stream takes bytes into
+/// records it may not get onto the socket yet, and only a flush (or the next write) sends
+/// those; so after a write it is flushed at once, in the same poll, and only a flush that
+/// has to wait for the socket costs a turn of the driver's loop of its own.
+fn write_or_flush<'a>(
+    writer: &'a mut Writer,
+    slices: &'a [IoSlice<'a>],
+) -> impl Future<Output = io::Result<Written>> + 'a {
+    std::future::poll_fn(move |cx| {
+        let mut writer = Pin::new(&mut *writer);
+        let taken = if slices.is_empty() {
+            0
+        } else {
+            match writer.as_mut().poll_write_vectored(cx, slices) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        if !writer.buffers() {
+            return Poll::Ready(Ok(Written {
+                taken,
+                flushed: true,
+            }));
+        }
+        match writer.poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(Written {
+                taken,
+                flushed: true,
+            })),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // The bytes were taken all the same: report them, and flush again later.
+            Poll::Pending if taken > 0 => Poll::Ready(Ok(Written {
+                taken,
+                flushed: false,
+            })),
+            Poll::Pending => Poll::Pending,
+        }
+    })
 }
 
 #[cfg(test)]

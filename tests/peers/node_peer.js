@@ -9,12 +9,21 @@
 //                                     success, 1 on failure (the reason on stderr).
 //
 // Scenarios take query parameters like paths do: `close?code=4001&reason=bye`.
+//
+// TLS (wss://), from the environment, PEM file paths:
+//   PEER_TLS_CERT, PEER_TLS_KEY  server: serve wss:// with this chain and key (the report
+//                                then names the SNI the client sent); client: present
+//                                them as a client certificate
+//   PEER_TLS_CA                  server: require client certificates from this CA;
+//                                client: trust this CA (for wss:// URLs)
 // The payload generators must match tests/src/payload.rs and py_peer.py byte for byte.
 // Only ws's public API is used: `send(data, { binary, fin })` for fragments and for text
 // frames carrying raw bytes (ws does not validate what it sends), and binaryType
 // 'fragments' to see how a binary message was framed (ws gives text messages whole).
 'use strict';
 
+const fs = require('fs');
+const https = require('https');
 const { WebSocket, WebSocketServer } = require('ws');
 
 // Large enough for the 16 MiB messages (and then some).
@@ -163,19 +172,56 @@ async function serverScenario(ws, name, params, box, report) {
   }
 }
 
+// TLS options from the environment (see the top of this file): the server's certificate
+// and, if a CA is given, the client certificates it requires.
+function serverTls() {
+  const cert = process.env.PEER_TLS_CERT;
+  if (!cert) return null;
+  const options = { cert: fs.readFileSync(cert), key: fs.readFileSync(process.env.PEER_TLS_KEY) };
+  if (process.env.PEER_TLS_CA) {
+    Object.assign(options, { ca: fs.readFileSync(process.env.PEER_TLS_CA), requestCert: true, rejectUnauthorized: true });
+  }
+  return options;
+}
+
+// The client's: the CA it trusts and the certificate it presents, where given.
+function clientTls() {
+  const options = {};
+  if (process.env.PEER_TLS_CA) options.ca = fs.readFileSync(process.env.PEER_TLS_CA);
+  if (process.env.PEER_TLS_CERT) {
+    options.cert = fs.readFileSync(process.env.PEER_TLS_CERT);
+    options.key = fs.readFileSync(process.env.PEER_TLS_KEY);
+  }
+  return options;
+}
+
 function runServer() {
   // The test holds our stdin; when it goes away (even killed), so do we.
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: MAX_PAYLOAD });
-  wss.on('listening', () => {
-    const { address, port } = wss.address();
-    process.stdout.write(`listening on ws://${address}:${port}\n`);
-  });
+  const tls = serverTls();
+  let wss;
+  if (tls) {
+    const server = https.createServer(tls);
+    wss = new WebSocketServer({ server, maxPayload: MAX_PAYLOAD });
+    server.on('tlsClientError', (err) => process.stderr.write(`node_peer: TLS: ${err.message}\n`));
+    server.listen(0, '127.0.0.1', () => {
+      const { address, port } = server.address();
+      process.stdout.write(`listening on wss://${address}:${port}\n`);
+    });
+  } else {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: MAX_PAYLOAD });
+    wss.on('listening', () => {
+      const { address, port } = wss.address();
+      process.stdout.write(`listening on ws://${address}:${port}\n`);
+    });
+  }
   wss.on('connection', async (ws, req) => {
     const { name, params } = parseScenario(req.url);
     const box = inbox(ws);
     const report = { path: name, ok: true, messages: [] };
+    // The name the client asked for by SNI (false if it sent none).
+    if (tls) report.sni = req.socket.servername || null;
     const timer = setTimeout(() => ws.terminate(), TIMEOUT_MS);
     try {
       await serverScenario(ws, name, params, box, report);
@@ -292,7 +338,7 @@ async function runClient(url, scenario) {
   const key = name.replace(/^\//, '');
   const run = CLIENT_SCENARIOS[key];
   if (!run) throw new Failure(`unknown scenario ${key}`);
-  const ws = new WebSocket(url, { maxPayload: MAX_PAYLOAD });
+  const ws = new WebSocket(url, { maxPayload: MAX_PAYLOAD, ...clientTls() });
   const box = inbox(ws);
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);

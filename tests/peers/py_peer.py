@@ -9,6 +9,13 @@
                                     1 on failure (the reason on stderr).
 
 Scenarios take query parameters like paths do: `close?code=4001&reason=bye`.
+
+TLS (wss://), from the environment, PEM file paths:
+    PEER_TLS_CERT, PEER_TLS_KEY  server: serve wss:// with this chain and key (the report
+                                 then names the SNI the client sent); client: present
+                                 them as a client certificate
+    PEER_TLS_CA                  server: require client certificates from this CA;
+                                 client: trust this CA (for wss:// URLs)
 The payload generators must match tests/src/payload.rs and node_peer.js byte for byte.
 
 The library is used through its normal API; the one exception is sending invalid UTF-8,
@@ -18,6 +25,8 @@ connection's protocol object inside `send_context()` (the way `send()` itself do
 
 import asyncio
 import json
+import os
+import ssl
 import sys
 import threading
 import traceback
@@ -113,6 +122,9 @@ async def echo_counting_fragments(ws, report):
 async def handler(ws):
     path, params = query(ws.request.path)
     report = {"path": path, "ok": True, "messages": []}
+    tls = ws.transport.get_extra_info("ssl_object")
+    if tls is not None:
+        report["sni"] = getattr(tls, "peer_sni", None)
     try:
         async with asyncio.timeout(TIMEOUT):
             if path == "/echo":
@@ -170,11 +182,44 @@ def exit_when_stdin_closes():
     os._exit(0)
 
 
+def remember_sni(tls, name, context):
+    """Keeps the server name the client asked for (None if it sent none) for the report."""
+    tls.peer_sni = name
+
+
+def server_tls():
+    """The server's TLS context, or None to serve plain ws://."""
+    cert = os.environ.get("PEER_TLS_CERT")
+    if not cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, os.environ["PEER_TLS_KEY"])
+    ca = os.environ.get("PEER_TLS_CA")
+    if ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(ca)
+    context.sni_callback = remember_sni
+    return context
+
+
+def client_tls(url):
+    """The client's TLS context for a wss:// URL (None for ws://)."""
+    if not url.startswith("wss://"):
+        return None
+    context = ssl.create_default_context(cafile=os.environ.get("PEER_TLS_CA"))
+    cert = os.environ.get("PEER_TLS_CERT")
+    if cert:
+        context.load_cert_chain(cert, os.environ["PEER_TLS_KEY"])
+    return context
+
+
 async def run_server():
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
-    async with serve(handler, "127.0.0.1", 0, max_size=MAX_SIZE, ping_interval=None) as server:
+    tls = server_tls()
+    async with serve(handler, "127.0.0.1", 0, max_size=MAX_SIZE, ping_interval=None, ssl=tls) as server:
         host, port = server.sockets[0].getsockname()[:2]
-        print(f"listening on ws://{host}:{port}", flush=True)
+        scheme = "ws" if tls is None else "wss"
+        print(f"listening on {scheme}://{host}:{port}", flush=True)
         await server.serve_forever()
 
 
@@ -278,7 +323,7 @@ async def run_client(url, scenario):
     if run is None:
         raise Failure(f"unknown scenario {name}")
     async with asyncio.timeout(TIMEOUT):
-        ws = await connect(url, max_size=MAX_SIZE, ping_interval=None)
+        ws = await connect(url, max_size=MAX_SIZE, ping_interval=None, ssl=client_tls(url))
         try:
             result = await run(ws, params)
         finally:

@@ -1,5 +1,7 @@
 //! The interop scenarios, written once and run against each peer by
-//! `tests/interop_python.rs` and `tests/interop_node.rs`.
+//! `tests/interop_python.rs` and `tests/interop_node.rs`, for each adapter: this file is
+//! compiled once per module of [`crate::runtime`], whose `adapter` it uses (tether-tokio or
+//! tether-async-std), so the scenarios never name a runtime.
 //!
 //! Two directions: `tether_client_*` connects tether's client to a peer server (the
 //! request path picks the peer's behaviour), `tether_server_*` runs a peer client (with
@@ -8,19 +10,21 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 
 use bytes::Bytes;
+use futures_lite::FutureExt;
 use serde_json::{json, Value};
 use tether_core::frame::FrameError;
 use tether_core::ws::ProtocolError;
-use tether_tokio::{
+
+use super::adapter::{
     connect, ClientConfig, CloseCode, CloseInfo, Config, Event, Initiator, Message, Server,
     ServerConfig, WebSocket,
 };
-use tokio::time::timeout;
-
 use crate::payload::{check_message, message, Kind, FRAGMENTED_LEN, PEER_FRAGMENT_PIECE, SIZES};
-use crate::peer::{run_client, PeerKind, PeerServer, STEP_TIMEOUT};
+use crate::peer::{run_client, PeerKind, PeerServer, CLIENT_TIMEOUT, STEP_TIMEOUT};
+use crate::runtime::timeout;
 
 /// The fragment size tether sends with in the fragmentation scenarios.
 const TETHER_FRAGMENT_SIZE: usize = 1000;
@@ -170,9 +174,8 @@ async fn with_peer_client<F, Fut, T>(
     server_side: F,
 ) -> (T, Value)
 where
-    F: FnOnce(WebSocket) -> Fut + Send + 'static,
-    Fut: Future<Output = T> + Send,
-    T: Send + 'static,
+    F: FnOnce(WebSocket) -> Fut,
+    Fut: Future<Output = T>,
 {
     let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
     let config = ServerConfig {
@@ -184,27 +187,26 @@ where
         .expect("bind took too long")
         .expect("bind 127.0.0.1:0");
     let url = format!("ws://{}/", server.local_addr().expect("local_addr"));
-    let task = tokio::spawn(async move {
+    // The server side runs beside the peer client in this task (no spawn, so no runtime
+    // is named); its own steps are bounded, and so is the whole.
+    let server_task = AssertUnwindSafe(async move {
         let (ws, _) = timeout(STEP_TIMEOUT, server.accept())
             .await
             .expect("no connection from the peer client in time")
             .expect("accept");
-        server_side(ws).await
-    });
-    let run = run_client(peer, &url, scenario).await;
-    match timeout(STEP_TIMEOUT, task).await {
+        timeout(CLIENT_TIMEOUT + STEP_TIMEOUT, server_side(ws)).await
+    })
+    .catch_unwind();
+    let (served, run) =
+        futures_lite::future::zip(server_task, run_client(peer, &url, scenario)).await;
+    match served {
         Ok(Ok(value)) => (value, run.success()),
-        Ok(Err(join)) => {
+        Ok(Err(_)) => panic!("the tether server side did not finish in time: {run:?}"),
+        Err(panic) => {
             // Show what the peer said before re-raising the server side's own failure.
             eprintln!("{} peer client: {run:?}", peer.name());
-            match join.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(e) => panic!("server side task failed: {e}"),
-            }
+            std::panic::resume_unwind(panic)
         }
-        Err(_) => panic!(
-            "the tether server side did not finish within {STEP_TIMEOUT:?} of the peer client exiting: {run:?}"
-        ),
     }
 }
 
@@ -622,101 +624,4 @@ pub async fn tether_server_fails_oversized_with_1009(peer: PeerKind) {
         "{closed:?}"
     );
     check_peer_close(peer, &result, 1009, None, true);
-}
-
-/// Declares every interop scenario as a `#[tokio::test]` against one peer, so each peer's
-/// test file is one line and no scenario can be forgotten for one of them.
-#[macro_export]
-macro_rules! interop_tests {
-    ($peer:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_echo_every_size() {
-            $crate::interop::tether_client_echo_every_size($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_reassembles_peer_fragments() {
-            $crate::interop::tether_client_reassembles_peer_fragments($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_sends_fragments() {
-            $crate::interop::tether_client_sends_fragments($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_ping_gets_pong() {
-            $crate::interop::tether_client_ping_gets_pong($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_answers_peer_ping() {
-            $crate::interop::tether_client_answers_peer_ping($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_closes_with_code_and_reason() {
-            $crate::interop::tether_client_closes_with_code_and_reason($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_sees_peer_close() {
-            $crate::interop::tether_client_sees_peer_close($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_fails_invalid_utf8_with_1007() {
-            $crate::interop::tether_client_fails_invalid_utf8_with_1007($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_fails_oversized_with_1009() {
-            $crate::interop::tether_client_fails_oversized_with_1009($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_echo_every_size() {
-            $crate::interop::tether_server_echo_every_size($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_reassembles_peer_fragments() {
-            $crate::interop::tether_server_reassembles_peer_fragments($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_sends_fragments() {
-            $crate::interop::tether_server_sends_fragments($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_answers_peer_ping() {
-            $crate::interop::tether_server_answers_peer_ping($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_ping_gets_pong() {
-            $crate::interop::tether_server_ping_gets_pong($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_closes_with_code_and_reason() {
-            $crate::interop::tether_server_closes_with_code_and_reason($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_sees_peer_close() {
-            $crate::interop::tether_server_sees_peer_close($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_fails_invalid_utf8_with_1007() {
-            $crate::interop::tether_server_fails_invalid_utf8_with_1007($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_fails_oversized_with_1009() {
-            $crate::interop::tether_server_fails_oversized_with_1009($peer).await;
-        }
-    };
 }

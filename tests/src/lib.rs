@@ -1,20 +1,28 @@
 //! Shared helpers for tether's scenario tests.
 //!
+//! - [`certs`]: a throwaway CA and certificates for the TLS tests, as PEM files.
 //! - [`purity`]: the source scan that keeps `tether-core` sans-IO.
 //! - [`payload`]: deterministic payloads that the peers generate the same way.
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
-//! - [`interop`]: the interop scenarios, run per peer by `tests/interop_*.rs`.
+//! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
+//!   the `interop` scenarios (run per peer by `tests/interop_*.rs`) and the `loopback`
+//!   ones (`tests/loopback.rs`), compiled for that module's adapter.
+//! - [`interop_tls`]: the `wss://` interop scenarios (tokio), run per peer by
+//!   `tests/interop_tls_*.rs`.
+//! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
 //! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
 use std::path::PathBuf;
 
-pub mod interop;
+pub mod certs;
+pub mod interop_tls;
 pub mod payload;
 pub mod peer;
 pub mod purity;
 pub mod rpc;
+pub mod runtime;
 pub mod sim;
 
 /// The workspace root (the folder holding `core/`, `tests/`, `scripts/`), found from this

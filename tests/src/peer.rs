@@ -5,7 +5,7 @@
 //! orphan. A peer client runs one scenario to completion ([`run_client`]).
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -148,7 +148,16 @@ pub struct PeerServer {
 impl PeerServer {
     /// Starts the peer and waits (bounded) for its `listening on ws://ADDR` line.
     pub fn start(kind: PeerKind) -> PeerServer {
-        PeerServer::start_command(kind, kind.command(&["server"]))
+        Self::start_with_env(kind, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables: `PEER_TLS_CERT` and
+    /// `PEER_TLS_KEY` make it serve `wss://` (its line then says `wss://ADDR`),
+    /// `PEER_TLS_CA` makes it require client certificates from that CA.
+    pub fn start_with_env(kind: PeerKind, env: &[(&str, &Path)]) -> PeerServer {
+        let mut command = kind.command(&["server"]);
+        command.envs(env.iter().copied());
+        PeerServer::start_command(kind, command)
     }
 
     /// Like [`start`](Self::start) for another server script in `tests/peers/`
@@ -187,10 +196,10 @@ impl PeerServer {
         let first = server.next_line("its `listening on` line");
         server.base_url = first
             .strip_prefix("listening on ")
-            .filter(|url| url.starts_with("ws://127.0.0.1:"))
+            .filter(|url| url.starts_with("ws://127.0.0.1:") || url.starts_with("wss://127.0.0.1:"))
             .unwrap_or_else(|| {
                 panic!(
-                    "{} peer printed {first:?}, expected `listening on ws://127.0.0.1:PORT`",
+                    "{} peer printed {first:?}, expected `listening on ws[s]://127.0.0.1:PORT`",
                     kind.name()
                 )
             })
@@ -201,6 +210,15 @@ impl PeerServer {
     /// The URL of a scenario path (`/echo`, `/close?code=4001&reason=bye`, …).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// The port the peer listens on.
+    pub fn port(&self) -> u16 {
+        self.base_url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.base_url))
     }
 
     fn next_line(&self, what: &str) -> String {
@@ -221,14 +239,15 @@ impl PeerServer {
     /// The report the peer prints when a connection ends: `path`, `ok`, `error`,
     /// `messages` (type, len, fragments), `pong`, and `close` (the close `code` and
     /// `reason` the peer received, 1006 if none; Python adds `rcvd_then_sent`). Checks
-    /// `ok`. The wait is async (a short-interval poll), so tether's tasks keep running.
+    /// `ok`. The wait is async (a short-interval poll on an `async-io` timer, which any
+    /// executor can poll), so tether's tasks keep running.
     pub async fn next_report(&self) -> Value {
         let deadline = Instant::now() + STEP_TIMEOUT;
         let line = loop {
             match self.reports.try_recv() {
                 Ok(line) => break line,
                 Err(mpsc::TryRecvError::Empty) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    async_io::Timer::after(Duration::from_millis(20)).await;
                 }
                 Err(e) => self.no_line("connection report", e),
             }
@@ -315,7 +334,20 @@ impl ClientRun {
 /// Runs `peer client URL SCENARIO` to completion, bounded by [`CLIENT_TIMEOUT`]. The wait
 /// is async (a short-interval poll) so the tether server in the same runtime keeps going.
 pub async fn run_client(kind: PeerKind, url: &str, scenario: &str) -> ClientRun {
-    run_to_end(kind, kind.command(&["client", url, scenario]), scenario).await
+    run_client_with_env(kind, url, scenario, &[]).await
+}
+
+/// Like [`run_client`], with extra environment variables: `PEER_TLS_CA` for the CA to
+/// trust on `wss://`, `PEER_TLS_CERT` and `PEER_TLS_KEY` for a client certificate.
+pub async fn run_client_with_env(
+    kind: PeerKind,
+    url: &str,
+    scenario: &str,
+    env: &[(&str, &Path)],
+) -> ClientRun {
+    let mut command = kind.command(&["client", url, scenario]);
+    command.envs(env.iter().copied());
+    run_to_end(kind, command, scenario).await
 }
 
 /// Runs a peer process built with [`PeerKind::command`] or [`PeerKind::script_command`]
@@ -335,7 +367,7 @@ pub async fn run_to_end(kind: PeerKind, mut command: Command, scenario: &str) ->
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                async_io::Timer::after(Duration::from_millis(20)).await;
             }
             Ok(None) => {
                 let _ = child.kill();

@@ -1,6 +1,7 @@
 //! Interop with Node `ws`, both directions: tether's client against its server and its client
-//! against tether's server. The scenarios are in `tether_tests::interop`; the peer is
+//! against tether's server, for each adapter and executor. The scenarios are in
+//! `tether_tests::interop` (via `tether_tests::runtime`); the peer is
 //! `tests/peers/node_peer.js`, installed by `scripts/install-peers.sh` (a missing install fails
 //! every test here with that hint).
 
-tether_tests::interop_tests!(tether_tests::peer::PeerKind::Node);
+tether_tests::interop_tests!(every_runtime: tether_tests::peer::PeerKind::Node);

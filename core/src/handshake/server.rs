@@ -30,6 +30,27 @@ impl Request {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
     }
+
+    /// The subprotocol to accept: the first the client offered (its order is its
+    /// preference) that is in `supported`; `None` if there is no match.
+    ///
+    /// ```
+    /// # use tether_core::handshake::Request;
+    /// let request = Request {
+    ///     path: "/".into(),
+    ///     headers: vec![],
+    ///     key: String::new(),
+    ///     protocols: vec!["v2".into(), "v1".into()],
+    /// };
+    /// assert_eq!(request.choose_protocol(&["v1".into(), "v2".into()]), Some("v2"));
+    /// assert_eq!(request.choose_protocol(&["v3".into()]), None);
+    /// ```
+    pub fn choose_protocol(&self, supported: &[String]) -> Option<&str> {
+        self.protocols
+            .iter()
+            .find(|offered| supported.contains(offered))
+            .map(String::as_str)
+    }
 }
 
 /// Parses and validates an upgrade request. `Ok(None)` until the head is complete; an error

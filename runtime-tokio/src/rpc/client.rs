@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tether_core::session::{self, Backoff, CallOptions, Heartbeat, Metrics, QueueLimits, State};
+use tether_tls::ClientTls;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
@@ -49,8 +50,8 @@ pub struct ClientConfig {
     pub rpc: RpcConfig,
     /// Extra headers for the upgrade request, e.g. `Authorization`.
     pub headers: Vec<(String, String)>,
-    /// How long one attempt may take, TCP connect and opening handshake together
-    /// (default 5 s). An attempt that takes longer fails and counts toward
+    /// How long one attempt may take, TCP connect, TLS handshake (`wss://`) and opening
+    /// handshake together (default 5 s). An attempt that takes longer fails and counts toward
     /// [`Backoff::max_attempts`].
     pub connect_timeout: Duration,
     /// How long to wait between attempts, and when to give up (default: 100 ms doubling
@@ -62,6 +63,9 @@ pub struct ClientConfig {
     /// Bounds of the queue of calls and notifications waiting for a connection (default
     /// 1024 messages, 16 MiB).
     pub queue: QueueLimits,
+    /// TLS for `wss://` URLs: the roots to trust and, for mutual TLS, the certificate to
+    /// present, for every attempt. `None` trusts the `webpki-roots` CAs. Unused for `ws://`.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -75,6 +79,7 @@ impl Default for ClientConfig {
             backoff: session.backoff,
             heartbeat: session.heartbeat,
             queue: session.queue,
+            tls: None,
         }
     }
 }
@@ -148,9 +153,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url` (`ws://host[:port]/path?query`) and returns once the WebSocket
-    /// is open. From then on the client reconnects by itself whenever the connection is
-    /// lost.
+    /// Connects to `url` (`ws://host[:port]/path?query`, or `wss://…` for TLS, which works
+    /// as for [`connect`](crate::connect)) and returns once the WebSocket is open. From
+    /// then on the client reconnects by itself whenever the connection is lost.
     ///
     /// Only the first attempt is waited for: if it fails, this returns why (the server
     /// refused the connection or the upgrade, timed out …) and the session is closed. Use
@@ -204,7 +209,13 @@ impl Client {
         let session = session::Session::new(now(), config.session(), request, seed()?)
             .map_err(ConnectError::Handshake)?;
         let linger = config.ws.close_timeout;
-        let (driver, handles) = Driver::new(session, target, linger, config.connect_timeout);
+        let (driver, handles) = Driver::new(
+            session,
+            target,
+            config.tls.clone(),
+            linger,
+            config.connect_timeout,
+        );
         tokio::spawn(driver.run().instrument(span));
         let Handles {
             commands,

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_core::rpc::{Endpoint, ErrorObject, Event, ReplyTo};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tracing::debug;
 
 use super::router::{Outcome, Router};
 use crate::driver::now;
+use crate::stream::Stream;
 use crate::transport::Transport;
 
 /// Owns one socket and one server [`Endpoint`]; see the module docs.
@@ -35,7 +35,7 @@ impl Driver {
     /// running at once. `linger` bounds the final flush.
     pub(crate) fn new(
         endpoint: Endpoint,
-        stream: TcpStream,
+        stream: Stream,
         linger: Duration,
         router: Arc<Router>,
         max_handlers: usize,

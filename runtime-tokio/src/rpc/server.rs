@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tether_core::rpc::{Endpoint, ErrorObject};
+use tether_tls::ServerTls;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tracing::{debug, Instrument};
 
@@ -15,7 +16,7 @@ use super::driver::Driver;
 use super::router::Router;
 use super::RpcConfig;
 use crate::driver::now;
-use crate::server::{is_per_connection, prepare};
+use crate::server::{accept, is_per_connection, log_socket_error, prepare};
 
 /// How a [`Server`] runs each connection.
 #[derive(Debug, Clone)]
@@ -27,6 +28,9 @@ pub struct ServerConfig {
     /// Handlers running at once on one connection (default 256). Past it, the server
     /// stops reading that connection until one finishes: requests wait, none is refused.
     pub max_handlers_per_connection: usize,
+    /// Serve `wss://`: every accepted connection starts with a TLS handshake, which shares
+    /// the WebSocket handshake's `handshake_timeout`. `None` serves plain `ws://`.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +39,7 @@ impl Default for ServerConfig {
             ws: tether_core::ws::Config::default(),
             rpc: RpcConfig::default(),
             max_handlers_per_connection: 256,
+            tls: None,
         }
     }
 }
@@ -122,8 +127,22 @@ async fn connection(stream: TcpStream, config: ServerConfig, router: Arc<Router>
         return;
     };
     let linger = config.ws.close_timeout;
+    let start = now();
+    // The TLS handshake needs a limit of its own (a silent client would hold this task);
+    // the core, started at `start`, then gives the upgrade only what is left of it.
+    let handshake_deadline = tokio::time::Instant::from_std(start + config.ws.handshake_timeout);
+    let stream = match tokio::time::timeout_at(
+        handshake_deadline,
+        accept(stream, config.tls.as_ref()),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return log_socket_error(&e),
+        Err(_) => return debug!("TLS handshake timed out"),
+    };
     // The core answers the upgrade and times the handshake out itself.
-    let endpoint = Endpoint::server(now(), config.ws, config.rpc, seed);
+    let endpoint = Endpoint::server(start, config.ws, config.rpc, seed);
     let max = config.max_handlers_per_connection;
     Driver::new(endpoint, stream, linger, router, max)
         .run()

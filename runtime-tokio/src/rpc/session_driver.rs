@@ -25,15 +25,16 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use tether_core::session::{Attempt, CallId, CallOptions, Event, Metrics, Session, State};
 use tether_core::Machine;
-use tokio::net::TcpStream;
+use tether_tls::ClientTls;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 use tracing::debug;
 
 use super::CallError;
-use crate::client::{connect_error, Target};
+use crate::client::{connect_error, io_error, open_stream, Target};
 use crate::driver::{now, OpenError};
 use crate::retire::retire;
+use crate::stream::Stream;
 use crate::transport::Transport;
 use crate::ConnectError;
 
@@ -43,7 +44,7 @@ const COMMAND_CAPACITY: usize = 256;
 const COMMAND_BATCH: usize = 64;
 
 /// The socket of one link.
-type Socket = TcpStream;
+type Socket = Stream;
 /// A connect in progress.
 type Dial = Pin<Box<dyn Future<Output = Result<Socket, ConnectError>> + Send>>;
 
@@ -135,6 +136,8 @@ struct First {
 pub(crate) struct Driver {
     session: Session,
     target: Arc<Target>,
+    /// TLS settings for `wss://` targets.
+    tls: Option<Arc<ClientTls>>,
     /// How long a socket's last bytes may take to go out.
     linger: Duration,
     connect_timeout: Duration,
@@ -184,6 +187,7 @@ impl Driver {
     pub(crate) fn new(
         session: Session,
         target: Target,
+        tls: Option<ClientTls>,
         linger: Duration,
         connect_timeout: Duration,
     ) -> (Driver, Handles) {
@@ -198,6 +202,7 @@ impl Driver {
         let driver = Driver {
             session,
             target: Arc::new(target),
+            tls: tls.map(Arc::new),
             linger,
             connect_timeout,
             link: None,
@@ -312,8 +317,12 @@ impl Driver {
             first.attempt.get_or_insert(attempt);
         }
         let target = self.target.clone();
+        let tls = self.tls.clone();
+        // The session times the attempt out as a whole (this is only a backstop).
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
         // The one place a link's socket is opened.
-        let dial: Dial = Box::pin(async move { target.connect().await.map_err(ConnectError::Io) });
+        let dial: Dial =
+            Box::pin(async move { open_stream(&target, tls.as_deref(), deadline).await });
         self.dialing = Some((attempt, dial));
         self.started = Some((attempt, now()));
     }
@@ -461,7 +470,7 @@ impl Driver {
         }
         if let Err(error) = result {
             // Before the WebSocket opened, this is why the attempt failed.
-            self.dial_error = Some((attempt, ConnectError::Io(error)));
+            self.dial_error = Some((attempt, io_error(error)));
         }
         self.link = None;
         self.session.transport_failed(now(), attempt);

@@ -1,0 +1,85 @@
+//! The methods a server serves: typed handlers behind one erased signature.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tether_core::rpc::ErrorObject;
+
+/// What a handler's future gives: the result as raw JSON, or the error to answer with.
+pub type Outcome = Result<Box<RawValue>, ErrorObject>;
+
+/// A running handler, boxed so handlers of every type fit in one map.
+pub type Running = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+type Handler = Box<dyn Fn(Option<Box<RawValue>>) -> Running + Send + Sync>;
+
+/// Methods by name, each a typed async handler behind one erased signature. Handlers run
+/// in whatever task the adapter gives each call; a panic in one answers `-32603`.
+#[derive(Default)]
+pub struct Router {
+    handlers: HashMap<String, Handler>,
+}
+
+impl Router {
+    /// Serves `method` with `handler`; a later route for the same name replaces it.
+    pub fn insert<P, R, F, Fut>(&mut self, method: &str, handler: F)
+    where
+        F: Fn(P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, ErrorObject>> + Send + 'static,
+        P: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        // Shared with each running call, so even the handler's synchronous part runs in
+        // the call's task (where a panic is caught), not in the connection's driver.
+        let handler = Arc::new(handler);
+        let erased = move |params: Option<Box<RawValue>>| -> Running {
+            let handler = handler.clone();
+            Box::pin(CatchUnwind(Box::pin(async move {
+                // No params reads as `null`, so `()` and `Option<T>` params accept it.
+                let text = params.as_deref().map_or("null", RawValue::get);
+                let params: P = serde_json::from_str(text)
+                    .map_err(|e| ErrorObject::invalid_params(format!("Invalid params: {e}")))?;
+                let result = handler(params).await?;
+                serde_json::value::to_raw_value(&result)
+                    .map_err(|e| ErrorObject::internal(format!("cannot encode the result: {e}")))
+            })))
+        };
+        self.handlers.insert(method.to_owned(), Box::new(erased));
+    }
+
+    /// Starts `method` on `params`; `None` if no such method is served.
+    pub fn dispatch(&self, method: &str, params: Option<Box<RawValue>>) -> Option<Running> {
+        self.handlers.get(method).map(|handler| handler(params))
+    }
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut methods: Vec<_> = self.handlers.keys().collect();
+        methods.sort();
+        f.debug_struct("Router").field("methods", &methods).finish()
+    }
+}
+
+/// A handler that panics answers `-32603` instead of leaving its caller waiting forever.
+struct CatchUnwind(Running);
+
+impl Future for CatchUnwind {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let running = &mut self.0;
+        match panic::catch_unwind(AssertUnwindSafe(|| running.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => Poll::Ready(Err(ErrorObject::internal("Internal error"))),
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The socket half of a driver loop, without the socket.
+//!
+//! Every adapter runs the loop of the crate docs over a byte stream the same way: read
+//! into a buffer that grows while reads fill it and shrinks when they are small, write a
+//! queue of the buffers [`Machine::poll_transmit`] handed out (advancing on partial
+//! writes, never copying), sleep until the machine's next deadline, and after the close
+//! keep flushing for a bounded while. [`Flow`] holds that bookkeeping, so an adapter only
+//! moves bytes between its socket and these buffers and arms one timer. It is pure: the
+//! adapter passes `now` and the outcome of each read, write and timer.
+//!
+//! ```
+//! use std::io::IoSlice;
+//! use std::time::{Duration, Instant};
+//! use tether_core::transmit::{Flow, MAX_IOV};
+//! use tether_core::{handshake::ClientRequest, Config, Connection};
+//!
+//! let now = Instant::now();
+//! let request = ClientRequest { host: "node-2".into(), path: "/".into(), ..Default::default() };
+//! let mut conn = Connection::client(now, Config::default(), request, [7; 32]).unwrap();
+//! let mut flow = Flow::new(Duration::from_secs(1));
+//! flow.drain(now, &mut conn, None);
+//! // A socket that took 10 bytes of the upgrade request:
+//! let mut slices = [IoSlice::new(&[]); MAX_IOV];
+//! let (_read_space, iov) = flow.buffers(&mut slices);
+//! assert!(iov > 0 && slices[0].starts_with(b"GET / HTTP/1.1"));
+//! flow.on_written(10).unwrap();
+//! assert!(flow.is_active(true));
+//! ```
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+
+use crate::ws::State;
+use crate::Machine;
+
+/// First size of the read buffer; it doubles while reads fill it.
+pub const READ_MIN: usize = 8 << 10;
+/// The read buffer never grows past this.
+pub const READ_MAX: usize = 256 << 10;
+/// Past this many bytes waiting to be written (the queue's plus the machine's), drivers
+/// stop taking data commands: callers wait instead of the heap growing.
+pub const HIGH_WATER: usize = 1 << 20;
+/// Bytes are taken from the machine only until this many are queued, so a large message
+/// stays in the machine in frames and a pong or close can still be written between them.
+pub const WRITE_BATCH: usize = 256 << 10;
+/// Buffers handed to one vectored write.
+pub const MAX_IOV: usize = 64;
+
+/// Bytes waiting for the socket, written in order and advanced on partial writes so a
+/// payload is never copied or re-encoded.
+#[derive(Debug, Default)]
+pub struct WriteQueue {
+    bufs: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl WriteQueue {
+    /// Queues `buf` after everything already queued (an empty one is skipped).
+    pub fn push(&mut self, buf: Bytes) {
+        if !buf.is_empty() {
+            self.len += buf.len();
+            self.bufs.push_back(buf);
+        }
+    }
+
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.bufs.is_empty()
+    }
+
+    /// Points `slices` at the front buffers, for one vectored write; returns how many it
+    /// filled.
+    pub fn fill<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, buf) in slices.iter_mut().zip(&self.bufs) {
+            *slot = IoSlice::new(buf);
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops the first `n` bytes, which were written. More than is queued empties it.
+    pub fn advance(&mut self, mut n: usize) {
+        self.len = self.len.saturating_sub(n);
+        while n > 0 {
+            let Some(front) = self.bufs.front_mut() else {
+                break;
+            };
+            if n < front.len() {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.bufs.pop_front();
+        }
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.bufs.clear();
+        self.len = 0;
+    }
+}
+
+/// The buffer reads go into: [`READ_MIN`] at first, doubled (up to [`READ_MAX`]) while
+/// reads fill it, halved when they use less than a sixteenth, so an idle connection holds
+/// little and a busy one makes few syscalls.
+#[derive(Debug)]
+pub struct ReadBuffer {
+    buf: Vec<u8>,
+}
+
+impl Default for ReadBuffer {
+    fn default() -> Self {
+        ReadBuffer {
+            buf: vec![0; READ_MIN],
+        }
+    }
+}
+
+impl ReadBuffer {
+    /// Where the next read goes.
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// Its current size.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The first `n` bytes, which a read just filled, and then adapts the size to that
+    /// read (for the next one).
+    pub fn filled(&mut self, n: usize) -> &[u8] {
+        let n = n.min(self.buf.len());
+        self.adapt(n);
+        &self.buf[..n]
+    }
+
+    fn adapt(&mut self, n: usize) {
+        let len = self.buf.len();
+        if n == len && len < READ_MAX {
+            self.buf.resize((len * 2).min(READ_MAX), 0);
+        } else if n < len / 16 && len > READ_MIN {
+            // Bytes past `n` may go: the read only filled `n`.
+            self.buf.truncate((len / 2).max(READ_MIN).max(n));
+            self.buf.shrink_to_fit();
+        }
+    }
+}
+
+/// What happened when a [`Flow`]'s timer fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    /// The machine's deadline (or the driver's own): the machine has been told.
+    Deadline,
+    /// The linger after the close ran out with bytes unwritten: the peer stopped reading,
+    /// and the flush was given up.
+    GaveUp,
+}
+
+/// The bookkeeping of one socket between a [`Machine`] and its transport: the read
+/// buffer, the write queue, the one deadline to sleep until, end of stream, and the
+/// bounded flush after the machine closed. See the module docs.
+///
+/// An adapter's loop around it:
+/// 1. [`drain`](Self::drain) after every input; re-arm the timer if it returns a time.
+/// 2. Stop when [`finished`](Self::finished); then [`shutdown_linger`](Self::shutdown_linger)
+///    bounds the wait for the peer's EOF.
+/// 3. Wait (only if [`is_active`](Self::is_active)) for the first of: a read into
+///    [`buffers`](Self::buffers)' space (if [`wants_read`](Self::wants_read)), a vectored
+///    write of its slices, the timer (if [`deadline`](Self::deadline) is set); report it
+///    with [`on_read`](Self::on_read), [`on_written`](Self::on_written) or
+///    [`on_timer`](Self::on_timer), or a socket error with [`fail`](Self::fail).
+#[derive(Debug)]
+pub struct Flow {
+    read: ReadBuffer,
+    queue: WriteQueue,
+    /// The peer closed its write side; reading again would only return 0.
+    eof: bool,
+    /// When the timer is armed for; `None` while it is not.
+    deadline: Option<Instant>,
+    /// Once the machine is closed, how long we keep trying to flush what is left.
+    linger: Duration,
+    linger_until: Option<Instant>,
+    /// We stopped trying to flush: the socket can go whatever the machine still holds.
+    gave_up: bool,
+}
+
+impl Flow {
+    /// `linger` bounds the final flush and the wait for the peer's EOF.
+    pub fn new(linger: Duration) -> Flow {
+        Flow {
+            read: ReadBuffer::default(),
+            queue: WriteQueue::default(),
+            eof: false,
+            deadline: None,
+            linger,
+            linger_until: None,
+            gave_up: false,
+        }
+    }
+
+    /// Takes the machine's bytes (up to [`WRITE_BATCH`] queued) and works out the next
+    /// deadline: the sooner of the machine's, the linger's and the driver's own `extra`.
+    /// Returns it if the timer must be re-armed for it.
+    pub fn drain(
+        &mut self,
+        now: Instant,
+        core: &mut impl Machine,
+        extra: Option<Instant>,
+    ) -> Option<Instant> {
+        while self.queue.len() < WRITE_BATCH {
+            match core.poll_transmit() {
+                Some(bytes) => self.queue.push(bytes),
+                None => break,
+            }
+        }
+        if self.linger_until.is_none() && core.state() == State::Closed {
+            self.linger_until = now.checked_add(self.linger);
+        }
+        let deadline = [core.poll_timeout(), self.linger_until, extra]
+            .into_iter()
+            .flatten()
+            .min();
+        if deadline == self.deadline {
+            return None;
+        }
+        self.deadline = deadline;
+        deadline
+    }
+
+    /// When the timer should fire; `None` while nothing is awaited.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether the socket keeps up: false while much is waiting to be written.
+    pub fn has_room(&self, core: &impl Machine) -> bool {
+        self.queue.len() + core.pending_transmit() < HIGH_WATER
+    }
+
+    /// Closed and flushed (or flushing took too long): the socket can go.
+    pub fn finished(&self, core: &impl Machine) -> bool {
+        self.gave_up || (core.is_finished() && self.queue.is_empty())
+    }
+
+    /// Whether a read is worth waiting for; `reading` is the driver's wish to read (false
+    /// while it cannot take more events).
+    pub fn wants_read(&self, reading: bool) -> bool {
+        reading && !self.eof
+    }
+
+    /// Whether there is anything to wait for: a read, a write or the timer.
+    pub fn is_active(&self, reading: bool) -> bool {
+        self.wants_read(reading) || !self.queue.is_empty() || self.deadline.is_some()
+    }
+
+    /// The peer's write side is closed.
+    pub fn eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Bytes queued for the socket.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Where the next read goes, and the queue's front buffers in `slices` for the next
+    /// write (how many: zero means nothing to write).
+    pub fn buffers<'a>(&'a mut self, slices: &mut [IoSlice<'a>]) -> (&'a mut [u8], usize) {
+        let iov = self.queue.fill(slices);
+        (self.read.space(), iov)
+    }
+
+    /// A read returned `n` bytes (0: end of stream); the machine gets them.
+    pub fn on_read(&mut self, now: Instant, core: &mut impl Machine, n: usize) {
+        if n == 0 {
+            self.eof = true;
+            core.handle_eof(now);
+        } else {
+            core.handle_input(now, self.read.filled(n));
+        }
+    }
+
+    /// A write took `n` bytes off the front of the queue. A write of nothing, while there
+    /// was something to write, is an error: the socket will never take more.
+    pub fn on_written(&mut self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        self.queue.advance(n);
+        Ok(())
+    }
+
+    /// The timer fired: the machine gets its timeout, and past the linger the flush is
+    /// given up. The timer is spent until [`drain`](Self::drain) re-arms it.
+    pub fn on_timer(&mut self, now: Instant, core: &mut impl Machine) -> Fired {
+        let mut fired = Fired::Deadline;
+        if self.linger_until.is_some_and(|until| until <= now) {
+            self.queue.clear();
+            self.gave_up = true;
+            fired = Fired::GaveUp;
+        }
+        self.deadline = None;
+        core.handle_timeout(now);
+        fired
+    }
+
+    /// Nothing can ever happen again (no bytes to move, no timer, no handles): the socket
+    /// can go.
+    pub fn stalled(&mut self) {
+        self.gave_up = true;
+    }
+
+    /// The socket failed: nothing more can be written, and the machine learns the transport
+    /// is gone the only way it can, as an end of stream.
+    pub fn fail(&mut self, now: Instant, core: &mut impl Machine) {
+        self.queue.clear();
+        self.eof = true;
+        self.gave_up = true;
+        core.handle_eof(now);
+    }
+
+    /// How long to wait for the peer's EOF after our FIN, reading and discarding, before
+    /// dropping the socket (`None`: the peer's EOF already came). Dropping a socket with
+    /// unread input makes the kernel send a reset, which can destroy our close frame
+    /// before the peer reads it.
+    pub fn shutdown_linger(&self) -> Option<Duration> {
+        (!self.eof).then_some(self.linger)
+    }
+
+    /// Scratch space for the reads that wait for the peer's EOF after shutdown.
+    pub fn discard_space(&mut self) -> &mut [u8] {
+        self.read.space()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::ClientRequest;
+    use crate::{Config, Connection};
+
+    fn queue(bufs: &[&'static [u8]]) -> WriteQueue {
+        let mut q = WriteQueue::default();
+        for b in bufs {
+            q.push(Bytes::from_static(b));
+        }
+        q
+    }
+
+    fn written(q: &WriteQueue) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = q.fill(&mut slices);
+        slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    #[test]
+    fn write_queue_advances_across_buffers() {
+        let mut q = queue(&[b"abc", b"", b"defg", b"h"]);
+        assert_eq!(q.len(), 8);
+        q.advance(2);
+        q.advance(3);
+        assert_eq!(q.len(), 3);
+        assert_eq!(written(&q), b"fgh");
+        q.advance(3);
+        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn write_queue_fills_at_most_the_slices_given() {
+        let q = queue(&[b"a", b"b", b"c"]);
+        let mut slices = [IoSlice::new(&[]); 2];
+        assert_eq!(q.fill(&mut slices), 2);
+    }
+
+    #[test]
+    fn write_queue_advance_past_the_end_empties_it() {
+        let mut q = queue(&[b"ab", b"c"]);
+        q.advance(10);
+        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
+        assert_eq!(written(&q), b"");
+    }
+
+    #[test]
+    fn read_buffer_grows_while_reads_fill_it_and_shrinks_when_idle() {
+        let mut buf = ReadBuffer::default();
+        assert_eq!(buf.capacity(), READ_MIN);
+        let mut sizes = vec![];
+        for _ in 0..10 {
+            let full = buf.capacity();
+            buf.filled(full);
+            sizes.push(buf.capacity());
+        }
+        assert_eq!(sizes[0], 2 * READ_MIN);
+        assert_eq!(*sizes.last().unwrap_or(&0), READ_MAX, "{sizes:?}");
+        // Small reads halve it, back down to the minimum and no further.
+        for _ in 0..10 {
+            buf.filled(1);
+        }
+        assert_eq!(buf.capacity(), READ_MIN);
+        // A middling read leaves it as it is.
+        buf.filled(READ_MIN / 2);
+        assert_eq!(buf.capacity(), READ_MIN);
+    }
+
+    #[test]
+    fn read_buffer_keeps_what_a_read_filled() {
+        let mut buf = ReadBuffer::default();
+        buf.space()[..3].copy_from_slice(b"abc");
+        assert_eq!(buf.filled(3), b"abc");
+        // More than the buffer holds is cut to it rather than panicking.
+        assert_eq!(buf.filled(usize::MAX).len(), READ_MIN);
+    }
+
+    #[allow(clippy::disallowed_methods)] // one real instant as the origin of virtual time
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    fn client(now: Instant) -> Connection {
+        let request = ClientRequest {
+            host: "h".into(),
+            path: "/".into(),
+            ..Default::default()
+        };
+        match Connection::client(now, Config::default(), request, [3; 32]) {
+            Ok(conn) => conn,
+            Err(e) => panic!("client: {e}"),
+        }
+    }
+
+    #[test]
+    fn flow_queues_the_request_and_arms_the_handshake_deadline_once() {
+        let now = origin();
+        let mut conn = client(now);
+        let mut flow = Flow::new(Duration::from_secs(1));
+        let armed = flow.drain(now, &mut conn, None);
+        assert_eq!(armed, conn.poll_timeout());
+        assert!(armed.is_some());
+        assert!(flow.queued() > 0);
+        // Same deadline: nothing to re-arm.
+        assert_eq!(flow.drain(now, &mut conn, None), None);
+        // The driver's own, sooner deadline wins.
+        let sooner = now + Duration::from_millis(1);
+        assert_eq!(flow.drain(now, &mut conn, Some(sooner)), Some(sooner));
+    }
+
+    #[test]
+    fn flow_reports_end_of_stream_to_the_machine() {
+        let now = origin();
+        let mut conn = client(now);
+        let mut flow = Flow::new(Duration::from_secs(1));
+        flow.drain(now, &mut conn, None);
+        assert!(flow.wants_read(true));
+        flow.on_read(now, &mut conn, 0);
+        assert!(flow.eof());
+        assert!(!flow.wants_read(true));
+        assert_eq!(flow.shutdown_linger(), None);
+        assert_eq!(conn.state(), State::Closed);
+    }
+
+    #[test]
+    fn flow_refuses_a_write_of_nothing() {
+        let mut flow = Flow::new(Duration::from_secs(1));
+        let error = flow.on_written(0).err().map(|e| e.kind());
+        assert_eq!(error, Some(io::ErrorKind::WriteZero));
+    }
+
+    #[test]
+    fn flow_gives_up_the_flush_once_the_linger_after_close_ran_out() {
+        let now = origin();
+        let mut conn = client(now);
+        let linger = Duration::from_secs(1);
+        let mut flow = Flow::new(linger);
+        // The peer vanished: the connection is closed with the request still unwritten.
+        flow.fail(now, &mut conn);
+        assert!(flow.finished(&conn));
+
+        let mut conn = client(now);
+        let mut flow = Flow::new(linger);
+        flow.drain(now, &mut conn, None);
+        flow.on_read(now, &mut conn, 0);
+        flow.drain(now, &mut conn, None);
+        assert_eq!(flow.deadline(), Some(now + linger));
+        assert!(!flow.finished(&conn), "bytes are still queued");
+        assert_eq!(flow.on_timer(now + linger, &mut conn), Fired::GaveUp);
+        assert!(flow.finished(&conn));
+        assert_eq!(flow.deadline(), None);
+    }
+
+    #[test]
+    fn flow_is_idle_only_with_nothing_to_read_write_or_wait_for() {
+        let mut flow = Flow::new(Duration::from_secs(1));
+        assert!(flow.is_active(true));
+        assert!(!flow.is_active(false));
+        flow.queue.push(Bytes::from_static(b"x"));
+        assert!(flow.is_active(false));
+    }
+}

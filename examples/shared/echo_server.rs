@@ -1,0 +1,48 @@
+//! The body of every adapter's `echo_server` example: echoes every text and binary message
+//! back to its sender. The including example provides `adapter` (the tether adapter crate)
+//! and `rt::spawn`, `rt::sleep`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::adapter::{Server, ServerConfig, WebSocket};
+use super::rt;
+
+/// Listens on the address in the first argument (default 127.0.0.1:9001), prints
+/// `listening on ws://ADDR` once ready, and serves until killed.
+pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+
+    let mut server = Server::bind(addr.as_str(), ServerConfig::default()).await?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on ws://{}", server.local_addr()?)?;
+    stdout.flush()?;
+
+    loop {
+        match server.accept().await {
+            Ok((ws, peer)) => {
+                tracing::debug!(%peer, "accepted");
+                rt::spawn(echo(ws));
+            }
+            // The listener itself is in trouble (e.g. out of file descriptors); the
+            // connections already open are not, so keep serving them.
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                rt::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn echo(mut ws: WebSocket) {
+    while let Some(message) = ws.recv().await {
+        if ws.send(message).await.is_err() {
+            break;
+        }
+    }
+    // Drain to the end so close_info is known.
+    while ws.recv().await.is_some() {}
+    tracing::debug!(close = ?ws.close_info(), "connection over");
+}

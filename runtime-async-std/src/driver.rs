@@ -1,0 +1,323 @@
+//! The one task that owns a socket and its [`Connection`].
+//!
+//! Every WebSocket has exactly one driver. It is the only code that reads the socket,
+//! writes it, sleeps, or touches the core; handles talk to it over channels. Each turn
+//! of its loop drains the core (events to the receiver, bytes to the write queue, the
+//! next deadline into the one timer), then waits for the first of: bytes to read, the
+//! write of the queue's front, a command, the timer, or the receiver catching up. Where
+//! events go and how commands are carried out is [`Dispatch`]'s, shared with tether-tokio.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_channel::{Receiver as Rx, Sender as Tx};
+use event_listener::Event as Signal;
+use futures_lite::future;
+use tether_adapter::dispatch::{self, Dispatch, Inbox};
+use tether_adapter::{OpenError, Status};
+use tether_core::ws::{Connection, Event, SendError, State};
+use tracing::debug;
+
+use crate::handle::Parts;
+use crate::transport::{now, Stream, Transport};
+
+/// Unread events past which the driver stops reading the socket.
+pub(crate) const EVENT_CAPACITY: usize = 16;
+/// Data commands waiting for the driver.
+const DATA_CAPACITY: usize = 64;
+/// Data commands taken per turn of the loop.
+const DATA_BATCH: usize = 32;
+/// Pings have their own channel so they never wait behind bulk data. (Closes do not:
+/// they must follow the messages sent before them.)
+const CONTROL_CAPACITY: usize = 16;
+
+/// What a handle asks the driver to do.
+pub(crate) type Command = dispatch::Command<Reply>;
+
+/// Where a command's outcome goes: a one-slot channel the caller waits on.
+#[derive(Debug)]
+pub(crate) struct Reply(pub(crate) Tx<Result<(), SendError>>);
+
+impl dispatch::Reply for Reply {
+    fn answer(self, result: Result<(), SendError>) {
+        let _ = self.0.try_send(result);
+    }
+}
+
+/// What the handles can learn without asking the driver, and how they wake each other.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) status: Status,
+    /// Events handed to the receiver and not taken yet.
+    pub(crate) unread: AtomicUsize,
+    /// Notified when `unread` drops below [`EVENT_CAPACITY`]: the driver may read again.
+    pub(crate) room: Signal,
+    /// The driver holds a protocol error until the receiver sends [`Command::Demand`].
+    pub(crate) wants_demand: AtomicBool,
+    /// Wakes a receiver waiting for events when `wants_demand` is set.
+    pub(crate) demand: Signal,
+}
+
+impl Shared {
+    /// The receiver took one event.
+    pub(crate) fn taken(&self) {
+        if self.unread.fetch_sub(1, Ordering::AcqRel) == EVENT_CAPACITY {
+            self.room.notify(usize::MAX);
+        }
+    }
+
+    fn behind(&self) -> bool {
+        self.unread.load(Ordering::Acquire) >= EVENT_CAPACITY
+    }
+}
+
+/// The receiver's end of things, as [`Dispatch`] sees it: an unbounded channel whose
+/// unread count the driver bounds by not reading the socket.
+#[derive(Debug)]
+struct Events {
+    tx: Tx<Event>,
+    shared: Arc<Shared>,
+}
+
+impl Inbox for Events {
+    fn deliver(&mut self, event: Event) {
+        self.shared.unread.fetch_add(1, Ordering::AcqRel);
+        if self.tx.try_send(event).is_err() {
+            // Nobody listens any more; the event is of no use to anyone.
+            self.shared.unread.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    fn all_taken(&self) -> bool {
+        self.shared.unread.load(Ordering::Acquire) == 0
+    }
+
+    fn ask_for_demand(&self) {
+        self.shared.wants_demand.store(true, Ordering::Release);
+        self.shared.demand.notify(usize::MAX);
+    }
+}
+
+/// What woke the driver.
+enum Wake {
+    Io(io::Result<()>),
+    Room,
+    Control(Option<Command>),
+    Data(Option<Command>),
+}
+
+/// Owns one socket and one [`Connection`]; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    conn: Connection,
+    io: Transport,
+    dispatch: Dispatch,
+    events: Events,
+    data: Rx<Command>,
+    data_open: bool,
+    control: Rx<Command>,
+    control_open: bool,
+    shared: Arc<Shared>,
+}
+
+impl Driver {
+    /// A driver for `conn` over `stream`, and the parts its handles are built from.
+    /// `supported` are the subprotocols a server accepts; `linger` bounds the final flush.
+    pub(crate) fn new(
+        conn: Connection,
+        stream: impl Stream + 'static,
+        supported: Arc<[String]>,
+        linger: Duration,
+    ) -> (Driver, Parts) {
+        let (events_tx, events_rx) = async_channel::unbounded();
+        let (data_tx, data_rx) = async_channel::bounded(DATA_CAPACITY);
+        let (control_tx, control_rx) = async_channel::bounded(CONTROL_CAPACITY);
+        let shared = Arc::new(Shared::default());
+        let driver = Driver {
+            conn,
+            io: Transport::new(stream, linger),
+            dispatch: Dispatch::new(supported),
+            events: Events {
+                tx: events_tx,
+                shared: shared.clone(),
+            },
+            data: data_rx,
+            data_open: true,
+            control: control_rx,
+            control_open: true,
+            shared: shared.clone(),
+        };
+        let parts = Parts {
+            data: data_tx,
+            control: control_tx,
+            events: events_rx,
+            shared,
+        };
+        (driver, parts)
+    }
+
+    /// Runs the opening handshake; returns the agreed subprotocol once the connection is
+    /// open. On failure, what the core still has to say (a server's HTTP error status) is
+    /// written first. Dropping this future drops the socket.
+    pub(crate) async fn open(&mut self) -> Result<Option<String>, OpenError> {
+        loop {
+            self.drain();
+            if let Some(protocol) = self.dispatch.opened() {
+                return Ok(protocol);
+            }
+            if self.io.finished(&self.conn) {
+                self.io.shutdown().await;
+                return Err(self.dispatch.open_error());
+            }
+            self.step().await.map_err(OpenError::Io)?;
+        }
+    }
+
+    /// Drives an open connection until it is closed and flushed.
+    pub(crate) async fn run(mut self) {
+        debug!("open");
+        loop {
+            self.drain();
+            if self.io.finished(&self.conn) {
+                break;
+            }
+            if let Err(error) = self.step().await {
+                debug!(%error, "socket error");
+                self.shared.status.fail(error);
+                self.io.fail(&mut self.conn);
+                self.dispatch.flush(&mut self.conn, &mut self.events);
+                break;
+            }
+            self.abandon_if_unused();
+        }
+        self.refuse_commands();
+        self.dispatch.finish(&mut self.conn, &mut self.events);
+        self.io.shutdown().await;
+        debug!("finished");
+    }
+
+    /// No command will be taken any more: close both channels and drop what they hold, so
+    /// callers waiting on a reply get `Closed` instead of waiting forever.
+    fn refuse_commands(&mut self) {
+        self.shared.status.set_state(State::Closed);
+        for channel in [&self.data, &self.control] {
+            channel.close();
+            while channel.try_recv().is_ok() {}
+        }
+    }
+
+    /// Takes everything the core has for us: events first (answering an upgrade queues
+    /// bytes), then bytes, then the next deadline.
+    fn drain(&mut self) {
+        self.shared.status.set_state(self.conn.state());
+        self.dispatch.drain(now(), &mut self.conn, &mut self.events);
+        self.io.drain(&mut self.conn, self.dispatch.deadline());
+    }
+
+    /// Waits for one thing to happen and feeds it to the core.
+    async fn step(&mut self) -> io::Result<()> {
+        let running = self.dispatch.running();
+        let room = self.io.has_room(&self.conn);
+        // An unread backlog pauses reading: the receiver is behind. Once the core is
+        // closed, input is ignored anyway, and reading is how a client sees the server's EOF.
+        let behind = self.shared.behind() && !self.events.tx.is_closed();
+        let reading = !behind || self.conn.state() == State::Closed;
+        let io_active = self.io.is_active(reading);
+        let take_control = running && self.control_open;
+        let take_data = running && self.data_open && room;
+        if !(io_active || behind || take_control || take_data) {
+            self.io.stalled();
+            return Ok(());
+        }
+        let Driver {
+            io,
+            conn,
+            data,
+            control,
+            shared,
+            ..
+        } = &mut *self;
+        let io_step = async {
+            match io_active {
+                true => Wake::Io(io.step(conn, reading).await),
+                false => future::pending().await,
+            }
+        };
+        let caught_up = async {
+            if !behind {
+                return future::pending().await;
+            }
+            let listener = shared.room.listen();
+            if shared.behind() {
+                listener.await;
+            }
+            Wake::Room
+        };
+        let control_cmd = async {
+            match take_control {
+                true => Wake::Control(control.recv().await.ok()),
+                false => future::pending().await,
+            }
+        };
+        let data_cmd = async {
+            match take_data {
+                true => Wake::Data(data.recv().await.ok()),
+                false => future::pending().await,
+            }
+        };
+        // `race` picks at random which to poll first, so none can starve the others.
+        let wake = future::race(
+            future::race(io_step, caught_up),
+            future::race(control_cmd, data_cmd),
+        )
+        .await;
+        match wake {
+            Wake::Io(result) => {
+                result?;
+                self.dispatch.expire(now());
+            }
+            Wake::Room => {}
+            Wake::Control(Some(command)) => self.command(command),
+            Wake::Control(None) => self.control_open = false,
+            Wake::Data(Some(command)) => {
+                // Take what else is waiting in one turn: one drain for many messages.
+                self.command(command);
+                for _ in 1..DATA_BATCH {
+                    let Ok(command) = self.data.try_recv() else {
+                        break;
+                    };
+                    self.command(command);
+                }
+                if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire)
+                {
+                    // A receiver whose demand found this channel full waits for room.
+                    self.shared.demand.notify(usize::MAX);
+                }
+            }
+            Wake::Data(None) => self.data_open = false,
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, command: Command) {
+        // A caller that stopped waiting does not undo the command; its reply just has nowhere to go.
+        let status = &self.shared.status;
+        self.dispatch
+            .command(now(), &mut self.conn, command, &self.events, status);
+    }
+
+    /// Every handle was dropped: nobody can send or read, so close the connection as the
+    /// user would have.
+    fn abandon_if_unused(&mut self) {
+        let unused = !self.data_open && !self.control_open && self.events.tx.is_closed();
+        if unused && self.dispatch.abandon(now(), &mut self.conn) {
+            debug!("all handles dropped; closing");
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! What users hold: [`WebSocket`], and its halves [`Sender`] and [`Receiver`].
+//!
+//! Handles never touch the socket; they send commands to the connection's driver task
+//! and read the events it hands out. Every future here is cancel-safe.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use async_channel::{Receiver as Rx, Sender as Tx, TryRecvError, TrySendError};
+use bytes::Bytes;
+use futures_lite::future;
+use tether_adapter::Error;
+use tether_core::frame::CloseCode;
+use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
+
+use crate::driver::{Command, Reply, Shared};
+
+/// The driver's side of the channels, from which the handles are built.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub(crate) data: Tx<Command>,
+    pub(crate) control: Tx<Command>,
+    pub(crate) events: Rx<Event>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// An open WebSocket connection.
+///
+/// A task of its own drives the socket, so messages keep flowing (and pings are answered)
+/// while you are not looking. Read with [`recv`](Self::recv) or
+/// [`recv_event`](Self::recv_event), write with [`send`](Self::send); use
+/// [`split`](Self::split) or [`sender`](Self::sender) to do both from different tasks.
+///
+/// Dropping every handle of a connection closes it with 1000 (normal closure).
+#[derive(Debug)]
+pub struct WebSocket {
+    sender: Sender,
+    receiver: Receiver,
+    protocol: Option<String>,
+}
+
+impl WebSocket {
+    pub(crate) fn new(parts: Parts, protocol: Option<String>) -> WebSocket {
+        let demand = parts.data.clone();
+        let shared = parts.shared;
+        WebSocket {
+            sender: Sender {
+                data: parts.data,
+                control: parts.control,
+                shared: shared.clone(),
+            },
+            receiver: Receiver {
+                events: parts.events,
+                data: demand,
+                shared,
+                close_info: None,
+                done: false,
+            },
+            protocol,
+        }
+    }
+
+    /// The subprotocol both sides agreed on during the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Queues a message; see [`Sender::send`].
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        self.sender.send(message).await
+    }
+
+    /// Queues a ping; see [`Sender::ping`].
+    pub async fn ping(&self, payload: Bytes) -> Result<(), Error> {
+        self.sender.ping(payload).await
+    }
+
+    /// Starts the closing handshake; see [`Sender::close`].
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.sender.close(code, reason).await
+    }
+
+    /// The next message; see [`Receiver::recv`].
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.receiver.recv().await
+    }
+
+    /// The next event; see [`Receiver::recv_event`].
+    pub async fn recv_event(&mut self) -> Option<Event> {
+        self.receiver.recv_event().await
+    }
+
+    /// How the connection ended, once [`recv`](Self::recv) or
+    /// [`recv_event`](Self::recv_event) has seen it end.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.receiver.close_info()
+    }
+
+    /// Another handle for sending on this connection.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+
+    /// Splits the connection into a sending and a receiving half, to use from different tasks.
+    pub fn split(self) -> (Sender, Receiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+/// The sending half of a [`WebSocket`]. Cloning is cheap; all clones feed one connection.
+///
+/// Each method returns once the command is queued for the connection, not once the bytes
+/// are on the wire; a message still queued when the connection ends is lost with it, as
+/// with any message in flight. When much is already waiting to be written, [`send`](Self::send)
+/// waits for the socket to catch up; pings and closes never wait behind data.
+///
+/// Dropping a call before it returns either queues nothing (it was still waiting for
+/// room) or has already queued the command, which then goes out as if it had returned.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    data: Tx<Command>,
+    control: Tx<Command>,
+    shared: Arc<Shared>,
+}
+
+impl Sender {
+    /// Queues a text or binary message.
+    ///
+    /// Fails with [`Error::Closing`] once either side started closing, and with
+    /// [`Error::Closed`] (or [`Error::Io`] if the socket failed) once the connection is gone.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        self.shared.status.check_send()?;
+        // Waiting for room is the only await, and the message is queued in the same poll
+        // that finds room, so dropping this future queues nothing.
+        let command = Command::Send(message.into());
+        self.data
+            .send(command)
+            .await
+            .map_err(|_| self.shared.status.gone())
+    }
+
+    /// Queues a ping (at most 125 bytes of payload). The pong arrives as
+    /// [`Event::Pong`] on the receiving side.
+    pub async fn ping(&self, payload: Bytes) -> Result<(), Error> {
+        self.call(&self.control, |reply| Command::Ping(payload, reply))
+            .await
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes).
+    ///
+    /// The close frame goes out after every message sent before it on this connection.
+    /// Returns once it is queued; the receiving side then sees the rest of the
+    /// peer's messages and finally [`Event::Closed`]. Closing a connection that is already
+    /// closing or closed is a no-op.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let reason = reason.to_owned();
+        match self
+            // The data channel, like `send`: messages sent before the close go out before it.
+            .call(&self.data, |reply| Command::Close(code, reason, reply))
+            .await
+        {
+            Err(Error::Closing | Error::Closed) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Hands a command to the driver and waits for the core's answer.
+    async fn call(
+        &self,
+        channel: &Tx<Command>,
+        command: impl FnOnce(Reply) -> Command,
+    ) -> Result<(), Error> {
+        let status = &self.shared.status;
+        if status.state() == State::Closed {
+            return Err(status.gone());
+        }
+        let (reply, answer) = async_channel::bounded(1);
+        // Until the command is queued, dropping this future leaves nothing behind.
+        channel
+            .send(command(Reply(reply)))
+            .await
+            .map_err(|_| status.gone())?;
+        match answer.recv().await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(status.gone()),
+        }
+    }
+}
+
+/// The receiving half of a [`WebSocket`].
+#[derive(Debug)]
+pub struct Receiver {
+    events: Rx<Event>,
+    /// For [`Command::Demand`]: the same channel as this task's sends, so it arrives after them.
+    data: Tx<Command>,
+    shared: Arc<Shared>,
+    close_info: Option<CloseInfo>,
+    done: bool,
+}
+
+impl Receiver {
+    /// The next text or binary message; `None` once the connection is closed, after which
+    /// [`close_info`](Self::close_info) says how. Pings, pongs and protocol errors are
+    /// skipped (pings are answered automatically).
+    ///
+    /// Cancel-safe: dropping the future loses no message.
+    pub async fn recv(&mut self) -> Option<Message> {
+        loop {
+            if let Event::Message(message) = self.recv_event().await? {
+                return Some(message);
+            }
+        }
+    }
+
+    /// The next event: [`Event::Message`], [`Event::Ping`] (already answered),
+    /// [`Event::Pong`], [`Event::Error`] (the peer broke the protocol; the connection is
+    /// being closed), and last [`Event::Closed`]. `None` after `Closed`.
+    ///
+    /// While events are not read, the connection stops reading the socket once a few are
+    /// waiting, so a fast peer is slowed down instead of filling memory.
+    ///
+    /// Cancel-safe: dropping the future loses no event.
+    pub async fn recv_event(&mut self) -> Option<Event> {
+        if self.done {
+            return None;
+        }
+        let event = match self.next().await {
+            Some(event) => event,
+            // The driver always sends `Closed` last; should it ever vanish without, the
+            // connection still ends the one way callers expect.
+            None => Event::Closed(CloseInfo {
+                code: CloseCode::ABNORMAL,
+                reason: String::new(),
+                initiator: Initiator::Transport,
+                clean: false,
+            }),
+        };
+        if let Event::Closed(info) = &event {
+            self.close_info = Some(info.clone());
+            self.done = true;
+        }
+        Some(event)
+    }
+
+    /// The next event from the driver. When the channel is empty and the driver holds back a
+    /// protocol error, tells it we are caught up (see [`Command::Demand`]).
+    ///
+    /// Cancel-safe: an event is only taken by a completed `recv`.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => return Some(self.took(event)),
+                Err(TryRecvError::Closed) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            // Listening before looking at the flag: a request for demand made after the
+            // look wakes us.
+            let listener = self.shared.demand.listen();
+            if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
+                if let Err(TrySendError::Full(_)) = self.data.try_send(Command::Demand) {
+                    // The driver is busy with our sends; it wakes us once it took some, and
+                    // holds the error at most `ERROR_HOLD` meanwhile.
+                    self.shared.wants_demand.store(true, Ordering::Release);
+                }
+            }
+            let event = future::or(async { Some(self.events.recv().await) }, async {
+                listener.await;
+                None
+            })
+            .await;
+            match event {
+                Some(Ok(event)) => return Some(self.took(event)),
+                Some(Err(_)) => return None,
+                None => {}
+            }
+        }
+    }
+
+    fn took(&self, event: Event) -> Event {
+        self.shared.taken();
+        event
+    }
+
+    /// How the connection ended: the peer's close code and reason, who started closing,
+    /// and whether both close frames were exchanged. `None` until [`recv`](Self::recv) or
+    /// [`recv_event`](Self::recv_event) has seen the end.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.close_info.as_ref()
+    }
+}

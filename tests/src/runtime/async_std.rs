@@ -1,0 +1,37 @@
+//! The scenarios over tether-async-std, on async-std's executor.
+
+use std::future::Future;
+
+pub use tether_async_std as adapter;
+
+// The same scenario files are compiled once per adapter, on purpose (see `crate::runtime`).
+#[allow(clippy::duplicate_mod)]
+#[path = "../interop.rs"]
+pub mod interop;
+#[allow(clippy::duplicate_mod)]
+#[path = "../loopback.rs"]
+pub mod loopback;
+#[path = "../rpc_loopback.rs"]
+pub mod rpc_loopback;
+
+/// What the scenarios need of an executor: the adapter's own global executor (async-std's),
+/// whichever executor runs the scenario, and an `async-io` timer.
+pub mod rt {
+    use std::future::Future;
+    use std::time::Duration;
+
+    /// Runs `task` in the background.
+    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        async_std::task::spawn(task);
+    }
+
+    /// Waits `duration`.
+    pub async fn sleep(duration: Duration) {
+        async_io::Timer::after(duration).await;
+    }
+}
+
+/// Runs `scenario` with async-std's `block_on`.
+pub fn block_on<F: Future>(scenario: F) -> F::Output {
+    async_std::task::block_on(Box::pin(scenario))
+}

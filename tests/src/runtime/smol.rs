@@ -1,0 +1,11 @@
+//! The scenarios over tether-async-std (the same compiled scenarios as
+//! [`super::async_std`]), on smol's executor.
+
+use std::future::Future;
+
+pub use super::async_std::{adapter, interop, loopback, rpc_loopback};
+
+/// Runs `scenario` with smol's `block_on`.
+pub fn block_on<F: Future>(scenario: F) -> F::Output {
+    smol::block_on(scenario)
+}
