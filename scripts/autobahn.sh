@@ -5,6 +5,13 @@
 # ADAPTERS picks the adapters (default "tokio async-std"; each name is a tether-NAME crate).
 # Reports land in target/autobahn/<adapter>-<role>/ (target/ is $CARGO_TARGET_DIR if set);
 # EXCLUDE and CASES pass through.
+#
+#   scripts/autobahn.sh            cases 1.* to 11.* (the tool's default), compression off
+#   scripts/autobahn.sh --deflate  cases 12.* and 13.* (permessage-deflate), tokio only unless
+#                                  ADAPTERS says otherwise, with both examples started with
+#                                  TETHER_DEFLATE=1; reports in target/autobahn-deflate/.
+#                                  Opt-in: it takes far longer than the default run (see
+#                                  CONFORMANCE.md), so CI does not run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/serve.sh
@@ -12,6 +19,17 @@ tool=${AUTOBAHN_TOOL:-../shared/tools/autobahn.sh}
 adapters=${ADAPTERS:-tokio async-std}
 target=${CARGO_TARGET_DIR:-target}
 out=$target/autobahn
+case "${1:-}" in
+  "") ;;
+  --deflate)
+    export TETHER_DEFLATE=1
+    export CASES=${CASES:-12.*,13.*}
+    export EXCLUDE=${EXCLUDE-}
+    adapters=${ADAPTERS:-tokio}
+    out=$target/autobahn-deflate
+    ;;
+  *) echo "usage: $0 [--deflate]" >&2; exit 2 ;;
+esac
 rm -rf "$out"
 mkdir -p "$out"
 

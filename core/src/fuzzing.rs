@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use serde_json::value::RawValue;
 
+use crate::deflate::Deflate;
 use crate::frame::{encode_frame, FrameDecoder, FramePart, OpCode};
-use crate::handshake::{generate_key, parse_request, parse_response, ClientRequest};
+use crate::handshake::{
+    generate_key, negotiate_deflate, parse_request, parse_response, ClientRequest,
+};
 use crate::rng::Rng;
 use crate::rpc::{self, Endpoint, ErrorObject};
 use crate::ws::{Config, Connection, Event};
@@ -43,21 +46,42 @@ pub fn frame_decoder(data: &[u8]) {
     );
 }
 
-/// `data` as an upgrade request and as an upgrade response: a parsed head never claims more
-/// bytes than it was given.
+/// `data` as an upgrade request (whose extension offers a server then negotiates) and as an
+/// upgrade response, with and without a permessage-deflate offer: a parsed head never claims
+/// more bytes than it was given, and agreed window sizes are within RFC 7692's 8..=15.
 pub fn handshake(data: &[u8]) {
-    if let Ok(Some((_, used))) = parse_request(data, 8 << 10) {
+    let deflate = Deflate {
+        client_max_window_bits: 10,
+        ..Deflate::default()
+    };
+    if let Ok(Some((request, used))) = parse_request(data, 8 << 10) {
         assert!(used <= data.len());
+        // Every header value, not only the extension offers: more shapes for the parser.
+        let offers = request.headers.iter().map(|(_, value)| value.as_slice());
+        if let Ok((agreed, _)) = negotiate_deflate(&deflate, offers) {
+            assert!((8..=10).contains(&agreed.client_max_window_bits));
+            assert!((8..=15).contains(&agreed.server_max_window_bits));
+        }
     }
     let offered = ["raft".to_owned()];
-    if let Ok(Some((_, used))) = parse_response(data, "dGhlIHNhbXBsZSBub25jZQ==", &offered, 8 << 10)
-    {
-        assert!(used <= data.len());
+    for offer in [None, Some(&deflate)] {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        if let Ok(Some((response, used))) = parse_response(data, key, &offered, offer, 8 << 10) {
+            assert!(used <= data.len());
+            if let Some(agreed) = response.deflate {
+                assert!((8..=10).contains(&agreed.client_max_window_bits));
+                assert!((8..=15).contains(&agreed.server_max_window_bits));
+            }
+        }
     }
 }
 
 /// A whole client or server [`Connection`] fed `data` in pieces, with timers firing in
-/// between: no timer left due after `handle_timeout`, held input under the limits.
+/// between: no timer left due after `handle_timeout`, held input under the limits (an
+/// inflated message included).
+///
+/// The first byte picks the role (bit 0), the piece size (bits 1-7) and, with bit 7 set,
+/// permessage-deflate on (taken up if the handshake in `data` agrees to it).
 pub fn connection(origin: Instant, data: &[u8]) {
     let Some((&mode, data)) = data.split_first() else {
         return;
@@ -66,6 +90,10 @@ pub fn connection(origin: Instant, data: &[u8]) {
         max_message_size: 1 << 16,
         max_frame_size: 1 << 16,
         max_handshake_size: 4096,
+        compression: (mode & 0x80 != 0).then(|| Deflate {
+            threshold: 0,
+            ..Deflate::default()
+        }),
         ..Config::default()
     };
     let mut now = origin;
@@ -87,8 +115,15 @@ pub fn connection(origin: Instant, data: &[u8]) {
         conn.handle_input(now, piece);
         while conn.poll_transmit().is_some() {}
         while let Some(event) = conn.poll_event() {
-            if let Event::Upgrade(_) = event {
-                let _ = conn.accept(now, None, &[]);
+            match event {
+                Event::Upgrade(_) => {
+                    let _ = conn.accept(now, None, &[]);
+                }
+                // Echo what arrives, so the compressor runs too.
+                Event::Message(message) => {
+                    let _ = conn.send(now, message);
+                }
+                _ => {}
             }
         }
         let limit = config.max_message_size + config.max_handshake_size + piece.len();

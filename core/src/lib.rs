@@ -10,7 +10,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`frame`] | RFC 6455 frames: header codec, masking, close codes, incremental UTF-8 |
-//! | [`handshake`] | the HTTP upgrade, client and server |
+//! | [`handshake`] | the HTTP upgrade, client and server, and the extension negotiation |
+//! | [`deflate`] | permessage-deflate (RFC 7692): settings, agreed parameters, the codec |
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
 //! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: an [`rpc::Endpoint`] |
 //! | [`session`] | a reconnecting JSON-RPC client link to one server: a [`session::Session`] |
@@ -75,6 +76,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod deflate;
 pub mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Asks the server how many cases there are, echoes every message of each case back
-//! until the server closes, then asks it to write its reports.
+//! until the server closes, then asks it to write its reports. `TETHER_DEFLATE=1` offers
+//! permessage-deflate (Autobahn's 12.* and 13.* cases).
 
 use std::process::ExitCode;
 
@@ -52,7 +53,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn open(url: &str) -> Result<WebSocket, ConnectError> {
-    connect(url, ClientConfig::default()).await
+    let config = ClientConfig {
+        ws: cli::ws_config(),
+        ..ClientConfig::default()
+    };
+    connect(url, config).await
 }
 
 /// Sends every message back until the connection closes; errors only end the case.

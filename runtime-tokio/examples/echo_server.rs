@@ -4,7 +4,8 @@
 //! cargo run --release -p tether-tokio --example echo_server -- 127.0.0.1:9001
 //! ```
 //!
-//! Prints `listening on ws://ADDR` once ready; set `RUST_LOG=debug` to watch connections.
+//! Prints `listening on ws://ADDR` once ready; set `RUST_LOG=debug` to watch connections and
+//! `TETHER_DEFLATE=1` to accept permessage-deflate.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -25,7 +26,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
 
-    let mut server = Server::bind(addr.as_str(), ServerConfig::default()).await?;
+    let config = ServerConfig {
+        ws: cli::ws_config(),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::bind(addr.as_str(), config).await?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on ws://{}", server.local_addr()?)?;
     stdout.flush()?;

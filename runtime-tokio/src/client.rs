@@ -52,7 +52,9 @@ impl Default for ClientConfig {
 /// `wss://…` (TLS, port 443 by default).
 ///
 /// Resolves once the opening handshake has finished, so
-/// [`WebSocket::protocol`] already says which subprotocol the server chose. For `wss://`,
+/// [`WebSocket::protocol`] already says which subprotocol the server chose (and
+/// [`WebSocket::compression`] whether it took up permessage-deflate, offered when
+/// `config.ws.compression` is set). For `wss://`,
 /// the server's certificate must be valid for the URL's host (sent as SNI unless it is an
 /// IP address) and chain to a root of [`ClientConfig::tls`]; a certificate or TLS failure
 /// is a [`ConnectError::Tls`] naming the cause.
@@ -129,8 +131,9 @@ async fn open(
     let stream = open_stream(&target, config.tls.as_ref(), deadline).await?;
     let (mut driver, parts) = Driver::new(conn, stream, Arc::from([]), linger);
     let protocol = driver.open().await.map_err(connect_error)?;
+    let compression = driver.compression();
     tokio::spawn(driver.run().in_current_span());
-    Ok(WebSocket::new(parts, protocol))
+    Ok(WebSocket::new(parts, protocol, compression))
 }
 
 /// What a failed opening handshake means to whoever called `connect`.

@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{
     CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError, State,
@@ -212,6 +213,11 @@ impl Driver {
             }
             self.step().await.map_err(OpenError::Io)?;
         }
+    }
+
+    /// The permessage-deflate parameters the handshake agreed on, once open.
+    pub(crate) fn compression(&self) -> Option<DeflateParams> {
+        self.conn.compression().copied()
     }
 
     /// Drives an open connection until it is closed and flushed, then hands the receiver

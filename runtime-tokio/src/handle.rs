@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
 use tokio::sync::{mpsc, oneshot};
@@ -36,10 +37,15 @@ pub struct WebSocket {
     sender: Sender,
     receiver: Receiver,
     protocol: Option<String>,
+    compression: Option<DeflateParams>,
 }
 
 impl WebSocket {
-    pub(crate) fn new(parts: Parts, protocol: Option<String>) -> WebSocket {
+    pub(crate) fn new(
+        parts: Parts,
+        protocol: Option<String>,
+        compression: Option<DeflateParams>,
+    ) -> WebSocket {
         let demand = parts.data.clone();
         let shared = parts.shared;
         WebSocket {
@@ -56,12 +62,19 @@ impl WebSocket {
                 done: false,
             },
             protocol,
+            compression,
         }
     }
 
     /// The subprotocol both sides agreed on during the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters both sides agreed on during the handshake; `None`
+    /// when the connection is not compressed (see [`Config::compression`](crate::Config)).
+    pub fn compression(&self) -> Option<&DeflateParams> {
+        self.compression.as_ref()
     }
 
     /// Queues a message; see [`Sender::send`].

@@ -71,6 +71,7 @@ pub use error::{ConnectError, Error, UrlError};
 pub use handle::{Receiver, Sender, WebSocket};
 pub use server::{Server, ServerConfig};
 
+pub use tether_core::deflate::{Deflate, DeflateParams};
 pub use tether_core::frame::CloseCode;
 pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
 pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};

@@ -131,9 +131,11 @@ async fn handshake(
     };
     match tokio::time::timeout(limit, open).await {
         Ok(Ok((driver, parts, protocol))) => {
+            let compression = driver.compression();
             tokio::spawn(driver.run().in_current_span());
             // If the server is gone, dropping the connection closes it.
-            let _ = ready.send((WebSocket::new(parts, protocol), addr)).await;
+            let websocket = WebSocket::new(parts, protocol, compression);
+            let _ = ready.send((websocket, addr)).await;
         }
         Ok(Err(OpenError::Protocol(e))) => debug!(error = %e, "handshake failed"),
         Ok(Err(OpenError::Io(e))) => log_socket_error(&e),

@@ -1,12 +1,12 @@
-//! Our client and our server over loopback TCP: text, binary, ping and close, checking
-//! what arrives on each side.
+//! Our client and our server over loopback TCP: text, binary, ping and close (and
+//! compression), checking what arrives on each side.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tether_tokio::{
-    connect, ClientConfig, CloseCode, Error, Event, Initiator, Message, Server, ServerConfig,
-    WebSocket,
+    connect, ClientConfig, CloseCode, Config, Deflate, Error, Event, Initiator, Message, Server,
+    ServerConfig, WebSocket,
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -159,4 +159,48 @@ async fn commands_after_the_end_answer_even_while_events_wait_unread() {
     })
     .await
     .expect("scenario timed out");
+}
+
+#[tokio::test]
+async fn compression_is_agreed_and_carries_messages_when_both_sides_set_it() {
+    let ws = Config {
+        compression: Some(Deflate::default()),
+        ..Config::default()
+    };
+    let server_config = ServerConfig {
+        ws: ws.clone(),
+        ..Default::default()
+    };
+    let mut server = Server::bind("127.0.0.1:0", server_config)
+        .await
+        .expect("bind");
+    let url = format!("ws://{}", server.local_addr().expect("local_addr"));
+    let client_config = ClientConfig {
+        ws,
+        ..Default::default()
+    };
+    let (client, accepted) = tokio::join!(connect(&url, client_config), server.accept());
+    let (mut client, mut accepted) = (client.expect("connect"), accepted.expect("accept").0);
+    let agreed = client.compression().copied().expect("client agreed");
+    assert_eq!(accepted.compression(), Some(&agreed));
+    assert_eq!(agreed.client_max_window_bits, 15);
+
+    let text: String = (0..2000)
+        .map(|i| format!(r#"{{"index":{i},"term":4}},"#))
+        .collect();
+    for message in [Message::Text(text.clone()), Message::from("short")] {
+        client.send(message.clone()).await.expect("send");
+        let got = tokio::time::timeout(LIMIT, accepted.recv())
+            .await
+            .expect("in time");
+        assert_eq!(got, Some(message.clone()));
+        accepted.send(message.clone()).await.expect("echo");
+        let back = tokio::time::timeout(LIMIT, client.recv())
+            .await
+            .expect("in time");
+        assert_eq!(back, Some(message));
+    }
+    // Not set on one side: not agreed.
+    let (plain, _) = connected().await;
+    assert_eq!(plain.compression(), None);
 }

@@ -17,6 +17,12 @@
 //   PEER_TLS_CA                  server: require client certificates from this CA;
 //                                client: trust this CA (for wss:// URLs)
 // The payload generators must match tests/src/payload.rs and py_peer.py byte for byte.
+//
+// permessage-deflate: the server accepts it with ws's defaults (threshold 0, so every message
+// is compressed), and reports the `Sec-WebSocket-Extensions` it answered with and the bytes
+// its socket read. The client offers ws's default unless the scenario names RFC 7692
+// parameters (`echo?server_no_context_takeover=1&client_max_window_bits=9`), and reports the
+// answer and the bytes its socket read.
 // Only ws's public API is used: `send(data, { binary, fin })` for fragments and for text
 // frames carrying raw bytes (ws does not validate what it sends), and binaryType
 // 'fragments' to see how a binary message was framed (ws gives text messages whole).
@@ -63,6 +69,25 @@ class Failure extends Error {}
 
 function check(cond, what) {
   if (!cond) throw new Failure(what);
+}
+
+// ws's permessage-deflate options for a scenario's RFC 7692 parameters (compress every
+// message); `true` (ws's default offer) if it names none.
+function deflateOptions(params) {
+  const names = ['server_no_context_takeover', 'client_no_context_takeover', 'server_max_window_bits', 'client_max_window_bits'];
+  if (!names.some((name) => name in params)) return true;
+  const options = { threshold: 0 };
+  if ('server_no_context_takeover' in params) options.serverNoContextTakeover = true;
+  if ('client_no_context_takeover' in params) options.clientNoContextTakeover = true;
+  if ('server_max_window_bits' in params) options.serverMaxWindowBits = Number(params.server_max_window_bits);
+  if ('client_max_window_bits' in params) options.clientMaxWindowBits = Number(params.client_max_window_bits);
+  return options;
+}
+
+// The value of a `Sec-WebSocket-Extensions` line among response header lines, or null.
+function extensionsLine(lines) {
+  const line = lines.find((l) => /^sec-websocket-extensions:/i.test(l));
+  return line ? line.slice(line.indexOf(':') + 1).trim() : null;
 }
 
 function parseScenario(target) {
@@ -200,26 +225,30 @@ function runServer() {
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
   const tls = serverTls();
+  const options = { maxPayload: MAX_PAYLOAD, perMessageDeflate: { threshold: 0 } };
   let wss;
   if (tls) {
     const server = https.createServer(tls);
-    wss = new WebSocketServer({ server, maxPayload: MAX_PAYLOAD });
+    wss = new WebSocketServer({ server, ...options });
     server.on('tlsClientError', (err) => process.stderr.write(`node_peer: TLS: ${err.message}\n`));
     server.listen(0, '127.0.0.1', () => {
       const { address, port } = server.address();
       process.stdout.write(`listening on wss://${address}:${port}\n`);
     });
   } else {
-    wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: MAX_PAYLOAD });
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
     wss.on('listening', () => {
       const { address, port } = wss.address();
       process.stdout.write(`listening on ws://${address}:${port}\n`);
     });
   }
+  // The response headers of each upgrade, to report what was agreed.
+  const answered = new WeakMap();
+  wss.on('headers', (headers, req) => answered.set(req, extensionsLine(headers)));
   wss.on('connection', async (ws, req) => {
     const { name, params } = parseScenario(req.url);
     const box = inbox(ws);
-    const report = { path: name, ok: true, messages: [] };
+    const report = { path: name, ok: true, messages: [], extensions: answered.get(req) || null };
     // The name the client asked for by SNI (false if it sent none).
     if (tls) report.sni = req.socket.servername || null;
     const timer = setTimeout(() => ws.terminate(), TIMEOUT_MS);
@@ -231,6 +260,7 @@ function runServer() {
       process.stderr.write(`node_peer: ${name}: ${report.error}\n`);
     }
     report.close = await box.closed;
+    report.bytes_read = req.socket.bytesRead;
     clearTimeout(timer);
     process.stdout.write(`${JSON.stringify(report)}\n`);
   });
@@ -250,10 +280,12 @@ async function expectClose(box) {
 }
 
 const CLIENT_SCENARIOS = {
-  async echo(ws, box) {
+  // Every size up to `max` (default: all), both kinds, checked after the echo.
+  async echo(ws, box, params) {
     let checked = 0;
+    const largest = 'max' in params ? Number(params.max) : SIZES[SIZES.length - 1];
     for (const kind of ['text', 'binary']) {
-      for (const n of SIZES) {
+      for (const n of SIZES.filter((size) => size <= largest)) {
         const data = payload(kind, n);
         ws.send(data, { binary: kind === 'binary' });
         const got = await box.next();
@@ -338,15 +370,29 @@ async function runClient(url, scenario) {
   const key = name.replace(/^\//, '');
   const run = CLIENT_SCENARIOS[key];
   if (!run) throw new Failure(`unknown scenario ${key}`);
-  const ws = new WebSocket(url, { maxPayload: MAX_PAYLOAD, ...clientTls() });
+  const ws = new WebSocket(url, {
+    maxPayload: MAX_PAYLOAD,
+    perMessageDeflate: deflateOptions(params),
+    ...clientTls(),
+  });
   const box = inbox(ws);
+  let upgrade = null;
+  ws.once('upgrade', (res) => {
+    upgrade = res;
+  });
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Failure(`HTTP ${res.statusCode}`)));
   });
   const result = await run(ws, box, params);
-  return { scenario: key, ok: true, ...result };
+  return {
+    scenario: key,
+    ok: true,
+    ...result,
+    extensions: upgrade.headers['sec-websocket-extensions'] || null,
+    bytes_read: upgrade.socket.bytesRead,
+  };
 }
 
 function main(argv) {

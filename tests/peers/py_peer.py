@@ -18,6 +18,11 @@ TLS (wss://), from the environment, PEM file paths:
                                  client: trust this CA (for wss:// URLs)
 The payload generators must match tests/src/payload.rs and node_peer.js byte for byte.
 
+permessage-deflate: the server accepts it with websockets' defaults (server and client
+windows of 12 bits), and reports the `Sec-WebSocket-Extensions` it answered with. The client
+offers websockets' default unless the scenario names RFC 7692 parameters
+(`echo?server_no_context_takeover=1&client_max_window_bits=9`), and reports the answer.
+
 The library is used through its normal API; the one exception is sending invalid UTF-8,
 which the API rightly refuses to do, so that scenario writes a text frame through the
 connection's protocol object inside `send_context()` (the way `send()` itself does it).
@@ -35,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.protocol import State
 
 # Large enough for the 16 MiB messages (and then some); None would mean "no limit".
@@ -70,6 +76,26 @@ def close_seen(ws):
     if proto.close_rcvd_then_sent is not None:
         report["rcvd_then_sent"] = proto.close_rcvd_then_sent
     return report
+
+
+def extensions_header(ws):
+    """The Sec-WebSocket-Extensions of the handshake response (sent or received), or None."""
+    return ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
+
+
+def deflate_offer(params):
+    """The permessage-deflate offer a scenario's RFC 7692 parameters ask for; None keeps
+    websockets' default offer."""
+    names = ["server_no_context_takeover", "client_no_context_takeover",
+             "server_max_window_bits", "client_max_window_bits"]
+    if not any(name in params for name in names):
+        return None
+    return ClientPerMessageDeflateFactory(
+        server_no_context_takeover="server_no_context_takeover" in params,
+        client_no_context_takeover="client_no_context_takeover" in params,
+        server_max_window_bits=int(params["server_max_window_bits"]) if "server_max_window_bits" in params else None,
+        client_max_window_bits=int(params["client_max_window_bits"]) if "client_max_window_bits" in params else True,
+    )
 
 
 def query(target):
@@ -121,7 +147,7 @@ async def echo_counting_fragments(ws, report):
 
 async def handler(ws):
     path, params = query(ws.request.path)
-    report = {"path": path, "ok": True, "messages": []}
+    report = {"path": path, "ok": True, "messages": [], "extensions": extensions_header(ws)}
     tls = ws.transport.get_extra_info("ssl_object")
     if tls is not None:
         report["sni"] = getattr(tls, "peer_sni", None)
@@ -237,9 +263,11 @@ async def expect_close(ws):
 
 
 async def client_echo(ws, params):
+    """Every size up to `max` (default: all), both kinds, checked after the echo."""
     checked = 0
+    largest = int(params.get("max", SIZES[-1]))
     for kind in ["text", "binary"]:
-        for n in SIZES:
+        for n in [n for n in SIZES if n <= largest]:
             data = payload(kind, n)
             await ws.send(data.decode() if kind == "text" else data)
             got = await ws.recv()
@@ -322,10 +350,15 @@ async def run_client(url, scenario):
     run = CLIENT_SCENARIOS.get(name)
     if run is None:
         raise Failure(f"unknown scenario {name}")
+    offer = deflate_offer(params)
+    options = {} if offer is None else {"compression": None, "extensions": [offer]}
     async with asyncio.timeout(TIMEOUT):
-        ws = await connect(url, max_size=MAX_SIZE, ping_interval=None, ssl=client_tls(url))
+        ws = await connect(
+            url, max_size=MAX_SIZE, ping_interval=None, ssl=client_tls(url), **options
+        )
         try:
             result = await run(ws, params)
+            result["extensions"] = extensions_header(ws)
         finally:
             # Not `async with connect(...)`: its exit closes again, and on Python 3.11 a
             # second close of a connection the peer aborted trips over the dead transport.

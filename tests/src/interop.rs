@@ -35,7 +35,7 @@ const OVERSIZED: usize = 2 << 20;
 // ------------------------------------------------------------------------ helpers
 
 /// An event, described without dumping megabytes of payload.
-fn describe(event: &Event) -> String {
+pub(crate) fn describe(event: &Event) -> String {
     match event {
         Event::Message(m) => format!("a {} message of {} bytes", Kind::of(m).name(), m.len()),
         other => format!("{other:?}"),
@@ -43,7 +43,7 @@ fn describe(event: &Event) -> String {
 }
 
 /// The next event, bounded by [`STEP_TIMEOUT`]; the stream ending is a failure too.
-async fn next_event(ws: &mut WebSocket, waiting_for: &str) -> Event {
+pub(crate) async fn next_event(ws: &mut WebSocket, waiting_for: &str) -> Event {
     match timeout(STEP_TIMEOUT, ws.recv_event()).await {
         Ok(Some(event)) => event,
         Ok(None) => panic!("the event stream ended while waiting for {waiting_for}"),
@@ -51,7 +51,7 @@ async fn next_event(ws: &mut WebSocket, waiting_for: &str) -> Event {
     }
 }
 
-async fn expect_message(ws: &mut WebSocket, kind: Kind, n: usize) -> Message {
+pub(crate) async fn expect_message(ws: &mut WebSocket, kind: Kind, n: usize) -> Message {
     let what = format!("a {} message of {n} bytes", kind.name());
     match next_event(ws, &what).await {
         Event::Message(m) => {
@@ -66,7 +66,7 @@ async fn expect_message(ws: &mut WebSocket, kind: Kind, n: usize) -> Message {
 
 /// Waits for `Closed`, then checks that the stream ends there and that `close_info`
 /// agrees with the event.
-async fn expect_closed(ws: &mut WebSocket) -> CloseInfo {
+pub(crate) async fn expect_closed(ws: &mut WebSocket) -> CloseInfo {
     let info = match next_event(ws, "Closed").await {
         Event::Closed(info) => info,
         other => panic!("expected Closed, got {}", describe(&other)),
@@ -84,7 +84,7 @@ async fn expect_closed(ws: &mut WebSocket) -> CloseInfo {
 }
 
 /// Waits for `Event::Error`, checks the close code it is answered with, returns it.
-async fn expect_error(ws: &mut WebSocket, code: CloseCode) -> ProtocolError {
+pub(crate) async fn expect_error(ws: &mut WebSocket, code: CloseCode) -> ProtocolError {
     match next_event(ws, "Event::Error").await {
         Event::Error(e) => {
             assert_eq!(e.close_code(), code, "close code for {e:?}");
@@ -94,7 +94,7 @@ async fn expect_error(ws: &mut WebSocket, code: CloseCode) -> ProtocolError {
     }
 }
 
-async fn send(ws: &WebSocket, message: Message) {
+pub(crate) async fn send(ws: &WebSocket, message: Message) {
     let what = format!(
         "sending a {} message of {} bytes",
         Kind::of(&message).name(),
@@ -106,14 +106,14 @@ async fn send(ws: &WebSocket, message: Message) {
         .unwrap_or_else(|e| panic!("{what}: {e}"));
 }
 
-async fn close(ws: &WebSocket, code: CloseCode, reason: &str) {
+pub(crate) async fn close(ws: &WebSocket, code: CloseCode, reason: &str) {
     timeout(STEP_TIMEOUT, ws.close(code, reason))
         .await
         .expect("close took too long")
         .unwrap_or_else(|e| panic!("close({}, {reason:?}): {e}", code.0));
 }
 
-fn info(code: u16, reason: &str, initiator: Initiator, clean: bool) -> CloseInfo {
+pub(crate) fn info(code: u16, reason: &str, initiator: Initiator, clean: bool) -> CloseInfo {
     CloseInfo {
         code: CloseCode(code),
         reason: reason.to_owned(),
@@ -125,7 +125,7 @@ fn info(code: u16, reason: &str, initiator: Initiator, clean: bool) -> CloseInfo
 /// Checks the `close` part of a peer report: the close code (and, when given, reason)
 /// the peer received, and, where the peer can tell (Python), whether the peer's close
 /// frame answered ours (`rcvd_then_sent`: it received tether's first).
-fn check_peer_close(
+pub(crate) fn check_peer_close(
     peer: PeerKind,
     report: &Value,
     code: u16,
@@ -148,7 +148,7 @@ fn check_peer_close(
 }
 
 /// tether's client connected to `path` on `peer`.
-async fn connect_to(peer: &PeerServer, path: &str, ws: Config) -> WebSocket {
+pub(crate) async fn connect_to(peer: &PeerServer, path: &str, ws: Config) -> WebSocket {
     let url = peer.url(path);
     let config = ClientConfig {
         ws,
@@ -167,7 +167,7 @@ async fn connect_to(peer: &PeerServer, path: &str, ws: Config) -> WebSocket {
 /// Runs `scenario` in a `peer` client against a tether server built with `ws`, whose one
 /// connection is handled by `server_side`. Returns what `server_side` returned and the
 /// peer's JSON result (after checking it succeeded).
-async fn with_peer_client<F, Fut, T>(
+pub(crate) async fn with_peer_client<F, Fut, T>(
     peer: PeerKind,
     ws: Config,
     scenario: &str,
@@ -250,7 +250,7 @@ fn check_fragment_count(peer: PeerKind, kind: Kind, count: &Value) -> Option<u64
 }
 
 /// `(type, len)` of every message a peer server report lists.
-fn reported_messages(report: &Value) -> Vec<(String, u64)> {
+pub(crate) fn reported_messages(report: &Value) -> Vec<(String, u64)> {
     report["messages"]
         .as_array()
         .expect("messages array")
@@ -264,13 +264,13 @@ fn reported_messages(report: &Value) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn expected_messages(list: &[(Kind, usize)]) -> Vec<(String, u64)> {
+pub(crate) fn expected_messages(list: &[(Kind, usize)]) -> Vec<(String, u64)> {
     list.iter()
         .map(|(k, n)| (k.name().to_owned(), *n as u64))
         .collect()
 }
 
-fn every_size() -> Vec<(Kind, usize)> {
+pub(crate) fn every_size() -> Vec<(Kind, usize)> {
     Kind::BOTH
         .iter()
         .flat_map(|&k| SIZES.iter().map(move |&n| (k, n)))
@@ -278,7 +278,7 @@ fn every_size() -> Vec<(Kind, usize)> {
 }
 
 /// Closes with 1000 and checks the clean, locally initiated close.
-async fn close_normally(ws: &mut WebSocket) {
+pub(crate) async fn close_normally(ws: &mut WebSocket) {
     close(ws, CloseCode::NORMAL, "").await;
     assert_eq!(
         expect_closed(ws).await,

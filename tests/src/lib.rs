@@ -11,12 +11,15 @@
 //! - [`interop_tls`]: the `wss://` interop scenarios (tokio), run per peer by
 //!   `tests/interop_tls_*.rs`.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
+//! - [`interop_deflate`]: the interop scenarios with permessage-deflate on (tokio), run by
+//!   `tests/interop_{python,node}.rs`.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
 //! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
 use std::path::PathBuf;
 
 pub mod certs;
+pub mod interop_deflate;
 pub mod interop_tls;
 pub mod payload;
 pub mod peer;

@@ -2,6 +2,11 @@
 //! against tether's server, for each adapter and executor. The scenarios are in
 //! `tether_tests::interop` (via `tether_tests::runtime`); the peer is
 //! `tests/peers/node_peer.js`, installed by `scripts/install-peers.sh` (a missing install fails
-//! every test here with that hint).
+//! every test here with that hint). The permessage-deflate scenarios are in
+//! `tether_tests::interop_deflate`.
 
 tether_tests::interop_tests!(every_runtime: tether_tests::peer::PeerKind::Node);
+/// In a module of its own: `interop_tests!` above declares a `tokio` module at the root.
+mod deflate {
+    tether_tests::interop_deflate_tests!(tether_tests::peer::PeerKind::Node);
+}

@@ -58,6 +58,12 @@ impl FrameDecoder {
         }
     }
 
+    /// Changes the RSV bits frames may carry, for an extension negotiated after the decoder
+    /// was made (the handshake ends after the connection starts).
+    pub fn set_allowed_rsv(&mut self, allowed_rsv: u8) {
+        self.allowed_rsv = allowed_rsv;
+    }
+
     /// Takes what it can from the front of `buf`; `Ok(None)` means it needs more bytes.
     ///
     /// A frame comes out as one [`FramePart::Header`] followed by one or more

@@ -12,9 +12,22 @@ pub fn encode_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
+    encode_frame_rsv(out, fin, 0, opcode, mask, payload);
+}
+
+/// Like [`encode_frame`], with the reserved bits `rsv` (as in [`FrameHeader::rsv`]) set: an
+/// extension's frames, such as the first frame of a compressed message.
+pub fn encode_frame_rsv(
+    out: &mut BytesMut,
+    fin: bool,
+    rsv: u8,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask,
         // usize is at most 64 bits on every target Rust supports.
@@ -71,6 +84,15 @@ mod tests {
             &out[..],
             b"xy\x82\x86\x01\x02\x03\x04\x01\x02\x03\x04\x01\x02"
         );
+    }
+
+    #[test]
+    fn reserved_bits() {
+        let mut out = BytesMut::new();
+        encode_frame_rsv(&mut out, true, 0b100, OpCode::Text, None, b"x");
+        assert_eq!(&out[..], b"\xc1\x01x");
+        let (header, _) = FrameHeader::parse(&out).unwrap().unwrap();
+        assert_eq!(header.rsv, 0b100);
     }
 
     #[test]

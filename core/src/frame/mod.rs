@@ -10,7 +10,7 @@ mod opcode;
 mod utf8;
 
 pub use decoder::{FrameDecoder, FramePart};
-pub use encode::encode_frame;
+pub use encode::{encode_frame, encode_frame_rsv};
 pub use error::FrameError;
 pub use header::{FrameHeader, MAX_HEADER_LEN};
 pub use mask::{apply_mask, apply_mask_bytewise};

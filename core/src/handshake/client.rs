@@ -4,10 +4,12 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::{BufMut, BytesMut};
 
+use super::extension::deflate_response;
 use super::{
     check_header, check_upgrade_tokens, derive_accept_key, head_len, is_token, list_elements,
     owned_headers, put_header, values, window, HandshakeError, MAX_HEADERS,
 };
+use crate::deflate::{Deflate, DeflateParams};
 use crate::rng::Rng;
 
 /// What a client asks for when it opens a WebSocket.
@@ -105,10 +107,14 @@ pub struct Response {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The subprotocol the server chose, one of those offered.
     pub protocol: Option<String>,
+    /// The permessage-deflate parameters in effect, if the server accepted our offer.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Parses and validates the server's response to a request sent with `key` offering
-/// `protocols`. `Ok(None)` until the head is complete; an error if it is longer than `max_size`.
+/// `protocols` and, if `deflate` is given, permessage-deflate with those settings (see
+/// [`deflate_offer`](super::deflate_offer)). `Ok(None)` until the head is complete; an error
+/// if it is longer than `max_size`.
 ///
 /// On success also returns the length of the head; bytes after it are the server's first
 /// frames and are left alone.
@@ -116,6 +122,7 @@ pub fn parse_response(
     buf: &[u8],
     key: &str,
     protocols: &[String],
+    deflate: Option<&Deflate>,
     max_size: usize,
 ) -> Result<Option<(Response, usize)>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -157,19 +164,28 @@ pub fn parse_response(
         }
     }
 
-    // We never offer extensions, so the server may not enable any (RFC 6455 §4.1).
-    if let Some(value) =
-        values(headers, "Sec-WebSocket-Extensions").find(|v| list_elements(v).next().is_some())
-    {
-        return Err(HandshakeError::UnofferedExtension(lossy(
-            value.trim_ascii(),
-        )));
-    }
+    // The server may enable only what we offered (RFC 6455 §4.1).
+    let extensions = values(headers, "Sec-WebSocket-Extensions");
+    let deflate = match deflate {
+        Some(offered) => deflate_response(offered, extensions)?,
+        None => match extensions
+            .into_iter()
+            .find(|v| list_elements(v).next().is_some())
+        {
+            Some(value) => {
+                return Err(HandshakeError::UnofferedExtension(lossy(
+                    value.trim_ascii(),
+                )))
+            }
+            None => None,
+        },
+    };
 
     Ok(Some((
         Response {
             headers: owned_headers(headers),
             protocol,
+            deflate,
         },
         len,
     )))
@@ -183,7 +199,7 @@ fn lossy(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::{encode_accept, parse_request};
+    use crate::handshake::{encode_accept, parse_request, ExtensionError};
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
     const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -220,11 +236,11 @@ mod tests {
     }
 
     fn parse_err(buf: &[u8], protocols: &[String]) -> HandshakeError {
-        parse_response(buf, KEY, protocols, MAX).expect_err("must be rejected")
+        parse_response(buf, KEY, protocols, None, MAX).expect_err("must be rejected")
     }
 
     fn parse_ok(buf: &[u8], protocols: &[String]) -> (Response, usize) {
-        parse_response(buf, KEY, protocols, MAX)
+        parse_response(buf, KEY, protocols, None, MAX)
             .expect("valid response")
             .expect("complete response")
     }
@@ -424,7 +440,7 @@ mod tests {
         let mut answer = BytesMut::new();
         let chosen = req.protocols.last().map(String::as_str);
         encode_accept(&req.key, chosen, &[], &mut answer).expect("valid");
-        let (response, _) = parse_response(&answer, &key, &request().protocols, MAX)
+        let (response, _) = parse_response(&answer, &key, &request().protocols, None, MAX)
             .expect("valid")
             .expect("complete");
         assert_eq!(response.protocol.as_deref(), Some("v1.chat"));
@@ -435,7 +451,7 @@ mod tests {
         let buf = response("Sec-WebSocket-Protocol: chat\r\n");
         for split in 0..buf.len() {
             assert_eq!(
-                parse_response(&buf[..split], KEY, &offered(), MAX),
+                parse_response(&buf[..split], KEY, &offered(), None, MAX),
                 Ok(None),
                 "prefix of {split} bytes"
             );
@@ -543,7 +559,7 @@ mod tests {
         // The accept belongs to a different key than the one we sent.
         let buf = response("");
         assert_eq!(
-            parse_response(&buf, "AQIDBAUGBwgJCgsMDQ4PEA==", &[], MAX),
+            parse_response(&buf, "AQIDBAUGBwgJCgsMDQ4PEA==", &[], None, MAX),
             Err(HandshakeError::BadAccept)
         );
     }
@@ -593,6 +609,55 @@ mod tests {
     }
 
     #[test]
+    fn accepts_deflate_only_when_offered() {
+        let offered = Deflate::default();
+        let buf =
+            response("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n");
+        let (response, _) = parse_response(&buf, KEY, &[], Some(&offered), MAX)
+            .expect("valid")
+            .expect("complete");
+        let deflate = response.deflate.expect("accepted");
+        assert_eq!(deflate.server_max_window_bits, 10);
+        assert_eq!(deflate.client_max_window_bits, 15);
+        // No extension header: offered, but declined.
+        let (response, _) = parse_response(&response_bytes(), KEY, &[], Some(&offered), MAX)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(response.deflate, None);
+        // Not offered: refused as before.
+        assert_eq!(
+            parse_response(&buf, KEY, &[], None, MAX),
+            Err(HandshakeError::UnofferedExtension(
+                "permessage-deflate; server_max_window_bits=10".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn refuses_a_deflate_answer_rfc_7692_forbids() {
+        let offered = Deflate {
+            server_no_context_takeover: true,
+            ..Deflate::default()
+        };
+        let buf = response("Sec-WebSocket-Extensions: permessage-deflate\r\n");
+        let err = parse_response(&buf, KEY, &[], Some(&offered), MAX).expect_err("must refuse");
+        assert_eq!(
+            err,
+            HandshakeError::Extension(ExtensionError::ServerContextTakeover)
+        );
+        assert_eq!(err.http_status(), 400);
+        let buf = response("Sec-WebSocket-Extensions: permessage-deflate, x-foo\r\n");
+        assert_eq!(
+            parse_response(&buf, KEY, &[], Some(&offered), MAX),
+            Err(HandshakeError::UnofferedExtension("x-foo".into()))
+        );
+    }
+
+    fn response_bytes() -> Vec<u8> {
+        response("")
+    }
+
+    #[test]
     fn rejects_malformed_head() {
         let err = parse_err(b"HTTP/1.1 101 Switching\r\nBad Header: x\r\n\r\n", &[]);
         assert_eq!(err, HandshakeError::Malformed(httparse::Error::HeaderName));
@@ -620,23 +685,26 @@ mod tests {
         let buf = response("");
         let len = buf.len();
         // Exactly at the limit is fine.
-        assert!(matches!(parse_response(&buf, KEY, &[], len), Ok(Some((_, n))) if n == len));
+        assert!(matches!(parse_response(&buf, KEY, &[], None, len), Ok(Some((_, n))) if n == len));
         // A complete head over the limit is refused, with or without trailing bytes.
         let err = HandshakeError::HeadTooLarge { max: len - 1 };
-        assert_eq!(parse_response(&buf, KEY, &[], len - 1), Err(err.clone()));
+        assert_eq!(
+            parse_response(&buf, KEY, &[], None, len - 1),
+            Err(err.clone())
+        );
         assert_eq!(err.http_status(), 431);
         // An incomplete head is refused once it has outgrown the limit, not before.
         let partial = &buf[..len - 2];
-        assert_eq!(parse_response(partial, KEY, &[], len - 2), Ok(None));
+        assert_eq!(parse_response(partial, KEY, &[], None, len - 2), Ok(None));
         assert_eq!(
-            parse_response(partial, KEY, &[], len - 3),
+            parse_response(partial, KEY, &[], None, len - 3),
             Err(HandshakeError::HeadTooLarge { max: len - 3 })
         );
         // Endless header bytes with no end of head.
         let mut endless = b"HTTP/1.1 101 Switching Protocols\r\nX: ".to_vec();
         endless.resize(100_000, b'a');
         assert_eq!(
-            parse_response(&endless, KEY, &[], 4096),
+            parse_response(&endless, KEY, &[], None, 4096),
             Err(HandshakeError::HeadTooLarge { max: 4096 })
         );
     }
@@ -645,7 +713,8 @@ mod tests {
     fn never_panics_on_arbitrary_bytes() {
         let good = response("Sec-WebSocket-Protocol: chat\r\n");
         for buf in super::super::mutations(3, &good, 2000) {
-            let _ = parse_response(&buf, KEY, &offered(), 256);
+            let _ = parse_response(&buf, KEY, &offered(), None, 256);
+            let _ = parse_response(&buf, KEY, &offered(), Some(&Deflate::default()), 256);
         }
     }
 }

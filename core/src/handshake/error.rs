@@ -1,5 +1,7 @@
 //! Why an upgrade failed.
 
+use super::ExtensionError;
+
 /// A handshake the other side got wrong, or a request we could not build.
 ///
 /// Variants are grouped by who is at fault: the peer's request or response (the parse
@@ -52,9 +54,12 @@ pub enum HandshakeError {
     /// The server chose a subprotocol we did not offer (or several, or one when we offered none).
     #[error("server chose subprotocol {0:?}, which was not offered")]
     UnofferedProtocol(String),
-    /// The server enabled extensions; we offer none, so any is a violation.
+    /// The server enabled an extension we did not offer (any at all, if we offered none).
     #[error("server enabled extensions {0:?}, which were not offered")]
     UnofferedExtension(String),
+    /// The server's permessage-deflate answer is not one RFC 7692 allows for our offer.
+    #[error("permessage-deflate: {0}")]
+    Extension(#[from] ExtensionError),
     /// We were asked to send a header name that is not an HTTP token.
     #[error("invalid header name {0:?}")]
     InvalidHeaderName(String),
@@ -98,7 +103,8 @@ impl HandshakeError {
             | HandshakeError::BadStatus(_)
             | HandshakeError::BadAccept
             | HandshakeError::UnofferedProtocol(_)
-            | HandshakeError::UnofferedExtension(_) => 400,
+            | HandshakeError::UnofferedExtension(_)
+            | HandshakeError::Extension(_) => 400,
         }
     }
 }

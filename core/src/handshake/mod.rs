@@ -7,11 +7,13 @@
 mod accept;
 mod client;
 mod error;
+mod extension;
 mod server;
 
 pub use accept::derive_accept_key;
 pub use client::{generate_key, parse_response, ClientRequest, Response};
 pub use error::HandshakeError;
+pub use extension::{deflate_offer, negotiate_deflate, ExtensionError, PERMESSAGE_DEFLATE};
 pub use server::{encode_accept, encode_reject, parse_request, Request};
 
 use bytes::{BufMut, BytesMut};

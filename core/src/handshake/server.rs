@@ -57,7 +57,8 @@ impl Request {
 /// if it is longer than `max_size` or is not a valid WebSocket upgrade.
 ///
 /// On success also returns the length of the head; bytes after it are left alone. Extension
-/// offers (`Sec-WebSocket-Extensions`) are ignored: we accept without any.
+/// offers (`Sec-WebSocket-Extensions`) stay in the headers, for
+/// [`negotiate_deflate`](super::negotiate_deflate).
 ///
 /// ```
 /// use tether_core::handshake::{parse_request, HandshakeError};
@@ -596,7 +597,7 @@ mod tests {
         let (request, _) = parse_ok(&request_with("Sec-WebSocket-Protocol: chat, superchat\r\n"));
         let mut out = BytesMut::new();
         encode_accept(&request.key, Some("superchat"), &[], &mut out).expect("valid");
-        let (response, consumed) = parse_response(&out, KEY, &request.protocols, MAX)
+        let (response, consumed) = parse_response(&out, KEY, &request.protocols, None, MAX)
             .expect("valid")
             .expect("complete");
         assert_eq!(consumed, out.len());
@@ -671,7 +672,7 @@ mod tests {
         for status in [400, 405, 426, 431, 505, 1000] {
             let mut out = BytesMut::new();
             encode_reject(status, &mut out);
-            let err = parse_response(&out, KEY, &[], MAX).expect_err("not a 101");
+            let err = parse_response(&out, KEY, &[], None, MAX).expect_err("not a 101");
             assert_eq!(
                 err,
                 HandshakeError::BadStatus(if status > 999 { 500 } else { status })

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::deflate::Deflate;
+
 /// Settings of a [`Connection`](super::Connection). Every limit bounds what a peer can
 /// make us hold.
 ///
@@ -27,6 +29,9 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// How long we wait for the peer to finish the closing handshake (default 5 s).
     pub close_timeout: Duration,
+    /// permessage-deflate (RFC 7692): `None` (the default) neither offers nor accepts it; a
+    /// client offers these settings, a server accepts an offer it can honour with them.
+    pub compression: Option<Deflate>,
 }
 
 impl Default for Config {
@@ -38,6 +43,7 @@ impl Default for Config {
             fragment_size: 64 << 10,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            compression: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::incoming::{Reader, Received};
 use super::outgoing::Outgoing;
 use super::{CloseInfo, Config, Event, Initiator, Message, ProtocolError, Role, SendError, State};
+use crate::deflate::{Compressor, DeflateParams};
 use crate::frame::{CloseCode, OpCode};
 use crate::handshake::{self, ClientRequest, HandshakeError};
 use crate::rng::{Rng, Seed};
@@ -23,8 +24,12 @@ enum Opening {
     AwaitResponse { key: String, protocols: Vec<String> },
     /// Server: waiting for the request.
     AwaitRequest,
-    /// Server: the request arrived and waits for `accept` or `reject`.
-    AwaitDecision { key: String },
+    /// Server: the request arrived and waits for `accept` or `reject`; `deflate` is the
+    /// permessage-deflate offer we can take, with the header value that accepts it.
+    AwaitDecision {
+        key: String,
+        deflate: Option<(DeflateParams, String)>,
+    },
     /// Done.
     Done,
 }
@@ -40,7 +45,8 @@ enum Opening {
 ///   [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
 ///   [`poll_timeout`](Self::poll_timeout);
 /// - getters: [`state`](Self::state), [`role`](Self::role),
-///   [`pending_transmit`](Self::pending_transmit), [`is_finished`](Self::is_finished).
+///   [`compression`](Self::compression), [`pending_transmit`](Self::pending_transmit),
+///   [`is_finished`](Self::is_finished).
 ///
 /// The crate docs describe the loop that drives it.
 ///
@@ -84,6 +90,10 @@ pub struct Connection {
     head_scanned: usize,
     reader: Reader,
     output: Outgoing,
+    /// The permessage-deflate parameters agreed in the handshake, if any.
+    deflate: Option<DeflateParams>,
+    /// Compresses what we send, once deflate is agreed.
+    compressor: Option<Compressor>,
     events: VecDeque<Event>,
     /// We queued our close frame (or failed the connection, which sends one).
     close_sent: bool,
@@ -105,15 +115,22 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A client connection; the upgrade request is queued for `poll_transmit` at once.
+    /// A client connection; the upgrade request is queued for `poll_transmit` at once. With
+    /// [`Config::compression`] set, it offers permessage-deflate.
     ///
     /// Fails only if `request` holds bytes that cannot be sent in an HTTP head.
     pub fn client(
         now: Instant,
         config: Config,
-        request: ClientRequest,
+        mut request: ClientRequest,
         seed: Seed,
     ) -> Result<Connection, HandshakeError> {
+        if let Some(deflate) = &config.compression {
+            request.headers.push((
+                "Sec-WebSocket-Extensions".to_owned(),
+                handshake::deflate_offer(deflate),
+            ));
+        }
         let mut conn = Connection::new(now, Role::Client, config, seed);
         let key = handshake::generate_key(&mut conn.rng);
         let mut head = BytesMut::new();
@@ -126,7 +143,9 @@ impl Connection {
         Ok(conn)
     }
 
-    /// A server connection waiting for the client's upgrade request.
+    /// A server connection waiting for the client's upgrade request. With
+    /// [`Config::compression`] set, [`accept`](Self::accept) takes up a permessage-deflate
+    /// offer it can honour.
     pub fn server(now: Instant, config: Config, seed: Seed) -> Connection {
         Connection::new(now, Role::Server, config, seed)
     }
@@ -149,6 +168,8 @@ impl Connection {
             input: BytesMut::new(),
             head_scanned: 0,
             output: Outgoing::default(),
+            deflate: None,
+            compressor: None,
             events: VecDeque::new(),
             close_sent: false,
             close_received: false,
@@ -174,6 +195,12 @@ impl Connection {
     /// The configuration this connection was built with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The permessage-deflate parameters agreed in the opening handshake; `None` before
+    /// [`Event::Open`] and when the connection is not compressed.
+    pub fn compression(&self) -> Option<&DeflateParams> {
+        self.deflate.as_ref()
     }
 
     /// Feeds bytes read from the transport.
@@ -232,20 +259,30 @@ impl Connection {
         }
     }
 
-    /// Server role: accepts the pending upgrade with an optional subprotocol and extra headers.
+    /// Server role: accepts the pending upgrade with an optional subprotocol and extra
+    /// headers, and the client's permessage-deflate offer if [`Config::compression`] can
+    /// honour one.
     pub fn accept(
         &mut self,
         now: Instant,
         protocol: Option<&str>,
         headers: &[(String, String)],
     ) -> Result<(), SendError> {
-        let Opening::AwaitDecision { key } = &self.opening else {
+        let Opening::AwaitDecision { key, deflate } = &self.opening else {
             return Err(SendError::NoPendingUpgrade);
         };
         let mut head = BytesMut::new();
-        handshake::encode_accept(key, protocol, headers, &mut head)?;
+        let agreed = deflate.as_ref().map(|(params, _)| *params);
+        if let Some((_, answer)) = deflate {
+            let mut all = headers.to_vec();
+            all.push(("Sec-WebSocket-Extensions".to_owned(), answer.clone()));
+            handshake::encode_accept(key, protocol, &all, &mut head)?;
+        } else {
+            handshake::encode_accept(key, protocol, headers, &mut head)?;
+        }
         self.output.push_urgent_bytes(&head);
         self.opening = Opening::Done;
+        self.enable_deflate(agreed);
         self.open(protocol.map(str::to_owned));
         // Frames the client sent right behind its request.
         self.process(now);
@@ -271,14 +308,19 @@ impl Connection {
     }
 
     /// Queues a message. Text and binary payloads longer than `fragment_size` go out as
-    /// several frames.
+    /// several frames. With permessage-deflate agreed, a message of at least the
+    /// [threshold](crate::deflate::Deflate::threshold) is compressed here, whole, and its
+    /// compressed bytes go out in those frames.
     pub fn send(&mut self, _now: Instant, message: Message) -> Result<(), SendError> {
         self.check_sendable()?;
         let (opcode, payload) = match message {
             Message::Text(text) => (OpCode::Text, Bytes::from(text)),
             Message::Binary(bytes) => (OpCode::Binary, bytes),
         };
-        self.output.push_message(opcode, payload);
+        match self.compressor.as_mut().and_then(|c| c.compress(&payload)) {
+            Some(compressed) => self.output.push_message(opcode, compressed, true),
+            None => self.output.push_message(opcode, payload, false),
+        }
         Ok(())
     }
 
@@ -397,6 +439,20 @@ impl Connection {
         (self.role == Role::Client).then(|| self.rng.next_u32().to_le_bytes())
     }
 
+    /// Sets up both directions for the agreed permessage-deflate parameters, if any.
+    fn enable_deflate(&mut self, agreed: Option<DeflateParams>) {
+        let (Some(params), Some(settings)) = (agreed, &self.config.compression) else {
+            return;
+        };
+        let peer = match self.role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        self.compressor = Some(Compressor::new(&params, self.role, settings));
+        self.reader.enable_deflate(params.sender(peer).1);
+        self.deflate = Some(params);
+    }
+
     fn open(&mut self, protocol: Option<String>) {
         self.state = State::Open;
         self.timers.stop(Timer::Handshake);
@@ -439,11 +495,13 @@ impl Connection {
         }
         match &self.opening {
             Opening::AwaitResponse { key, protocols } => {
-                match handshake::parse_response(&self.input, key, protocols, max) {
+                let offered = self.config.compression.as_ref();
+                match handshake::parse_response(&self.input, key, protocols, offered, max) {
                     Ok(None) => false,
                     Ok(Some((response, used))) => {
                         let _ = self.input.split_to(used);
                         self.opening = Opening::Done;
+                        self.enable_deflate(response.deflate);
                         self.open(response.protocol);
                         true
                     }
@@ -460,8 +518,20 @@ impl Connection {
                 Ok(None) => false,
                 Ok(Some((request, used))) => {
                     let _ = self.input.split_to(used);
+                    // A declined offer is no error: the connection opens uncompressed.
+                    let deflate = self.config.compression.as_ref().and_then(|settings| {
+                        let offers = request
+                            .headers
+                            .iter()
+                            .filter(|(name, _)| {
+                                name.eq_ignore_ascii_case("Sec-WebSocket-Extensions")
+                            })
+                            .map(|(_, value)| value.as_slice());
+                        handshake::negotiate_deflate(settings, offers).ok()
+                    });
                     self.opening = Opening::AwaitDecision {
                         key: request.key.clone(),
+                        deflate,
                     };
                     self.events.push_back(Event::Upgrade(Box::new(request)));
                     false

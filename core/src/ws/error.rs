@@ -29,6 +29,9 @@ pub enum ProtocolError {
         /// The configured limit.
         max: usize,
     },
+    /// A compressed message is not a valid deflate stream (RFC 7692 §7.2.2).
+    #[error("compressed message does not inflate")]
+    BadCompression,
     /// A close frame had a 1-byte payload or a code not allowed on the wire.
     #[error("invalid close frame")]
     InvalidClose,
@@ -47,7 +50,8 @@ impl ProtocolError {
     /// The close code this error is answered with.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::Utf8(_) => CloseCode::INVALID_PAYLOAD,
+            // The frames are well formed; their payload is not what the message must be.
+            ProtocolError::Utf8(_) | ProtocolError::BadCompression => CloseCode::INVALID_PAYLOAD,
             ProtocolError::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
             ProtocolError::Frame(FrameError::TooLarge { .. }) => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,

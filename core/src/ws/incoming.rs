@@ -2,12 +2,16 @@
 //!
 //! Text is validated as its bytes arrive, so invalid UTF-8 fails the connection before the
 //! frame (let alone the message) ends. Sizes are checked against the limits on the header,
-//! before any payload is buffered.
+//! before any payload is buffered; a compressed message is inflated frame by frame as it
+//! arrives, and its size is checked as it inflates, never past the limit.
 
 use bytes::{Bytes, BytesMut};
 
 use super::{Message, ProtocolError};
-use crate::frame::{CloseCode, FrameDecoder, FrameHeader, FramePart, OpCode, Utf8Validator};
+use crate::deflate::{Decompressor, InflateError, RSV1};
+use crate::frame::{
+    CloseCode, FrameDecoder, FrameError, FrameHeader, FramePart, OpCode, Utf8Validator,
+};
 
 /// What a message buffer starts with: enough for small messages, grown as data arrives
 /// (never sized from a peer's announced length, which may be a lie).
@@ -27,6 +31,9 @@ pub(crate) enum Received {
 #[derive(Debug)]
 struct Partial {
     text: bool,
+    /// Its first frame had RSV1: the frames carry one deflate stream, and `buf` what it
+    /// inflated to so far.
+    compressed: bool,
     buf: BytesMut,
     utf8: Utf8Validator,
 }
@@ -41,6 +48,8 @@ pub(crate) struct Reader {
     control: BytesMut,
     message: Option<Partial>,
     max_message_size: usize,
+    /// Set once permessage-deflate is agreed.
+    inflater: Option<Decompressor>,
 }
 
 impl Reader {
@@ -51,7 +60,15 @@ impl Reader {
             control: BytesMut::new(),
             message: None,
             max_message_size,
+            inflater: None,
         }
+    }
+
+    /// permessage-deflate was agreed: RSV1 may mark the first frame of a message.
+    /// `peer_no_context_takeover`: the peer resets its compressor after every message.
+    pub(crate) fn enable_deflate(&mut self, peer_no_context_takeover: bool) {
+        self.decoder.set_allowed_rsv(RSV1);
+        self.inflater = Some(Decompressor::new(peer_no_context_takeover));
     }
 
     /// Bytes held for a message in progress.
@@ -60,7 +77,12 @@ impl Reader {
     }
 
     /// Consumes what it can from `input`; `Ok(None)` means more bytes are needed.
+    /// After an error the stream cannot be read on; the message in progress is dropped.
     pub(crate) fn next(&mut self, input: &mut BytesMut) -> Result<Option<Received>, ProtocolError> {
+        self.next_inner(input).inspect_err(|_| self.message = None)
+    }
+
+    fn next_inner(&mut self, input: &mut BytesMut) -> Result<Option<Received>, ProtocolError> {
         loop {
             let Some(part) = self.decoder.decode(input)? else {
                 return Ok(None);
@@ -77,21 +99,36 @@ impl Reader {
     }
 
     fn start_frame(&mut self, header: FrameHeader) -> Result<(), ProtocolError> {
+        // The decoder lets RSV1 through only once deflate is agreed, and then it may only
+        // start a data message (RFC 7692 §6.1).
+        let rsv1 = header.rsv & RSV1 != 0;
         match header.opcode {
+            OpCode::Close | OpCode::Ping | OpCode::Pong if rsv1 => {
+                return Err(FrameError::ReservedBits(header.rsv).into())
+            }
             OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
             OpCode::Continuation => {
                 let Some(message) = &self.message else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
-                self.check_size(message.buf.len() as u64 + header.payload_len)?;
+                if rsv1 {
+                    return Err(FrameError::ReservedBits(header.rsv).into());
+                }
+                if !message.compressed {
+                    self.check_size(message.buf.len() as u64 + header.payload_len)?;
+                }
             }
             OpCode::Text | OpCode::Binary => {
                 if self.message.is_some() {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
-                self.check_size(header.payload_len)?;
+                // A compressed message's size is known only as it inflates.
+                if !rsv1 {
+                    self.check_size(header.payload_len)?;
+                }
                 self.message = Some(Partial {
                     text: header.opcode == OpCode::Text,
+                    compressed: rsv1,
                     buf: BytesMut::new(),
                     utf8: Utf8Validator::new(),
                 });
@@ -128,8 +165,34 @@ impl Reader {
         let Some(message) = &mut self.message else {
             return Ok(None);
         };
-        let whole_message = last && frame.fin && message.buf.is_empty();
-        if whole_message {
+        let ends_message = last && frame.fin;
+        if message.compressed {
+            // Only set when deflate is agreed, as RSV1 is only let through then.
+            let Some(inflater) = &mut self.inflater else {
+                return Ok(None);
+            };
+            let max = self.max_message_size;
+            let before = message.buf.len();
+            let inflated = inflater
+                .inflate(&data, &mut message.buf, max)
+                .and_then(|()| {
+                    if ends_message {
+                        inflater.finish(&mut message.buf, max)
+                    } else {
+                        Ok(())
+                    }
+                });
+            inflated.map_err(|e| match e {
+                InflateError::TooBig { size } => ProtocolError::MessageTooBig {
+                    size: size as u64,
+                    max,
+                },
+                InflateError::Corrupt => ProtocolError::BadCompression,
+            })?;
+            if message.text {
+                message.utf8.feed(&message.buf[before..])?;
+            }
+        } else if ends_message && message.buf.is_empty() {
             // The common case: one frame, one chunk. Keep the chunk as it is; `finish`
             // validates its text in one pass.
             message.buf = data;

@@ -11,7 +11,8 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::frame::{encode_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
+use crate::deflate::RSV1;
+use crate::frame::{encode_frame, encode_frame_rsv, FrameHeader, OpCode, MAX_HEADER_LEN};
 use crate::rng::Rng;
 
 /// Frames at most this long are copied into the coalescing buffer.
@@ -24,11 +25,13 @@ const MAX_PENDING_PONGS: usize = 16;
 /// One item in the ordered queue of things to send.
 #[derive(Debug)]
 enum Item {
-    /// A data message, `sent` bytes of which are already encoded.
+    /// A data message, `sent` bytes of which are already encoded. A `compressed` payload
+    /// is marked with RSV1 on its first frame.
     Data {
         opcode: OpCode,
         payload: Bytes,
         sent: usize,
+        compressed: bool,
     },
     /// A close frame; nothing after it is sent.
     Close(Bytes),
@@ -80,12 +83,13 @@ impl Outgoing {
         self.pongs.push_back(payload);
     }
 
-    pub(crate) fn push_message(&mut self, opcode: OpCode, payload: Bytes) {
+    pub(crate) fn push_message(&mut self, opcode: OpCode, payload: Bytes, compressed: bool) {
         self.pending += payload.len();
         self.queue.push_back(Item::Data {
             opcode,
             payload,
             sent: 0,
+            compressed,
         });
     }
 
@@ -148,11 +152,14 @@ impl Outgoing {
                     opcode,
                     payload,
                     sent,
+                    compressed,
                 } => {
                     let chunk_len = (payload.len() - *sent).min(fragment_size);
                     let first = *sent == 0;
                     let fin = *sent + chunk_len == payload.len();
                     let op = if first { *opcode } else { OpCode::Continuation };
+                    // RFC 7692 §6.1: only the first frame of a compressed message says so.
+                    let rsv = if first && *compressed { RSV1 } else { 0 };
                     let chunk = payload.slice(*sent..*sent + chunk_len);
                     if chunk_len > SMALL_FRAME && !buf.is_empty() {
                         // Written on the next poll, after any control frame that arrives.
@@ -167,7 +174,7 @@ impl Outgoing {
                     if chunk_len > SMALL_FRAME && mask.is_none() {
                         let header = FrameHeader {
                             fin,
-                            rsv: 0,
+                            rsv,
                             opcode: op,
                             mask: None,
                             payload_len: chunk_len as u64,
@@ -179,7 +186,7 @@ impl Outgoing {
                         self.pending += chunk_len;
                         break;
                     }
-                    encode_frame(&mut buf, fin, op, mask, &chunk);
+                    encode_frame_rsv(&mut buf, fin, rsv, op, mask, &chunk);
                     if chunk_len > SMALL_FRAME {
                         break;
                     }

@@ -4,6 +4,7 @@
 use std::error::Error;
 use std::process::{ExitCode, Termination};
 
+use tether_tokio::{Config, Deflate};
 use tracing_subscriber::EnvFilter;
 
 /// Sends `tracing` output to stderr, so stdout carries only what scripts read.
@@ -23,5 +24,20 @@ pub fn exit<T: Termination>(name: &str, result: Result<T, Box<dyn Error>>) -> Ex
             eprintln!("{name}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The connection settings, with permessage-deflate on when `TETHER_DEFLATE` is set to
+/// anything but `0` (off by default, like the library). The threshold is 0 so that every
+/// message, however short, goes through the compressor (Autobahn's 12.* and 13.* cases).
+#[allow(dead_code)] // only the WebSocket examples take it
+pub fn ws_config() -> Config {
+    let deflate = std::env::var("TETHER_DEFLATE").is_ok_and(|v| !v.is_empty() && v != "0");
+    Config {
+        compression: deflate.then(|| Deflate {
+            threshold: 0,
+            ..Deflate::default()
+        }),
+        ..Config::default()
     }
 }
