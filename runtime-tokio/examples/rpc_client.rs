@@ -1,4 +1,5 @@
-//! Calls each method of `rpc_server` once and prints what came back.
+//! Calls each method of `rpc_server` once and prints what came back, then the client's
+//! metrics.
 //!
 //! `cargo run --release -p tether-tokio --example rpc_client -- ws://127.0.0.1:9002`
 
@@ -28,6 +29,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(CallError::Rpc(error)) => println!("nope  -> error {}: {}", error.code, error.message),
         other => println!("nope  -> unexpected {other:?}"),
     }
+    let metrics = client.metrics().await;
+    println!(
+        "sent {} messages, received {}, call latency mean {:?}",
+        metrics.messages_sent, metrics.messages_received, metrics.call_latency_mean
+    );
     client.close().await;
     Ok(())
 }

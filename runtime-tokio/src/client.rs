@@ -155,7 +155,7 @@ pub(crate) fn connect_error(error: OpenError) -> ConnectError {
 /// A socket error, or the TLS failure it carries. Over TLS 1.3 a server's verdict on our
 /// client certificate arrives after our side of the handshake is done, as an alert in
 /// the first read: it surfaces here, while waiting for the upgrade response.
-fn io_error(e: io::Error) -> ConnectError {
+pub(crate) fn io_error(e: io::Error) -> ConnectError {
     match TlsError::from_io(&e) {
         Some(tls) => ConnectError::Tls(tls),
         None => ConnectError::Io(e),

@@ -52,13 +52,15 @@
 //! # JSON-RPC
 //!
 //! [`rpc`] runs JSON-RPC 2.0 over the same connections: an [`rpc::Client`] whose clones
-//! multiplex calls on one WebSocket, and an [`rpc::Server`] that routes methods to async
-//! handlers. Each connection is driven the same way as above, by one task.
+//! multiplex calls on one WebSocket and which reconnects by itself when it is lost (a
+//! reconnecting session of the core, driven by one task), and an [`rpc::Server`] that
+//! routes methods to async handlers, each connection driven as above by one task.
 
 mod client;
 mod driver;
 mod error;
 mod handle;
+mod retire;
 pub mod rpc;
 mod server;
 mod stream;

@@ -155,9 +155,19 @@ impl PeerServer {
     /// `PEER_TLS_KEY` make it serve `wss://` (its line then says `wss://ADDR`),
     /// `PEER_TLS_CA` makes it require client certificates from that CA.
     pub fn start_with_env(kind: PeerKind, env: &[(&str, &Path)]) -> PeerServer {
-        let mut child = kind
-            .command(&["server"])
-            .envs(env.iter().copied())
+        let mut command = kind.command(&["server"]);
+        command.envs(env.iter().copied());
+        PeerServer::start_command(kind, command)
+    }
+
+    /// Like [`start`](Self::start) for another server script in `tests/peers/`
+    /// (`py_rpc_server.py`, say), run with `args`.
+    pub fn start_script(kind: PeerKind, script: &str, args: &[&str]) -> PeerServer {
+        PeerServer::start_command(kind, kind.script_command(script, args))
+    }
+
+    fn start_command(kind: PeerKind, mut command: Command) -> PeerServer {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -261,6 +271,25 @@ impl PeerServer {
     /// What the peer wrote to stderr so far.
     pub fn stderr(&self) -> String {
         snapshot(&self.stderr)
+    }
+
+    /// The lines the peer printed since the last look (after its `listening on` line),
+    /// without waiting.
+    pub fn lines(&self) -> Vec<String> {
+        self.reports.try_iter().collect()
+    }
+
+    /// Kills the peer at once (SIGKILL: no cleanup, no close frames, like a crash) and
+    /// returns the lines it printed that nobody took yet.
+    pub fn kill(&mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Its stdout is closed now: the reader thread ends once it has passed on the rest.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.reports.recv_timeout(STEP_TIMEOUT) {
+            rest.push(line);
+        }
+        rest
     }
 }
 

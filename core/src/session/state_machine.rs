@@ -99,6 +99,8 @@ pub struct Session {
     farewell: VecDeque<(Attempt, Bytes)>,
     /// Consecutive failed attempts: the k of the backoff, and what `max_attempts` bounds.
     failures: u32,
+    /// What the current attempt's WebSocket reported before it opened (see `attempt_error`).
+    attempt_error: Option<ws::ProtocolError>,
     backoff_at: Option<Instant>,
     next_call: u64,
     calls: Pending<CallId, Call>,
@@ -134,6 +136,7 @@ impl Session {
             link: None,
             farewell: VecDeque::new(),
             failures: 0,
+            attempt_error: None,
             backoff_at: None,
             next_call: 1,
             calls: Pending::default(),
@@ -157,6 +160,15 @@ impl Session {
     /// The transport the session works with now, if any: the one inputs must name.
     pub fn current_attempt(&self) -> Option<Attempt> {
         self.link.as_ref().map(|link| link.attempt)
+    }
+
+    /// Why the latest attempt failed before its WebSocket opened, when its WebSocket said
+    /// why: the server refused the upgrade (an HTTP status), answered something that is no
+    /// upgrade, or broke the protocol. For owners that report a first failure to their
+    /// user. `None` for what the owner saw itself (a transport that could not be opened),
+    /// for a connect timeout, and once the next attempt starts.
+    pub fn attempt_error(&self) -> Option<&ws::ProtocolError> {
+        self.attempt_error.as_ref()
     }
 
     /// Starts connecting: `Disconnected` → `Connecting`, and an [`Event::Connect`].
@@ -538,6 +550,7 @@ impl Session {
         }
         // Last bytes of an older link can no longer be written anywhere.
         self.farewell.clear();
+        self.attempt_error = None;
         let attempt = Attempt(self.next_attempt);
         self.next_attempt = self.next_attempt.saturating_add(1);
         self.link = Some(LinkSlot {
@@ -705,10 +718,12 @@ impl Session {
                 }
             }
             rpc::Event::Invalid(_) => self.counters.error(),
-            rpc::Event::WsError(_) => {
+            rpc::Event::WsError(error) => {
                 // Before the link opened, the failed attempt is what counts.
                 if self.link.as_ref().is_some_and(|link| link.opened) {
                     self.counters.error();
+                } else {
+                    self.attempt_error = Some(error);
                 }
             }
             rpc::Event::Closed(_) => self.on_ws_closed(now),

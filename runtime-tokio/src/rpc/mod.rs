@@ -1,22 +1,30 @@
 //! JSON-RPC 2.0 over WebSocket: a [`Client`] that calls and a [`Server`] that serves.
 //!
-//! Both run the core's [`Endpoint`](tether_core::rpc::Endpoint) in a driver task per
-//! connection, like the WebSocket handles of the crate root, over the same socket code.
+//! The server runs the core's [`Endpoint`](tether_core::rpc::Endpoint) in a driver task
+//! per connection, like the WebSocket handles of the crate root, over the same socket
+//! code. The client runs the core's [`Session`](tether_core::session::Session): one task
+//! that keeps a connection to its server open, reconnecting with backoff when it is lost,
+//! with a heartbeat to find silent links and a bounded queue for the calls made meanwhile.
 //! The wire format is one JSON-RPC object or batch array per text message (PROTOCOL.md at
 //! the repository root), so any JSON-RPC-over-WebSocket peer can talk to either side.
 //!
 //! Every call ends exactly once, with its result or one [`CallError`]: the server's
-//! error object, its deadline passed, cancelled (its future dropped), or the connection
-//! lost (saying whether the request was sent). Deadlines are the core's, so a timed-out
-//! call frees its slot and its late answer is dropped and counted in [`Stats`].
+//! error object, its deadline passed, cancelled (its future dropped), the connection lost
+//! (saying whether the request was sent), the queue full, the client closed or given up.
+//! Deadlines are the core's and run from the call, so a call waiting in the queue for a
+//! connection times out like any other; a late answer is dropped.
 
 mod client;
 mod driver;
 mod error;
 mod router;
 mod server;
+mod session_driver;
 
 pub use client::{Client, ClientConfig};
 pub use error::CallError;
 pub use server::{Server, ServerConfig};
-pub use tether_core::rpc::{Config as RpcConfig, ErrorObject, Stats};
+pub use tether_core::rpc::{Config as RpcConfig, ErrorObject};
+pub use tether_core::session::{
+    Backoff, CallOptions, Heartbeat, HeartbeatMode, Metrics, QueueLimits, Retry, State,
+};

@@ -144,8 +144,7 @@ async fn connection(stream: TcpStream, config: ServerConfig, router: Arc<Router>
     // The core answers the upgrade and times the handshake out itself.
     let endpoint = Endpoint::server(start, config.ws, config.rpc, seed);
     let max = config.max_handlers_per_connection;
-    let (driver, handles) = Driver::new(endpoint, stream, linger, router, max);
-    driver.run().await;
-    // Held until the end: a server connection has no client handles to lose.
-    drop(handles);
+    Driver::new(endpoint, stream, linger, router, max)
+        .run()
+        .await;
 }

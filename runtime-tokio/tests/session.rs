@@ -1,0 +1,344 @@
+//! The reconnecting `rpc::Client` over real loopback sockets: a link that goes silent
+//! behind a proxy is found by the heartbeat and replaced, a server that is never there
+//! makes the client give up after `max_attempts`, the queue's bounds, close and drop.
+//! (A server killed and restarted mid-traffic is in `tests/tests/session_python.rs`,
+//! against a Python server in a process of its own.)
+//!
+//! The one timing bound asserted is the heartbeat's deadline, which is the feature under
+//! test; it gets generous slack (see `SLACK`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tether_tokio::rpc::{
+    Backoff, CallError, Client, ClientConfig, ErrorObject, Heartbeat, HeartbeatMode, QueueLimits,
+    Server, ServerConfig, State,
+};
+use tether_tokio::ConnectError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Bound on each wait of a scenario: a bug fails the test instead of hanging it.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Timers on a shared 2-core machine running the whole test suite fire late by up to
+/// hundreds of milliseconds; a bound tighter than this would test the machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {LIMIT:?}"))
+}
+
+/// Waits until the client's state is `want`.
+async fn state(client: &Client, want: State) {
+    let mut states = client.watch_state();
+    bounded(&format!("state {want:?}"), states.wait_for(|s| *s == want))
+        .await
+        .unwrap_or_else(|_| panic!("the client ended before reaching {want:?}"));
+}
+
+/// A tether server answering `echo` on 127.0.0.1; returns its address.
+async fn echo_server() -> SocketAddr {
+    let server = Server::bind("127.0.0.1:0", ServerConfig::default())
+        .await
+        .expect("bind")
+        .route("echo", |params: Value| async move {
+            Ok::<_, ErrorObject>(params)
+        });
+    let addr = server.local_addr().expect("local_addr");
+    tokio::spawn(server.serve());
+    addr
+}
+
+/// A port nobody listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn quick_backoff(max_attempts: Option<u32>) -> Backoff {
+    Backoff {
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        max_attempts,
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 to `upstream` that can stop forwarding without closing
+/// anything: bytes stay unread in the sockets, as on a link whose far end froze or whose
+/// route went dark. New connections are accepted and connected upstream all the while.
+struct Proxy {
+    addr: SocketAddr,
+    forwarding: watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (forwarding, gate) = watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pump(client_read, server_write, gate.clone()));
+                tokio::spawn(pump(server_read, client_write, gate.clone()));
+            }
+        });
+        Proxy { addr, forwarding }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    fn set_forwarding(&self, on: bool) {
+        self.forwarding.send_replace(on);
+    }
+}
+
+/// Copies `from` to `to` while the gate is open; while it is shut, neither reads nor
+/// writes. Ends with either side.
+async fn pump(
+    mut from: impl AsyncReadExt + Unpin,
+    mut to: impl AsyncWriteExt + Unpin,
+    mut gate: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        if gate.wait_for(|open| *open).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Shut while we were reading: hold what we read until it opens again.
+        if gate.wait_for(|open| *open).await.is_err() {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replaced() {
+    let interval = Duration::from_millis(200);
+    let timeout = Duration::from_millis(600);
+    let proxy = Proxy::start(echo_server().await).await;
+    let config = ClientConfig {
+        heartbeat: Some(Heartbeat {
+            interval,
+            timeout,
+            mode: HeartbeatMode::Pong,
+        }),
+        connect_timeout: Duration::from_secs(1),
+        backoff: quick_backoff(None),
+        ..Default::default()
+    };
+    let client = bounded("connect", Client::connect(&proxy.url(), config))
+        .await
+        .expect("connect");
+    let echoed: Value = bounded("echo", client.call("echo", &[1]))
+        .await
+        .expect("echo");
+    assert_eq!(echoed, json!([1]));
+
+    // A healthy link is kept: several pings go by, answered.
+    tokio::time::sleep(4 * interval).await;
+    let metrics = bounded("metrics", client.metrics()).await;
+    assert_eq!(metrics.state, State::Connected);
+    assert!(metrics.rtt_mean.is_some(), "no pong yet: {metrics:?}");
+    assert_eq!(
+        (metrics.reconnections, metrics.errors),
+        (0, 0),
+        "{metrics:?}"
+    );
+
+    // The proxy goes silent: no close, no reset, just nothing.
+    let mut states = client.watch_state();
+    states.borrow_and_update();
+    let silent_at = Instant::now();
+    proxy.set_forwarding(false);
+    bounded("the heartbeat timeout", states.changed())
+        .await
+        .expect("the client is alive");
+    let found_after = silent_at.elapsed();
+    eprintln!(
+        "silent link found after {found_after:?} (interval {interval:?}, timeout {timeout:?})"
+    );
+    assert_eq!(*states.borrow(), State::Reconnecting);
+    // The oldest unanswered ping went out at most one interval after the link went
+    // silent, and is given `timeout` for its pong.
+    let deadline = interval + timeout;
+    assert!(
+        found_after <= deadline + SLACK,
+        "found after {found_after:?}, deadline {deadline:?} (+{SLACK:?} slack)"
+    );
+    // Not by anything faster than the heartbeat: a ping sent while the link still worked
+    // has its pong back, so the first unanswered one left no earlier than then.
+    assert!(
+        found_after >= timeout - interval,
+        "found after {found_after:?}: before a ping could have timed out"
+    );
+    let metrics = bounded("metrics", client.metrics()).await;
+    assert_eq!(
+        metrics.errors, 1,
+        "the heartbeat timeout counts: {metrics:?}"
+    );
+
+    // Calls made meanwhile wait; the attempts through the silent proxy time out.
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move { client.call::<_, Value>("echo", &["queued"]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.state(), State::Reconnecting);
+    assert!(!waiting.is_finished());
+
+    // The route comes back: the client reconnects by itself and the call goes through.
+    proxy.set_forwarding(true);
+    state(&client, State::Connected).await;
+    let answer = bounded("the queued call", waiting).await.expect("task");
+    assert_eq!(answer.ok(), Some(json!(["queued"])));
+    let metrics = bounded("metrics", client.metrics()).await;
+    assert_eq!(metrics.reconnections, 1, "{metrics:?}");
+    bounded("close", client.close()).await;
+}
+
+#[tokio::test]
+async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_says_so() {
+    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let config = ClientConfig {
+        backoff: quick_backoff(Some(3)),
+        ..Default::default()
+    };
+    let client = Client::new(&url, config).expect("client");
+    // Made before the client gives up: queued, then ended by it.
+    let queued = {
+        let client = client.clone();
+        tokio::spawn(async move { client.call::<_, Value>("echo", &[1]).await })
+    };
+    state(&client, State::Failed).await;
+    let queued = bounded("the queued call", queued).await.expect("task");
+    assert!(matches!(queued, Err(CallError::Failed)), "{queued:?}");
+
+    let after = client.call::<_, Value>("echo", &[2]).await;
+    assert!(matches!(after, Err(CallError::Failed)), "{after:?}");
+    let after = client.notify("note", &[3]).await;
+    assert!(matches!(after, Err(CallError::Failed)), "{after:?}");
+    let error = CallError::Failed.to_string();
+    assert_eq!(error, "the client gave up reconnecting");
+
+    let metrics = client.metrics().await;
+    assert_eq!(metrics.state, State::Failed);
+    assert_eq!(metrics.errors, 3, "one per failed attempt: {metrics:?}");
+    assert_eq!((metrics.reconnections, metrics.queue_depth), (0, 0));
+    // Closing a client that gave up is fine, and changes nothing.
+    client.close().await;
+    assert_eq!(client.state(), State::Failed);
+
+    // `connect` waits for the first attempt only, and says why it failed.
+    let refused = Client::connect(&url, ClientConfig::default()).await;
+    match refused {
+        Err(ConnectError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("expected a refused connection, got {:?}", other.err()),
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
+    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let config = ClientConfig {
+        backoff: quick_backoff(None),
+        queue: QueueLimits {
+            max_messages: 2,
+            max_bytes: 1 << 20,
+        },
+        ..Default::default()
+    };
+    let client = Client::new(&url, config).expect("client");
+    client.notify("note", &[1]).await.expect("first fits");
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move { client.call::<_, Value>("echo", &[2]).await })
+    };
+    // The call reaches the queue on its own time.
+    bounded("two queued", async {
+        while client.metrics().await.queue_depth != 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    let full = client.notify("note", &[3]).await;
+    assert!(
+        matches!(full, Err(CallError::QueueFull { messages: 2, .. })),
+        "{full:?}"
+    );
+    let full = client.call::<_, Value>("echo", &[3]).await;
+    assert!(
+        matches!(full, Err(CallError::QueueFull { messages: 2, .. })),
+        "{full:?}"
+    );
+
+    // Still trying to connect; the user closes: what waits ends, nothing more is taken.
+    assert_ne!(client.state(), State::Failed);
+    bounded("close", client.close()).await;
+    assert_eq!(client.state(), State::Disconnected);
+    let waiting = bounded("the queued call", waiting).await.expect("task");
+    assert!(matches!(waiting, Err(CallError::Closed)), "{waiting:?}");
+    let after = client.call::<_, Value>("echo", &[4]).await;
+    assert!(matches!(after, Err(CallError::Closed)), "{after:?}");
+}
+
+#[tokio::test]
+async fn dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session() {
+    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let config = ClientConfig {
+        backoff: quick_backoff(None),
+        ..Default::default()
+    };
+    let client = Client::new(&url, config).expect("client");
+    for _ in 0..10 {
+        tokio::select! {
+            result = client.call::<_, Value>("echo", &[1]) => {
+                panic!("the call should have been dropped, got {result:?}")
+            }
+            () = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
+    // Every dropped call left the queue.
+    bounded("an empty queue", async {
+        while client.metrics().await.queue_depth != 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+
+    let mut states = client.watch_state();
+    let other = client.clone();
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        states.has_changed().is_ok(),
+        "a clone is left, yet the session ended"
+    );
+    drop(other);
+    bounded("the session's end", async {
+        while states.changed().await.is_ok() {}
+    })
+    .await;
+    assert_eq!(*states.borrow(), State::Disconnected);
+}
