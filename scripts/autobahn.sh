@@ -25,6 +25,9 @@ case "${1:-}" in
     export TETHER_DEFLATE=1
     export CASES=${CASES:-12.*,13.*}
     export EXCLUDE=${EXCLUDE-}
+    # Each role took about 25 minutes on a loaded 2-core machine, near the tool's default
+    # limit of 30.
+    export WSTEST_TIMEOUT=${WSTEST_TIMEOUT:-5400}
     adapters=${ADAPTERS:-tokio}
     out=$target/autobahn-deflate
     ;;
