@@ -13,6 +13,7 @@
 //! | [`handshake`] | the HTTP upgrade, client and server |
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
 //! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: an [`rpc::Endpoint`] |
+//! | [`session`] | a reconnecting JSON-RPC client link to one server: a [`session::Session`] |
 //! | [`time`] | the table of deadlines a state machine waits for |
 //! | [`Machine`] | the contract below as a trait, for drivers and harnesses of any machine |
 //! | [`rng`] | the caller-seeded RNG behind masks and keys |
@@ -81,6 +82,7 @@ pub mod handshake;
 mod machine;
 pub mod rng;
 pub mod rpc;
+pub mod session;
 pub mod time;
 pub mod ws;
 

@@ -39,7 +39,7 @@ pub struct Endpoint {
     config: Config,
     /// Mints request ids; separate from the connection's so ids do not depend on masks drawn.
     rng: Rng,
-    pending: Pending,
+    pending: Pending<RequestId, Call>,
     /// Requests and notifications made before the WebSocket opened, written at `Open`.
     unsent: VecDeque<(Option<RequestId>, String)>,
     batches: Batches,
@@ -124,7 +124,7 @@ impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ws.handle_timeout(now);
         self.pump(now);
-        while let Some(id) = self.pending.pop_expired(now) {
+        while let Some((id, _)) = self.pending.pop_expired(now) {
             self.stats.timed_out += 1;
             self.events.push_back(Event::Ended {
                 id,

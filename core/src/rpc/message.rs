@@ -199,6 +199,27 @@ pub(crate) fn encode_request(
     out
 }
 
+/// The length of what [`encode_request`] writes for a request with an id (`with_id`) or
+/// a notification, without building it: what a queue of unsent requests counts.
+pub(crate) fn encoded_request_len(with_id: bool, method: &str, params: Option<&RawValue>) -> usize {
+    // {"jsonrpc":"2.0",  "id":"<36>",  "method":  }
+    let envelope = 17 + if with_id { 44 } else { 0 } + 9 + 1;
+    let params = params.map_or(0, |p| 10 + p.get().len());
+    envelope + string_len(method) + params
+}
+
+/// The length of `s` as [`push_string`] writes it, quotes included.
+fn string_len(s: &str) -> usize {
+    2 + s
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum::<usize>()
+}
+
 /// A response to the request that carried `id`.
 pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) -> String {
     let mut out = String::with_capacity(64);
@@ -254,6 +275,29 @@ mod tests {
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn encoded_request_len_is_the_length_encode_request_writes() {
+        let mut rng = crate::rng::Rng::from_seed([3; 32]);
+        let params = raw(r#"{"a":[1,2,"x"]}"#);
+        for method in ["", "sum", "a\"b\\c\nd\re\tf\u{1}g", "héllo ✓"] {
+            for params in [None, Some(params.as_ref())] {
+                let id = crate::rpc::RequestId::generate(&mut rng);
+                let call = encode_request(Some(id), method, params);
+                assert_eq!(
+                    encoded_request_len(true, method, params),
+                    call.len(),
+                    "{call}"
+                );
+                let note = encode_request(None, method, params);
+                assert_eq!(
+                    encoded_request_len(false, method, params),
+                    note.len(),
+                    "{note}"
+                );
+            }
+        }
     }
 
     fn one(text: &str) -> Entry<'_> {

@@ -27,9 +27,9 @@ mod endpoint;
 mod error;
 mod event;
 mod id;
-mod message;
+pub(crate) mod message;
 mod object;
-mod pending;
+pub(crate) mod pending;
 
 pub use config::Config;
 pub use endpoint::Endpoint;

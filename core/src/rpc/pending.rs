@@ -1,4 +1,5 @@
-//! The table of our calls waiting for an answer, with their deadlines.
+//! A table of calls waiting for an answer, with their deadlines: the endpoint's calls by
+//! request id, and the session's by session-level id.
 //!
 //! Calls are found by id in a `BTreeMap`; deadlines sit in a min-heap so the next one is
 //! read in O(1) and timeouts never scan every call. Answered or cancelled calls leave their
@@ -9,9 +10,14 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Instant;
 
-use super::RequestId;
+/// A call that may run out of time. Its deadline must not change once it is in a
+/// [`Pending`] table: the heap keeps a copy.
+pub(crate) trait Deadline {
+    /// `None`: the timeout was too long for `Instant` to hold, so it never times out.
+    fn deadline(&self) -> Option<Instant>;
+}
 
-/// One call in flight.
+/// One call of an endpoint in flight.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call {
     /// `None`: the timeout was too long for `Instant` to hold, so the call never times out.
@@ -20,34 +26,55 @@ pub(crate) struct Call {
     pub(crate) sent: bool,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Pending {
-    calls: BTreeMap<RequestId, Call>,
-    deadlines: BinaryHeap<Reverse<(Instant, RequestId)>>,
+impl Deadline for Call {
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
 }
 
-impl Pending {
+#[derive(Debug)]
+pub(crate) struct Pending<K, V> {
+    calls: BTreeMap<K, V>,
+    deadlines: BinaryHeap<Reverse<(Instant, K)>>,
+}
+
+impl<K, V> Default for Pending<K, V> {
+    fn default() -> Self {
+        Pending {
+            calls: BTreeMap::new(),
+            deadlines: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy, V: Deadline> Pending<K, V> {
     pub(crate) fn len(&self) -> usize {
         self.calls.len()
     }
 
-    pub(crate) fn contains(&self, id: &RequestId) -> bool {
+    pub(crate) fn contains(&self, id: &K) -> bool {
         self.calls.contains_key(id)
     }
 
-    pub(crate) fn insert(&mut self, id: RequestId, call: Call) {
-        self.calls.insert(id, call);
-        if let Some(at) = call.deadline {
+    /// Adds a call; an id already present is replaced (callers mint fresh ids).
+    pub(crate) fn insert(&mut self, id: K, call: V) {
+        if let Some(at) = call.deadline() {
             self.deadlines.push(Reverse((at, id)));
         }
+        self.calls.insert(id, call);
     }
 
-    pub(crate) fn get_mut(&mut self, id: &RequestId) -> Option<&mut Call> {
+    pub(crate) fn get(&self, id: &K) -> Option<&V> {
+        self.calls.get(id)
+    }
+
+    /// The call, to change anything but its deadline.
+    pub(crate) fn get_mut(&mut self, id: &K) -> Option<&mut V> {
         self.calls.get_mut(id)
     }
 
     /// Takes a call out (answered or cancelled).
-    pub(crate) fn remove(&mut self, id: &RequestId) -> Option<Call> {
+    pub(crate) fn remove(&mut self, id: &K) -> Option<V> {
         let call = self.calls.remove(id)?;
         self.tidy();
         Some(call)
@@ -59,19 +86,20 @@ impl Pending {
     }
 
     /// Takes out the next call whose deadline is at or before `now`.
-    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<RequestId> {
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(K, V)> {
         let Reverse((at, id)) = *self.deadlines.peek()?;
         if at > now {
             return None;
         }
         self.deadlines.pop();
-        self.calls.remove(&id);
+        let call = self.calls.remove(&id);
         self.tidy();
-        Some(id)
+        // The top is always live (see `tidy`), so the call is there.
+        call.map(|call| (id, call))
     }
 
     /// Takes out every call, in id order (the connection is gone).
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (RequestId, Call)> {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (K, V)> {
         self.deadlines.clear();
         std::mem::take(&mut self.calls).into_iter()
     }
@@ -88,7 +116,7 @@ impl Pending {
             self.deadlines = self
                 .calls
                 .iter()
-                .filter_map(|(id, call)| Some(Reverse((call.deadline?, *id))))
+                .filter_map(|(id, call)| Some(Reverse((call.deadline()?, *id))))
                 .collect();
         }
     }
@@ -99,6 +127,7 @@ impl Pending {
 mod tests {
     use super::*;
     use crate::rng::Rng;
+    use crate::rpc::RequestId;
     use std::time::Duration;
 
     #[test]
@@ -106,7 +135,7 @@ mod tests {
     fn deadlines_come_out_in_order_and_removed_calls_never_expire() {
         let t0 = Instant::now();
         let mut rng = Rng::from_seed([1; 32]);
-        let mut pending = Pending::default();
+        let mut pending: Pending<RequestId, Call> = Pending::default();
         let ids: Vec<RequestId> = (0..200).map(|_| RequestId::generate(&mut rng)).collect();
         for (i, id) in ids.iter().enumerate() {
             let at = t0 + Duration::from_millis(((i * 37) % 200) as u64 + 1);
@@ -130,7 +159,7 @@ mod tests {
         while let Some(next) = pending.next_deadline() {
             assert!(next >= last);
             last = next;
-            let id = pending.pop_expired(next).unwrap();
+            let (id, _) = pending.pop_expired(next).unwrap();
             assert!(pending.pop_expired(t0).is_none());
             expired.push(id);
         }

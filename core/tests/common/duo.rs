@@ -1,6 +1,6 @@
 //! Two state machines wired together in memory with a virtual clock (after quinn-proto's
-//! `Pair`): the carrying, stepping and timer firing shared by [`Pair`](super::Pair) and
-//! [`RpcPair`](super::RpcPair).
+//! `Pair`): the carrying, stepping and timer firing shared by [`Pair`](super::Pair),
+//! [`RpcPair`](super::RpcPair) and [`SessionNet`](super::SessionNet).
 
 use std::time::{Duration, Instant};
 
@@ -30,17 +30,18 @@ impl Side for rpc::Endpoint {
     }
 }
 
-pub struct Duo<M: Side> {
-    pub client: M,
-    pub server: M,
+/// A client of type `C` and a server of type `S` (the same machine unless said otherwise).
+pub struct Duo<C: Side, S: Side = C> {
+    pub client: C,
+    pub server: S,
     /// The virtual clock: moved only by `advance`.
     pub now: Instant,
     /// Bytes are delivered in pieces of at most this size.
     pub split: usize,
     /// Stop carrying bytes from the client to the server (a stalled link).
     pub hold_client: bool,
-    pub client_events: Vec<M::Event>,
-    pub server_events: Vec<M::Event>,
+    pub client_events: Vec<C::Event>,
+    pub server_events: Vec<S::Event>,
     /// Bytes written by each side and not delivered yet.
     to_server: Vec<u8>,
     to_client: Vec<u8>,
@@ -48,8 +49,8 @@ pub struct Duo<M: Side> {
     server_eof_sent: bool,
 }
 
-impl<M: Side> Duo<M> {
-    pub fn from_parts(client: M, server: M, now: Instant) -> Duo<M> {
+impl<C: Side, S: Side> Duo<C, S> {
+    pub fn from_parts(client: C, server: S, now: Instant) -> Duo<C, S> {
         Duo {
             client,
             server,
@@ -63,6 +64,27 @@ impl<M: Side> Duo<M> {
             client_eof_sent: false,
             server_eof_sent: false,
         }
+    }
+
+    /// A new transport between the same client and a new `server`: nothing in flight,
+    /// nothing held, no EOF seen. Returns the old server.
+    pub fn reconnect(&mut self, server: S) -> S {
+        self.to_server.clear();
+        self.to_client.clear();
+        self.client_eof_sent = false;
+        self.server_eof_sent = false;
+        self.hold_client = false;
+        std::mem::replace(&mut self.server, server)
+    }
+
+    /// Cuts the transport: bytes in flight are lost and nothing more is carried until
+    /// `reconnect` (the owners are told by the caller, as their sockets would tell them).
+    pub fn cut(&mut self) {
+        self.to_server.clear();
+        self.to_client.clear();
+        self.hold_client = true;
+        self.client_eof_sent = true;
+        self.server_eof_sent = true;
     }
 
     /// Carries bytes both ways, answering upgrades, until nothing moves.
@@ -127,8 +149,8 @@ impl<M: Side> Duo<M> {
         self.now += by;
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
-        for side in [&self.client, &self.server] {
-            if let Some(next) = side.poll_timeout() {
+        for next in [self.client.poll_timeout(), self.server.poll_timeout()] {
+            if let Some(next) = next {
                 assert!(
                     next > self.now,
                     "timer left due after handle_timeout: livelock"

@@ -5,9 +5,12 @@
 mod duo;
 mod pair;
 mod rpc_pair;
+mod session;
 
-// Each test file uses one of the two.
+// Each test file uses one of them.
 #[allow(unused_imports)]
 pub use pair::Pair;
 #[allow(unused_imports)]
 pub use rpc_pair::RpcPair;
+#[allow(unused_imports)]
+pub use session::{Dial, SessionNet, SessionSide};
