@@ -271,11 +271,9 @@ fn run_randomized(seed: u8) {
                     net.session().cancel(now, *id);
                 }
             }
-            7 => {
-                if rng.next_u32() % 3 == 0 && net.session().state() == State::Connected {
-                    net.server_crash();
-                    crashes += 1;
-                }
+            7 if rng.next_u32() % 3 == 0 && net.session().state() == State::Connected => {
+                net.server_crash();
+                crashes += 1;
             }
             8 => answering = !answering,
             _ => {}

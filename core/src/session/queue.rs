@@ -143,3 +143,114 @@ impl Queue {
         self.items.drain(..)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn note(size: usize) -> Item {
+        Item::Notify {
+            method: "n".into(),
+            params: None,
+            size,
+        }
+    }
+
+    fn take_all(queue: &mut Queue, live: &BTreeSet<u64>) -> Vec<String> {
+        std::iter::from_fn(|| queue.pop_front(|id| live.contains(&id.0).then_some(10)))
+            .map(|item| match item {
+                Item::Call(id) => format!("c{}", id.0),
+                Item::Notify { size, .. } => format!("n{size}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn limits_count_items_and_bytes_and_refuse_past_either() {
+        let limits = QueueLimits {
+            max_messages: 3,
+            max_bytes: 100,
+        };
+        let mut queue = Queue::default();
+        assert_eq!(queue.check(&limits, 100), Ok(()));
+        assert_eq!(
+            queue.check(&limits, 101),
+            Err(CallError::QueueFull {
+                messages: 0,
+                bytes: 0
+            })
+        );
+        queue.push_back(note(60), 60);
+        queue.push_back(note(30), 30);
+        assert_eq!((queue.len(), queue.bytes()), (2, 90));
+        assert_eq!(queue.check(&limits, 10), Ok(()));
+        assert_eq!(
+            queue.check(&limits, 11),
+            Err(CallError::QueueFull {
+                messages: 2,
+                bytes: 90
+            })
+        );
+        queue.push_back(note(1), 1);
+        assert_eq!(
+            queue.check(&limits, 0),
+            Err(CallError::QueueFull {
+                messages: 3,
+                bytes: 91
+            })
+        );
+        assert!(queue.check(&limits, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn items_come_out_in_order_skipping_ended_calls_with_requeued_ones_first() {
+        let mut queue = Queue::default();
+        let mut live: BTreeSet<u64> = (1..=4).collect();
+        for id in 1..=4 {
+            queue.push_back(Item::Call(CallId(id)), 10);
+            if id == 2 {
+                queue.push_back(note(5), 5);
+            }
+        }
+        // Call 3 ends in place.
+        live.remove(&3);
+        queue.forget(10, |_| true);
+        assert_eq!((queue.len(), queue.bytes()), (4, 35));
+        // Calls 7 and 8 come back from a lost link: 7 first.
+        queue.push_front(CallId(8), 10);
+        queue.push_front(CallId(7), 10);
+        live.extend([7, 8]);
+        let first = queue.pop_front(|id| live.contains(&id.0).then_some(10));
+        assert!(matches!(first, Some(Item::Call(CallId(7)))));
+        // No room after all: it goes back where it was.
+        if let Some(item) = first {
+            queue.unpop(item, 10);
+        }
+        assert_eq!(
+            take_all(&mut queue, &live),
+            ["c7", "c8", "c1", "c2", "n5", "c4"]
+        );
+        assert_eq!((queue.len(), queue.bytes(), queue.is_empty()), (0, 0, true));
+    }
+
+    #[test]
+    fn ended_slots_are_compacted_so_the_queue_stays_near_its_live_size() {
+        let mut queue = Queue::default();
+        let mut live = BTreeSet::new();
+        queue.push_back(Item::Call(CallId(0)), 10);
+        live.insert(0);
+        for id in 1..10_000u64 {
+            queue.push_back(Item::Call(CallId(id)), 10);
+            // Each new call ends at once (cancelled while queued).
+            let is_live = |item: &Item| match item {
+                Item::Call(id) => id.0 == 0,
+                Item::Notify { .. } => true,
+            };
+            queue.forget(10, is_live);
+            assert!(queue.items.len() <= 2 * queue.len() + 65);
+        }
+        assert_eq!((queue.len(), queue.bytes()), (1, 10));
+        assert_eq!(take_all(&mut queue, &live), ["c0"]);
+    }
+}

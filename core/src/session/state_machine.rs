@@ -420,8 +420,9 @@ impl Session {
         }
     }
 
-    /// The next bytes for the transport of `attempt` only (see [`Link`]).
-    pub(crate) fn poll_transmit_for(&mut self, attempt: Attempt) -> Option<Bytes> {
+    /// The next bytes for the transport of `attempt` only: for owners that hold several
+    /// transports at once, or none of the current one yet (see also [`Link`]).
+    pub fn poll_transmit_for(&mut self, attempt: Attempt) -> Option<Bytes> {
         if self.farewell.front().is_some_and(|(a, _)| *a == attempt)
             || (self.farewell.is_empty() && self.is_current(attempt))
         {
@@ -465,8 +466,8 @@ impl Session {
             .map_or(0, |endpoint| endpoint.connection().pending_transmit())
     }
 
-    /// Bytes waiting for the transport of `attempt`.
-    pub(crate) fn pending_transmit_for(&self, attempt: Attempt) -> usize {
+    /// Bytes waiting for the transport of `attempt` and not yet handed out.
+    pub fn pending_transmit_for(&self, attempt: Attempt) -> usize {
         if self.is_current(attempt) {
             return self.link_pending();
         }
@@ -477,15 +478,15 @@ impl Session {
             .sum()
     }
 
-    /// Whether the owner may drop the transport of `attempt`: the session abandoned it and
-    /// its last bytes are out.
-    pub(crate) fn is_abandoned(&self, attempt: Attempt) -> bool {
+    /// Whether the owner may drop the transport of `attempt`: the session abandoned it
+    /// (its [`Event::Disconnect`] is out) and its last bytes were handed out.
+    pub fn is_abandoned(&self, attempt: Attempt) -> bool {
         !self.is_current(attempt) && !self.farewell.iter().any(|(a, _)| *a == attempt)
     }
 
     /// The WebSocket state of the transport of `attempt`: `Handshaking` until it opens,
-    /// `Closed` once abandoned.
-    pub(crate) fn link_state(&self, attempt: Attempt) -> ws::State {
+    /// `Closed` once abandoned (or for an attempt never made).
+    pub fn link_state(&self, attempt: Attempt) -> ws::State {
         match self.link.as_ref().filter(|link| link.attempt == attempt) {
             Some(link) => link
                 .endpoint

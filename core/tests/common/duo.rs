@@ -149,13 +149,14 @@ impl<C: Side, S: Side> Duo<C, S> {
         self.now += by;
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
-        for next in [self.client.poll_timeout(), self.server.poll_timeout()] {
-            if let Some(next) = next {
-                assert!(
-                    next > self.now,
-                    "timer left due after handle_timeout: livelock"
-                );
-            }
+        for next in [self.client.poll_timeout(), self.server.poll_timeout()]
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                next > self.now,
+                "timer left due after handle_timeout: livelock"
+            );
         }
         self.drive();
     }
