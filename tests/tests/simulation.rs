@@ -79,6 +79,17 @@ fn seeds() {
             "net.stalls",
             "net.crashes",
             "net.clock_jumps",
+            "net.refused",
+            "net.window_full",
+            "session.answered",
+            "session.timed_out",
+            "session.lost",
+            "session.cancelled",
+            "session.failed",
+            "session.refused",
+            "session.heartbeat_timeouts",
+            "session.reconnections",
+            "session.notes",
         ]
         .into_iter()
         .filter(|name| totals.get(name).copied().unwrap_or(0) == 0)

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use tether_core::rpc::{self, Endpoint, Event, ReplyTo};
 use tether_core::ws;
 
-use super::checks;
+use super::checks::{self, short};
 use super::node::{Ctx, Node, Port};
 
 /// An answer the server will send later.
@@ -21,9 +21,9 @@ struct Reply {
     params: Box<RawValue>,
 }
 
-/// What an [`EchoServer`] does with a notification: hands it to an observer (the node
-/// that checks the order notifications arrive in, for instance).
-pub type NoteSink = Box<dyn FnMut(&Ctx, &str, Option<&RawValue>)>;
+/// What an [`EchoServer`] does with a notification: hands it, with the port it came on,
+/// to an observer (the ledger senders check order and gaps against, for instance).
+pub type NoteSink = Box<dyn FnMut(&Ctx, Port, &str, Option<&RawValue>)>;
 
 /// An RPC server: one [`Endpoint`] per accepted connection; `echo` is answered with its
 /// params after a delay drawn up to `max_delay`; notifications go to the optional sink.
@@ -39,6 +39,7 @@ pub struct EchoServer {
     /// Bound on what one endpoint may hold to write: everything its client may ask.
     max_pending: usize,
     notes: Option<NoteSink>,
+    high: checks::HighWater,
 }
 
 impl EchoServer {
@@ -62,6 +63,7 @@ impl EchoServer {
             max_delay,
             max_pending,
             notes: None,
+            high: checks::HighWater::default(),
         }
     }
 
@@ -78,7 +80,9 @@ impl EchoServer {
         };
         while let Some(event) = endpoint.poll_event() {
             ctx.trace.add(name.as_bytes());
-            ctx.trace.add(format!("{event:?}").as_bytes());
+            let text = format!("{event:?}");
+            ctx.log(format_args!("{name}: {}", short(&text)));
+            ctx.trace.add(text.as_bytes());
             match event {
                 Event::Upgrade(_) => {
                     if let Err(error) = endpoint.accept(ctx.now, None, &[]) {
@@ -107,7 +111,7 @@ impl EchoServer {
                     self.replies.insert((at, self.arrivals), reply);
                 }
                 Event::Notification { method, params } => match &mut self.notes {
-                    Some(sink) => sink(ctx, &method, params.as_deref()),
+                    Some(sink) => sink(ctx, port, &method, params.as_deref()),
                     None => ctx.fail(format_args!(
                         "{name} {port}: unexpected notification {method:?}"
                     )),
@@ -153,6 +157,7 @@ impl Node for EchoServer {
             endpoint.handle_eof(ctx.now);
             self.react(ctx, port);
         }
+        self.sweep();
     }
 
     fn handle_reset(&mut self, ctx: &mut Ctx, port: Port) {
@@ -217,12 +222,15 @@ impl Node for EchoServer {
     fn check(&self, ctx: &mut Ctx) {
         let name = self.name();
         for (&port, endpoint) in &self.ports {
-            checks::input_bounded(ctx, &name, port, endpoint.connection());
-            checks::output_bounded(ctx, &name, port, endpoint.connection(), self.max_pending);
+            let input = checks::input_bounded(ctx, &name, port, endpoint.connection());
+            let output =
+                checks::output_bounded(ctx, &name, port, endpoint.connection(), self.max_pending);
+            self.high.see(input, output);
         }
     }
 
     fn check_done(&self, ctx: &mut Ctx) {
+        self.high.report(ctx);
         let name = self.name();
         for (&port, endpoint) in &self.ports {
             if !endpoint.is_finished() {

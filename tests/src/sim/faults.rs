@@ -2,8 +2,11 @@
 //! from them. Every fault starts inside the fault window (`Faults::until` after the start),
 //! so a run can check that everything recovers once the faults stop.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::node::NodeId;
 use super::rng::SimRng;
 
 /// The fault knobs of a run. Chances are in percent; ranges are inclusive, in
@@ -105,6 +108,137 @@ impl Faults {
     ) -> (Instant, Instant) {
         let start = origin + Duration::from_millis(rng.range(0, self.until.as_millis() as u64));
         (start, start + Duration::from_millis(rng.range(ms.0, ms.1)))
+    }
+}
+
+/// The faults a run drew, fixed before it starts: what nodes may consult to know what the
+/// network did to them (a partition a heartbeat must notice, when faults are over), as
+/// [`Ctx::plan`](super::Ctx::plan).
+#[derive(Clone)]
+pub struct Plan {
+    origin: Instant,
+    pub(super) partitions: BTreeMap<(NodeId, NodeId), Vec<(Instant, Instant)>>,
+    pub(super) stalls: BTreeMap<NodeId, Vec<(Instant, Instant)>>,
+    pub(super) crashes: BTreeMap<NodeId, (Instant, Instant)>,
+    pub(super) jump: Option<(Instant, Duration)>,
+    pub(super) quiet_at: Instant,
+}
+
+impl Plan {
+    /// No faults at all, from `origin` on.
+    pub(super) fn new(origin: Instant) -> Plan {
+        Plan {
+            origin,
+            partitions: BTreeMap::new(),
+            stalls: BTreeMap::new(),
+            crashes: BTreeMap::new(),
+            jump: None,
+            quiet_at: origin,
+        }
+    }
+
+    /// Draws the faults of a run over `nodes` nodes (those in `may_crash` may crash).
+    pub(super) fn draw(
+        faults: &Faults,
+        origin: Instant,
+        may_crash: &[bool],
+        rng: &mut SimRng,
+    ) -> Plan {
+        let f = faults;
+        let mut plan = Plan::new(origin);
+        let mut quiet = origin + f.until;
+        for (n, &crashable) in may_crash.iter().enumerate() {
+            let node = NodeId(n);
+            if rng.chance(f.stall_percent) {
+                let window = f.window(rng, origin, f.stall_ms);
+                quiet = quiet.max(window.1);
+                plan.stalls.insert(node, vec![window]);
+            }
+            if crashable && rng.chance(f.crash_percent) {
+                let window = f.window(rng, origin, f.down_ms);
+                quiet = quiet.max(window.1);
+                plan.crashes.insert(node, window);
+            }
+        }
+        for a in 0..may_crash.len() {
+            for b in a + 1..may_crash.len() {
+                if rng.chance(f.partition_percent) {
+                    let window = f.window(rng, origin, f.partition_ms);
+                    quiet = quiet.max(window.1);
+                    plan.partitions.insert((NodeId(a), NodeId(b)), vec![window]);
+                }
+            }
+        }
+        if rng.chance(f.clock_jump_percent) {
+            let at = f.window(rng, origin, (0, 0)).0;
+            let by = Duration::from_secs(rng.range(f.clock_jump_secs.0, f.clock_jump_secs.1));
+            plan.jump = Some((at, by));
+            // Time leaps to `at + by`: faults are over no earlier.
+            quiet = quiet.max(at + by);
+        }
+        plan.quiet_at = quiet;
+        plan
+    }
+
+    /// When nothing is delivered between `a` and `b`, as `[start, end)` windows.
+    pub fn partitions(&self, a: NodeId, b: NodeId) -> &[(Instant, Instant)] {
+        self.partitions
+            .get(&(a.min(b), a.max(b)))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// When `node` does not read.
+    pub fn stalls(&self, node: NodeId) -> &[(Instant, Instant)] {
+        self.stalls.get(&node).map_or(&[], Vec::as_slice)
+    }
+
+    /// When `node` goes down and when it comes back, if it crashes.
+    pub fn crash(&self, node: NodeId) -> Option<(Instant, Instant)> {
+        self.crashes.get(&node).copied()
+    }
+
+    /// The clock jump, if any: when, and how far.
+    pub fn jump(&self) -> Option<(Instant, Duration)> {
+        self.jump
+    }
+
+    /// From this instant on no fault is active and none starts: every partition and stall
+    /// is over, every crashed node is back, no reset is left to come, and the clock has
+    /// made its jump (virtual time then is at least the jump's landing).
+    pub fn quiet_at(&self) -> Instant {
+        self.quiet_at
+    }
+}
+
+/// Times since the start of the run, which read better than `Instant`s.
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = |at: Instant| at.saturating_duration_since(self.origin);
+        let windows = |list: &[(Instant, Instant)]| -> Vec<(Duration, Duration)> {
+            list.iter().map(|&(a, b)| (t(a), t(b))).collect()
+        };
+        let partitions: Vec<_> = self
+            .partitions
+            .iter()
+            .map(|((a, b), list)| (a.0, b.0, windows(list)))
+            .collect();
+        let stalls: Vec<_> = self
+            .stalls
+            .iter()
+            .map(|(n, list)| (n.0, windows(list)))
+            .collect();
+        let crashes: Vec<_> = self
+            .crashes
+            .iter()
+            .map(|(n, &(down, up))| (n.0, t(down), t(up)))
+            .collect();
+        f.debug_struct("Plan")
+            .field("partitions (a, b, windows)", &partitions)
+            .field("stalls (node, windows)", &stalls)
+            .field("crashes (node, down, up)", &crashes)
+            .field("jump (at, by)", &self.jump.map(|(at, by)| (t(at), by)))
+            .field("quiet_at", &t(self.quiet_at))
+            .finish()
     }
 }
 

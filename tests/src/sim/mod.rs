@@ -59,17 +59,21 @@ mod echo_server;
 mod faults;
 mod net;
 mod node;
+mod notes;
 mod rng;
 mod rpc_client;
+mod session_node;
 mod simulator;
 
 pub mod checks;
 pub mod scenario;
 
 pub use echo_server::{EchoServer, NoteSink};
-pub use faults::Faults;
+pub use faults::{Faults, Plan};
 pub use node::{Ctx, Node, NodeId, Port};
+pub use notes::NoteLedger;
 pub use rng::{SimRng, Trace};
 pub use rpc_client::{RpcClient, RpcClientConfig};
 pub use scenario::run;
+pub use session_node::SessionNode;
 pub use simulator::{Outcome, Sim};

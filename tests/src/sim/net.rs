@@ -68,6 +68,8 @@ pub(super) struct Conn {
     pub(super) window: usize,
     /// When the network resets this connection, if it does.
     pub(super) reset_at: Option<Instant>,
+    /// Something was delivered since the last flush: a writer may have room again.
+    pub(super) dirty: bool,
 }
 
 impl Conn {
@@ -102,6 +104,7 @@ impl Conn {
             max_piece,
             window,
             reset_at,
+            dirty: true,
         };
         conn.push(0, Kind::Syn, now, rng);
         conn
@@ -140,6 +143,7 @@ impl Conn {
 
     /// Takes the next piece of the direction written by `side`.
     pub(super) fn pop(&mut self, side: usize) -> Option<Piece> {
+        self.dirty = true;
         let dir = &mut self.dirs[side];
         let piece = dir.queue.pop_front()?;
         if let Kind::Data(data) = &piece.kind {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::faults::Plan;
 use super::rng::{SimRng, Trace};
 
 /// A node of the simulation, as [`Sim::add_node`](super::Sim::add_node) numbered it. It is
@@ -67,6 +68,9 @@ pub struct Ctx {
     pub(super) dials: Vec<(NodeId, NodeId, u64)>,
     pub(super) next_conn: u64,
     pub(super) counters: BTreeMap<&'static str, u64>,
+    pub(super) plan: Plan,
+    /// Print what happens (`SIM_LOG=1`), to read a failing seed's story.
+    pub(super) verbose: bool,
 }
 
 impl Ctx {
@@ -81,12 +85,20 @@ impl Ctx {
             dials: Vec::new(),
             next_conn: 0,
             counters: BTreeMap::new(),
+            plan: Plan::new(origin),
+            verbose: std::env::var_os("SIM_LOG").is_some_and(|v| v != "0"),
         }
     }
 
     /// Virtual time since the start of the run.
     pub fn elapsed(&self) -> Duration {
         self.now.saturating_duration_since(self.origin)
+    }
+
+    /// The faults drawn for this run (fixed when it starts): to check what a node must
+    /// notice, and to know when faults are over.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// The node being called.
@@ -127,6 +139,14 @@ impl Ctx {
     /// The value of counter `what` so far.
     pub fn counter(&self, what: &str) -> u64 {
         self.counters.get(what).copied().unwrap_or(0)
+    }
+
+    /// Prints `what` with the virtual time and the node, if the run is verbose
+    /// (`SIM_LOG=1` in the environment). Logs never change the run.
+    pub fn log(&self, what: std::fmt::Arguments<'_>) {
+        if self.verbose {
+            eprintln!("[{:>12?}] {}: {what}", self.elapsed(), self.node);
+        }
     }
 
     /// Fails the run: panics with the seed, the virtual time and how to replay it.
@@ -216,7 +236,10 @@ pub trait Node {
         let _ = ctx;
     }
 
-    /// Checks that hold at every step; called by the simulator after every input.
+    /// Checks that hold at every step: called after every step in which the node was
+    /// called (an input, a timeout, bytes taken from it), as only those can change it.
+    /// A condition that breaks with time alone (a deadline passed) needs a wake-up:
+    /// return its instant from [`poll_timeout`](Node::poll_timeout).
     fn check(&self, ctx: &mut Ctx) {
         let _ = ctx;
     }

@@ -75,6 +75,7 @@ pub struct RpcClient {
     closing: bool,
     /// Cancels to do, by (due time, serial): a BTreeMap, so ties fire in a fixed order.
     cancels: BTreeMap<(Instant, u64), (Port, RequestId)>,
+    high: checks::HighWater,
 }
 
 /// Encoded size bound of one `echo` request with `pad` bytes of padding.
@@ -124,6 +125,7 @@ impl RpcClient {
             serial: 0,
             closing: false,
             cancels: BTreeMap::new(),
+            high: checks::HighWater::default(),
         }
     }
 
@@ -167,7 +169,9 @@ impl RpcClient {
         let mut events = Vec::new();
         while let Some(event) = link.endpoint.poll_event() {
             ctx.trace.add(name.as_bytes());
-            ctx.trace.add(format!("{event:?}").as_bytes());
+            let text = format!("{event:?}");
+            ctx.log(format_args!("{name}: {}", short(&text)));
+            ctx.trace.add(text.as_bytes());
             events.push(event);
         }
         for event in events {
@@ -498,8 +502,9 @@ impl Node for RpcClient {
         let bound = max_in_flight * max_call_len(self.config.max_pad) + checks::CONTROL_SLACK;
         for link in self.links.iter().flatten() {
             let conn = link.endpoint.connection();
-            checks::input_bounded(ctx, &name, link.port, conn);
-            checks::output_bounded(ctx, &name, link.port, conn, bound);
+            let input = checks::input_bounded(ctx, &name, link.port, conn);
+            let output = checks::output_bounded(ctx, &name, link.port, conn, bound);
+            self.high.see(input, output);
             let in_flight = link.endpoint.stats().in_flight;
             if in_flight > max_in_flight {
                 ctx.fail(format_args!(
@@ -511,6 +516,7 @@ impl Node for RpcClient {
     }
 
     fn check_done(&self, ctx: &mut Ctx) {
+        self.high.report(ctx);
         let name = self.name();
         if !self.planned.is_empty() {
             ctx.fail(format_args!(

@@ -1,5 +1,6 @@
-//! The run the test command repeats per seed: RPC clients and echo servers (which may
-//! crash) under [`Faults::default`], every setting drawn from the seed.
+//! The run the test command repeats per seed: RPC clients over bare endpoints and nodes
+//! of reconnecting sessions against echo servers that may crash, under
+//! [`Faults::default`], every setting drawn from the seed.
 
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use super::checks::CONTROL_SLACK;
 use super::echo_server::EchoServer;
 use super::faults::Faults;
 use super::node::NodeId;
+use super::notes::NoteLedger;
 use super::rpc_client::{max_call_len, RpcClient, RpcClientConfig};
+use super::session_node::SessionNode;
 use super::simulator::{Outcome, Sim};
 
 /// The size of a run.
@@ -21,14 +24,23 @@ pub struct Params {
     pub servers: usize,
     /// Calls each RPC client makes.
     pub calls_per_client: usize,
+    /// Nodes of sessions.
+    pub session_nodes: usize,
+    /// Sessions per session node, each to a server drawn from the seed.
+    pub sessions_per_node: usize,
+    /// Calls and notifications each session makes while faults may strike.
+    pub actions_per_session: usize,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Params {
-            rpc_clients: 3,
+            rpc_clients: 2,
             servers: 2,
             calls_per_client: 20,
+            session_nodes: 2,
+            sessions_per_node: 2,
+            actions_per_session: 20,
         }
     }
 }
@@ -57,8 +69,12 @@ pub fn build(seed: u64, params: Params) -> Sim {
         max_in_flight: rng.range(4, 64) as usize,
         ..Default::default()
     };
-    // A server connection answers at most every call of one client.
-    let max_pending = params.calls_per_client * (max_call_len(MAX_PAD) + 64) + CONTROL_SLACK;
+    // A server connection answers at most every call of one client, or every call of one
+    // session, each written up to 4 times (3 re-sends).
+    let rpc_answers = params.calls_per_client * (max_call_len(MAX_PAD) + 64);
+    let session_answers = (params.actions_per_session + 1) * 4 * (SessionNode::max_call_len() + 64);
+    let max_pending = rpc_answers.max(session_answers) + CONTROL_SLACK;
+    let ledger = NoteLedger::default();
     let servers: Vec<NodeId> = (0..params.servers)
         .map(|s| {
             let server = EchoServer::new(
@@ -67,7 +83,8 @@ pub fn build(seed: u64, params: Params) -> Sim {
                 rpc_config.clone(),
                 Duration::from_millis(300),
                 max_pending,
-            );
+            )
+            .with_notes(ledger.sink());
             let id = sim.add_node(Box::new(server));
             sim.may_crash(id);
             id
@@ -83,6 +100,21 @@ pub fn build(seed: u64, params: Params) -> Sim {
         };
         let client = RpcClient::new(c, servers.clone(), config, origin, sim.rng());
         sim.add_node(Box::new(client));
+    }
+    let window = sim.faults().until;
+    for n in 0..params.session_nodes {
+        let node = SessionNode::new(
+            n,
+            params.sessions_per_node,
+            &servers,
+            params.actions_per_session,
+            &ws_config,
+            origin,
+            window,
+            ledger.clone(),
+            sim.rng(),
+        );
+        sim.add_node(Box::new(node));
     }
     sim
 }

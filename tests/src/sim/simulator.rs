@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::faults::{outside, Faults};
+use super::faults::{outside, Faults, Plan};
 use super::net::{Conn, End, Kind};
 use super::node::{Ctx, Node, NodeId, Port};
 use super::rng::SimRng;
@@ -42,8 +42,10 @@ struct Slot {
     node: Box<dyn Node>,
     up: bool,
     may_crash: bool,
-    /// When it stops reading (a slow reader): deliveries to it wait for the end.
-    stalls: Vec<(Instant, Instant)>,
+    /// Called since its last check: only such nodes can have changed.
+    touched: bool,
+    /// Its `poll_timeout`, asked again only after it was called.
+    timeout: Option<Instant>,
     /// The crash still to come: when it goes down, when it comes back.
     crash: Option<(Instant, Instant)>,
 }
@@ -75,8 +77,6 @@ pub struct Sim {
     faults: Faults,
     nodes: Vec<Slot>,
     conns: BTreeMap<u64, Conn>,
-    /// Windows in which nothing is delivered between a pair of nodes (lower id first).
-    partitions: BTreeMap<(NodeId, NodeId), Vec<(Instant, Instant)>>,
     /// The clock jump still to come: when, and by how much.
     jump: Option<(Instant, Duration)>,
     steps: u64,
@@ -93,7 +93,6 @@ impl Sim {
             faults,
             nodes: Vec::new(),
             conns: BTreeMap::new(),
-            partitions: BTreeMap::new(),
             jump: None,
             steps: 0,
         }
@@ -120,7 +119,8 @@ impl Sim {
             node,
             up: true,
             may_crash: false,
-            stalls: Vec::new(),
+            touched: true,
+            timeout: None,
             crash: None,
         });
         NodeId(self.nodes.len() - 1)
@@ -134,31 +134,17 @@ impl Sim {
     /// Draws the faults of the run from the seed: per node a stall and (if it may crash)
     /// a crash, per pair of nodes a partition, and a clock jump.
     fn plan_faults(&mut self) {
-        let origin = self.ctx.origin;
-        let rng = &mut self.ctx.rng;
-        let f = &self.faults;
-        for slot in &mut self.nodes {
-            if rng.chance(f.stall_percent) {
-                slot.stalls.push(f.window(rng, origin, f.stall_ms));
-                *self.ctx.counters.entry("net.stalls").or_default() += 1;
-            }
-            if slot.may_crash && rng.chance(f.crash_percent) {
-                slot.crash = Some(f.window(rng, origin, f.down_ms));
-            }
+        let may_crash: Vec<bool> = self.nodes.iter().map(|slot| slot.may_crash).collect();
+        let plan = Plan::draw(&self.faults, self.ctx.origin, &may_crash, &mut self.ctx.rng);
+        for (n, slot) in self.nodes.iter_mut().enumerate() {
+            slot.crash = plan.crash(NodeId(n));
         }
-        for a in 0..self.nodes.len() {
-            for b in a + 1..self.nodes.len() {
-                if rng.chance(f.partition_percent) {
-                    let window = f.window(rng, origin, f.partition_ms);
-                    self.partitions.insert((NodeId(a), NodeId(b)), vec![window]);
-                    *self.ctx.counters.entry("net.partitions").or_default() += 1;
-                }
-            }
-        }
-        if rng.chance(f.clock_jump_percent) {
-            let at = f.window(rng, origin, (0, 0)).0;
-            let by = Duration::from_secs(rng.range(f.clock_jump_secs.0, f.clock_jump_secs.1));
-            self.jump = Some((at, by));
+        self.jump = plan.jump();
+        self.ctx.add("net.stalls", plan.stalls.len() as u64);
+        self.ctx.add("net.partitions", plan.partitions.len() as u64);
+        self.ctx.plan = plan;
+        if self.ctx.verbose {
+            eprintln!("faults: {:?}", self.ctx.plan);
         }
     }
 
@@ -173,11 +159,18 @@ impl Sim {
         }
         loop {
             self.flush();
-            for (n, slot) in self.nodes.iter().enumerate() {
-                if slot.up {
+            // A node's state changes only when it is called, so only those are checked;
+            // a check that depends on time alone needs a wake-up from `poll_timeout`.
+            for (n, slot) in self.nodes.iter_mut().enumerate() {
+                if slot.up && slot.touched {
                     self.ctx.node = NodeId(n);
                     slot.node.check(&mut self.ctx);
+                    slot.timeout = slot.node.poll_timeout();
                 }
+                if !slot.up {
+                    slot.timeout = None;
+                }
+                slot.touched = false;
             }
             let Some((at, due)) = self.next_due() else {
                 break;
@@ -215,12 +208,9 @@ impl Sim {
     /// after partitions between the two nodes and stalls of the reader.
     fn due(&self, conn: &Conn, side: usize) -> Option<Instant> {
         let at = conn.dirs[side].queue.front()?.at;
-        let (a, b) = (
-            conn.nodes[0].min(conn.nodes[1]),
-            conn.nodes[0].max(conn.nodes[1]),
-        );
-        let partitions = self.partitions.get(&(a, b)).map_or(&[][..], Vec::as_slice);
-        let stalls = &self.nodes[conn.nodes[1 - side].0].stalls;
+        let plan = &self.ctx.plan;
+        let partitions = plan.partitions(conn.nodes[0], conn.nodes[1]);
+        let stalls = plan.stalls(conn.nodes[1 - side]);
         Some(outside(at, &[partitions, stalls]))
     }
 
@@ -253,10 +243,8 @@ impl Sim {
             }
         }
         for (n, slot) in self.nodes.iter().enumerate() {
-            if slot.up {
-                if let Some(at) = slot.node.poll_timeout() {
-                    consider(at, Due::Timeout(n));
-                }
+            if let Some(at) = slot.timeout {
+                consider(at, Due::Timeout(n));
             }
         }
         best
@@ -270,9 +258,11 @@ impl Sim {
                 };
                 self.ctx.now += by;
                 self.ctx.trace.add(b"jump");
+                self.ctx.log(format_args!("the clock jumps {by:?}"));
                 self.ctx.count("net.clock_jumps");
                 for n in 0..self.nodes.len() {
                     if self.nodes[n].up {
+                        self.nodes[n].touched = true;
                         self.ctx.node = NodeId(n);
                         self.nodes[n].node.handle_timeout(&mut self.ctx);
                         self.after_call();
@@ -283,13 +273,16 @@ impl Sim {
             Due::Restart(n) => {
                 let slot = &mut self.nodes[n];
                 slot.up = true;
+                slot.touched = true;
                 slot.crash = None;
                 self.ctx.trace.add(b"restart");
                 self.ctx.node = NodeId(n);
+                self.ctx.log(format_args!("restarts"));
                 slot.node.restart(&mut self.ctx);
             }
             Due::Reset(id) => {
                 if let Some(conn) = self.conns.get_mut(&id) {
+                    self.ctx.log(format_args!("network resets connection {id}"));
                     self.ctx.trace.add(b"reset");
                     self.ctx.trace.add_u64(id);
                     self.ctx.count("net.resets");
@@ -298,6 +291,7 @@ impl Sim {
             }
             Due::Deliver(id, side) => self.deliver(id, side),
             Due::Timeout(n) => {
+                self.nodes[n].touched = true;
                 self.ctx.node = NodeId(n);
                 self.nodes[n].node.handle_timeout(&mut self.ctx);
             }
@@ -307,6 +301,8 @@ impl Sim {
     /// Node `n` crashes: its ends die (peers get a reset), then it forgets everything.
     fn crash(&mut self, n: usize) {
         let node = NodeId(n);
+        self.ctx.node = node;
+        self.ctx.log(format_args!("crashes"));
         self.ctx.trace.add(b"crash");
         self.ctx.trace.add_u64(n as u64);
         self.ctx.count("net.crashes");
@@ -336,7 +332,15 @@ impl Sim {
         let now = self.ctx.now;
         self.ctx.node = NodeId(n);
         self.ctx.trace.add_u64(port.0);
+        if self.ctx.verbose {
+            let what = match &piece.kind {
+                Kind::Data(data) => format!("{} bytes", data.len()),
+                other => format!("{other:?}"),
+            };
+            self.ctx.log(format_args!("{port} gets {what}"));
+        }
         let slot = &mut self.nodes[n];
+        slot.touched = true;
         match piece.kind {
             Kind::Syn => {
                 let accepted = slot.up && slot.node.handle_accept(&mut self.ctx, port);
@@ -396,6 +400,8 @@ impl Sim {
         let dials = std::mem::take(&mut self.ctx.dials);
         for (from, to, id) in dials {
             self.ctx.count("net.connections");
+            self.ctx
+                .log(format_args!("{from} dials {to}: connection {id}"));
             let conn = Conn::dial(
                 id,
                 from,
@@ -414,6 +420,12 @@ impl Sim {
     fn flush(&mut self) {
         let now = self.ctx.now;
         for conn in self.conns.values_mut() {
+            // An untouched node has nothing new to write, unless its window freed up.
+            let idle = |n: NodeId| !self.nodes[n.0].touched;
+            if !conn.dirty && idle(conn.nodes[0]) && idle(conn.nodes[1]) {
+                continue;
+            }
+            conn.dirty = false;
             for side in 0..2 {
                 let slot = &mut self.nodes[conn.nodes[side].0];
                 if !slot.up {
@@ -424,8 +436,18 @@ impl Sim {
                     let Some(bytes) = slot.node.poll_transmit(port) else {
                         break;
                     };
+                    slot.touched = true;
                     conn.write(side, &bytes, now, &mut self.ctx.rng);
+                    if self.ctx.verbose {
+                        eprintln!(
+                            "[{:>12?}] {}: {port} writes {} bytes",
+                            now - self.ctx.origin,
+                            conn.nodes[side],
+                            bytes.len()
+                        );
+                    }
                     if !conn.writable(side) {
+                        self.ctx.log(format_args!("{port}: window full"));
                         self.ctx.count("net.window_full");
                     }
                 }
@@ -433,6 +455,9 @@ impl Sim {
                 let closable =
                     conn.ends[side] == End::Open || (side == 0 && conn.ends[side] == End::Waiting);
                 if closable && slot.node.port_finished(port) {
+                    slot.touched = true;
+                    self.ctx
+                        .log(format_args!("{} closes {port}", conn.nodes[side]));
                     conn.ends[side] = End::Closed;
                     conn.push(side, Kind::Eof, now, &mut self.ctx.rng);
                 }
