@@ -58,6 +58,7 @@
 mod echo_server;
 mod faults;
 mod net;
+mod net_session;
 mod node;
 mod notes;
 mod rng;
@@ -70,6 +71,7 @@ pub mod scenario;
 
 pub use echo_server::{EchoServer, NoteSink};
 pub use faults::{Faults, Plan};
+pub use net_session::NetSession;
 pub use node::{Ctx, Node, NodeId, Port};
 pub use notes::NoteLedger;
 pub use rng::{SimRng, Trace};

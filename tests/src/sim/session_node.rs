@@ -42,6 +42,7 @@ use tether_core::ws;
 
 use super::checks::{short, CONTROL_SLACK};
 use super::faults::Plan;
+use super::net_session::NetSession;
 use super::node::{Ctx, Node, NodeId, Port};
 use super::notes::NoteLedger;
 use super::rng::SimRng;
@@ -102,8 +103,7 @@ enum Phase {
 struct Slot {
     /// The sender name in params and in the note ledger ("sessions 0/1").
     name: String,
-    server: NodeId,
-    session: Session,
+    net: NetSession,
     plan: VecDeque<(Instant, Action)>,
     calls: BTreeMap<CallId, Made>,
     /// Cancels to do, by (due time, call): ties fire in a fixed order.
@@ -111,10 +111,6 @@ struct Slot {
     /// The number of the next notification (1, 2, …; only accepted ones use one up).
     next_note: u64,
     serial: u64,
-    /// The port of each attempt.
-    attempts: BTreeMap<Attempt, Port>,
-    /// The attempt of the latest `Connect`: the link that opens next is that one.
-    latest: Option<Attempt>,
     /// Links that opened, in order: connection number, and when.
     opened: Vec<(u64, Instant)>,
     /// The link open now: its attempt and when it opened.
@@ -134,8 +130,6 @@ struct Slot {
 pub struct SessionNode {
     index: usize,
     slots: Vec<Slot>,
-    /// Which session and attempt each port belongs to.
-    ports: BTreeMap<Port, (usize, Attempt)>,
     ledger: NoteLedger,
     /// When faults are over (from the plan, known once the run starts).
     quiet_at: Instant,
@@ -247,15 +241,12 @@ impl SessionNode {
                 plan.sort_by_key(|(at, _)| *at);
                 Slot {
                     name: format!("sessions {index}/{s}"),
-                    server,
-                    session,
+                    net: NetSession::new(session, server),
                     plan: plan.into(),
                     calls: BTreeMap::new(),
                     cancels: BTreeMap::new(),
                     next_note: 1,
                     serial: 0,
-                    attempts: BTreeMap::new(),
-                    latest: None,
                     opened: Vec::new(),
                     open: None,
                     state: State::Disconnected,
@@ -270,13 +261,17 @@ impl SessionNode {
         SessionNode {
             index,
             slots,
-            ports: BTreeMap::new(),
             ledger,
             quiet_at: origin,
             last_now: origin,
             over_limit: Cell::new(0),
             pending: Cell::new(0),
         }
+    }
+
+    /// The session that dialed `port`.
+    fn owner(&self, port: Port) -> Option<usize> {
+        self.slots.iter().position(|slot| slot.net.owns(port))
     }
 
     /// The longest a call's encoded request can be: params with the largest padding.
@@ -287,7 +282,7 @@ impl SessionNode {
     /// Drains session `s`'s events and checks each one.
     fn react(&mut self, ctx: &mut Ctx, s: usize) {
         let mut events = Vec::new();
-        while let Some(event) = self.slots[s].session.poll_event() {
+        while let Some(event) = self.slots[s].net.poll_event(ctx) {
             ctx.trace.add(self.slots[s].name.as_bytes());
             let text = format!("{event:?}");
             ctx.log(format_args!("{}: {}", self.slots[s].name, short(&text)));
@@ -309,6 +304,7 @@ impl SessionNode {
         let name = slot.name.clone();
         match event {
             Event::Connect { attempt } => {
+                // Dialed already by `NetSession::poll_event`.
                 if !matches!(slot.state, State::Connecting | State::Reconnecting) || slot.closed {
                     ctx.fail(format_args!(
                         "{name}: Connect for {attempt} in state {:?}{}",
@@ -316,10 +312,6 @@ impl SessionNode {
                         if slot.closed { " after close" } else { "" }
                     ));
                 }
-                let port = ctx.connect(slot.server);
-                slot.attempts.insert(attempt, port);
-                slot.latest = Some(attempt);
-                self.ports.insert(port, (s, attempt));
                 ctx.count("session.attempts");
             }
             Event::Disconnect { attempt } => {
@@ -349,11 +341,12 @@ impl SessionNode {
                 slot.state = state;
                 match state {
                     State::Connected => {
-                        let Some(attempt) = slot.latest else {
+                        let (Some(port), Some(attempt)) =
+                            (slot.net.latest_port(), slot.net.session().current_attempt())
+                        else {
                             ctx.fail(format_args!("{name}: Connected before any Connect"));
                         };
-                        let conn = slot.attempts[&attempt].conn();
-                        slot.opened.push((conn, ctx.now));
+                        slot.opened.push((port.conn(), ctx.now));
                         slot.open = Some((attempt, ctx.now));
                         ctx.count("session.links_opened");
                     }
@@ -366,9 +359,9 @@ impl SessionNode {
             }
             Event::HeartbeatTimeout { attempt } => {
                 ctx.count("session.heartbeat_timeouts");
-                if !slot.attempts.contains_key(&attempt) {
+                if slot.open.is_none_or(|(open, _)| open != attempt) {
                     ctx.fail(format_args!(
-                        "{name}: heartbeat timeout of unknown {attempt}"
+                        "{name}: heartbeat timeout of {attempt}, which is not the open link"
                     ));
                 }
             }
@@ -407,19 +400,20 @@ impl SessionNode {
                     ),
                     // Checked where `cancel` is called.
                     EndReason::Cancelled => ("session.cancelled", true),
-                    EndReason::ConnectionLost { .. } => {
-                        ("session.lost", dropped_link || !link_open(&slot.session))
-                    }
+                    EndReason::ConnectionLost { .. } => (
+                        "session.lost",
+                        dropped_link || !link_open(slot.net.session()),
+                    ),
                     EndReason::Failed => (
                         "session.ended_failed",
-                        slot.session.state() == State::Failed,
+                        slot.net.session().state() == State::Failed,
                     ),
                     EndReason::Closed => ("session.ended_closed", slot.closed),
                 };
                 if !honest {
                     ctx.fail(format_args!(
                         "{name}: {id} ended {reason:?}, which did not happen (state {:?})",
-                        slot.session.state()
+                        slot.net.session().state()
                     ));
                 }
                 end_call(ctx, &name, &mut slot.calls, id, what);
@@ -440,7 +434,7 @@ impl SessionNode {
         }
         let ready = |slot: &Slot, ctx: &Ctx| {
             slot.state == State::Connected
-                && slot.session.metrics(ctx.now).queue_depth == 0
+                && slot.net.session().metrics(ctx.now).queue_depth == 0
                 && slot.calls.values().all(|m| m.ended.is_some())
         };
         if slot.phase == Phase::Running && slot.plan.is_empty() && ctx.now >= settled {
@@ -482,7 +476,7 @@ impl SessionNode {
             }
             slot.closed = true;
             slot.phase = Phase::Closing;
-            slot.session.close(ctx.now);
+            slot.net.session_mut().close(ctx.now);
             ctx.trace.add(b"close");
             self.react(ctx, s);
             return;
@@ -531,7 +525,7 @@ impl SessionNode {
             let (_, id) = *entry.key();
             entry.remove();
             let open = slot.calls.get(&id).is_some_and(|m| m.ended.is_none());
-            let cancelled = slot.session.cancel(ctx.now, id);
+            let cancelled = slot.net.session_mut().cancel(ctx.now, id);
             ctx.trace
                 .add(if cancelled { b"cancel+" } else { b"cancel-" });
             if cancelled != open {
@@ -558,7 +552,7 @@ impl SessionNode {
     fn check_liveness(&self, ctx: &Ctx, s: usize, queue_depth: usize) {
         let slot = &self.slots[s];
         if let (Some((_, opened_at)), Some(heartbeat)) =
-            (slot.open, slot.session.config().heartbeat)
+            (slot.open, slot.net.session().config().heartbeat)
         {
             let bound = heartbeat_bound(&heartbeat);
             for &(start, end) in &slot.silences {
@@ -577,7 +571,8 @@ impl SessionNode {
         if slot.phase == Phase::Done || slot.state == State::Failed || slot.closed {
             return;
         }
-        let (reconnect_by, drained_by) = recovery_bounds(slot.session.config(), self.quiet_at);
+        let (reconnect_by, drained_by) =
+            recovery_bounds(slot.net.session().config(), self.quiet_at);
         if ctx.now > reconnect_by && slot.state != State::Connected {
             ctx.fail(format_args!(
                 "{}: faults ended at {:?}, and at {:?} the session is still {:?}",
@@ -720,7 +715,7 @@ fn notify(
         "x".repeat(pad)
     );
     let raw = RawValue::from_string(params).expect("the simulator builds valid JSON");
-    let result = slot.session.notify(ctx.now, "note", Some(&raw));
+    let result = slot.net.session_mut().notify(ctx.now, "note", Some(&raw));
     ctx.trace
         .add(format!("note {} {result:?}", slot.next_note).as_bytes());
     if result.is_ok() {
@@ -749,7 +744,10 @@ fn call(
         timeout: Some(timeout),
         retry,
     };
-    let result = slot.session.call(ctx.now, "echo", Some(&raw), options);
+    let result = slot
+        .net
+        .session_mut()
+        .call(ctx.now, "echo", Some(&raw), options);
     ctx.trace
         .add(format!("call {} {result:?}", slot.serial).as_bytes());
     if let Ok(id) = result {
@@ -795,9 +793,9 @@ impl Node for SessionNode {
         self.quiet_at = ctx.plan().quiet_at();
         self.last_now = ctx.now;
         for slot in &mut self.slots {
-            let config = slot.session.config();
+            let config = slot.net.session().config();
             if let Some(heartbeat) = config.heartbeat {
-                slot.silences = silences(ctx.plan(), ctx.me(), slot.server, heartbeat.mode);
+                slot.silences = silences(ctx.plan(), ctx.me(), slot.net.server(), heartbeat.mode);
                 let bound = heartbeat_bound(&heartbeat);
                 slot.wakeups
                     .extend(slot.silences.iter().map(|&(start, _)| start + bound + NANO));
@@ -808,7 +806,7 @@ impl Node for SessionNode {
             slot.wakeups.sort();
         }
         for s in 0..self.slots.len() {
-            self.slots[s].session.start(ctx.now);
+            self.slots[s].net.session_mut().start(ctx.now);
             self.react(ctx, s);
             self.act(ctx, s);
         }
@@ -816,32 +814,32 @@ impl Node for SessionNode {
 
     fn handle_connected(&mut self, ctx: &mut Ctx, port: Port) {
         self.last_now = ctx.now;
-        if let Some(&(s, attempt)) = self.ports.get(&port) {
-            self.slots[s].session.transport_open(ctx.now, attempt);
+        if let Some(s) = self.owner(port) {
+            self.slots[s].net.handle_connected(ctx, port);
             self.react(ctx, s);
         }
     }
 
     fn handle_input(&mut self, ctx: &mut Ctx, port: Port, data: &[u8]) {
         self.last_now = ctx.now;
-        if let Some(&(s, attempt)) = self.ports.get(&port) {
-            self.slots[s].session.handle_input(ctx.now, attempt, data);
+        if let Some(s) = self.owner(port) {
+            self.slots[s].net.handle_input(ctx, port, data);
             self.react(ctx, s);
         }
     }
 
     fn handle_eof(&mut self, ctx: &mut Ctx, port: Port) {
         self.last_now = ctx.now;
-        if let Some(&(s, attempt)) = self.ports.get(&port) {
-            self.slots[s].session.handle_eof(ctx.now, attempt);
+        if let Some(s) = self.owner(port) {
+            self.slots[s].net.handle_eof(ctx, port);
             self.react(ctx, s);
         }
     }
 
     fn handle_reset(&mut self, ctx: &mut Ctx, port: Port) {
         self.last_now = ctx.now;
-        if let Some(&(s, attempt)) = self.ports.get(&port) {
-            self.slots[s].session.transport_failed(ctx.now, attempt);
+        if let Some(s) = self.owner(port) {
+            self.slots[s].net.handle_reset(ctx, port);
             self.react(ctx, s);
         }
     }
@@ -850,8 +848,8 @@ impl Node for SessionNode {
         self.last_now = ctx.now;
         for s in 0..self.slots.len() {
             let slot = &mut self.slots[s];
-            slot.session.handle_timeout(ctx.now);
-            if let Some(next) = slot.session.poll_timeout() {
+            slot.net.session_mut().handle_timeout(ctx.now);
+            if let Some(next) = slot.net.session().poll_timeout() {
                 if next <= ctx.now {
                     ctx.fail(format_args!(
                         "{}: poll_timeout() is {:?} after handle_timeout(now), not later than now",
@@ -863,12 +861,8 @@ impl Node for SessionNode {
             self.react(ctx, s);
             self.act(ctx, s);
             self.advance(ctx, s);
+            self.slots[s].net.forget_abandoned();
         }
-        // Ports the sessions have abandoned are closed by now or will be at the next
-        // flush, where an unknown port counts as finished too.
-        let slots = &self.slots;
-        self.ports
-            .retain(|_, (s, attempt)| !slots[*s].session.is_abandoned(*attempt));
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -879,7 +873,7 @@ impl Node for SessionNode {
             }
         };
         for slot in &self.slots {
-            consider(slot.session.poll_timeout());
+            consider(slot.net.session().poll_timeout());
             consider(slot.plan.front().map(|(at, _)| *at));
             consider(slot.cancels.keys().next().map(|k| k.0));
             // Wake up when faults are over, to start the last part of the script.
@@ -895,20 +889,19 @@ impl Node for SessionNode {
     }
 
     fn poll_transmit(&mut self, port: Port) -> Option<Bytes> {
-        let &(s, attempt) = self.ports.get(&port)?;
-        self.slots[s].session.poll_transmit_for(attempt)
+        let s = self.owner(port)?;
+        self.slots[s].net.poll_transmit(port)
     }
 
     fn port_finished(&self, port: Port) -> bool {
-        self.ports
-            .get(&port)
-            .is_none_or(|&(s, attempt)| self.slots[s].session.is_abandoned(attempt))
+        self.owner(port)
+            .is_none_or(|s| self.slots[s].net.port_finished(port))
     }
 
     fn check(&self, ctx: &mut Ctx) {
         for (s, slot) in self.slots.iter().enumerate() {
-            let config = slot.session.config();
-            let metrics = slot.session.metrics(ctx.now);
+            let config = slot.net.session().config();
+            let metrics = slot.net.session().metrics(ctx.now);
             let limits = config.queue;
             // `call` and `notify` respect the limits; calls put back after a lost link
             // (at most the `max_in_flight` that were written) may go past them.
@@ -929,7 +922,7 @@ impl Node for SessionNode {
                     slot.name, metrics.in_flight, config.rpc.max_in_flight
                 ));
             }
-            let held = slot.session.pending_transmit();
+            let held = slot.net.session().pending_transmit();
             self.pending.set(self.pending.get().max(held));
             let bound = limits.max_bytes
                 + 2 * config.rpc.max_in_flight * Self::max_call_len()
@@ -964,7 +957,7 @@ impl Node for SessionNode {
             self.check_notes(ctx, s);
             ctx.add(
                 "session.reconnections",
-                slot.session.metrics(ctx.now).reconnections,
+                slot.net.session().metrics(ctx.now).reconnections,
             );
         }
     }
