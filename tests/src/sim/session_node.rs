@@ -169,7 +169,7 @@ fn draw_config(rng: &mut SimRng, ws: &ws::Config) -> Config {
         backoff: Backoff {
             base: ms(rng.range(5, 200)),
             max: ms(rng.range(200, 2000)),
-            max_attempts: rng.chance(10).then(|| rng.range(1, 6) as u32),
+            max_attempts: rng.chance(10).then(|| rng.range(0, 6) as u32),
         },
         heartbeat,
         queue: QueueLimits {
@@ -320,18 +320,19 @@ impl SessionNode {
                 }
             }
             Event::State(state) => {
-                let allowed = matches!(
-                    (slot.state, state),
+                // `max_attempts: Some(0)` never reconnects: a lost link fails the session.
+                let never_again = slot.net.session().config().backoff.max_attempts == Some(0);
+                let allowed = match (slot.state, state) {
                     (State::Disconnected, State::Connecting)
-                        | (State::Connecting, State::Connected)
-                        | (State::Connecting, State::Failed)
-                        | (State::Connecting, State::Disconnected)
-                        | (State::Connected, State::Reconnecting)
-                        | (State::Connected, State::Disconnected)
-                        | (State::Reconnecting, State::Connected)
-                        | (State::Reconnecting, State::Failed)
-                        | (State::Reconnecting, State::Disconnected)
-                );
+                    | (State::Connecting, State::Connected | State::Failed | State::Disconnected)
+                    | (State::Connected, State::Reconnecting | State::Disconnected)
+                    | (
+                        State::Reconnecting,
+                        State::Connected | State::Failed | State::Disconnected,
+                    ) => true,
+                    (State::Connected, State::Failed) => never_again,
+                    _ => false,
+                };
                 if !allowed {
                     ctx.fail(format_args!("{name}: state {:?} -> {state:?}", slot.state));
                 }
