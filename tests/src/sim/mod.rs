@@ -32,28 +32,100 @@
 //!
 //! # The test command's run
 //!
-//! [`run`] builds [`scenario::build`]: [`RpcClient`]s (bare `rpc::Endpoint`s, one per
-//! server, dialed again when lost) against [`EchoServer`]s that may crash. Checked at
+//! [`run`] builds [`scenario::build`] from the seed: two [`RpcClient`]s (bare
+//! `rpc::Endpoint`s, one per server, dialed again when lost) and two [`SessionNode`]s of
+//! two `session::Session`s each, against two [`EchoServer`]s that may crash. Checked at
 //! every step:
-//! - every call ends exactly once, with `Response` or `Ended`, and by the end of the run;
-//! - a `Response` carries exactly the params of its own call (servers echo them), so no
-//!   answer reaches the wrong caller;
-//! - `cancel` returns true exactly when the call is still open, and it then ends `Cancelled`;
-//! - an EOF or reset ends every call in flight on that connection with `ConnectionLost`,
-//!   and `Closed` comes only after every pending call ended;
+//! - every call ends exactly once, and by the end of the run; an answer carries exactly
+//!   its own call's params (servers echo them), so none reaches the wrong caller;
+//! - endings are honest: `cancel` returns true exactly when the call is open and it then
+//!   ends `Cancelled`; an EOF or reset ends the calls in flight on that connection with
+//!   `ConnectionLost`; a session's `TimedOut` comes at the deadline, `ConnectionLost`
+//!   only with a dropped link, `Failed` and `Closed` only in those states;
 //! - after `handle_timeout(now)`, every machine's `poll_timeout()` is `None` or later;
 //! - memory: `buffered_input()` within `max_message_size` + a frame header once open (the
-//!   head limit before), `pending_transmit()` within what the node may have asked to send
-//!   plus the core's bounded control frames, calls in flight within `max_in_flight`;
-//! - once the run goes quiet every machine is finished.
+//!   head limit before); `pending_transmit()` within what the node may have asked to
+//!   send plus the core's bounded control frames; calls in flight within
+//!   `max_in_flight`; a session's queue within its limits (plus re-queued calls);
+//! - a session's states move along the documented edges; a link silent for longer than
+//!   the heartbeat's `interval + timeout` is dropped by then;
+//! - numbered notifications arrive in order, none twice, and one is missing only where
+//!   the session changed links around it;
+//! - after the last fault every session is `Connected` again within a bound, drains its
+//!   queue, gets a last call answered and closes; every machine is finished at the end.
 //!
 //! # Your own nodes
 //!
 //! Implement [`Node`] for a type holding your state machines and logic, add instances to
 //! a [`Sim`], run it, and check what you expect in [`Node::check`] /
-//! [`Node::check_done`] (the helpers in [`checks`] cover the core's own promises).
-//! `tests/examples/sim_kv.rs` is a small, complete example; `tests/README.md` walks
-//! through it.
+//! [`Node::check_done`] (the helpers in [`checks`] cover the core's own promises;
+//! [`NetSession`] wires a reconnecting session to the network). A raw-bytes echo, to show
+//! the moves:
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use tether_tests::sim::{Ctx, Faults, Node, NodeId, Port, Sim};
+//!
+//! /// Echoes whatever arrives, on every connection it accepts.
+//! #[derive(Default)]
+//! struct Echo {
+//!     out: std::collections::BTreeMap<Port, Vec<u8>>,
+//! }
+//!
+//! impl Node for Echo {
+//!     fn name(&self) -> String { "echo".into() }
+//!     fn handle_accept(&mut self, _: &mut Ctx, port: Port) -> bool {
+//!         self.out.insert(port, Vec::new());
+//!         true
+//!     }
+//!     fn handle_input(&mut self, _: &mut Ctx, port: Port, data: &[u8]) {
+//!         self.out.entry(port).or_default().extend_from_slice(data);
+//!     }
+//!     fn handle_eof(&mut self, _: &mut Ctx, port: Port) { self.out.remove(&port); }
+//!     fn handle_timeout(&mut self, _: &mut Ctx) {}
+//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//!     fn poll_transmit(&mut self, port: Port) -> Option<Bytes> {
+//!         let out = self.out.get_mut(&port).filter(|o| !o.is_empty())?;
+//!         Some(Bytes::from(std::mem::take(out)))
+//!     }
+//!     fn port_finished(&self, port: Port) -> bool { !self.out.contains_key(&port) }
+//! }
+//!
+//! /// Sends "ping" once connected and expects it back.
+//! struct Pinger { server: NodeId, port: Option<Port>, sent: bool, got: Vec<u8> }
+//!
+//! impl Node for Pinger {
+//!     fn name(&self) -> String { "pinger".into() }
+//!     fn start(&mut self, ctx: &mut Ctx) { self.port = Some(ctx.connect(self.server)); }
+//!     fn handle_input(&mut self, _: &mut Ctx, _: Port, data: &[u8]) {
+//!         self.got.extend_from_slice(data);
+//!     }
+//!     fn handle_eof(&mut self, _: &mut Ctx, _: Port) {}
+//!     fn handle_timeout(&mut self, _: &mut Ctx) {}
+//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//!     fn poll_transmit(&mut self, _: Port) -> Option<Bytes> {
+//!         (!std::mem::replace(&mut self.sent, true)).then(|| Bytes::from_static(b"ping"))
+//!     }
+//!     // Done once the echo is back: the network closes the connection.
+//!     fn port_finished(&self, _: Port) -> bool { self.got.len() == 4 }
+//!     fn check_done(&self, ctx: &mut Ctx) {
+//!         if self.got != b"ping" {
+//!             ctx.fail(format_args!("got {:?}", self.got));
+//!         }
+//!     }
+//! }
+//!
+//! let mut sim = Sim::new(42, Faults::none());
+//! let server = sim.add_node(Box::new(Echo::default()));
+//! sim.add_node(Box::new(Pinger { server, port: None, sent: false, got: Vec::new() }));
+//! let outcome = sim.run();
+//! assert!(outcome.steps > 0);
+//! ```
+//!
+//! `tests/examples/sim_kv.rs` is a complete example on tether's own machines: a
+//! key-value server over `rpc::Endpoint`s and clients over sessions, checking every read
+//! against what was written; `tests/README.md` walks through it.
 
 mod echo_server;
 mod faults;
