@@ -58,7 +58,9 @@ fn rpc_endpoint_seeds() {
 #[test]
 fn session_seeds() {
     let origin = Instant::now();
-    replay("session", |data| tether_core::fuzzing::session(origin, data));
+    replay("session", |data| {
+        tether_core::fuzzing::session(origin, data)
+    });
     // The seeds must reach what the target exists for: open links and answered calls.
     let reports: Vec<_> = seeds("session")
         .iter()
