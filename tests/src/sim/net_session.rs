@@ -32,8 +32,6 @@ pub struct NetSession {
     server: NodeId,
     /// The attempt behind each port this session dialed and has not forgotten.
     ports: BTreeMap<Port, Attempt>,
-    /// The port of the latest `Connect`: the transport that opens next is that one.
-    latest: Option<Port>,
 }
 
 impl NetSession {
@@ -43,7 +41,6 @@ impl NetSession {
             session,
             server,
             ports: BTreeMap::new(),
-            latest: None,
         }
     }
 
@@ -69,15 +66,16 @@ impl NetSession {
         if let Event::Connect { attempt } = event {
             let port = ctx.connect(self.server);
             self.ports.insert(port, attempt);
-            self.latest = Some(port);
         }
         Some(event)
     }
 
-    /// The port of the latest `Connect`'s transport: the link that opens next (or is
-    /// open now) is on it.
-    pub fn latest_port(&self) -> Option<Port> {
-        self.latest
+    /// The port of `attempt`'s transport, while it is remembered.
+    pub fn port_of(&self, attempt: Attempt) -> Option<Port> {
+        self.ports
+            .iter()
+            .find(|(_, a)| **a == attempt)
+            .map(|(port, _)| *port)
     }
 
     /// Whether `port` is one of this session's transports.

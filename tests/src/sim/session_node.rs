@@ -111,6 +111,8 @@ struct Slot {
     /// The number of the next notification (1, 2, …; only accepted ones use one up).
     next_note: u64,
     serial: u64,
+    /// The attempt of the latest `Connect` seen, and its port.
+    latest: Option<(Attempt, Port)>,
     /// Links that opened, in order: connection number, and when.
     opened: Vec<(u64, Instant)>,
     /// The link open now: its attempt and when it opened.
@@ -247,6 +249,7 @@ impl SessionNode {
                     cancels: BTreeMap::new(),
                     next_note: 1,
                     serial: 0,
+                    latest: None,
                     opened: Vec::new(),
                     open: None,
                     state: State::Disconnected,
@@ -312,6 +315,7 @@ impl SessionNode {
                         if slot.closed { " after close" } else { "" }
                     ));
                 }
+                slot.latest = slot.net.port_of(attempt).map(|port| (attempt, port));
                 ctx.count("session.attempts");
             }
             Event::Disconnect { attempt } => {
@@ -342,9 +346,8 @@ impl SessionNode {
                 slot.state = state;
                 match state {
                     State::Connected => {
-                        let (Some(port), Some(attempt)) =
-                            (slot.net.latest_port(), slot.net.session().current_attempt())
-                        else {
+                        // The link that opens is the one of the latest `Connect`.
+                        let Some((attempt, port)) = slot.latest else {
                             ctx.fail(format_args!("{name}: Connected before any Connect"));
                         };
                         slot.opened.push((port.conn(), ctx.now));
