@@ -90,6 +90,7 @@ fn seeds() {
             "session.heartbeat_timeouts",
             "session.reconnections",
             "session.notes",
+            "session.notes_lost",
         ]
         .into_iter()
         .filter(|name| totals.get(name).copied().unwrap_or(0) == 0)

@@ -599,7 +599,7 @@ impl SessionNode {
     /// Every notification accepted arrived, or was written on a link that was lost: a
     /// missing number lies between two arrivals on different connections (or before the
     /// first arrival, when that came on a later link than the first).
-    fn check_notes(&self, ctx: &Ctx, s: usize) {
+    fn check_notes(&self, ctx: &mut Ctx, s: usize) {
         let slot = &self.slots[s];
         let arrived = self.ledger.arrived(&slot.name);
         let sent = slot.next_note - 1;
@@ -619,8 +619,10 @@ impl SessionNode {
                     ));
                 }
             }
+            ctx.add("session.notes_lost", n - expected);
             before = Some((n, conn));
         }
+        ctx.add("session.notes_arrived", arrived.len() as u64);
         let last = before.map_or(0, |(n, _)| n);
         if slot.state != State::Failed && last != sent {
             ctx.fail(format_args!(
