@@ -54,3 +54,21 @@ fn rpc_endpoint_seeds() {
         tether_core::fuzzing::rpc_endpoint(origin, data)
     });
 }
+
+#[test]
+fn session_seeds() {
+    let origin = Instant::now();
+    replay("session", |data| {
+        tether_core::fuzzing::session(origin, data)
+    });
+    // The seeds must reach what the target exists for: open links and answered calls.
+    let reports: Vec<_> = seeds("session")
+        .iter()
+        .map(|(_, data)| tether_core::fuzzing::session_report(origin, data))
+        .collect();
+    eprintln!("{reports:?}");
+    assert!(
+        reports.iter().any(|r| r.connected > 0 && r.answered > 0),
+        "no session seed opens a link and gets an answer: {reports:?}"
+    );
+}

@@ -27,7 +27,8 @@ pub struct Backoff {
     /// The largest ceiling (default 10 s).
     pub max: Duration,
     /// Give up ([`State::Failed`](super::State::Failed)) after this many consecutive failed
-    /// attempts; `None` (the default) never gives up.
+    /// attempts; `None` (the default) never gives up. `Some(0)` makes one attempt and never
+    /// reconnects: a lost link fails the session.
     pub max_attempts: Option<u32>,
 }
 

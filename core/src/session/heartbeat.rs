@@ -48,7 +48,8 @@ pub enum HeartbeatMode {
     #[default]
     Pong,
     /// Any bytes at all: the link is dead after `timeout` without input. Suits peers that
-    /// stream data but answer pings late.
+    /// stream data but answer pings late. On an idle link the pongs are the only input,
+    /// so `timeout` must outlast `interval` plus a round trip, or idle links are dropped.
     AnyInput,
 }
 

@@ -16,7 +16,9 @@
 //!                        Failed ◀──────────── Reconnecting
 //!                                max_attempts   (backoff, retry)
 //! ```
-//! `close` leads from any state but `Failed` back to `Disconnected`.
+//! `close` leads from any state but `Failed` back to `Disconnected`. With
+//! `max_attempts: Some(0)` a session never tries again: a lost link goes straight from
+//! `Connected` to `Failed`.
 //!
 //! - Calls: [`Session::call`] returns a [`CallId`]; every call ends exactly once with
 //!   [`Event::Response`] or [`Event::Ended`]. A call is written at once when a link is

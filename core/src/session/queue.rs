@@ -12,7 +12,9 @@ use serde_json::value::RawValue;
 use super::{CallError, CallId};
 
 /// Bounds of the queue of unsent items. Past either, `call` and `notify` return
-/// [`CallError::QueueFull`] and nothing is queued.
+/// [`CallError::QueueFull`] and nothing is queued. Calls put back after a lost link to be
+/// re-sent ([`Retry::Resend`](super::Retry::Resend)) are not refused: they may take the
+/// queue past these bounds, by at most the `rpc.max_in_flight` calls that were written.
 ///
 /// ```
 /// let limits = tether_core::session::QueueLimits::default();

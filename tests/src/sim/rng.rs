@@ -30,6 +30,22 @@ impl SimRng {
         lo + self.next_u64() % (hi - lo + 1)
     }
 
+    /// A value in `lo..=hi` spread over orders of magnitude: each power of two between
+    /// them is about as likely, so small values come up as often as large ones.
+    pub fn log_range(&mut self, lo: u64, hi: u64) -> u64 {
+        let lo = lo.max(1);
+        if hi <= lo {
+            return lo;
+        }
+        let bits = 64 - (hi / lo).leading_zeros() as u64;
+        let scale = 1u64 << self.range(0, bits - 1);
+        self.range(
+            lo.saturating_mul(scale),
+            lo.saturating_mul(scale).saturating_mul(2),
+        )
+        .min(hi)
+    }
+
     /// True with probability `percent` / 100.
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent
@@ -104,6 +120,10 @@ mod tests {
             assert!((3..=9).contains(&v));
         }
         assert_eq!(rng.range(5, 5), 5);
+        for _ in 0..1000 {
+            let v = rng.log_range(256, 256 << 10);
+            assert!((256..=256 << 10).contains(&v));
+        }
         assert_eq!(rng.range(6, 2), 6);
     }
 }

@@ -18,6 +18,10 @@ use crate::rng::Rng;
 use crate::rpc::{self, Endpoint, ErrorObject};
 use crate::ws::{Config, Connection, Event};
 
+mod session;
+
+pub use session::{session, session_report, SessionReport};
+
 /// The first byte picks the piece size and the role; the rest goes through the streaming
 /// frame decoder. The payload yielded never exceeds what the headers announced.
 pub fn frame_decoder(data: &[u8]) {
