@@ -14,10 +14,10 @@ use tether_core::rpc::{Endpoint, ErrorObject, Event, ReplyTo};
 use tokio::task::JoinSet;
 use tracing::debug;
 
-use super::router::{Outcome, Router};
 use crate::driver::now;
 use crate::stream::Stream;
 use crate::transport::Transport;
+use tether_adapter::rpc::{Outcome, Router};
 
 /// Owns one socket and one server [`Endpoint`]; see the module docs.
 #[derive(Debug)]

@@ -17,7 +17,6 @@
 mod client;
 mod driver;
 mod error;
-mod router;
 mod server;
 mod session_driver;
 

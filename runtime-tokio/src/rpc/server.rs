@@ -13,10 +13,10 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tracing::{debug, Instrument};
 
 use super::driver::Driver;
-use super::router::Router;
 use super::RpcConfig;
 use crate::driver::now;
 use crate::server::{accept, is_per_connection, log_socket_error, prepare};
+use tether_adapter::rpc::Router;
 
 /// How a [`Server`] runs each connection.
 #[derive(Debug, Clone)]
