@@ -1,55 +1,73 @@
-//! What every tether runtime adapter shares and no runtime shapes.
+//! tether's runtime-neutral side: every driver, handle, server and client, written once
+//! against a small [`Runtime`] trait.
 //!
-//! `tether-tokio` and `tether-async-std` each bind the sans-IO core ([`tether_core`]) to
-//! their runtime's sockets, timers and tasks. Everything around that which does not depend
-//! on the runtime lives here once, and both adapters re-export it, so a user sees one
-//! [`ClientConfig`] or [`Error`] whichever runtime they pick:
+//! The sans-IO core ([`tether_core`]) decides everything; this crate moves bytes between
+//! it and sockets, sleeps until its deadlines, and hands its events to whoever waits for
+//! them. `tether-tokio` and `tether-async-std` (async-std and smol) only implement
+//! [`Runtime`] and re-export what is here, so a user sees one API, type for type, on every
+//! runtime:
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`Target`] | a `ws://` or `wss://` URL taken apart: what to connect to and the upgrade request |
-//! | [`ClientConfig`], [`ServerConfig`] | how a connection is opened or accepted |
-//! | [`Error`], [`ConnectError`], [`UrlError`] | what can go wrong, typed |
-//! | [`OpenError`] | why an opening handshake failed, before it becomes a [`ConnectError`] |
-//! | [`Status`] | what a connection's handles know without asking its driver |
-//! | [`dispatch`] | where a WebSocket driver routes events and how it carries out commands |
-//! | [`seed`], [`is_per_connection`] | an OS seed for a connection; listener errors that concern one client |
-//! | [`rpc`] | the JSON-RPC pieces: [`rpc::CallError`], the method table, configs |
+//! | [`connect`], [`Server`], [`WebSocket`], [`Sender`], [`Receiver`] | WebSocket connections, both roles |
+//! | [`rpc::Client`], [`rpc::Server`] | JSON-RPC 2.0: a reconnecting client session, a server of methods |
+//! | [`ClientConfig`], [`ServerConfig`], [`rpc::ClientConfig`], [`rpc::ServerConfig`] | how connections are opened and accepted |
+//! | [`Error`], [`ConnectError`], [`UrlError`], [`rpc::CallError`] | what can go wrong, typed |
+//! | [`Runtime`], [`Timer`] | what a runtime must provide: clock, timer, spawn, TCP |
 //!
-//! The socket half of a driver loop (buffers, deadline, linger) is pure and lives in the
-//! core: [`tether_core::transmit`].
+//! # How it runs
+//!
+//! Every connection has one task, its driver, that owns the socket and the core's state
+//! machine. Handles only talk to that task over channels (`async-channel`, which works on
+//! any executor), so they are cheap, and a sender can live in one task while another one
+//! reads. The driver runs the core's loop: feed it what happened (bytes read, end of
+//! stream, a timer, a command), then drain it — events to their waiters, bytes to the
+//! socket, the next deadline into its one timer — and wait again. The byte bookkeeping of
+//! that loop is the core's [`tether_core::transmit::Flow`]; the socket loop only reports
+//! what happened (read n, wrote n, timer fired, EOF), and the core is never borrowed across
+//! an await.
+//!
+//! Back-pressure flows both ways. While much is waiting to be written, [`Sender::send`]
+//! waits, but pings, pongs and closes still go out. While events are not read, the driver
+//! stops reading the socket, so the peer slows down instead of memory filling up.
+//!
+//! Every public future is cancel-safe: dropping a `recv` loses no message, dropping a
+//! `send` either sends nothing or sends the whole message, dropping a `call` cancels it.
+//!
+//! Logs go through `tracing`, at debug level, in a `ws` or `rpc` span naming the peer.
 
+#![forbid(unsafe_code)]
+
+mod api;
 mod config;
-pub mod dispatch;
 mod error;
+mod listener;
+mod retire;
 pub mod rpc;
-mod status;
+mod runtime;
+mod stream;
 mod target;
+mod transport;
+mod ws;
 
 use std::io;
 
 pub use config::{ClientConfig, ServerConfig};
 pub use error::{ConnectError, Error, OpenError, UrlError};
-pub use status::Status;
+pub use runtime::{Runtime, Timer};
 pub use target::Target;
+pub use ws::{connect, Receiver, Sender, Server, WebSocket};
+
+pub use tether_core::deflate::{Deflate, DeflateParams};
+pub use tether_core::frame::CloseCode;
+pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
+pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};
 
 use tether_core::Seed;
 
 /// A fresh seed for a connection's RNG, from the OS (the core never asks the OS itself).
-pub fn seed() -> io::Result<Seed> {
+fn seed() -> io::Result<Seed> {
     let mut seed = Seed::default();
     getrandom::fill(&mut seed)?;
     Ok(seed)
-}
-
-/// Errors of a listener's `accept` that concern one incoming connection (the client gave
-/// up before we got to it), not the listener: log them and keep accepting.
-pub fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-    )
 }

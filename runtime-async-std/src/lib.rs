@@ -1,7 +1,11 @@
-//! async-std / smol adapter for tether: WebSocket clients and servers over TCP, driven by
-//! the sans-IO core in [`tether_core`], on `futures-io` streams with `async-io` sockets
-//! and timers. It runs under async-std and under smol alike (async-std is discontinued
-//! upstream; smol is its successor), and under any other executor.
+//! async-std / smol adapter for tether: WebSocket and JSON-RPC clients and servers over
+//! TCP and TLS, driven by the sans-IO core in [`tether_core`], on `futures-io` streams with
+//! `async-io` sockets and timers. It runs under async-std and under smol alike (async-std
+//! is discontinued upstream; smol is its successor), and under any other executor.
+//!
+//! Everything here is [`tether_adapter`]'s, written once for every runtime, on
+//! [`AsyncStd`]: the API is `tether-tokio`'s, type for type, so code moves between the two
+//! by changing the crate name and the `spawn` calls.
 //!
 //! ```no_run
 //! use tether_async_std::{connect, ClientConfig, CloseCode, Message, Server, ServerConfig};
@@ -36,30 +40,6 @@
 //! # smol::block_on(demo()).unwrap();
 //! ```
 //!
-//! The API is `tether-tokio`'s, name for name; the configs and errors are the same types
-//! (from `tether-adapter`), so code moves between the two by changing the crate name and
-//! the `spawn` calls.
-//!
-//! # How it runs
-//!
-//! Every connection has one task, its driver, that owns the socket and the core's
-//! [`Connection`](tether_core::ws::Connection). The handles ([`WebSocket`], [`Sender`],
-//! [`Receiver`]) only talk to that task over channels, so they are cheap, and a sender can
-//! live in one task while another one reads. The driver runs the core's loop: feed it what
-//! happened (bytes read, end of stream, a timer, a command), then drain it — events to the
-//! receiver, bytes to the socket, the next deadline into its one timer — and wait again.
-//! The byte bookkeeping of that loop is the core's [`tether_core::transmit::Flow`], shared
-//! with the tokio adapter.
-//!
-//! Back-pressure flows both ways. While much is waiting to be written, [`Sender::send`]
-//! waits, but pings, pongs and closes still go out. While events are not read, the
-//! driver stops reading the socket, so the peer slows down instead of memory filling up.
-//!
-//! Every public future is cancel-safe: dropping a `recv` loses no message, dropping a
-//! `send` either sends nothing or sends the whole message.
-//!
-//! Logs go through `tracing`, at debug level and in a `ws` span naming the peer.
-//!
 //! # Tasks
 //!
 //! Drivers (and each accepted connection's handshake) are spawned on
@@ -72,48 +52,13 @@
 //! `futures_lite::future::block_on` all work. No spawner has to be passed around, and the
 //! handles are plain values that can be awaited anywhere.
 //!
-//! # Transports
-//!
-//! A driver runs over TCP (`ws://`) or TLS over TCP (`wss://`), with no difference to the
-//! drivers. TLS is rustls through `futures-rustls` (no OpenSSL), set up by the same
-//! [`ClientTls`] and [`ServerTls`] as tether-tokio's: [`ClientConfig::tls`] says whom a
-//! client trusts (and which certificate it presents, for mutual TLS),
-//! [`ServerConfig::tls`] makes a [`Server`] serve `wss://`. The TLS handshake counts
-//! against the connect timeout, or on a server against the handshake limit; certificate
-//! failures are [`ConnectError::Tls`], by cause.
-//!
-//! ```no_run
-//! use tether_async_std::{connect, ClientConfig, ClientTls};
-//!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let tls = ClientTls::with_root_pem_file("cluster-ca.crt")?;
-//! let config = ClientConfig { tls: Some(tls), ..Default::default() };
-//! let ws = connect("wss://node-1.cluster.internal:9443/", config).await?;
-//! # let _ = ws;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # JSON-RPC
-//!
-//! [`rpc`] runs JSON-RPC 2.0 over the same connections: an [`rpc::Client`] whose clones
-//! multiplex calls on one WebSocket, and an [`rpc::Server`] that routes methods to async
-//! handlers. Each connection is driven the same way as above, by one task.
+//! See [`tether_adapter`] for how connections run, and [`rpc`] for JSON-RPC: a reconnecting
+//! [`rpc::Client`] and an [`rpc::Server`] of async handlers.
 
-mod client;
-mod driver;
-mod handle;
-pub mod rpc;
-mod server;
-mod stream;
-mod task;
-mod transport;
+#![forbid(unsafe_code)]
 
-pub use client::connect;
-pub use handle::{Receiver, Sender, WebSocket};
-pub use server::Server;
-pub use tether_adapter::{ClientConfig, ConnectError, Error, ServerConfig, UrlError};
+mod runtime;
 
-pub use tether_core::frame::CloseCode;
-pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
-pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};
+pub use runtime::{AsyncStd, Clock};
+
+tether_adapter::runtime_api!(crate::AsyncStd);

@@ -1,5 +1,8 @@
-//! tokio adapter for tether: WebSocket clients and servers over TCP, driven by the
-//! sans-IO core in [`tether_core`].
+//! tokio adapter for tether: WebSocket and JSON-RPC clients and servers over TCP and TLS,
+//! driven by the sans-IO core in [`tether_core`].
+//!
+//! Everything here is [`tether_adapter`]'s, written once for every runtime, on [`Tokio`]:
+//! the API is `tether-async-std`'s, type for type. Use it from inside a tokio runtime.
 //!
 //! ```no_run
 //! use tether_tokio::{connect, ClientConfig, CloseCode, Message, Server, ServerConfig};
@@ -31,50 +34,16 @@
 //! # }
 //! ```
 //!
-//! # How it runs
-//!
-//! Every connection has one task, its driver, that owns the socket and the core's
-//! [`Connection`](tether_core::ws::Connection). The handles ([`WebSocket`], [`Sender`],
-//! [`Receiver`]) only talk to that task over channels, so they are cheap, and a sender can
-//! live in one task while another one reads. The driver runs the core's loop: feed it what
-//! happened (bytes read, end of stream, a timer, a command), then drain it — events to the
-//! receiver, bytes to the socket, the next deadline into its one timer — and wait again.
-//!
-//! Back-pressure flows both ways. While much is waiting to be written, [`Sender::send`]
-//! waits, but pings, pongs and closes still go out. While events are not read, the
-//! driver stops reading the socket, so the peer slows down instead of memory filling up.
-//!
-//! Every public future is cancel-safe: dropping a `recv` loses no message, dropping a
-//! `send` either sends nothing or sends the whole message.
-//!
-//! Logs go through `tracing`, at debug level and in a `ws` span naming the peer.
-//!
-//! # JSON-RPC
-//!
-//! [`rpc`] runs JSON-RPC 2.0 over the same connections: an [`rpc::Client`] whose clones
-//! multiplex calls on one WebSocket and which reconnects by itself when it is lost (a
-//! reconnecting session of the core, driven by one task), and an [`rpc::Server`] that
-//! routes methods to async handlers, each connection driven as above by one task.
+//! See [`tether_adapter`] for how connections run, and [`rpc`] for JSON-RPC: a reconnecting
+//! [`rpc::Client`] and an [`rpc::Server`] of async handlers.
 
-mod client;
-mod driver;
-mod error;
-mod handle;
-mod retire;
-pub mod rpc;
-mod server;
-mod stream;
-mod transport;
+#![forbid(unsafe_code)]
 
-pub use client::{connect, ClientConfig};
-pub use error::{ConnectError, Error, UrlError};
-pub use handle::{Receiver, Sender, WebSocket};
-pub use server::{Server, ServerConfig};
+mod runtime;
 
-pub use tether_core::deflate::{Deflate, DeflateParams};
-pub use tether_core::frame::CloseCode;
-pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
-pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};
+pub use runtime::{Clock, Tcp, Tokio};
+
+tether_adapter::runtime_api!(crate::Tokio);
 
 /// The README's examples, compiled as doc tests so they stay true to the API.
 #[doc = include_str!("../../README.md")]

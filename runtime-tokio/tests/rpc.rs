@@ -387,9 +387,9 @@ async fn a_server_that_dies_loses_the_pending_calls_and_the_client_gives_up_afte
             "{lost:?}"
         );
         // Nobody listens any more: three refused attempts, then the client gives up.
-        let mut states = client.watch_state();
-        let failed = states.wait_for(|s| *s == State::Failed).await.map(|s| *s);
-        assert_eq!(failed.ok(), Some(State::Failed));
+        let mut states = client.states();
+        let failed = states.wait_for(|s| s == State::Failed).await;
+        assert_eq!(failed, Some(State::Failed));
         assert!(matches!(
             client.call::<_, Value>("echo", &[1]).await,
             Err(CallError::Failed)

@@ -110,7 +110,7 @@ pub async fn typed_calls_errors_and_notifications() {
             client.call::<_, Value>("echo", &[3]).await.expect("echo"),
             json!([3])
         );
-        assert_eq!(client.stats().in_flight, 0);
+        assert_eq!(client.metrics().await.in_flight, 0);
 
         client.close().await;
         assert!(matches!(
@@ -156,7 +156,7 @@ pub async fn many_concurrent_calls_each_get_their_own_answer() {
             out_of_order > CALLS / 10,
             "answers came back nearly in order ({out_of_order} out of place): the test proves little"
         );
-        assert_eq!(client.stats().in_flight, 0);
+        assert_eq!(client.metrics().await.in_flight, 0);
     })
     .await;
 }
@@ -180,7 +180,7 @@ pub async fn deadlines_and_cancels_end_calls_and_keep_the_connection() {
         .await;
         assert!(dropped.is_err(), "the call should still have been waiting");
         // The cancel reaches the driver asynchronously.
-        while client.stats().in_flight != 0 {
+        while client.metrics().await.in_flight != 0 {
             rt::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(

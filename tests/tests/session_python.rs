@@ -39,10 +39,10 @@ async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
 
 /// Waits until the client's state is `want`.
 async fn state(client: &Client, want: State) {
-    let mut states = client.watch_state();
-    bounded(&format!("state {want:?}"), states.wait_for(|s| *s == want))
+    let mut states = client.states();
+    bounded(&format!("state {want:?}"), states.wait_for(|s| s == want))
         .await
-        .unwrap_or_else(|_| panic!("the client ended before reaching {want:?}"));
+        .unwrap_or_else(|| panic!("the client ended before reaching {want:?}"));
 }
 
 /// Polls `future` once, which hands the call to the client (its command channel has

@@ -2,34 +2,85 @@
 
 use std::time::Duration;
 
+use tether_core::session::{self, Backoff, Heartbeat, QueueLimits};
 use tether_tls::{ClientTls, ServerTls};
 
 use super::RpcConfig;
 
-/// How a client's `connect` opens a connection.
+/// How a [`Client`](super::Client) connects, and reconnects.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether_adapter::rpc::{Backoff, ClientConfig, Heartbeat, HeartbeatMode};
+///
+/// let config = ClientConfig {
+///     // Give up after 10 failed attempts in a row; wait 50 ms, 100 ms, 200 ms … between them.
+///     backoff: Backoff {
+///         base: Duration::from_millis(50),
+///         max: Duration::from_secs(2),
+///         max_attempts: Some(10),
+///     },
+///     // A link that answers no ping for 3 s is dropped and replaced.
+///     heartbeat: Some(Heartbeat {
+///         interval: Duration::from_secs(1),
+///         timeout: Duration::from_secs(3),
+///         mode: HeartbeatMode::Pong,
+///     }),
+///     ..Default::default()
+/// };
+/// assert_eq!(config.queue.max_messages, 1024);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Limits and timeouts of the WebSocket underneath.
+    /// Limits and timeouts of each WebSocket underneath.
     pub ws: tether_core::ws::Config,
-    /// Call timeouts and the bound on calls in flight.
+    /// Call timeouts and the bound on calls in flight (calls past it wait in the queue).
     pub rpc: RpcConfig,
     /// Extra headers for the upgrade request, e.g. `Authorization`.
     pub headers: Vec<(String, String)>,
-    /// How long the TCP connect, the TLS handshake (`wss://`) and the opening handshake may
-    /// take together (default 5 s).
+    /// How long one attempt may take, TCP connect, TLS handshake (`wss://`) and opening
+    /// handshake together (default 5 s). An attempt that takes longer fails and counts toward
+    /// [`Backoff::max_attempts`].
     pub connect_timeout: Duration,
-    /// TLS for `wss://` URLs; `None` trusts the `webpki-roots` CAs. Unused for `ws://`.
+    /// How long to wait between attempts, and when to give up (default: 100 ms doubling
+    /// to 10 s, with jitter; never give up).
+    pub backoff: Backoff,
+    /// Liveness checks of the open connection (default: a ping every 5 s, dropped if no
+    /// pong within 10 s); `None` turns them off.
+    pub heartbeat: Option<Heartbeat>,
+    /// Bounds of the queue of calls and notifications waiting for a connection (default
+    /// 1024 messages, 16 MiB).
+    pub queue: QueueLimits,
+    /// TLS for `wss://` URLs: the roots to trust and, for mutual TLS, the certificate to
+    /// present, for every attempt. `None` trusts the `webpki-roots` CAs. Unused for `ws://`.
     pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
+        let session = session::Config::default();
         ClientConfig {
-            ws: tether_core::ws::Config::default(),
-            rpc: RpcConfig::default(),
+            ws: session.ws,
+            rpc: session.rpc,
             headers: Vec::new(),
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: session.connect_timeout,
+            backoff: session.backoff,
+            heartbeat: session.heartbeat,
+            queue: session.queue,
             tls: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    pub(crate) fn session(&self) -> session::Config {
+        session::Config {
+            ws: self.ws.clone(),
+            rpc: self.rpc.clone(),
+            connect_timeout: self.connect_timeout,
+            backoff: self.backoff,
+            heartbeat: self.heartbeat,
+            queue: self.queue,
         }
     }
 }

@@ -2,32 +2,52 @@
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tether_core::rpc::{self, EndReason, ErrorObject};
+use tether_core::rpc::ErrorObject;
+use tether_core::session::{self, EndReason};
 
-/// A client's `call` or `notify` that did not produce a result.
+/// A [`Client::call`](super::Client::call) or [`notify`](super::Client::notify) that did
+/// not produce a result. The one error of a call on every runtime.
+///
+/// The client is a reconnecting session, so a lost connection is not the end: calls made
+/// while it is down wait in its queue. What ends a call without its result is one of these.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The server answered with a JSON-RPC error.
     #[error("the server answered with error {}: {}", .0.code, .0.message)]
     Rpc(ErrorObject),
-    /// No answer came before the call's deadline. A late answer is dropped.
+    /// No answer came before the call's deadline, which runs from the call, time spent
+    /// waiting in the queue for a connection included. A late answer is dropped.
     #[error("the call timed out")]
     Timeout,
     /// The call was cancelled. JSON-RPC has no cancel message: the server may still run it.
     #[error("the call was cancelled")]
     Cancelled,
-    /// The connection ended before the answer came.
+    /// The connection the request was written on was lost before the answer came, and the
+    /// call may not be re-sent ([`Retry::Never`](super::Retry::Never), or its re-sends are
+    /// used up). The client itself reconnects; only this call is over.
     #[error("the connection was lost (request sent: {sent})")]
     ConnectionLost {
         /// The request had been written: the server may have run it.
         sent: bool,
     },
-    /// [`RpcConfig::max_in_flight`](super::RpcConfig::max_in_flight) calls are already
-    /// waiting for an answer; nothing was sent. Retry once one ends.
-    #[error("too many calls in flight")]
-    Busy,
-    /// The connection is closing or closed; nothing was sent.
-    #[error("the connection is closed")]
+    /// The queue of calls and notifications waiting for a connection is at one of its
+    /// [`QueueLimits`](super::QueueLimits); nothing was queued. Retry later, or raise the
+    /// limits.
+    #[error("the queue is full: {messages} messages, {bytes} bytes waiting")]
+    QueueFull {
+        /// Calls and notifications waiting in the queue.
+        messages: usize,
+        /// Their encoded size.
+        bytes: usize,
+    },
+    /// The client gave up reconnecting after
+    /// [`Backoff::max_attempts`](super::Backoff::max_attempts) failed attempts in a row
+    /// ([`State::Failed`](super::State::Failed)): nothing is sent any more, and calls still
+    /// queued ended with this. Make a new client to try again.
+    #[error("the client gave up reconnecting")]
+    Failed,
+    /// The client was closed ([`Client::close`](super::Client::close)); nothing was sent.
+    #[error("the client is closed")]
     Closed,
     /// The params could not be serialized, or are not a JSON object or array (as
     /// JSON-RPC requires; `()` sends none). Nothing was sent.
@@ -44,16 +64,21 @@ impl From<EndReason> for CallError {
             EndReason::TimedOut => CallError::Timeout,
             EndReason::Cancelled => CallError::Cancelled,
             EndReason::ConnectionLost { sent } => CallError::ConnectionLost { sent },
+            EndReason::Failed => CallError::Failed,
+            EndReason::Closed => CallError::Closed,
         }
     }
 }
 
-impl From<rpc::CallError> for CallError {
-    fn from(error: rpc::CallError) -> Self {
+impl From<session::CallError> for CallError {
+    fn from(error: session::CallError) -> Self {
         match error {
-            rpc::CallError::Busy(_) => CallError::Busy,
-            rpc::CallError::Closing | rpc::CallError::Closed => CallError::Closed,
-            rpc::CallError::InvalidParams => CallError::Params(not_structured()),
+            session::CallError::QueueFull { messages, bytes } => {
+                CallError::QueueFull { messages, bytes }
+            }
+            session::CallError::Failed => CallError::Failed,
+            session::CallError::Closed => CallError::Closed,
+            session::CallError::InvalidParams => CallError::Params(not_structured()),
         }
     }
 }

@@ -250,9 +250,9 @@ async fn measure(
 
         // tether: the call is made while the server is down and waits in the queue.
         tether_server.stop();
-        let mut states = client.watch_state();
+        let mut states = client.states();
         states
-            .wait_for(|s| *s != State::Connected)
+            .wait_for(|s| s != State::Connected)
             .await
             .expect("tether client alive");
         let call = {

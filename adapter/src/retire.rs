@@ -14,9 +14,10 @@ use tether_core::Machine;
 use tracing::{debug, Instrument};
 
 use crate::transport::Transport;
+use crate::Runtime;
 
 /// Writes what `transport` holds, then shuts it down, in a task of its own.
-pub(crate) fn retire(mut transport: Transport) {
+pub(crate) fn retire<R: Runtime>(mut transport: Transport<R>) {
     let task = async move {
         let mut spent = Spent;
         loop {
@@ -32,7 +33,7 @@ pub(crate) fn retire(mut transport: Transport) {
         }
         transport.shutdown().await;
     };
-    tokio::spawn(task.in_current_span());
+    R::spawn(task.in_current_span());
 }
 
 /// A machine that has said all it will: closed, finished, nothing to write, no timers.

@@ -1,50 +1,44 @@
 //! Accepting connections: [`Server`].
 
+use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
+use std::task::Poll;
 
 use async_channel::{Receiver as Rx, Sender as Tx};
-use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
-use futures_lite::future;
-use tether_adapter::{is_per_connection, OpenError, ServerConfig};
 use tether_core::ws::{Config, Connection};
-use tether_core::Seed;
 use tracing::{debug, Instrument};
 
-use crate::driver::Driver;
-use crate::stream;
-use crate::task::{spawn, timeout};
-use crate::transport::now;
-use crate::WebSocket;
+use super::driver::Driver;
+use super::WebSocket;
+use crate::listener::Listener;
+use crate::runtime::within;
+use crate::{stream, OpenError, Runtime, ServerConfig};
 
 /// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
 /// finished handshakes wait (and so do their clients).
 const READY_CAPACITY: usize = 64;
-
-/// What [`Server::accept`] waited for.
-enum Next {
-    Ready(Option<(WebSocket, SocketAddr)>),
-    Accepted(io::Result<(TcpStream, SocketAddr)>),
-}
 
 /// A listening WebSocket server.
 ///
 /// Each accepted TCP connection runs its opening handshake in a task of its own, so a slow
 /// client does not hold up the others; [`accept`](Self::accept) yields those that open.
 #[derive(Debug)]
-pub struct Server {
-    listener: TcpListener,
+pub struct Server<R: Runtime> {
+    listener: Listener<R>,
     config: ServerConfig,
     protocols: Arc<[String]>,
     ready_tx: Tx<(WebSocket, SocketAddr)>,
     ready_rx: Rx<(WebSocket, SocketAddr)>,
 }
 
-impl Server {
+impl<R: Runtime> Server<R> {
     /// Listens on `addr` (port 0 picks a free one; see [`local_addr`](Self::local_addr)).
-    pub async fn bind(addr: impl AsyncToSocketAddrs, config: ServerConfig) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+    /// A host name is resolved by the system's resolver before binding, which blocks:
+    /// pass an IP address where that matters.
+    pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Server<R>> {
+        let listener = Listener::bind(addr)?;
         let (ready_tx, ready_rx) = async_channel::bounded(READY_CAPACITY);
         Ok(Server {
             listener,
@@ -72,85 +66,72 @@ impl Server {
     ///
     /// Cancel-safe: dropping the future loses no connection.
     pub async fn accept(&mut self) -> io::Result<(WebSocket, SocketAddr)> {
-        loop {
+        let mut ready = std::pin::pin!(self.ready_rx.recv());
+        std::future::poll_fn(|cx| {
             // Ready connections first, so a flood of new TCP connections cannot starve them.
-            let ready = async { Next::Ready(self.ready_rx.recv().await.ok()) };
-            let accepted = async { Next::Accepted(self.listener.accept().await) };
-            match future::or(ready, accepted).await {
-                Next::Ready(Some(ready)) => return Ok(ready),
-                // Never: the server holds a sender of its own.
-                Next::Ready(None) => {}
-                Next::Accepted(Ok((stream, addr))) => self.start_handshake(stream, addr),
-                // The client gave up before we got to it; that is its business.
-                Next::Accepted(Err(e)) if is_per_connection(&e) => {
-                    debug!(error = %e, "accept failed");
-                }
-                Next::Accepted(Err(e)) => return Err(e),
+            // (The server holds a sender of its own, so the channel never closes.)
+            if let Poll::Ready(Ok(ready)) = ready.as_mut().poll(cx) {
+                return Poll::Ready(Ok(ready));
             }
-        }
+            loop {
+                match self.listener.poll_accept(cx) {
+                    Poll::Ready(Ok((stream, addr))) => self.start_handshake(stream, addr),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
     }
 
-    fn start_handshake(&self, stream: TcpStream, addr: SocketAddr) {
+    fn start_handshake(&self, stream: R::Tcp, addr: SocketAddr) {
         let span = tracing::debug_span!("ws", role = "server", peer = %addr);
-        let task = handshake(
+        let task = handshake::<R>(
             stream,
             addr,
             self.config.clone(),
             self.protocols.clone(),
             self.ready_tx.clone(),
         );
-        spawn(task.instrument(span));
+        R::spawn(task.instrument(span));
     }
 }
 
 /// Opens one accepted connection and hands it to [`Server::accept`].
-async fn handshake(
-    stream: TcpStream,
+async fn handshake<R: Runtime>(
+    stream: R::Tcp,
     addr: SocketAddr,
     config: ServerConfig,
     protocols: Arc<[String]>,
     ready: Tx<(WebSocket, SocketAddr)>,
 ) {
-    let Some(seed) = prepare(&stream) else {
+    let Some(seed) = crate::listener::seed_or_log() else {
         return;
     };
     // The limit covers TLS too, so a client that never finishes it cannot hold a task.
     let limit = config.open_limit();
     let ws: Config = config.ws;
     let linger = ws.close_timeout;
-    let conn = Connection::server(now(), ws, seed);
+    let conn = Connection::server(R::now(), ws, seed);
     let open = async {
-        let stream = stream::accept(stream, config.tls.as_ref())
+        let stream = stream::accept::<R>(stream, config.tls.as_ref())
             .await
             .map_err(OpenError::Io)?;
-        let (mut driver, parts) = Driver::new(conn, stream, protocols, linger);
+        let (mut driver, parts) = Driver::<R>::new(conn, stream, protocols, linger);
         let protocol = driver.open().await?;
         Ok((driver, parts, protocol))
     };
-    match timeout(limit, open).await {
+    match within::<R, _>(limit, open).await {
         Some(Ok((driver, parts, protocol))) => {
-            spawn(driver.run().in_current_span());
+            let compression = driver.compression();
+            R::spawn(driver.run().in_current_span());
             // If the server is gone, dropping the connection closes it.
-            let _ = ready.send((WebSocket::new(parts, protocol), addr)).await;
+            let websocket = WebSocket::new(parts, protocol, compression);
+            let _ = ready.send((websocket, addr)).await;
         }
         Some(Err(OpenError::Protocol(e))) => debug!(error = %e, "handshake failed"),
         Some(Err(OpenError::Io(e))) => stream::log_socket_error(&e),
         Some(Err(OpenError::Closed)) => debug!("closed during handshake"),
         None => debug!("handshake timed out"),
-    }
-}
-
-/// Readies an accepted socket: no Nagle delay, and a seed for its core. `None` (logged)
-/// if there is no randomness to be had; the connection is then dropped.
-pub(crate) fn prepare(stream: &TcpStream) -> Option<Seed> {
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(error = %e, "cannot set TCP_NODELAY");
-    }
-    match tether_adapter::seed() {
-        Ok(seed) => Some(seed),
-        Err(e) => {
-            debug!(error = %e, "no randomness for the connection");
-            None
-        }
     }
 }

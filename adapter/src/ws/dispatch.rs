@@ -23,7 +23,8 @@ use bytes::Bytes;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError};
 
-use crate::{OpenError, Status};
+use super::status::Status;
+use crate::OpenError;
 
 /// How long a protocol error is held back for the receiver to catch up when it does not.
 pub const ERROR_HOLD: Duration = Duration::from_secs(1);
@@ -202,11 +203,6 @@ impl Dispatch {
         // Already closing or closed is fine: that is where we want to be.
         let _ = conn.close(now, CloseCode::NORMAL, "");
         true
-    }
-
-    /// Whether [`abandon`](Self::abandon) already closed the connection for its handles.
-    pub fn abandoned(&self) -> bool {
-        self.abandoned
     }
 
     /// The driver is done: whatever the core still has (an error held back when EOF came,

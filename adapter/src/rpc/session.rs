@@ -17,39 +17,60 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use async_channel::{Receiver as Rx, Sender as Tx};
+use futures_lite::future;
 use serde_json::value::RawValue;
 use tether_core::session::{Attempt, CallId, CallOptions, Event, Metrics, Session, State};
 use tether_core::Machine;
 use tether_tls::ClientTls;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Sleep;
 use tracing::debug;
 
+use super::watch::{Publisher, States};
 use super::CallError;
-use crate::client::{connect_error, io_error, open_stream, Target};
-use crate::driver::{now, OpenError};
 use crate::retire::retire;
-use crate::stream::Stream;
+use crate::runtime::{within, Timer};
+use crate::stream::{self, Stream};
 use crate::transport::Transport;
-use crate::ConnectError;
+use crate::{ConnectError, OpenError, Runtime, Target};
 
 /// Commands waiting for the driver; past this, callers wait for room.
 const COMMAND_CAPACITY: usize = 256;
 /// Commands taken per turn of the loop: one drain for many calls.
 const COMMAND_BATCH: usize = 64;
 
-/// The socket of one link.
-type Socket = Stream;
 /// A connect in progress.
-type Dial = Pin<Box<dyn Future<Output = Result<Socket, ConnectError>> + Send>>;
+type Dial<R> = Pin<Box<dyn Future<Output = Result<Stream<R>, ConnectError>> + Send>>;
+
+/// The sending end of a one-shot channel: a caller waits on the other end.
+#[derive(Debug)]
+pub(crate) struct Once<T>(pub(crate) Tx<T>);
+
+impl<T> Once<T> {
+    /// A one-shot channel.
+    pub(crate) fn channel() -> (Once<T>, Rx<T>) {
+        let (tx, rx) = async_channel::bounded(1);
+        (Once(tx), rx)
+    }
+
+    /// Hands over `value`; a caller that stopped waiting just does not get it.
+    pub(crate) fn send(self, value: T) {
+        let _ = self.0.try_send(value);
+    }
+
+    /// The caller stopped waiting.
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
 
 /// Where a call's outcome goes: its raw result, or why there is none.
-pub(crate) type Done = oneshot::Sender<Result<Box<RawValue>, CallError>>;
+pub(crate) type Done = Once<Result<Box<RawValue>, CallError>>;
 
 /// What a [`Client`](super::Client) asks, in order with its other requests.
 #[derive(Debug)]
@@ -66,7 +87,7 @@ pub(crate) enum Command {
     Notify {
         method: String,
         params: Option<Box<RawValue>>,
-        done: oneshot::Sender<Result<(), CallError>>,
+        done: Once<Result<(), CallError>>,
     },
     Close,
 }
@@ -76,7 +97,7 @@ pub(crate) enum Command {
 pub(crate) enum Control {
     /// The caller of call `key` stopped waiting.
     Cancel(u64),
-    Metrics(oneshot::Sender<Metrics>),
+    Metrics(Once<Metrics>),
 }
 
 /// What the handles can learn without asking the driver.
@@ -107,15 +128,15 @@ impl Shared {
 /// The client's side of the driver's channels.
 #[derive(Debug)]
 pub(crate) struct Handles {
-    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) commands: Tx<Command>,
     /// Unbounded, so a dropped call future can always say so without waiting.
-    pub(crate) control: mpsc::UnboundedSender<Control>,
+    pub(crate) control: Tx<Control>,
     pub(crate) shared: Arc<Shared>,
-    /// The session's state; closed when the driver ends.
-    pub(crate) state: watch::Receiver<State>,
+    /// The session's state; ends when the driver ends.
+    pub(crate) states: States,
     /// The fate of the first attempt: `Ok` once a link is open, or why the first attempt
     /// failed.
-    pub(crate) first: oneshot::Receiver<Result<(), ConnectError>>,
+    pub(crate) first: Rx<Result<(), ConnectError>>,
 }
 
 /// A call of ours waiting for its end.
@@ -129,11 +150,11 @@ struct Waiter {
 #[derive(Debug)]
 struct First {
     attempt: Option<Attempt>,
-    tell: oneshot::Sender<Result<(), ConnectError>>,
+    tell: Once<Result<(), ConnectError>>,
 }
 
 /// Owns one [`Session`] and its current socket; see the module docs.
-pub(crate) struct Driver {
+pub(crate) struct Driver<R: Runtime> {
     session: Session,
     target: Arc<Target>,
     /// TLS settings for `wss://` targets.
@@ -142,19 +163,19 @@ pub(crate) struct Driver {
     linger: Duration,
     connect_timeout: Duration,
     /// The open socket of the current link.
-    link: Option<(Attempt, Transport)>,
+    link: Option<(Attempt, Transport<R>)>,
     /// The connect in progress.
-    dialing: Option<(Attempt, Dial)>,
+    dialing: Option<(Attempt, Dial<R>)>,
     /// When the latest attempt started.
     started: Option<(Attempt, Instant)>,
     /// Why the latest connect failed, as we saw it (the session only hears "failed").
     dial_error: Option<(Attempt, ConnectError)>,
     /// Our own timer, for the session's deadlines while no socket holds the timer.
-    timer: Pin<Box<Sleep>>,
+    timer: R::Timer,
     deadline: Option<Instant>,
-    commands: mpsc::Receiver<Command>,
+    commands: Rx<Command>,
     commands_open: bool,
-    control: mpsc::UnboundedReceiver<Control>,
+    control: Rx<Control>,
     control_open: bool,
     waiters: HashMap<CallId, Waiter>,
     keys: HashMap<u64, CallId>,
@@ -163,11 +184,11 @@ pub(crate) struct Driver {
     /// Nothing could ever happen again (a guard against spinning; never seen).
     stalled: bool,
     first: Option<First>,
-    state: watch::Sender<State>,
+    state: Publisher,
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for Driver {
+impl<R: Runtime> std::fmt::Debug for Driver<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("state", &self.session.state())
@@ -181,7 +202,7 @@ impl std::fmt::Debug for Driver {
     }
 }
 
-impl Driver {
+impl<R: Runtime> Driver<R> {
     /// A driver for `session` (not started yet) to `target`, and the handles a client is
     /// built from.
     pub(crate) fn new(
@@ -190,14 +211,14 @@ impl Driver {
         tls: Option<ClientTls>,
         linger: Duration,
         connect_timeout: Duration,
-    ) -> (Driver, Handles) {
-        let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
-        let (control_tx, control) = mpsc::unbounded_channel();
-        let (state_tx, state) = watch::channel(session.state());
-        let (first_tx, first) = oneshot::channel();
+    ) -> (Driver<R>, Handles) {
+        let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
+        let (control_tx, control) = async_channel::unbounded();
+        let (state, states) = Publisher::new(session.state());
+        let (first_tx, first) = Once::channel();
         let shared = Arc::new(Shared {
             next_key: AtomicU64::new(0),
-            last_metrics: Mutex::new(session.metrics(now())),
+            last_metrics: Mutex::new(session.metrics(R::now())),
         });
         let driver = Driver {
             session,
@@ -209,7 +230,8 @@ impl Driver {
             dialing: None,
             started: None,
             dial_error: None,
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            // Polled only while `deadline` is set.
+            timer: R::timer(R::now()),
             deadline: None,
             commands,
             commands_open: true,
@@ -223,14 +245,14 @@ impl Driver {
                 attempt: None,
                 tell: first_tx,
             }),
-            state: state_tx,
+            state,
             shared: shared.clone(),
         };
         let handles = Handles {
             commands: commands_tx,
             control: control_tx,
             shared,
-            state,
+            states,
             first,
         };
         (driver, handles)
@@ -239,7 +261,7 @@ impl Driver {
     /// Starts the session and drives it until it is closed or has failed, and its last
     /// socket is gone.
     pub(crate) async fn run(mut self) {
-        self.session.start(now());
+        self.session.start(R::now());
         loop {
             self.drain();
             if self.ended() {
@@ -248,7 +270,7 @@ impl Driver {
             self.step().await;
             self.close_if_unused();
         }
-        self.shared.set_last_metrics(self.session.metrics(now()));
+        self.shared.set_last_metrics(self.session.metrics(R::now()));
         // Whatever is still in the channel was never taken: its callers learn the end from
         // the state (`Failed` or `Disconnected`) when their reply is dropped.
         self.commands.close();
@@ -280,7 +302,7 @@ impl Driver {
             let deadline = self.session.poll_timeout();
             if deadline != self.deadline {
                 if let Some(at) = deadline {
-                    self.timer.as_mut().reset(at.into());
+                    self.timer.reset(at);
                 }
                 self.deadline = deadline;
             }
@@ -296,7 +318,7 @@ impl Driver {
                 if state == State::Connected {
                     self.tell_first(Ok(()));
                 }
-                self.state.send_replace(state);
+                self.state.publish(state);
             }
             Event::HeartbeatTimeout { attempt } => {
                 debug!(%attempt, "heartbeat timeout; dropping the link");
@@ -319,12 +341,15 @@ impl Driver {
         let target = self.target.clone();
         let tls = self.tls.clone();
         // The session times the attempt out as a whole (this is only a backstop).
-        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let limit = self.connect_timeout;
         // The one place a link's socket is opened.
-        let dial: Dial =
-            Box::pin(async move { open_stream(&target, tls.as_deref(), deadline).await });
+        let dial: Dial<R> = Box::pin(async move {
+            within::<R, _>(limit, stream::connect::<R>(&target, tls.as_deref()))
+                .await
+                .unwrap_or(Err(ConnectError::Timeout))
+        });
         self.dialing = Some((attempt, dial));
-        self.started = Some((attempt, now()));
+        self.started = Some((attempt, R::now()));
     }
 
     /// Drops the socket of `attempt`, or its connect in progress.
@@ -358,10 +383,10 @@ impl Driver {
             }
         }
         if let Some(error) = self.session.attempt_error() {
-            return connect_error(OpenError::Protocol(error.clone()));
+            return OpenError::Protocol(error.clone()).into();
         }
         let started = self.started.filter(|(a, _)| *a == attempt);
-        let timed_out = started.is_some_and(|(_, at)| now() >= at + self.connect_timeout);
+        let timed_out = started.is_some_and(|(_, at)| R::now() >= at + self.connect_timeout);
         // Dropped while still connecting, or the upgrade was never answered in time.
         if timed_out || !had_socket {
             ConnectError::Timeout
@@ -373,7 +398,7 @@ impl Driver {
     fn tell_first(&mut self, result: Result<(), ConnectError>) {
         if let Some(first) = self.first.take() {
             // `Client::new` does not wait for it.
-            let _ = first.tell.send(result);
+            first.tell.send(result);
         }
     }
 
@@ -382,7 +407,7 @@ impl Driver {
         if let Some(waiter) = self.waiters.remove(&id) {
             self.keys.remove(&waiter.key);
             // A caller that is gone has already cancelled, or is about to: nothing to do.
-            let _ = waiter.done.send(result);
+            waiter.done.send(result);
         }
     }
 
@@ -398,60 +423,112 @@ impl Driver {
             .as_ref()
             .is_some_and(|(_, transport)| transport.is_active(true));
         let own_timer = self.link.is_none() && self.deadline.is_some();
-        tokio::select! {
-            (attempt, dialed) = dialing(&mut self.dialing), if self.dialing.is_some() => {
+        let dialing = self.dialing.is_some();
+        let take_control = self.control_open;
+        let take_commands = self.commands_open && room;
+        if !(dialing || link_active || own_timer || take_control || take_commands) {
+            // Nothing to wait for: no handles, no socket and no deadline. The handles'
+            // going closed the session already, so nothing is left to do.
+            debug!("nothing left to wait for");
+            self.close();
+            self.stalled = true;
+            return;
+        }
+        let Driver {
+            session,
+            link,
+            dialing: dial,
+            timer,
+            commands,
+            control,
+            ..
+        } = &mut *self;
+        let dialed = async {
+            match dial {
+                Some((attempt, dial)) => Wake::Dialed(*attempt, dial.await),
+                None => future::pending().await,
+            }
+        };
+        let link_step = async {
+            match link {
+                Some((attempt, transport)) if link_active => {
+                    let attempt = *attempt;
+                    let mut machine = session.link(attempt);
+                    Wake::Link(attempt, transport.step(&mut machine, true).await)
+                }
+                _ => future::pending().await,
+            }
+        };
+        let fired = async {
+            match own_timer {
+                true => {
+                    std::future::poll_fn(|cx| timer.poll_fired(cx)).await;
+                    Wake::Timer
+                }
+                false => future::pending().await,
+            }
+        };
+        let control_msg = async {
+            match take_control {
+                true => Wake::Control(control.recv().await.ok()),
+                false => future::pending().await,
+            }
+        };
+        let command = async {
+            match take_commands {
+                true => Wake::Command(commands.recv().await.ok()),
+                false => future::pending().await,
+            }
+        };
+        // `race` picks at random which to poll first, so none can starve the others.
+        let wake = future::race(
+            future::race(dialed, link_step),
+            future::race(fired, future::race(control_msg, command)),
+        )
+        .await;
+        match wake {
+            Wake::Dialed(attempt, dialed) => {
                 self.dialing = None;
                 self.dialed(attempt, dialed);
             }
-            (attempt, result) = link_step(&mut self.link, &mut self.session), if link_active => {
-                self.link_stepped(attempt, result);
-            }
-            () = &mut self.timer, if own_timer => {
+            Wake::Link(attempt, result) => self.link_stepped(attempt, result),
+            Wake::Timer => {
                 // Spent until re-armed by the next `drain`.
                 self.deadline = None;
-                self.session.handle_timeout(now());
+                self.session.handle_timeout(R::now());
             }
-            control = self.control.recv(), if self.control_open => match control {
-                Some(control) => self.control(control),
-                None => self.control_open = false,
-            },
-            command = self.commands.recv(), if self.commands_open && room => match command {
-                Some(command) => {
-                    // Take what else is waiting in one turn: one drain for many calls.
+            Wake::Control(Some(control)) => self.control(control),
+            Wake::Control(None) => self.control_open = false,
+            Wake::Command(Some(command)) => {
+                // Take what else is waiting in one turn: one drain for many calls.
+                self.command(command);
+                for _ in 1..COMMAND_BATCH {
+                    let Ok(command) = self.commands.try_recv() else {
+                        break;
+                    };
                     self.command(command);
-                    for _ in 1..COMMAND_BATCH {
-                        let Ok(command) = self.commands.try_recv() else { break };
-                        self.command(command);
-                    }
                 }
-                None => self.commands_open = false,
-            },
-            // Nothing to wait for: no handles, no socket and no deadline. The handles'
-            // going closed the session already, so nothing is left to do.
-            else => {
-                debug!("nothing left to wait for");
-                self.close();
-                self.stalled = true;
             }
+            Wake::Command(None) => self.commands_open = false,
         }
     }
 
-    fn dialed(&mut self, attempt: Attempt, dialed: Result<Socket, ConnectError>) {
+    fn dialed(&mut self, attempt: Attempt, dialed: Result<Stream<R>, ConnectError>) {
         match dialed {
             Ok(socket) => {
                 debug!(%attempt, "transport open");
                 self.link = Some((attempt, Transport::new(socket, self.linger)));
-                self.session.transport_open(now(), attempt);
+                self.session.transport_open(R::now(), attempt);
             }
             Err(error) => {
                 debug!(%attempt, %error, "connect failed");
                 self.dial_error = Some((attempt, error));
-                self.session.transport_failed(now(), attempt);
+                self.session.transport_failed(R::now(), attempt);
             }
         }
     }
 
-    fn link_stepped(&mut self, attempt: Attempt, result: std::io::Result<()>) {
+    fn link_stepped(&mut self, attempt: Attempt, result: io::Result<()>) {
         let gone = match (&result, &self.link) {
             (Err(error), _) => {
                 debug!(%attempt, %error, "socket error");
@@ -470,10 +547,10 @@ impl Driver {
         }
         if let Err(error) = result {
             // Before the WebSocket opened, this is why the attempt failed.
-            self.dial_error = Some((attempt, io_error(error)));
+            self.dial_error = Some((attempt, ConnectError::from_io(error)));
         }
         self.link = None;
-        self.session.transport_failed(now(), attempt);
+        self.session.transport_failed(R::now(), attempt);
     }
 
     fn control(&mut self, control: Control) {
@@ -481,17 +558,17 @@ impl Driver {
             Control::Cancel(key) => {
                 if let Some(id) = self.keys.remove(&key) {
                     self.waiters.remove(&id);
-                    self.session.cancel(now(), id);
+                    self.session.cancel(R::now(), id);
                 }
             }
             Control::Metrics(reply) => {
-                let _ = reply.send(self.session.metrics(now()));
+                reply.send(self.session.metrics(R::now()));
             }
         }
     }
 
     fn command(&mut self, command: Command) {
-        let now = now();
+        let now = R::now();
         match command {
             Command::Call {
                 key,
@@ -510,9 +587,7 @@ impl Driver {
                         self.keys.insert(key, id);
                         self.waiters.insert(id, Waiter { key, done });
                     }
-                    Err(error) => {
-                        let _ = done.send(Err(error.into()));
-                    }
+                    Err(error) => done.send(Err(error.into())),
                 }
             }
             Command::Notify {
@@ -521,7 +596,7 @@ impl Driver {
                 done,
             } => {
                 let result = self.session.notify(now, &method, params.as_deref());
-                let _ = done.send(result.map_err(CallError::from));
+                done.send(result.map_err(CallError::from));
             }
             Command::Close => self.close(),
         }
@@ -531,7 +606,7 @@ impl Driver {
         if !self.closing {
             debug!("closing");
             self.closing = true;
-            self.session.close(now());
+            self.session.close(R::now());
         }
         // A failed session does not close (it has nothing to close); a client that never
         // heard from its first attempt will not now.
@@ -548,26 +623,11 @@ impl Driver {
     }
 }
 
-/// Waits for the connect in progress; never completes without one.
-async fn dialing(dialing: &mut Option<(Attempt, Dial)>) -> (Attempt, Result<Socket, ConnectError>) {
-    match dialing {
-        Some((attempt, dial)) => (*attempt, dial.await),
-        None => std::future::pending().await,
-    }
-}
-
-/// One step of the current link's socket, with the session's link of that attempt as its
-/// machine; never completes without a link.
-async fn link_step(
-    link: &mut Option<(Attempt, Transport)>,
-    session: &mut Session,
-) -> (Attempt, std::io::Result<()>) {
-    match link {
-        Some((attempt, transport)) => {
-            let attempt = *attempt;
-            let mut machine = session.link(attempt);
-            (attempt, transport.step(&mut machine, true).await)
-        }
-        None => std::future::pending().await,
-    }
+/// What woke the driver.
+enum Wake<R: Runtime> {
+    Dialed(Attempt, Result<Stream<R>, ConnectError>),
+    Link(Attempt, io::Result<()>),
+    Timer,
+    Control(Option<Control>),
+    Command(Option<Command>),
 }

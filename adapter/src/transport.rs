@@ -5,38 +5,33 @@
 //! drivers knowing. Read and write are polled in the same task, so no split (and no lock)
 //! is needed.
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tether_core::transmit::{Fired, Flow, MAX_IOV};
 use tether_core::Machine;
 use tracing::debug;
 
+use crate::runtime::{within, Runtime, Timer};
 use crate::stream::Stream;
 
-/// The clock every input is stamped with.
-pub(crate) fn now() -> Instant {
-    Instant::now()
-}
-
 /// One stream, the core's bookkeeping of it, and the driver's one timer.
-pub(crate) struct Transport {
-    stream: Stream,
+pub(crate) struct Transport<R: Runtime> {
+    stream: Stream<R>,
     /// Bytes were written since the last flush into a stream that may hold some back (TLS).
     unflushed: bool,
     /// Bounds the whole shutdown (see [`shutdown`](Self::shutdown)).
     linger: Duration,
     flow: Flow,
     /// Re-armed (not recreated) whenever the deadline moves.
-    timer: Timer,
+    timer: R::Timer,
 }
 
-impl std::fmt::Debug for Transport {
+impl<R: Runtime> std::fmt::Debug for Transport<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
             .field("flow", &self.flow)
@@ -53,23 +48,24 @@ struct Ready {
     fired: bool,
 }
 
-impl Transport {
+impl<R: Runtime> Transport<R> {
     /// `linger` bounds the final flush and the wait for the peer's EOF.
-    pub(crate) fn new(stream: Stream, linger: Duration) -> Transport {
+    pub(crate) fn new(stream: Stream<R>, linger: Duration) -> Transport<R> {
         Transport {
             stream,
             unflushed: false,
             linger,
             flow: Flow::new(linger),
-            timer: Timer::never(),
+            // Polled only once `drain` armed it for a deadline.
+            timer: R::timer(R::now()),
         }
     }
 
     /// Takes the core's bytes and re-arms the timer for the sooner of the core's deadline
     /// and the driver's own `extra` one.
     pub(crate) fn drain(&mut self, core: &mut impl Machine, extra: Option<Instant>) {
-        if let Some(at) = self.flow.drain(now(), core, extra) {
-            self.timer.set_at(at);
+        if let Some(at) = self.flow.drain(R::now(), core, extra) {
+            self.timer.reset(at);
         }
     }
 
@@ -98,7 +94,7 @@ impl Transport {
     /// The socket failed: the core learns the transport is gone, as an EOF.
     pub(crate) fn fail(&mut self, core: &mut impl Machine) {
         self.unflushed = false;
-        self.flow.fail(now(), core);
+        self.flow.fail(R::now(), core);
     }
 
     /// Waits for bytes to read (if `reading`), the write of the queue's front (or, once the
@@ -132,7 +128,7 @@ impl Transport {
                 ready.read = into_option(Pin::new(&mut self.stream).poll_read(cx, space));
             }
             if armed {
-                ready.fired = Pin::new(&mut self.timer).poll(cx).is_ready();
+                ready.fired = self.timer.poll_fired(cx).is_ready();
             }
         }
         let Ready {
@@ -144,7 +140,7 @@ impl Transport {
         if read.is_none() && written.is_none() && flushed.is_none() && !fired {
             return Poll::Pending;
         }
-        let now = now();
+        let now = R::now();
         if let Some(written) = written {
             self.flow.on_written(written?)?;
             self.unflushed = self.stream.buffers();
@@ -188,10 +184,7 @@ impl Transport {
             let space = flow.discard_space();
             while let Ok(1..) = stream.read(space).await {}
         };
-        end.or(async {
-            Timer::after(limit).await;
-        })
-        .await;
+        within::<R, ()>(limit, end).await;
     }
 }
 

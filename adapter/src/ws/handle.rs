@@ -9,11 +9,12 @@ use std::sync::Arc;
 use async_channel::{Receiver as Rx, Sender as Tx, TryRecvError, TrySendError};
 use bytes::Bytes;
 use futures_lite::future;
-use tether_adapter::Error;
+use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
 
-use crate::driver::{Command, Reply, Shared};
+use super::driver::{Command, Reply, Shared};
+use crate::Error;
 
 /// The driver's side of the channels, from which the handles are built.
 #[derive(Debug)]
@@ -37,10 +38,15 @@ pub struct WebSocket {
     sender: Sender,
     receiver: Receiver,
     protocol: Option<String>,
+    compression: Option<DeflateParams>,
 }
 
 impl WebSocket {
-    pub(crate) fn new(parts: Parts, protocol: Option<String>) -> WebSocket {
+    pub(crate) fn new(
+        parts: Parts,
+        protocol: Option<String>,
+        compression: Option<DeflateParams>,
+    ) -> WebSocket {
         let demand = parts.data.clone();
         let shared = parts.shared;
         WebSocket {
@@ -57,12 +63,19 @@ impl WebSocket {
                 done: false,
             },
             protocol,
+            compression,
         }
     }
 
     /// The subprotocol both sides agreed on during the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters both sides agreed on during the handshake; `None`
+    /// when the connection is not compressed (see [`Config::compression`](crate::Config)).
+    pub fn compression(&self) -> Option<&DeflateParams> {
+        self.compression.as_ref()
     }
 
     /// Queues a message; see [`Sender::send`].

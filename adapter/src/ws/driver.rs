@@ -5,7 +5,7 @@
 //! of its loop drains the core (events to the receiver, bytes to the write queue, the
 //! next deadline into the one timer), then waits for the first of: bytes to read, the
 //! write of the queue's front, a command, the timer, or the receiver catching up. Where
-//! events go and how commands are carried out is [`Dispatch`]'s, shared with tether-tokio.
+//! events go and how commands are carried out is [`Dispatch`]'s.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,14 +15,16 @@ use std::time::Duration;
 use async_channel::{Receiver as Rx, Sender as Tx};
 use event_listener::Event as Signal;
 use futures_lite::future;
-use tether_adapter::dispatch::{self, Dispatch, Inbox};
-use tether_adapter::{OpenError, Status};
+use tether_core::deflate::DeflateParams;
 use tether_core::ws::{Connection, Event, SendError, State};
 use tracing::debug;
 
-use crate::handle::Parts;
+use super::dispatch::{self, Dispatch, Inbox};
+use super::handle::Parts;
+use super::status::Status;
 use crate::stream::Stream;
-use crate::transport::{now, Transport};
+use crate::transport::Transport;
+use crate::{OpenError, Runtime};
 
 /// Unread events past which the driver stops reading the socket.
 pub(crate) const EVENT_CAPACITY: usize = 16;
@@ -115,9 +117,9 @@ enum Wake {
 
 /// Owns one socket and one [`Connection`]; see the module docs.
 #[derive(Debug)]
-pub(crate) struct Driver {
+pub(crate) struct Driver<R: Runtime> {
     conn: Connection,
-    io: Transport,
+    io: Transport<R>,
     dispatch: Dispatch,
     events: Events,
     data: Rx<Command>,
@@ -127,15 +129,15 @@ pub(crate) struct Driver {
     shared: Arc<Shared>,
 }
 
-impl Driver {
+impl<R: Runtime> Driver<R> {
     /// A driver for `conn` over `stream`, and the parts its handles are built from.
     /// `supported` are the subprotocols a server accepts; `linger` bounds the final flush.
     pub(crate) fn new(
         conn: Connection,
-        stream: Stream,
+        stream: Stream<R>,
         supported: Arc<[String]>,
         linger: Duration,
-    ) -> (Driver, Parts) {
+    ) -> (Driver<R>, Parts) {
         let (events_tx, events_rx) = async_channel::unbounded();
         let (data_tx, data_rx) = async_channel::bounded(DATA_CAPACITY);
         let (control_tx, control_rx) = async_channel::bounded(CONTROL_CAPACITY);
@@ -180,6 +182,11 @@ impl Driver {
         }
     }
 
+    /// The permessage-deflate parameters the handshake agreed on, once open.
+    pub(crate) fn compression(&self) -> Option<DeflateParams> {
+        self.conn.compression().copied()
+    }
+
     /// Drives an open connection until it is closed and flushed.
     pub(crate) async fn run(mut self) {
         debug!("open");
@@ -217,7 +224,8 @@ impl Driver {
     /// bytes), then bytes, then the next deadline.
     fn drain(&mut self) {
         self.shared.status.set_state(self.conn.state());
-        self.dispatch.drain(now(), &mut self.conn, &mut self.events);
+        self.dispatch
+            .drain(R::now(), &mut self.conn, &mut self.events);
         self.io.drain(&mut self.conn, self.dispatch.deadline());
     }
 
@@ -281,7 +289,7 @@ impl Driver {
         match wake {
             Wake::Io(result) => {
                 result?;
-                self.dispatch.expire(now());
+                self.dispatch.expire(R::now());
             }
             Wake::Room => {}
             Wake::Control(Some(command)) => self.command(command),
@@ -310,14 +318,14 @@ impl Driver {
         // A caller that stopped waiting does not undo the command; its reply just has nowhere to go.
         let status = &self.shared.status;
         self.dispatch
-            .command(now(), &mut self.conn, command, &self.events, status);
+            .command(R::now(), &mut self.conn, command, &self.events, status);
     }
 
     /// Every handle was dropped: nobody can send or read, so close the connection as the
     /// user would have.
     fn abandon_if_unused(&mut self) {
         let unused = !self.data_open && !self.control_open && self.events.tx.is_closed();
-        if unused && self.dispatch.abandon(now(), &mut self.conn) {
+        if unused && self.dispatch.abandon(R::now(), &mut self.conn) {
             debug!("all handles dropped; closing");
         }
     }

@@ -1,101 +1,21 @@
 //! Calling methods on a server: [`Client`], a reconnecting session.
 
+use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_channel::{Receiver as Rx, Sender as Tx};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tether_core::session::{self, Backoff, CallOptions, Heartbeat, Metrics, QueueLimits, State};
-use tether_tls::ClientTls;
-use tokio::sync::{mpsc, oneshot, watch};
+use tether_core::session::{self, CallOptions, Metrics, State};
 use tracing::Instrument;
 
-use super::error::not_structured;
-use super::session_driver::{Command, Control, Driver, Handles, Shared};
-use super::{CallError, RpcConfig};
-use crate::client::Target;
-use crate::driver::{now, seed};
-use crate::ConnectError;
-
-/// How a [`Client`] connects, and reconnects.
-///
-/// ```
-/// use std::time::Duration;
-/// use tether_tokio::rpc::{Backoff, ClientConfig, Heartbeat, HeartbeatMode};
-///
-/// let config = ClientConfig {
-///     // Give up after 10 failed attempts in a row; wait 50 ms, 100 ms, 200 ms … between them.
-///     backoff: Backoff {
-///         base: Duration::from_millis(50),
-///         max: Duration::from_secs(2),
-///         max_attempts: Some(10),
-///     },
-///     // A link that answers no ping for 3 s is dropped and replaced.
-///     heartbeat: Some(Heartbeat {
-///         interval: Duration::from_secs(1),
-///         timeout: Duration::from_secs(3),
-///         mode: HeartbeatMode::Pong,
-///     }),
-///     ..Default::default()
-/// };
-/// assert_eq!(config.queue.max_messages, 1024);
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Limits and timeouts of each WebSocket underneath.
-    pub ws: tether_core::ws::Config,
-    /// Call timeouts and the bound on calls in flight (calls past it wait in the queue).
-    pub rpc: RpcConfig,
-    /// Extra headers for the upgrade request, e.g. `Authorization`.
-    pub headers: Vec<(String, String)>,
-    /// How long one attempt may take, TCP connect, TLS handshake (`wss://`) and opening
-    /// handshake together (default 5 s). An attempt that takes longer fails and counts toward
-    /// [`Backoff::max_attempts`].
-    pub connect_timeout: Duration,
-    /// How long to wait between attempts, and when to give up (default: 100 ms doubling
-    /// to 10 s, with jitter; never give up).
-    pub backoff: Backoff,
-    /// Liveness checks of the open connection (default: a ping every 5 s, dropped if no
-    /// pong within 10 s); `None` turns them off.
-    pub heartbeat: Option<Heartbeat>,
-    /// Bounds of the queue of calls and notifications waiting for a connection (default
-    /// 1024 messages, 16 MiB).
-    pub queue: QueueLimits,
-    /// TLS for `wss://` URLs: the roots to trust and, for mutual TLS, the certificate to
-    /// present, for every attempt. `None` trusts the `webpki-roots` CAs. Unused for `ws://`.
-    pub tls: Option<ClientTls>,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        let session = session::Config::default();
-        ClientConfig {
-            ws: session.ws,
-            rpc: session.rpc,
-            headers: Vec::new(),
-            connect_timeout: session.connect_timeout,
-            backoff: session.backoff,
-            heartbeat: session.heartbeat,
-            queue: session.queue,
-            tls: None,
-        }
-    }
-}
-
-impl ClientConfig {
-    fn session(&self) -> session::Config {
-        session::Config {
-            ws: self.ws.clone(),
-            rpc: self.rpc.clone(),
-            connect_timeout: self.connect_timeout,
-            backoff: self.backoff,
-            heartbeat: self.heartbeat,
-            queue: self.queue,
-        }
-    }
-}
+use super::session::{Command, Control, Driver, Handles, Once, Shared};
+use super::watch::States;
+use super::{encode_params, CallError, ClientConfig};
+use crate::{ConnectError, Runtime, Target};
 
 /// A JSON-RPC 2.0 client that keeps a connection to one server: a reconnecting session.
 ///
@@ -110,16 +30,19 @@ impl ClientConfig {
 /// `max_attempts` failed attempts in a row the client gives up: [`State::Failed`], and
 /// every call fails with [`CallError::Failed`].
 ///
-/// [`state`](Self::state) and [`watch_state`](Self::watch_state) tell where it is,
+/// [`state`](Self::state) and [`states`](Self::states) tell where it is,
 /// [`metrics`](Self::metrics) what it did. Requests the server sends us are answered
 /// `-32601` (a client serves no methods). Dropping every clone closes the session.
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tether_tokio::rpc::{CallError, Client, ClientConfig, State};
+/// use tether_adapter::rpc::{CallError, ClientConfig};
+/// use tether_adapter::Runtime;
 ///
-/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = Client::connect("ws://127.0.0.1:9001/", ClientConfig::default()).await?;
+/// # async fn demo<R: Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+/// // `tether_tokio::rpc::Client` is `Client<Tokio>`, and so on for every runtime.
+/// type Client<R> = tether_adapter::rpc::Client<R>;
+/// let client = Client::<R>::connect("ws://127.0.0.1:9001/", ClientConfig::default()).await?;
 /// let sum: i64 = client.call("add", &[1, 2]).await?;
 /// assert_eq!(sum, 3);
 /// match client
@@ -132,10 +55,9 @@ impl ClientConfig {
 /// client.notify("log", &["hello"]).await?;
 ///
 /// // Follow the connection's ups and downs from another task.
-/// let mut states = client.watch_state();
-/// tokio::spawn(async move {
-///     while states.changed().await.is_ok() {
-///         let state: State = *states.borrow_and_update();
+/// let mut states = client.states();
+/// R::spawn(async move {
+///     while let Some(state) = states.changed().await {
 ///         println!("now {state:?}");
 ///     }
 /// });
@@ -144,15 +66,28 @@ impl ClientConfig {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct Client {
-    commands: mpsc::Sender<Command>,
-    control: mpsc::UnboundedSender<Control>,
+#[derive(Debug)]
+pub struct Client<R: Runtime> {
+    commands: Tx<Command>,
+    control: Tx<Control>,
     shared: Arc<Shared>,
-    state: watch::Receiver<State>,
+    states: States,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl Client {
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            commands: self.commands.clone(),
+            control: self.control.clone(),
+            shared: self.shared.clone(),
+            states: self.states.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> Client<R> {
     /// Connects to `url` (`ws://host[:port]/path?query`, or `wss://…` for TLS, which works
     /// as for [`connect`](crate::connect)) and returns once the WebSocket is open. From
     /// then on the client reconnects by itself whenever the connection is lost.
@@ -162,12 +97,9 @@ impl Client {
     /// [`new`](Self::new) to keep trying in the background instead.
     ///
     /// Cancel-safe: dropping the future closes the session and its half-open socket.
-    ///
-    /// # Panics
-    /// Outside a tokio runtime, as [`tokio::spawn`] does.
-    pub async fn connect(url: &str, config: ClientConfig) -> Result<Client, ConnectError> {
+    pub async fn connect(url: &str, config: ClientConfig) -> Result<Client<R>, ConnectError> {
         let (client, first) = Client::start(url, &config)?;
-        match first.await {
+        match first.recv().await {
             Ok(Ok(())) => Ok(client),
             Ok(Err(error)) => Err(error),
             // The driver ended without a word: its runtime is shutting down.
@@ -180,10 +112,11 @@ impl Client {
     /// Fails only for a URL or headers that cannot be used.
     ///
     /// ```no_run
-    /// use tether_tokio::rpc::{Client, ClientConfig, State};
+    /// use tether_adapter::rpc::{Client, ClientConfig, State};
+    /// use tether_adapter::Runtime;
     ///
-    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = Client::new("ws://127.0.0.1:9001/", ClientConfig::default())?;
+    /// # async fn demo<R: Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = Client::<R>::new("ws://127.0.0.1:9001/", ClientConfig::default())?;
     /// // Queued until the server is up, then sent.
     /// let sum: i64 = client.call("add", &[1, 2]).await?;
     /// assert_eq!(client.state(), State::Connected);
@@ -191,50 +124,45 @@ impl Client {
     /// # Ok(())
     /// # }
     /// ```
-    ///
-    /// # Panics
-    /// Outside a tokio runtime, as [`tokio::spawn`] does.
-    pub fn new(url: &str, config: ClientConfig) -> Result<Client, ConnectError> {
+    pub fn new(url: &str, config: ClientConfig) -> Result<Client<R>, ConnectError> {
         Client::start(url, &config).map(|(client, _first)| client)
     }
 
     /// Spawns the session's driver.
-    fn start(
-        url: &str,
-        config: &ClientConfig,
-    ) -> Result<(Client, oneshot::Receiver<Result<(), ConnectError>>), ConnectError> {
+    fn start(url: &str, config: &ClientConfig) -> Result<(Client<R>, First), ConnectError> {
         let target = Target::parse(url)?;
-        let span = tracing::debug_span!("rpc", role = "client", peer = %target.host_header);
+        let span = tracing::debug_span!("rpc", role = "client", peer = %target.host_header());
         let request = target.request(config.headers.clone(), Vec::new());
-        let session = session::Session::new(now(), config.session(), request, seed()?)
+        let session = session::Session::new(R::now(), config.session(), request, crate::seed()?)
             .map_err(ConnectError::Handshake)?;
         let linger = config.ws.close_timeout;
-        let (driver, handles) = Driver::new(
+        let (driver, handles) = Driver::<R>::new(
             session,
             target,
             config.tls.clone(),
             linger,
             config.connect_timeout,
         );
-        tokio::spawn(driver.run().instrument(span));
+        R::spawn(driver.run().instrument(span));
         let Handles {
             commands,
             control,
             shared,
-            state,
+            states,
             first,
         } = handles;
         let client = Client {
             commands,
             control,
             shared,
-            state,
+            states,
+            runtime: PhantomData,
         };
         Ok((client, first))
     }
 
     /// Calls `method` with `params` and waits for the result, at most the configured
-    /// [`default_timeout`](RpcConfig::default_timeout) from now (time waiting for a
+    /// [`default_timeout`](super::RpcConfig::default_timeout) from now (time waiting for a
     /// connection included).
     ///
     /// `params` must serialize to a JSON object or array (a struct, a map, a tuple, a
@@ -242,10 +170,10 @@ impl Client {
     ///
     /// Cancel-safe: dropping the future cancels the call (queued or sent). A late answer
     /// is dropped; JSON-RPC has no cancel message, so the server may still run it.
-    pub async fn call<P, R>(&self, method: &str, params: &P) -> Result<R, CallError>
+    pub async fn call<P, T>(&self, method: &str, params: &P) -> Result<T, CallError>
     where
         P: Serialize + ?Sized,
-        R: DeserializeOwned,
+        T: DeserializeOwned,
     {
         self.call_with_options(method, params, CallOptions::default())
             .await
@@ -253,15 +181,15 @@ impl Client {
 
     /// Like [`call`](Self::call), with a deadline of its own: past `timeout` the call ends
     /// with [`CallError::Timeout`] and the connection stays usable.
-    pub async fn call_with_timeout<P, R>(
+    pub async fn call_with_timeout<P, T>(
         &self,
         method: &str,
         params: &P,
         timeout: Duration,
-    ) -> Result<R, CallError>
+    ) -> Result<T, CallError>
     where
         P: Serialize + ?Sized,
-        R: DeserializeOwned,
+        T: DeserializeOwned,
     {
         // A timeout too long for `Instant` to hold (e.g. `Duration::MAX`) never fires.
         let options = CallOptions {
@@ -277,28 +205,29 @@ impl Client {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use tether_tokio::rpc::{CallOptions, Client, Retry};
+    /// use tether_adapter::rpc::{CallOptions, Client, Retry};
+    /// use tether_adapter::Runtime;
     ///
-    /// # async fn demo(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn demo<R: Runtime>(client: Client<R>) -> Result<(), Box<dyn std::error::Error>> {
     /// let options = CallOptions { timeout: Some(Duration::from_secs(5)), retry: Retry::Resend { max: 3 } };
     /// let term: u64 = client.call_with_options("raft/current_term", &(), options).await?;
     /// # let _ = term;
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn call_with_options<P, R>(
+    pub async fn call_with_options<P, T>(
         &self,
         method: &str,
         params: &P,
         options: CallOptions,
-    ) -> Result<R, CallError>
+    ) -> Result<T, CallError>
     where
         P: Serialize + ?Sized,
-        R: DeserializeOwned,
+        T: DeserializeOwned,
     {
-        let params = encode(params)?;
+        let params = encode_params(params)?;
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
-        let (done, answer) = oneshot::channel();
+        let (done, answer) = Once::channel();
         self.queue(Command::Call {
             key,
             method: method.to_owned(),
@@ -313,7 +242,7 @@ impl Client {
             control: &self.control,
             ended: false,
         };
-        let result = (&mut pending.answer).await;
+        let result = pending.answer.recv().await;
         pending.ended = true;
         // The driver drops a waiter unanswered only when it ended before taking the call.
         let raw = result.unwrap_or_else(|_| Err(self.gone()))?;
@@ -327,32 +256,26 @@ impl Client {
     where
         P: Serialize + ?Sized,
     {
-        let params = encode(params)?;
-        let (done, answer) = oneshot::channel();
+        let params = encode_params(params)?;
+        let (done, answer) = Once::channel();
         self.queue(Command::Notify {
             method: method.to_owned(),
             params,
             done,
         })
         .await?;
-        answer.await.unwrap_or_else(|_| Err(self.gone()))
+        answer.recv().await.unwrap_or_else(|_| Err(self.gone()))
     }
 
-    /// Hands `command` to the driver. Waiting for room is the only await, so dropping the
-    /// future queues nothing and leaves nothing behind.
+    /// Hands `command` to the driver. It is queued in the same poll that finds room, so
+    /// dropping the future queues nothing and leaves nothing behind.
     async fn queue(&self, command: Command) -> Result<(), CallError> {
-        match self.commands.reserve().await {
-            Ok(permit) => {
-                permit.send(command);
-                Ok(())
-            }
-            Err(_) => Err(self.gone()),
-        }
+        self.commands.send(command).await.map_err(|_| self.gone())
     }
 
     /// Why a session whose driver has ended takes no more calls.
     fn gone(&self) -> CallError {
-        match *self.state.borrow() {
+        match self.states.get() {
             State::Failed => CallError::Failed,
             _ => CallError::Closed,
         }
@@ -361,14 +284,14 @@ impl Client {
     /// Where the session is now: connecting, connected, reconnecting, failed, or
     /// disconnected (closed). Does not wait.
     pub fn state(&self) -> State {
-        *self.state.borrow()
+        self.states.get()
     }
 
-    /// A receiver that sees every change of [`state`](Self::state) (the latest one, if
-    /// several come before it looks). It does not keep the client alive: once the session
-    /// has ended, `changed()` returns an error.
-    pub fn watch_state(&self) -> watch::Receiver<State> {
-        self.state.clone()
+    /// A receiver that sees every change of [`state`](Self::state) from now on (the latest
+    /// one, if several come before it looks). It does not keep the client alive: once the
+    /// session has ended, [`States::changed`] returns `None`.
+    pub fn states(&self) -> States {
+        self.states.unseen_from_now()
     }
 
     /// A snapshot of the session's counters: messages and bytes each way, uptime,
@@ -376,9 +299,9 @@ impl Client {
     /// flight. Asked of the session's task, so it is current; after the session ended, its
     /// last snapshot.
     pub async fn metrics(&self) -> Metrics {
-        let (reply, answer) = oneshot::channel();
-        if self.control.send(Control::Metrics(reply)).is_ok() {
-            if let Ok(metrics) = answer.await {
+        let (reply, answer) = Once::channel();
+        if self.control.try_send(Control::Metrics(reply)).is_ok() {
+            if let Ok(metrics) = answer.recv().await {
                 return metrics;
             }
         }
@@ -391,20 +314,21 @@ impl Client {
     /// follows. Calls and notifications made before `close` (on this clone) are taken
     /// first. Closing twice is a no-op.
     pub async fn close(&self) {
-        if let Ok(permit) = self.commands.reserve().await {
-            permit.send(Command::Close);
-        }
-        let mut state = self.state.clone();
+        let _ = self.commands.send(Command::Close).await;
+        let mut states = self.states.unseen_from_now();
         // Returns once the driver is gone.
-        while state.changed().await.is_ok() {}
+        while states.changed().await.is_some() {}
     }
 }
+
+/// The fate of the first attempt: `Ok` once a link is open, or why it failed.
+type First = Rx<Result<(), ConnectError>>;
 
 /// A call whose answer is awaited; dropping it before the end cancels the call.
 struct Pending<'a> {
     key: u64,
-    answer: oneshot::Receiver<Result<Box<RawValue>, CallError>>,
-    control: &'a mpsc::UnboundedSender<Control>,
+    answer: Rx<Result<Box<RawValue>, CallError>>,
+    control: &'a Tx<Control>,
     ended: bool,
 }
 
@@ -414,17 +338,7 @@ impl Drop for Pending<'_> {
             // Closed first, so a driver that has not taken the call yet sees nobody waits
             // (and skips it) by the time the cancel could reach it.
             self.answer.close();
-            let _ = self.control.send(Control::Cancel(self.key));
+            let _ = self.control.try_send(Control::Cancel(self.key));
         }
-    }
-}
-
-/// Params as raw JSON: `None` for `()` (no params), else an object or an array.
-fn encode<P: Serialize + ?Sized>(params: &P) -> Result<Option<Box<RawValue>>, CallError> {
-    let raw = serde_json::value::to_raw_value(params).map_err(CallError::Params)?;
-    match raw.get().as_bytes().first() {
-        Some(b'{' | b'[') => Ok(Some(raw)),
-        _ if raw.get() == "null" => Ok(None),
-        _ => Err(CallError::Params(not_structured())),
     }
 }

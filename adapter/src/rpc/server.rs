@@ -2,23 +2,20 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tether_adapter::is_per_connection;
-use tether_adapter::rpc::Router;
 use tether_core::rpc::{Endpoint, ErrorObject};
 use tracing::{debug, Instrument};
 
+use super::dispatch::Dispatch;
 use super::driver::Driver;
-use super::ServerConfig;
-use crate::server::prepare;
-use crate::stream;
-use crate::task::{spawn, timeout};
-use crate::transport::now;
+use super::{Router, ServerConfig};
+use crate::listener::{seed_or_log, Listener};
+use crate::runtime::within;
+use crate::{stream, Runtime};
 
 /// A JSON-RPC 2.0 server: methods by name, served on every accepted WebSocket connection.
 ///
@@ -30,10 +27,12 @@ use crate::transport::now;
 /// their handler and drop its result.
 ///
 /// ```no_run
-/// use tether_async_std::rpc::{ErrorObject, Server, ServerConfig};
+/// use tether_adapter::rpc::{ErrorObject, ServerConfig};
+/// use tether_adapter::Runtime;
 ///
-/// # async fn demo() -> std::io::Result<()> {
-/// let server = Server::bind("127.0.0.1:9001", ServerConfig::default())
+/// # async fn demo<R: Runtime>() -> std::io::Result<()> {
+/// // `tether_tokio::rpc::Server` is `Server<Tokio>`, and so on for every runtime.
+/// let server = tether_adapter::rpc::Server::<R>::bind("127.0.0.1:9001", ServerConfig::default())
 ///     .await?
 ///     .route("add", |(a, b): (i64, i64)| async move { Ok::<_, ErrorObject>(a + b) })
 ///     .route("fail", |_: serde::de::IgnoredAny| async {
@@ -44,17 +43,19 @@ use crate::transport::now;
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct Server {
-    listener: TcpListener,
+pub struct Server<R: Runtime> {
+    listener: Listener<R>,
     config: ServerConfig,
     router: Router,
 }
 
-impl Server {
+impl<R: Runtime> Server<R> {
     /// Listens on `addr` (port 0 picks a free one; see [`local_addr`](Self::local_addr)).
-    pub async fn bind(addr: impl AsyncToSocketAddrs, config: ServerConfig) -> io::Result<Server> {
+    /// A host name is resolved by the system's resolver before binding, which blocks:
+    /// pass an IP address where that matters.
+    pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Server<R>> {
         Ok(Server {
-            listener: TcpListener::bind(addr).await?,
+            listener: Listener::bind(addr)?,
             config,
             router: Router::default(),
         })
@@ -68,12 +69,12 @@ impl Server {
     /// Serves `method` with `handler`, which takes the params (deserialized into `P`; no
     /// params read as `null`, which `()` and `Option<T>` accept) and gives a result or the
     /// error object to answer with. A second route for the same method replaces the first.
-    pub fn route<P, R, F, Fut>(mut self, method: &str, handler: F) -> Server
+    pub fn route<P, T, F, Fut>(mut self, method: &str, handler: F) -> Server<R>
     where
         F: Fn(P) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, ErrorObject>> + Send + 'static,
+        Fut: Future<Output = Result<T, ErrorObject>> + Send + 'static,
         P: DeserializeOwned + Send + 'static,
-        R: Serialize + Send + 'static,
+        T: Serialize + Send + 'static,
     {
         self.router.insert(method, handler);
         self
@@ -87,10 +88,9 @@ impl Server {
             match self.listener.accept().await {
                 Ok((stream, addr)) => {
                     let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
-                    let task = connection(stream, self.config.clone(), router.clone());
-                    spawn(task.instrument(span));
+                    let task = connection::<R>(stream, self.config.clone(), router.clone());
+                    R::spawn(task.instrument(span));
                 }
-                Err(e) if is_per_connection(&e) => debug!(error = %e, "accept failed"),
                 Err(e) => return Err(e),
             }
         }
@@ -98,24 +98,24 @@ impl Server {
 }
 
 /// Runs one accepted connection from upgrade to close.
-async fn connection(stream: TcpStream, config: ServerConfig, router: Arc<Router>) {
-    let Some(seed) = prepare(&stream) else {
+async fn connection<R: Runtime>(stream: R::Tcp, config: ServerConfig, router: Arc<Router>) {
+    let Some(seed) = seed_or_log() else {
         return;
     };
     let linger = config.ws.close_timeout;
     // TLS gets the time the core gives the upgrade; a client that never finishes it
     // cannot hold a task.
     let limit = config.ws.handshake_timeout + config.ws.close_timeout;
-    let stream = match timeout(limit, stream::accept(stream, config.tls.as_ref())).await {
+    let stream = match within::<R, _>(limit, stream::accept::<R>(stream, config.tls.as_ref())).await
+    {
         Some(Ok(stream)) => stream,
         Some(Err(e)) => return stream::log_socket_error(&e),
         None => return debug!("TLS handshake timed out"),
     };
     // The core answers the upgrade and times the handshake out itself.
-    let endpoint = Endpoint::server(now(), config.ws, config.rpc, seed);
-    let max = config.max_handlers_per_connection;
-    let (driver, handles) = Driver::new(endpoint, stream, linger, router, max);
-    driver.run().await;
-    // Held until the end: a server connection has no client handles to lose.
-    drop(handles);
+    let endpoint = Endpoint::server(R::now(), config.ws, config.rpc, seed);
+    let dispatch = Dispatch::new(router, config.max_handlers_per_connection);
+    Driver::<R>::new(endpoint, stream, linger, dispatch)
+        .run()
+        .await;
 }

@@ -1,30 +1,31 @@
 //! The byte stream under a connection: plain TCP, or TLS over TCP (`wss://`), and how a
 //! client or a server opens one.
 //!
-//! An enum rather than a type parameter keeps the drivers and handles free of generics,
-//! and costs plain TCP one match per poll. The driver polls reads and writes in the same
-//! task, so a TLS session needs no split and no lock.
+//! TLS is rustls through `futures-rustls`, over whichever runtime's TCP socket, so it is
+//! written once. An enum rather than a type parameter keeps the drivers free of a second
+//! generic, and costs plain TCP one match per poll. The driver polls reads and writes in
+//! the same task, so a TLS session needs no split and no lock.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
-use tether_adapter::{ConnectError, Target};
 use tether_tls::{ClientTls, ServerTls, TlsError};
 use tracing::debug;
 
+use crate::{ConnectError, Runtime, Target};
+
 /// A connected socket.
 #[derive(Debug)]
-pub(crate) enum Stream {
-    Tcp(TcpStream),
+pub(crate) enum Stream<R: Runtime> {
+    Tcp(R::Tcp),
     /// Boxed: a TLS session is a few kilobytes, the TCP variant a few words.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<R::Tcp>>),
 }
 
-impl Stream {
+impl<R: Runtime> Stream<R> {
     /// Whether a write may leave bytes in a buffer of the stream's own (TLS records the
     /// socket had no room for) that only a flush, or the next write, sends. TCP writes go
     /// straight to the kernel.
@@ -36,13 +37,11 @@ impl Stream {
 /// Opens the socket `target` names: TCP, then for `wss://` the TLS handshake with `tls`
 /// (the `webpki-roots` CAs if `None`), checking the certificate against the URL's host
 /// and sending it as SNI. Not timed: callers bound the whole connect.
-pub(crate) async fn connect(
+pub(crate) async fn connect<R: Runtime>(
     target: &Target,
     tls: Option<&ClientTls>,
-) -> Result<Stream, ConnectError> {
-    let tcp = TcpStream::connect((target.host(), target.port())).await?;
-    // Small frames (pongs, replies) must not wait for Nagle's timer.
-    tcp.set_nodelay(true)?;
+) -> Result<Stream<R>, ConnectError> {
+    let tcp = R::connect(target.host(), target.port()).await?;
     if !target.is_secure() {
         return Ok(Stream::Tcp(tcp));
     }
@@ -63,7 +62,10 @@ pub(crate) async fn connect(
 
 /// The stream of an accepted connection: the socket itself, or for `wss://` the socket
 /// after the server side of a TLS handshake. Not timed: callers bound it.
-pub(crate) async fn accept(tcp: TcpStream, tls: Option<&ServerTls>) -> io::Result<Stream> {
+pub(crate) async fn accept<R: Runtime>(
+    tcp: R::Tcp,
+    tls: Option<&ServerTls>,
+) -> io::Result<Stream<R>> {
     match tls {
         None => Ok(Stream::Tcp(tcp)),
         Some(tls) => {
@@ -82,7 +84,7 @@ pub(crate) fn log_socket_error(e: &io::Error) {
     }
 }
 
-impl AsyncRead for Stream {
+impl<R: Runtime> AsyncRead for Stream<R> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -103,7 +105,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<R: Runtime> AsyncWrite for Stream<R> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
