@@ -13,7 +13,7 @@ use serde_json::value::to_raw_value;
 use tether_core::frame::CloseCode;
 use tether_core::rng::Rng;
 use tether_core::rpc;
-use tether_core::session::{CallId, CallOptions, Config, EndReason, Event, Retry, State};
+use tether_core::session::{Backoff, CallId, CallOptions, Config, EndReason, Event, Retry, State};
 
 fn config(max_in_flight: usize) -> Config {
     Config {
@@ -220,6 +220,44 @@ fn the_server_closing_the_websocket_ends_the_link_and_the_session_reconnects() {
         .iter()
         .any(|e| matches!(e, rpc::Event::Closed(info) if info.clean)));
     reconnect(&mut net);
+}
+
+/// `max_attempts` counts the attempts after a loss too: with `Some(0)` a lost link fails the
+/// session at once, the one setting under which `State::can_become` allows that edge (and
+/// forbids `Reconnecting`).
+#[test]
+fn with_no_attempt_allowed_a_lost_link_fails_the_session() {
+    for (max_attempts, after_loss) in [
+        (Some(0), State::Failed),
+        (Some(1), State::Reconnecting),
+        (None, State::Reconnecting),
+    ] {
+        let config = Config {
+            backoff: Backoff {
+                max_attempts,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut net = SessionNet::connected(config, 5);
+        net.server_crash();
+        let events = net.take_events();
+        let states: Vec<State> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::State(state) => Some(*state),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(states, [after_loss], "max_attempts {max_attempts:?}");
+        assert!(State::Connected.can_become(after_loss, max_attempts));
+        let other = if after_loss == State::Failed {
+            State::Reconnecting
+        } else {
+            State::Failed
+        };
+        assert!(!State::Connected.can_become(other, max_attempts));
+    }
 }
 
 /// Calls of every kind, cancels, short deadlines, crashes and silent servers, at random:

@@ -6,9 +6,10 @@
 //! timers (time passing) and commands (call, notify, cancel, close), and what the server
 //! does (answer, fail, notify, ask, ping, close). Checked throughout: no panic; every call
 //! ends exactly once, and an answer carries its own call's params; states move along the
-//! documented edges; after `handle_timeout(now)` no deadline is left at or before `now`;
-//! the queue stays within its limits (plus re-queued calls). At the end the session is
-//! closed and time runs on: every call must have ended, without a timer livelock.
+//! documented edges ([`State::can_become`]); after `handle_timeout(now)` no deadline is
+//! left at or before `now`; the queue stays within its limits (plus re-queued calls). At
+//! the end the session is closed and time runs on: every call must have ended, without a
+//! timer livelock.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -464,19 +465,12 @@ impl Harness {
                 }
             }
             Event::State(state) => {
-                let never_again = self.session.config().backoff.max_attempts == Some(0);
-                let allowed = match (self.state, state) {
-                    (State::Disconnected, State::Connecting)
-                    | (State::Connecting, State::Connected | State::Failed | State::Disconnected)
-                    | (State::Connected, State::Reconnecting | State::Disconnected)
-                    | (
-                        State::Reconnecting,
-                        State::Connected | State::Failed | State::Disconnected,
-                    ) => true,
-                    (State::Connected, State::Failed) => never_again,
-                    _ => false,
-                };
-                assert!(allowed, "state {:?} -> {state:?}", self.state);
+                let max_attempts = self.session.config().backoff.max_attempts;
+                assert!(
+                    self.state.can_become(state, max_attempts),
+                    "state {:?} -> {state:?} (max_attempts {max_attempts:?})",
+                    self.state
+                );
                 self.state = state;
                 self.report.connected += u64::from(state == State::Connected);
             }

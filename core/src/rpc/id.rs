@@ -4,63 +4,48 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
+use uuid::{Builder, Uuid};
 
 use crate::rng::Rng;
+
+/// The length of the hyphenated form, `8-4-4-4-12` hex digits.
+const HYPHENATED_LEN: usize = 36;
 
 /// The id of one of our calls: a UUID v4 drawn from the endpoint's seeded RNG, so a
 /// replayed run mints the same ids. On the wire it is the lowercase hyphenated string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId([u8; 16]);
+pub struct RequestId(Uuid);
 
 impl RequestId {
     /// Draws a fresh id: 122 random bits with the version (4) and variant (RFC 4122) bits set.
     pub fn generate(rng: &mut Rng) -> RequestId {
+        // The bytes come from our seeded RNG, never uuid's own (OS) randomness, so that a
+        // replay mints the same ids; `from_random_bytes` only sets the version and variant.
         let mut bytes = [0u8; 16];
         rng.fill(&mut bytes);
-        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        RequestId(bytes)
+        RequestId(Builder::from_random_bytes(bytes).into_uuid())
     }
 
     /// Reads the hyphenated form back (either case); `None` for anything else, so a
     /// response carrying a foreign id simply matches no call.
     pub fn parse(text: &str) -> Option<RequestId> {
-        let raw = text.as_bytes();
-        if raw.len() != 36 {
+        // `Uuid::parse_str` also takes the simple, braced and URN forms; we only ever send
+        // the hyphenated one, and only that length is parsed as hyphenated.
+        if text.len() != HYPHENATED_LEN {
             return None;
         }
-        let mut bytes = [0u8; 16];
-        let mut nibbles = 0usize;
-        for (at, &c) in raw.iter().enumerate() {
-            if matches!(at, 8 | 13 | 18 | 23) {
-                if c != b'-' {
-                    return None;
-                }
-                continue;
-            }
-            let value = (c as char).to_digit(16)? as u8;
-            let byte = bytes.get_mut(nibbles / 2)?;
-            *byte = (*byte << 4) | value;
-            nibbles += 1;
-        }
-        Some(RequestId(bytes))
+        Uuid::parse_str(text).ok().map(RequestId)
     }
 
     /// The 16 bytes of the UUID.
     pub fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
+        self.0.as_bytes()
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        fmt::Display::fmt(&self.0.hyphenated(), f)
     }
 }
 
@@ -141,6 +126,50 @@ mod tests {
         assert_ne!(first, RequestId::generate(&mut a));
     }
 
+    /// Ids minted before `uuid` did the formatting (hand-written bit twiddling): a seed
+    /// must keep minting these exact ids, or recorded runs would no longer replay.
+    #[test]
+    fn seeds_mint_the_ids_they_always_have() {
+        let cases: [([u8; 32], [&str; 3]); 2] = [
+            (
+                [0; 32],
+                [
+                    "9bf49a6a-0755-4953-811f-ce125f2683d5",
+                    "0429c3bb-49e0-4414-be00-89a52eae155f",
+                    "0564f879-d27a-43c0-ace8-2834acfa8c79",
+                ],
+            ),
+            (
+                [5; 32],
+                [
+                    "73d85d59-45a4-42ed-93f7-f247e42f99bb",
+                    "73a867f0-9dcb-4288-a67b-4501f05fde67",
+                    "70220e48-dd2c-4f69-b56e-8a99b16322ed",
+                ],
+            ),
+        ];
+        for (seed, expected) in cases {
+            let mut rng = Rng::from_seed(seed);
+            for text in expected {
+                let id = RequestId::generate(&mut rng);
+                assert_eq!(id.to_string(), text);
+                assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{text}\""));
+            }
+        }
+    }
+
+    /// The bytes are the RNG's, with only the version and variant bits overwritten.
+    #[test]
+    fn bytes_are_the_rng_draw_with_version_and_variant_set() {
+        let mut drawn = [0u8; 16];
+        Rng::from_seed([9; 32]).fill(&mut drawn);
+        let id = RequestId::generate(&mut Rng::from_seed([9; 32]));
+        let mut expected = drawn;
+        expected[6] = (drawn[6] & 0x0f) | 0x40;
+        expected[8] = (drawn[8] & 0x3f) | 0x80;
+        assert_eq!(id.as_bytes(), &expected);
+    }
+
     #[test]
     fn foreign_ids_do_not_parse() {
         for bad in [
@@ -150,6 +179,12 @@ mod tests {
             "01234567-89ab-cdef-0123-456789abcdeg",
             "01234567+89ab-cdef-0123-456789abcdef",
             "01234567-89ab-cdef-0123-456789abcdé",
+            // Forms `uuid` reads but we never send: simple, braced, URN.
+            "0123456789abcdef0123456789abcdef",
+            "{01234567-89ab-cdef-0123-456789abcdef}",
+            "urn:uuid:01234567-89ab-cdef-0123-456789abcdef",
+            // Hyphens in the wrong places, at the right length.
+            "0123456-789ab-cdef-0123-456789abcdef",
         ] {
             assert_eq!(RequestId::parse(bad), None, "{bad}");
         }

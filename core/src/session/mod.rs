@@ -18,7 +18,7 @@
 //! ```
 //! `close` leads from any state but `Failed` back to `Disconnected`. With
 //! `max_attempts: Some(0)` a session never tries again: a lost link goes straight from
-//! `Connected` to `Failed`.
+//! `Connected` to `Failed`. [`State::can_become`] is this diagram as a table.
 //!
 //! - Calls: [`Session::call`] returns a [`CallId`]; every call ends exactly once with
 //!   [`Event::Response`] or [`Event::Ended`]. A call is written at once when a link is

@@ -12,8 +12,8 @@
 //!   link is dropped or its WebSocket is no longer open, `Failed` only once the session
 //!   is `Failed`, `Closed` only after `close`;
 //! - no call outlives its deadline;
-//! - states change only along the documented edges, and `Connect` comes only while
-//!   connecting;
+//! - states change only along the documented edges (`State::can_become`), and `Connect`
+//!   comes only while connecting;
 //! - memory: the queue within its `QueueLimits` (plus the calls written on a lost link
 //!   and put back, at most `max_in_flight`), calls in flight within `max_in_flight`,
 //!   `pending_transmit` within the queue's byte bound plus what may be in flight;
@@ -324,21 +324,12 @@ impl SessionNode {
                 }
             }
             Event::State(state) => {
-                // `max_attempts: Some(0)` never reconnects: a lost link fails the session.
-                let never_again = slot.net.session().config().backoff.max_attempts == Some(0);
-                let allowed = match (slot.state, state) {
-                    (State::Disconnected, State::Connecting)
-                    | (State::Connecting, State::Connected | State::Failed | State::Disconnected)
-                    | (State::Connected, State::Reconnecting | State::Disconnected)
-                    | (
-                        State::Reconnecting,
-                        State::Connected | State::Failed | State::Disconnected,
-                    ) => true,
-                    (State::Connected, State::Failed) => never_again,
-                    _ => false,
-                };
-                if !allowed {
-                    ctx.fail(format_args!("{name}: state {:?} -> {state:?}", slot.state));
+                let max_attempts = slot.net.session().config().backoff.max_attempts;
+                if !slot.state.can_become(state, max_attempts) {
+                    ctx.fail(format_args!(
+                        "{name}: state {:?} -> {state:?} (max_attempts {max_attempts:?})",
+                        slot.state
+                    ));
                 }
                 if state == State::Disconnected && !slot.closed {
                     ctx.fail(format_args!("{name}: Disconnected without close"));
