@@ -1,13 +1,15 @@
 //! The body of every adapter's `autobahn_client` example: runs the Autobahn|Testsuite
 //! fuzzing server's cases against tether's client. The including example provides
-//! `adapter` (the tether adapter crate) and `AGENT` (its name in the reports).
+//! `adapter` (the tether adapter crate) and `rt::AGENT` (its name in the reports).
+//! `TETHER_DEFLATE=1` offers permessage-deflate (Autobahn 12.* and 13.*).
 //!
 //! Asks the server (`AUTOBAHN_URL`, default ws://127.0.0.1:9001) how many cases there are,
 //! echoes every message of each case back until the server closes, then asks it to write
 //! its reports.
 
 use super::adapter::{connect, ClientConfig, ConnectError, WebSocket};
-use super::AGENT;
+use super::cli;
+use super::rt::AGENT;
 
 /// Runs every case, then asks for the reports.
 pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,7 +42,11 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn open(url: &str) -> Result<WebSocket, ConnectError> {
-    connect(url, ClientConfig::default()).await
+    let config = ClientConfig {
+        ws: cli::ws_config(),
+        ..ClientConfig::default()
+    };
+    connect(url, config).await
 }
 
 /// Sends every message back until the connection closes; errors only end the case.

@@ -2,9 +2,23 @@
 //! and an error becomes one line on stderr and exit status 1.
 
 use std::error::Error;
+use std::future::Future;
 use std::process::{ExitCode, Termination};
 
 use tracing_subscriber::EnvFilter;
+
+use super::adapter::{Config, Deflate};
+use super::rt;
+
+/// Runs an example's body on the including crate's runtime: logs to stderr, and an error
+/// becomes one line on stderr and exit status 1.
+pub fn main<T: Termination>(
+    name: &str,
+    body: impl Future<Output = Result<T, Box<dyn Error>>>,
+) -> ExitCode {
+    init_logging();
+    exit(name, rt::block_on(body))
+}
 
 /// Sends `tracing` output to stderr, so stdout carries only what scripts read.
 pub fn init_logging() {
@@ -15,7 +29,6 @@ pub fn init_logging() {
 }
 
 /// The exit status for `result`, printing the error as `name: error`.
-#[allow(dead_code)] // the rpc examples return their errors from `main` instead
 pub fn exit<T: Termination>(name: &str, result: Result<T, Box<dyn Error>>) -> ExitCode {
     match result {
         Ok(done) => done.report(),
@@ -23,5 +36,19 @@ pub fn exit<T: Termination>(name: &str, result: Result<T, Box<dyn Error>>) -> Ex
             eprintln!("{name}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The connection settings, with permessage-deflate on when `TETHER_DEFLATE` is set to
+/// anything but `0` (off by default, like the library). The threshold is 0 so that every
+/// message, however short, goes through the compressor (Autobahn's 12.* and 13.* cases).
+pub fn ws_config() -> Config {
+    let deflate = std::env::var("TETHER_DEFLATE").is_ok_and(|v| !v.is_empty() && v != "0");
+    Config {
+        compression: deflate.then(|| Deflate {
+            threshold: 0,
+            ..Deflate::default()
+        }),
+        ..Config::default()
     }
 }

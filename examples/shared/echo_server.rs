@@ -1,12 +1,12 @@
 //! The body of every adapter's `echo_server` example: echoes every text and binary message
 //! back to its sender. The including example provides `adapter` (the tether adapter crate)
-//! and `rt::spawn`, `rt::sleep`.
+//! and `rt::spawn`, `rt::sleep`. `TETHER_DEFLATE=1` accepts permessage-deflate.
 
 use std::io::Write;
 use std::time::Duration;
 
 use super::adapter::{Server, ServerConfig, WebSocket};
-use super::rt;
+use super::{cli, rt};
 
 /// Listens on the address in the first argument (default 127.0.0.1:9001), prints
 /// `listening on ws://ADDR` once ready, and serves until killed.
@@ -15,7 +15,11 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
 
-    let mut server = Server::bind(addr.as_str(), ServerConfig::default()).await?;
+    let config = ServerConfig {
+        ws: cli::ws_config(),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::bind(addr.as_str(), config).await?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on ws://{}", server.local_addr()?)?;
     stdout.flush()?;

@@ -1,26 +1,20 @@
-//! Runs the Autobahn|Testsuite fuzzing server's cases against tether-async-std's client,
-//! under async-std (the smol run is the same adapter on another executor).
+//! Runs the Autobahn|Testsuite fuzzing server's cases against tether's client, on smol. The body is `examples/shared/autobahn_client.rs`.
 //!
 //! ```text
 //! AUTOBAHN_URL=ws://127.0.0.1:9001 cargo run --release -p tether-async-std --example autobahn_client
 //! ```
+//!
+//! `TETHER_DEFLATE=1` offers permessage-deflate.
 
 use std::process::ExitCode;
 
 use tether_async_std as adapter;
 
-/// The agent name in Autobahn's reports.
-const AGENT: &str = "tether-async-std";
-
-#[path = "../../examples/shared/autobahn_client.rs"]
-mod autobahn_client;
-#[path = "../../examples/shared/cli.rs"]
-mod cli;
+#[path = "common/rt.rs"]
+mod rt;
+#[path = "../../examples/shared/mod.rs"]
+mod shared;
 
 fn main() -> ExitCode {
-    cli::init_logging();
-    cli::exit(
-        "autobahn_client",
-        async_std::task::block_on(autobahn_client::run()),
-    )
+    shared::cli::main("autobahn_client", shared::autobahn_client::run())
 }

@@ -1,8 +1,7 @@
-//! The other half of the echo demo, on smol: sends a few messages to an echo server,
-//! checks each echo, prints round-trip times, and closes.
+//! The other half of the echo demo: sends a few messages to an echo server, checks each
+//! echo, prints round-trip times, and closes, on smol. The body is `examples/shared/echo_client.rs`.
 //!
 //! ```text
-//! cargo run --release -p tether-async-std --example echo_server -- 127.0.0.1:9001 &
 //! cargo run --release -p tether-async-std --example echo_client -- ws://127.0.0.1:9001
 //! ```
 //!
@@ -12,12 +11,11 @@ use std::process::ExitCode;
 
 use tether_async_std as adapter;
 
-#[path = "../../examples/shared/cli.rs"]
-mod cli;
-#[path = "../../examples/shared/echo_client.rs"]
-mod echo_client;
+#[path = "common/rt.rs"]
+mod rt;
+#[path = "../../examples/shared/mod.rs"]
+mod shared;
 
 fn main() -> ExitCode {
-    cli::init_logging();
-    cli::exit("echo_client", smol::block_on(echo_client::run()))
+    shared::cli::main("echo_client", shared::echo_client::run())
 }

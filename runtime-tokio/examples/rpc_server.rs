@@ -1,29 +1,20 @@
-//! A JSON-RPC server with the methods of the RPC issue: `echo`, `add`, `sleep`, `fail`.
+//! A JSON-RPC server with the methods `echo`, `add`, `sleep`, `fail`, on tokio. The body is `examples/shared/rpc_server.rs`.
 //!
-//! `cargo run --release -p tether-tokio --example rpc_server -- 127.0.0.1:9002`
-//! (port 0 picks a free one). Prints `listening on ws://ADDR` once it accepts connections.
+//! ```text
+//! cargo run --release -p tether-tokio --example rpc_server -- 127.0.0.1:9002
+//! ```
+//!
+//! Port 0 picks a free one. Prints `listening on ws://ADDR` once it accepts connections.
 
-use std::io::Write;
+use std::process::ExitCode;
 
-use tether_tokio::rpc::{Server, ServerConfig};
+use tether_tokio as adapter;
 
-#[path = "common/rpc_methods.rs"]
-mod rpc_methods;
+#[path = "common/rt.rs"]
+mod rt;
+#[path = "../../examples/shared/mod.rs"]
+mod shared;
 
-#[path = "common/cli.rs"]
-mod cli;
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    cli::init_logging();
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9002".into());
-    let server = rpc_methods::routes(Server::bind(addr, ServerConfig::default()).await?);
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on ws://{}", server.local_addr()?)?;
-    // Scripts wait for this line; it must not sit in a buffer.
-    stdout.flush()?;
-    server.serve().await?;
-    Ok(())
+fn main() -> ExitCode {
+    shared::cli::main("rpc_server", shared::rpc_server::run())
 }

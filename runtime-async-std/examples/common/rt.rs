@@ -1,10 +1,17 @@
 //! What the shared example bodies (`examples/shared/` at the repository root) need of an
-//! executor, on smol's: a spawn that detaches, and a sleep.
-
-#![allow(dead_code)] // each example uses what it needs
+//! executor, on smol's.
 
 use std::future::Future;
 use std::time::Duration;
+
+/// The agent name in Autobahn's reports.
+pub const AGENT: &str = "tether-async-std";
+
+/// Runs `body` on smol's executor for the current thread (the drivers run on the global
+/// executor; see the crate docs).
+pub fn block_on<F: Future>(body: F) -> F::Output {
+    smol::block_on(body)
+}
 
 /// Runs `task` in the background.
 pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
