@@ -108,3 +108,13 @@ pub(crate) async fn until<R: Runtime, T>(at: Instant, task: impl Future<Output =
     })
     .await
 }
+
+/// `task`'s output if `enabled`, else never: one branch of a driver's wait for the first
+/// of several things, switched off without changing the shape of the race.
+pub(crate) async fn branch<T>(enabled: bool, task: impl Future<Output = T>) -> T {
+    if enabled {
+        task.await
+    } else {
+        std::future::pending().await
+    }
+}

@@ -1,59 +1,31 @@
 //! The one task that owns a server connection's socket and its [`Endpoint`].
 //!
-//! Routing (the peer's requests to the router, the bound on handlers) is [`Dispatch`]'s.
-//! This file moves bytes, runs each handler as a task of its own, and waits for the first
-//! of: the socket, a handler finishing. (A client's task is the
-//! [`session`](super::session) driver: clients are reconnecting sessions.)
+//! The peer's requests go to the [`Router`], and each handler runs as a task of its own,
+//! so a slow one blocks nobody; its answer comes back here to be written. While
+//! `max_handlers` are running, the driver takes no more events and reads no more bytes:
+//! the peer waits, nothing is refused. Each turn it waits for the first of: the socket, a
+//! handler finishing. (A client's task is the [`session`](super::session) driver: clients
+//! are reconnecting sessions.)
 
 use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
-use tether_core::rpc::{Endpoint, ReplyTo};
+use serde_json::value::RawValue;
+use tether_core::rpc::{Endpoint, ErrorObject, Event, ReplyTo};
 use tracing::debug;
 
-use super::dispatch::{self, Dispatch, Handlers};
-use super::router::{Outcome, Running};
+use super::router::{Outcome, Router, Running};
+use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::Transport;
 use crate::Runtime;
 
-/// A handler's end: where the answer goes, and the answer.
+/// A handler's end: where the answer goes (none for a notification), and the answer.
 type Finished = (Option<ReplyTo>, Outcome);
-
-/// The handlers running for the peer's requests, a task each.
-#[derive(Debug)]
-struct Tasks<R> {
-    running: usize,
-    finished: Tx<Finished>,
-    /// Never written; it closes when the driver finishes, which ends the handlers still
-    /// running: nobody could read their answers.
-    alive: Rx<()>,
-    runtime: std::marker::PhantomData<fn() -> R>,
-}
-
-impl<R: Runtime> Handlers for Tasks<R> {
-    fn len(&self) -> usize {
-        self.running
-    }
-
-    fn start(&mut self, reply: Option<ReplyTo>, handler: Running) {
-        self.running += 1;
-        let finished = self.finished.clone();
-        let alive = self.alive.clone();
-        R::spawn(async move {
-            let outcome = future::or(async { Some(handler.await) }, async {
-                let _ = alive.recv().await;
-                None
-            })
-            .await;
-            if let Some(outcome) = outcome {
-                let _ = finished.try_send((reply, outcome));
-            }
-        });
-    }
-}
 
 /// What woke the driver.
 enum Wake {
@@ -66,36 +38,43 @@ enum Wake {
 pub(crate) struct Driver<R: Runtime> {
     endpoint: Endpoint,
     io: Transport<R>,
-    dispatch: Dispatch,
-    tasks: Tasks<R>,
+    router: Arc<Router>,
+    max_handlers: usize,
+    /// Handlers started and not finished yet.
+    running: usize,
+    finished_tx: Tx<Finished>,
     finished: Rx<Finished>,
-    /// Dropped with the driver: see [`Tasks::alive`].
+    /// Never written: it closes when the driver is dropped, which ends the handlers still
+    /// running, since nobody could read their answers.
+    alive: Rx<()>,
     _alive: Tx<()>,
+    runtime: PhantomData<fn() -> R>,
 }
 
 impl<R: Runtime> Driver<R> {
-    /// A driver for `endpoint` over `stream`, serving with `dispatch`. `linger` bounds the
-    /// final flush.
+    /// A driver for `endpoint` over `stream`, serving `router` with at most `max_handlers`
+    /// running at once. `linger` bounds the final flush.
     pub(crate) fn new(
         endpoint: Endpoint,
         stream: Stream<R>,
         linger: Duration,
-        dispatch: Dispatch,
+        router: Arc<Router>,
+        max_handlers: usize,
     ) -> Driver<R> {
         let (finished_tx, finished) = async_channel::unbounded();
         let (alive_tx, alive) = async_channel::bounded(1);
         Driver {
             endpoint,
             io: Transport::new(stream, linger),
-            dispatch,
-            tasks: Tasks {
-                running: 0,
-                finished: finished_tx,
-                alive,
-                runtime: std::marker::PhantomData,
-            },
+            router,
+            // Zero would never take an event again.
+            max_handlers: max_handlers.max(1),
+            running: 0,
+            finished_tx,
             finished,
+            alive,
             _alive: alive_tx,
+            runtime: PhantomData,
         }
     }
 
@@ -117,18 +96,99 @@ impl<R: Runtime> Driver<R> {
         debug!("finished");
     }
 
+    /// Whether another request may start: below `max_handlers`. At the bound, the peer's
+    /// next requests wait in the socket, not in our memory.
+    fn reading(&self) -> bool {
+        self.running < self.max_handlers
+    }
+
     /// Takes events (while handlers may start), then bytes and the next deadline.
     fn drain(&mut self) {
-        self.dispatch
-            .drain(R::now(), &mut self.endpoint, &mut self.tasks);
+        while self.reading() {
+            let Some(event) = self.endpoint.poll_event() else {
+                break;
+            };
+            self.on_event(event);
+        }
         self.io.drain(&mut self.endpoint, None);
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Upgrade(request) => {
+                debug!(path = %request.path, "upgrade request");
+                if self.endpoint.accept(R::now(), None, &[]).is_err() {
+                    let _ = self.endpoint.reject(R::now(), 500);
+                }
+            }
+            Event::Open { .. } => debug!("open"),
+            Event::Request {
+                reply,
+                method,
+                params,
+            } => self.serve(Some(reply), &method, params),
+            Event::Notification { method, params } => self.serve(None, &method, params),
+            // Already answered by the core where the spec says so; the connection goes on.
+            Event::Invalid(error) => debug!(%error, "invalid message from the peer"),
+            Event::WsError(error) => debug!(%error, "protocol error"),
+            Event::Closed(info) => debug!(code = info.code.0, clean = info.clean, "closed"),
+            // A server makes no calls, so answers to them never come; pongs only answer
+            // pings it never sends.
+            Event::Response { .. } | Event::Ended { .. } | Event::Pong(_) => {}
+        }
+    }
+
+    /// Starts the handler for a request or notification, or answers an unknown method
+    /// (a notification for one is dropped).
+    fn serve(&mut self, reply: Option<ReplyTo>, method: &str, params: Option<Box<RawValue>>) {
+        match (self.router.dispatch(method, params), reply) {
+            (Some(handler), reply) => self.start(reply, handler),
+            (None, Some(reply)) => self.respond(reply, Err(ErrorObject::method_not_found())),
+            (None, None) => debug!(method, "notification for an unknown method dropped"),
+        }
+    }
+
+    /// Runs `handler` in a task of its own; its outcome comes back on `finished`.
+    fn start(&mut self, reply: Option<ReplyTo>, handler: Running) {
+        self.running += 1;
+        let finished = self.finished_tx.clone();
+        let alive = self.alive.clone();
+        R::spawn(async move {
+            let outcome = future::or(async { Some(handler.await) }, async {
+                let _ = alive.recv().await;
+                None
+            })
+            .await;
+            if let Some(outcome) = outcome {
+                let _ = finished.try_send((reply, outcome));
+            }
+        });
+    }
+
+    /// Writes a handler's answer (dropped if the connection is closing).
+    fn respond(&mut self, reply: ReplyTo, outcome: Outcome) {
+        let result = match &outcome {
+            Ok(value) => Ok(&**value),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = self.endpoint.respond(R::now(), reply, result) {
+            debug!(%error, "reply dropped");
+        }
+    }
+
+    /// A handler ended: its answer goes out (a notification's has nowhere to go).
+    fn finish(&mut self, (reply, outcome): Finished) {
+        self.running -= 1;
+        if let Some(reply) = reply {
+            self.respond(reply, outcome);
+        }
     }
 
     /// Waits for one thing to happen and feeds it to the core.
     async fn step(&mut self) -> io::Result<()> {
-        let reading = self.dispatch.reading(&self.tasks);
+        let reading = self.reading();
         let io_active = self.io.is_active(reading);
-        let handlers = self.tasks.running > 0;
+        let handlers = self.running > 0;
         if !(io_active || handlers) {
             self.io.stalled();
             return Ok(());
@@ -139,39 +199,25 @@ impl<R: Runtime> Driver<R> {
             finished,
             ..
         } = &mut *self;
-        let io_step = async {
-            match io_active {
-                true => Wake::Io(io.step(endpoint, reading).await),
-                false => future::pending().await,
-            }
-        };
-        let handler = async {
-            match handlers {
-                true => Wake::Handler(finished.recv().await.ok()),
-                false => future::pending().await,
-            }
-        };
+        let io_step = branch(io_active, async {
+            Wake::Io(io.step(endpoint, reading).await)
+        });
+        let handler = branch(handlers, async {
+            Wake::Handler(finished.recv().await.ok())
+        });
         // `race` picks at random which to poll first, so neither can starve the other.
         match future::race(io_step, handler).await {
             Wake::Io(result) => result?,
-            Wake::Handler(Some(finished)) => {
-                self.answer(finished);
+            Wake::Handler(Some(done)) => {
+                self.finish(done);
                 // Take the other answers that are in: one drain for many.
-                while let Ok(finished) = self.finished.try_recv() {
-                    self.answer(finished);
+                while let Ok(done) = self.finished.try_recv() {
+                    self.finish(done);
                 }
             }
             // The driver holds a sender of its own.
             Wake::Handler(None) => {}
         }
         Ok(())
-    }
-
-    /// A handler ended: its answer goes out (a notification's has nowhere to go).
-    fn answer(&mut self, (reply, outcome): Finished) {
-        self.tasks.running -= 1;
-        if let Some(reply) = reply {
-            dispatch::respond(R::now(), &mut self.endpoint, reply, outcome);
-        }
     }
 }

@@ -18,7 +18,6 @@
 
 mod client;
 mod config;
-mod dispatch;
 mod driver;
 mod error;
 mod router;

@@ -10,7 +10,6 @@ use serde::Serialize;
 use tether_core::rpc::{Endpoint, ErrorObject};
 use tracing::{debug, Instrument};
 
-use super::dispatch::Dispatch;
 use super::driver::Driver;
 use super::{Router, ServerConfig};
 use crate::listener::{seed_or_log, Listener};
@@ -114,8 +113,8 @@ async fn connection<R: Runtime>(stream: R::Tcp, config: ServerConfig, router: Ar
     };
     // The core answers the upgrade and times the handshake out itself.
     let endpoint = Endpoint::server(R::now(), config.ws, config.rpc, seed);
-    let dispatch = Dispatch::new(router, config.max_handlers_per_connection);
-    Driver::<R>::new(endpoint, stream, linger, dispatch)
+    let max = config.max_handlers_per_connection;
+    Driver::<R>::new(endpoint, stream, linger, router, max)
         .run()
         .await;
 }

@@ -34,7 +34,7 @@ use tracing::debug;
 use super::watch::{Publisher, States};
 use super::CallError;
 use crate::retire::retire;
-use crate::runtime::{within, Timer};
+use crate::runtime::{branch, within, Timer};
 use crate::stream::{self, Stream};
 use crate::transport::Transport;
 use crate::{ConnectError, OpenError, Runtime, Target};
@@ -459,27 +459,16 @@ impl<R: Runtime> Driver<R> {
                 _ => future::pending().await,
             }
         };
-        let fired = async {
-            match own_timer {
-                true => {
-                    std::future::poll_fn(|cx| timer.poll_fired(cx)).await;
-                    Wake::Timer
-                }
-                false => future::pending().await,
-            }
-        };
-        let control_msg = async {
-            match take_control {
-                true => Wake::Control(control.recv().await.ok()),
-                false => future::pending().await,
-            }
-        };
-        let command = async {
-            match take_commands {
-                true => Wake::Command(commands.recv().await.ok()),
-                false => future::pending().await,
-            }
-        };
+        let fired = branch(own_timer, async {
+            std::future::poll_fn(|cx| timer.poll_fired(cx)).await;
+            Wake::Timer
+        });
+        let control_msg = branch(take_control, async {
+            Wake::Control(control.recv().await.ok())
+        });
+        let command = branch(take_commands, async {
+            Wake::Command(commands.recv().await.ok())
+        });
         // `race` picks at random which to poll first, so none can starve the others.
         let wake = future::race(
             future::race(dialed, link_step),

@@ -1,5 +1,5 @@
 //! Where a WebSocket driver sends the core's events and how it carries out commands:
-//! [`Dispatch`], the part of a driver no runtime shapes.
+//! [`Dispatch`], the part of a driver that is about the protocol, not the socket.
 //!
 //! A driver owns a [`Connection`], a socket and some channels. What it does with the
 //! core's events and its handles' commands is the same on every runtime, and subtle

@@ -22,6 +22,7 @@ use tracing::debug;
 use super::dispatch::{self, Dispatch, Inbox};
 use super::handle::Parts;
 use super::status::Status;
+use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::Transport;
 use crate::{OpenError, Runtime};
@@ -252,34 +253,18 @@ impl<R: Runtime> Driver<R> {
             shared,
             ..
         } = &mut *self;
-        let io_step = async {
-            match io_active {
-                true => Wake::Io(io.step(conn, reading).await),
-                false => future::pending().await,
-            }
-        };
-        let caught_up = async {
-            if !behind {
-                return future::pending().await;
-            }
+        let io_step = branch(io_active, async { Wake::Io(io.step(conn, reading).await) });
+        let caught_up = branch(behind, async {
             let listener = shared.room.listen();
             if shared.behind() {
                 listener.await;
             }
             Wake::Room
-        };
-        let control_cmd = async {
-            match take_control {
-                true => Wake::Control(control.recv().await.ok()),
-                false => future::pending().await,
-            }
-        };
-        let data_cmd = async {
-            match take_data {
-                true => Wake::Data(data.recv().await.ok()),
-                false => future::pending().await,
-            }
-        };
+        });
+        let control_cmd = branch(take_control, async {
+            Wake::Control(control.recv().await.ok())
+        });
+        let data_cmd = branch(take_data, async { Wake::Data(data.recv().await.ok()) });
         // `race` picks at random which to poll first, so none can starve the others.
         let wake = future::race(
             future::race(io_step, caught_up),
