@@ -26,9 +26,12 @@ pub(crate) fn retire<R: Runtime>(mut transport: Transport<R>) {
             if transport.finished(&spent) || !transport.is_active(false) {
                 break;
             }
-            if let Err(error) = transport.step(&mut spent, false).await {
-                debug!(%error, "socket error while writing the last bytes");
-                return;
+            match transport.wait(false).await {
+                Ok(happened) => transport.feed(&mut spent, happened),
+                Err(error) => {
+                    debug!(%error, "socket error while writing the last bytes");
+                    return;
+                }
             }
         }
         transport.shutdown().await;

@@ -1,5 +1,9 @@
-//! The socket half of a driver, shared by the WebSocket and the JSON-RPC drivers: moves
-//! bytes between a stream and the core's [`Flow`], and sleeps on one re-armed timer.
+//! The socket half of a driver, shared by every driver: moves bytes between a stream and
+//! the core's [`Flow`], and sleeps on one re-armed timer.
+//!
+//! It reports what happened ([`Transport::wait`]: bytes read, the end of the stream, the
+//! timer) and the driver hands that to the core ([`Transport::feed`]), so the core is
+//! never borrowed across an await: a driver can hold several transports and one core.
 //!
 //! The stream is a [`Stream`]: a TCP socket or a TLS session over one, without the
 //! drivers knowing. Read and write are polled in the same task, so no split (and no lock)
@@ -37,6 +41,15 @@ impl<R: Runtime> std::fmt::Debug for Transport<R> {
             .field("flow", &self.flow)
             .finish_non_exhaustive()
     }
+}
+
+/// What a [`Transport::wait`] saw that the core must hear of: bytes read into the flow's
+/// buffer (`Some(0)`: the end of the stream), the timer firing.
+#[must_use = "the core must be fed what happened"]
+#[derive(Debug)]
+pub(crate) struct Happened {
+    read: Option<usize>,
+    fired: bool,
 }
 
 /// What one poll of the stream and the timer brought.
@@ -79,7 +92,7 @@ impl<R: Runtime> Transport<R> {
         self.flow.finished(core)
     }
 
-    /// Whether [`step`](Self::step) has anything to wait for; `reading` is the driver's
+    /// Whether [`wait`](Self::wait) has anything to wait for; `reading` is the driver's
     /// wish to read (false while it cannot take more events).
     pub(crate) fn is_active(&self, reading: bool) -> bool {
         self.flow.is_active(reading) || self.unflushed
@@ -98,19 +111,33 @@ impl<R: Runtime> Transport<R> {
     }
 
     /// Waits for bytes to read (if `reading`), the write of the queue's front (or, once the
-    /// queue is empty, the flush of what a TLS stream held back), or the timer, and feeds what happened to `core`. Never completes if
-    /// [`is_active`](Self::is_active) is false. Cancel-safe: the core is fed in the same
-    /// poll the stream did its part.
-    pub(crate) async fn step(&mut self, core: &mut impl Machine, reading: bool) -> io::Result<()> {
-        poll_fn(|cx| self.poll_step(cx, core, reading)).await
+    /// queue is empty, the flush of what a TLS stream held back), or the timer, and says
+    /// what happened; writes are done with by then, reads and the timer are for
+    /// [`feed`](Self::feed) to tell the core. The core is not borrowed while this waits, so
+    /// a driver can feed it other inputs meanwhile. Never completes if
+    /// [`is_active`](Self::is_active) is false. Cancel-safe: it completes in the same poll
+    /// the stream did its part.
+    pub(crate) async fn wait(&mut self, reading: bool) -> io::Result<Happened> {
+        poll_fn(|cx| self.poll_wait(cx, reading)).await
     }
 
-    fn poll_step(
-        &mut self,
-        cx: &mut Context<'_>,
-        core: &mut impl Machine,
-        reading: bool,
-    ) -> Poll<io::Result<()>> {
+    /// Tells `core` what [`wait`](Self::wait) saw: the bytes read (or the end of the
+    /// stream), and the timer.
+    pub(crate) fn feed(&mut self, core: &mut impl Machine, happened: Happened) {
+        let now = R::now();
+        if let Some(n) = happened.read {
+            if n == 0 {
+                debug!("peer closed its write side");
+            }
+            self.flow.on_read(now, core, n);
+        }
+        if happened.fired && self.flow.on_timer(now, core) == Fired::GaveUp {
+            debug!("peer stopped reading; gave up the flush");
+            self.unflushed = false;
+        }
+    }
+
+    fn poll_wait(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<io::Result<Happened>> {
         let wants_read = self.flow.wants_read(reading);
         let armed = self.flow.deadline().is_some();
         let mut ready = Ready::default();
@@ -140,7 +167,6 @@ impl<R: Runtime> Transport<R> {
         if read.is_none() && written.is_none() && flushed.is_none() && !fired {
             return Poll::Pending;
         }
-        let now = R::now();
         if let Some(written) = written {
             self.flow.on_written(written?)?;
             self.unflushed = self.stream.buffers();
@@ -149,18 +175,10 @@ impl<R: Runtime> Transport<R> {
             flushed?;
             self.unflushed = false;
         }
-        if let Some(read) = read {
-            let n = read?;
-            if n == 0 {
-                debug!("peer closed its write side");
-            }
-            self.flow.on_read(now, core, n);
-        }
-        if fired && self.flow.on_timer(now, core) == Fired::GaveUp {
-            debug!("peer stopped reading; gave up the flush");
-            self.unflushed = false;
-        }
-        Poll::Ready(Ok(()))
+        Poll::Ready(Ok(Happened {
+            read: read.transpose()?,
+            fired,
+        }))
     }
 
     /// Ends the transport gracefully: FIN after our last byte (for TLS, after the records

@@ -21,7 +21,7 @@ use tracing::debug;
 use super::router::{Outcome, Router, Running};
 use crate::runtime::branch;
 use crate::stream::Stream;
-use crate::transport::Transport;
+use crate::transport::{Happened, Transport};
 use crate::Runtime;
 
 /// A handler's end: where the answer goes (none for a notification), and the answer.
@@ -29,7 +29,7 @@ type Finished = (Option<ReplyTo>, Outcome);
 
 /// What woke the driver.
 enum Wake {
-    Io(io::Result<()>),
+    Io(io::Result<Happened>),
     Handler(Option<Finished>),
 }
 
@@ -193,21 +193,14 @@ impl<R: Runtime> Driver<R> {
             self.io.stalled();
             return Ok(());
         }
-        let Driver {
-            io,
-            endpoint,
-            finished,
-            ..
-        } = &mut *self;
-        let io_step = branch(io_active, async {
-            Wake::Io(io.step(endpoint, reading).await)
-        });
+        let Driver { io, finished, .. } = &mut *self;
+        let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
         let handler = branch(handlers, async {
             Wake::Handler(finished.recv().await.ok())
         });
         // `race` picks at random which to poll first, so neither can starve the other.
         match future::race(io_step, handler).await {
-            Wake::Io(result) => result?,
+            Wake::Io(result) => self.io.feed(&mut self.endpoint, result?),
             Wake::Handler(Some(done)) => {
                 self.finish(done);
                 // Take the other answers that are in: one drain for many.

@@ -36,7 +36,7 @@ use super::CallError;
 use crate::retire::retire;
 use crate::runtime::{branch, within, Timer};
 use crate::stream::{self, Stream};
-use crate::transport::Transport;
+use crate::transport::{Happened, Transport};
 use crate::{ConnectError, OpenError, Runtime, Target};
 
 /// Commands waiting for the driver; past this, callers wait for room.
@@ -435,7 +435,6 @@ impl<R: Runtime> Driver<R> {
             return;
         }
         let Driver {
-            session,
             link,
             dialing: dial,
             timer,
@@ -452,9 +451,7 @@ impl<R: Runtime> Driver<R> {
         let link_step = async {
             match link {
                 Some((attempt, transport)) if link_active => {
-                    let attempt = *attempt;
-                    let mut machine = session.link(attempt);
-                    Wake::Link(attempt, transport.step(&mut machine, true).await)
+                    Wake::Link(*attempt, transport.wait(true).await)
                 }
                 _ => future::pending().await,
             }
@@ -517,29 +514,29 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    fn link_stepped(&mut self, attempt: Attempt, result: io::Result<()>) {
-        let gone = match (&result, &self.link) {
-            (Err(error), _) => {
+    fn link_stepped(&mut self, attempt: Attempt, result: io::Result<Happened>) {
+        let happened = match result {
+            Ok(happened) => happened,
+            Err(error) => {
                 debug!(%attempt, %error, "socket error");
-                true
+                // Before the WebSocket opened, this is why the attempt failed.
+                self.dial_error = Some((attempt, ConnectError::from_io(error)));
+                self.link = None;
+                self.session.transport_failed(R::now(), attempt);
+                return;
             }
-            // Gave up flushing to a peer that stopped reading, before the session was done
-            // with the link. (A link the session abandoned goes at its `Disconnect`.)
-            (Ok(()), Some((_, transport))) => {
-                let link = self.session.link(attempt);
-                transport.finished(&link) && !link.is_finished()
-            }
-            (Ok(()), None) => false,
         };
-        if !gone {
+        let Some((_, transport)) = &mut self.link else {
             return;
+        };
+        let mut link = self.session.link(attempt);
+        transport.feed(&mut link, happened);
+        // Gave up flushing to a peer that stopped reading, before the session was done
+        // with the link. (A link the session abandoned goes at its `Disconnect`.)
+        if transport.finished(&link) && !link.is_finished() {
+            self.link = None;
+            self.session.transport_failed(R::now(), attempt);
         }
-        if let Err(error) = result {
-            // Before the WebSocket opened, this is why the attempt failed.
-            self.dial_error = Some((attempt, ConnectError::from_io(error)));
-        }
-        self.link = None;
-        self.session.transport_failed(R::now(), attempt);
     }
 
     fn control(&mut self, control: Control) {
@@ -615,7 +612,7 @@ impl<R: Runtime> Driver<R> {
 /// What woke the driver.
 enum Wake<R: Runtime> {
     Dialed(Attempt, Result<Stream<R>, ConnectError>),
-    Link(Attempt, io::Result<()>),
+    Link(Attempt, io::Result<Happened>),
     Timer,
     Control(Option<Control>),
     Command(Option<Command>),

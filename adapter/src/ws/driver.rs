@@ -24,7 +24,7 @@ use super::handle::Parts;
 use super::status::Status;
 use crate::runtime::branch;
 use crate::stream::Stream;
-use crate::transport::Transport;
+use crate::transport::{Happened, Transport};
 use crate::{OpenError, Runtime};
 
 /// Unread events past which the driver stops reading the socket.
@@ -110,7 +110,7 @@ impl Inbox for Events {
 
 /// What woke the driver.
 enum Wake {
-    Io(io::Result<()>),
+    Io(io::Result<Happened>),
     Room,
     Control(Option<Command>),
     Data(Option<Command>),
@@ -247,13 +247,12 @@ impl<R: Runtime> Driver<R> {
         }
         let Driver {
             io,
-            conn,
             data,
             control,
             shared,
             ..
         } = &mut *self;
-        let io_step = branch(io_active, async { Wake::Io(io.step(conn, reading).await) });
+        let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
         let caught_up = branch(behind, async {
             let listener = shared.room.listen();
             if shared.behind() {
@@ -273,7 +272,7 @@ impl<R: Runtime> Driver<R> {
         .await;
         match wake {
             Wake::Io(result) => {
-                result?;
+                self.io.feed(&mut self.conn, result?);
                 self.dispatch.expire(R::now());
             }
             Wake::Room => {}
