@@ -99,9 +99,10 @@ impl<R: Runtime> Transport<R> {
     }
 
     /// Nothing can ever happen again: the driver drops the socket.
-    pub(crate) fn stalled(&mut self) {
+    /// The core hears of it as the end of the stream, and so ends (and says so) itself.
+    pub(crate) fn stalled(&mut self, core: &mut impl Machine) {
         debug!("driver stalled; dropping the connection");
-        self.flow.stalled();
+        self.fail(core);
     }
 
     /// The socket failed: the core learns the transport is gone, as an EOF.

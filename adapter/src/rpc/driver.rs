@@ -190,7 +190,7 @@ impl<R: Runtime> Driver<R> {
         let io_active = self.io.is_active(reading);
         let handlers = self.running > 0;
         if !(io_active || handlers) {
-            self.io.stalled();
+            self.io.stalled(&mut self.endpoint);
             return Ok(());
         }
         let Driver { io, finished, .. } = &mut *self;

@@ -7,8 +7,7 @@
 //!
 //! - During the handshake, events are the handshake's: an upgrade is answered (choosing a
 //!   subprotocol), `Open` ends it, a protocol error is kept to report if it fails.
-//! - Once open, events go to the receiver ([`Inbox`]), and `Closed` always comes last,
-//!   made up if the core never said it.
+//! - Once open, events go to the receiver ([`Inbox`]); the core's `Closed` comes last.
 //! - A protocol error is held back in the core until the receiver has taken every earlier
 //!   event (it says so with a demand, sent behind its own sends), or for at most
 //!   [`ERROR_HOLD`]: taking the error fails the connection, and the answers to the messages
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tether_core::frame::CloseCode;
-use tether_core::ws::{CloseInfo, Connection, Event, Initiator, Message, ProtocolError, SendError};
+use tether_core::ws::{Connection, Event, Message, ProtocolError, SendError};
 
 use super::status::Status;
 use crate::OpenError;
@@ -82,7 +81,6 @@ pub struct Dispatch {
     supported: Arc<[String]>,
     /// The last protocol error seen during the handshake, reported if it fails.
     failure: Option<ProtocolError>,
-    closed_delivered: bool,
     /// A protocol error is held back until this deadline or the receiver's demand.
     error_hold: Option<Instant>,
     /// The held error may be taken from the core.
@@ -98,7 +96,6 @@ impl Dispatch {
             phase: Phase::Handshaking,
             supported,
             failure: None,
-            closed_delivered: false,
             error_hold: None,
             error_released: false,
             abandoned: false,
@@ -114,7 +111,7 @@ impl Dispatch {
             };
             match self.phase {
                 Phase::Handshaking => self.handshake_event(now, conn, event),
-                Phase::Opened(_) | Phase::Running => self.deliver(event, inbox),
+                Phase::Opened(_) | Phase::Running => inbox.deliver(event),
             }
         }
     }
@@ -205,28 +202,13 @@ impl Dispatch {
         true
     }
 
-    /// The driver is done: whatever the core still has (an error held back when EOF came,
-    /// its own `Closed`) goes to the receiver, and `Closed` is made up if it never came.
-    pub fn finish(&mut self, conn: &mut Connection, inbox: &mut impl Inbox) {
-        self.flush(conn, inbox);
-        if !self.closed_delivered {
-            self.deliver(
-                Event::Closed(CloseInfo {
-                    code: CloseCode::ABNORMAL,
-                    reason: String::new(),
-                    initiator: Initiator::Transport,
-                    clean: false,
-                }),
-                inbox,
-            );
-        }
-    }
-
-    /// Hands every event the core has to the receiver, held error included (after a
-    /// socket failure, say).
+    /// Hands every event the core has to the receiver, held error included: once the
+    /// driver is done (its last events, `Closed` among them: the core says it for every
+    /// ending, a failed or stalled socket included, since both reach it as an end of
+    /// stream), or after a socket failure.
     pub fn flush(&mut self, conn: &mut Connection, inbox: &mut impl Inbox) {
         while let Some(event) = conn.poll_event() {
-            self.deliver(event, inbox);
+            inbox.deliver(event);
         }
     }
 
@@ -268,13 +250,6 @@ impl Dispatch {
         self.error_released = true;
         self.error_hold = None;
     }
-
-    fn deliver(&mut self, event: Event, inbox: &mut impl Inbox) {
-        if matches!(event, Event::Closed(_)) {
-            self.closed_delivered = true;
-        }
-        inbox.deliver(event);
-    }
 }
 
 #[cfg(test)]
@@ -282,7 +257,7 @@ mod tests {
     use std::cell::Cell;
 
     use tether_core::handshake::ClientRequest;
-    use tether_core::ws::Config;
+    use tether_core::ws::{Config, Initiator};
 
     use super::*;
 
@@ -394,7 +369,7 @@ mod tests {
             "{:?}",
             inbox.events
         );
-        dispatch.finish(&mut server, &mut inbox);
+        dispatch.flush(&mut server, &mut inbox);
         match inbox.events.last() {
             Some(Event::Closed(info)) => assert_eq!(info.code, CloseCode::PROTOCOL_ERROR),
             other => panic!("expected Closed last, got {other:?}"),
@@ -417,16 +392,21 @@ mod tests {
     }
 
     #[test]
-    fn closed_is_made_up_for_a_driver_that_gave_up_first() {
+    fn a_socket_that_ends_without_a_close_ends_with_the_cores_own_closed() {
         let now = Instant::now();
         let mut dispatch = Dispatch::new(Arc::from([]));
         let mut inbox = Mailbox::default();
         let mut server = open_server(now, &mut dispatch, &mut inbox);
         assert!(dispatch.opened().is_some());
-        dispatch.finish(&mut server, &mut inbox);
+        // What a driver does when its socket fails or it stalls.
+        server.handle_eof(now);
+        dispatch.flush(&mut server, &mut inbox);
         match inbox.events.as_slice() {
-            [Event::Closed(info)] => assert_eq!(info.initiator, Initiator::Transport),
-            other => panic!("expected one made-up Closed, got {other:?}"),
+            [Event::Closed(info)] => {
+                assert_eq!(info.initiator, Initiator::Transport);
+                assert_eq!(info.code, CloseCode::ABNORMAL);
+            }
+            other => panic!("expected the core's Closed, got {other:?}"),
         }
     }
 }

@@ -206,7 +206,7 @@ impl<R: Runtime> Driver<R> {
             self.abandon_if_unused();
         }
         self.refuse_commands();
-        self.dispatch.finish(&mut self.conn, &mut self.events);
+        self.dispatch.flush(&mut self.conn, &mut self.events);
         self.io.shutdown().await;
         debug!("finished");
     }
@@ -242,7 +242,7 @@ impl<R: Runtime> Driver<R> {
         let take_control = running && self.control_open;
         let take_data = running && self.data_open && room;
         if !(io_active || behind || take_control || take_data) {
-            self.io.stalled();
+            self.io.stalled(&mut self.conn);
             return Ok(());
         }
         let Driver {
