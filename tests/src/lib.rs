@@ -6,12 +6,16 @@
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
-//!   the `interop` and `interop_tls` scenarios (run per peer by `tests/interop_*.rs`) and
-//!   the `loopback` ones (`tests/loopback.rs`), compiled for that module's adapter.
+//!   every scenario family (`interop`, `interop_tls`, `loopback`, `rpc_loopback`,
+//!   `session`, `session_python`, `tls`, `cross_runtime`), compiled for that module's
+//!   adapter and run by `tests/<family>.rs` (the interop ones per peer, by
+//!   `tests/interop_*.rs`).
+//! - [`proxy`]: a TCP proxy on threads that can go silent or die, for any runtime.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
 //! - [`interop_deflate`]: the interop scenarios with permessage-deflate on (tokio), run by
 //!   `tests/interop_{python,node}.rs`.
-//! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
+//! - [`rpc`]: the in-process tether-tokio JSON-RPC server of `tests/rpc_python.rs` and
+//!   `tests/rpc_jsonrpsee.rs`.
 //! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
 
 use std::path::PathBuf;
@@ -20,6 +24,7 @@ pub mod certs;
 pub mod interop_deflate;
 pub mod payload;
 pub mod peer;
+pub mod proxy;
 pub mod purity;
 pub mod rpc;
 pub mod runtime;

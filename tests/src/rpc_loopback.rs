@@ -1,18 +1,26 @@
 //! Our JSON-RPC client against our server over loopback TCP: typed calls and their
-//! errors, many calls at once on one connection, deadlines and cancellation, and a server
-//! that goes away. Compiled once per adapter (see [`crate::runtime`]) and run by
-//! `tests/rpc_loopback.rs`; the server serves the `rpc_server` example's methods.
+//! errors, many calls at once on one connection, slow handlers and the handler bound,
+//! deadlines and cancellation, batches, and a server that goes away or dies. (Reconnects,
+//! heartbeats and queues are in `session.rs`.) Compiled once per adapter (see
+//! [`crate::runtime`]) and run by `tests/rpc_loopback.rs`; the server serves the
+//! `rpc_server` example's methods. Every scenario runs under a time limit, so a bug fails
+//! instead of hanging.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::adapter;
 use super::adapter::rpc::{
-    CallError, Client, ClientConfig, ErrorObject, RpcConfig, Server, ServerConfig,
+    Backoff, CallError, Client, ClientConfig, ErrorObject, RpcConfig, Server, ServerConfig, State,
 };
+use super::adapter::{ConnectError, Message};
 use super::rt;
+use crate::proxy::Proxy;
 use crate::runtime::timeout;
 
 #[path = "../../examples/shared/rpc_methods.rs"]
@@ -20,27 +28,27 @@ mod rpc_methods;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-async fn within<T>(scenario: impl std::future::Future<Output = T>) -> T {
+async fn within<T>(scenario: impl Future<Output = T>) -> T {
     timeout(LIMIT, scenario).await.expect("scenario timed out")
 }
 
-/// Params of `tag`.
+/// Params of `tag`: a number the caller picks, echoed back after a while.
 #[derive(Debug, Deserialize)]
 struct Tag {
     n: u64,
 }
 
-/// Answers `n` after 0 to 9 ms, picked from `n`, so answers overtake each other.
+/// Waits 0 to 20 ms, chosen from `n` so that neighbours wait differently, then returns `n`:
+/// answers come back in another order than the calls went out.
 async fn tag(Tag { n }: Tag) -> Result<u64, ErrorObject> {
-    rt::sleep(Duration::from_millis(n.wrapping_mul(7919) % 10)).await;
+    let ms = n.wrapping_mul(2_654_435_761) % 21;
+    rt::sleep(Duration::from_millis(ms)).await;
     Ok(n)
 }
 
 /// The example's server (plus `tag`) on a free port, serving in the background; its URL.
-async fn start() -> String {
-    let server = Server::bind("127.0.0.1:0", ServerConfig::default())
-        .await
-        .expect("bind");
+async fn start(config: ServerConfig) -> String {
+    let server = Server::bind("127.0.0.1:0", config).await.expect("bind");
     let server = rpc_methods::routes(server).route("tag", tag);
     let url = format!("ws://{}", server.local_addr().expect("local_addr"));
     rt::spawn(async move {
@@ -49,83 +57,124 @@ async fn start() -> String {
     url
 }
 
-fn error_code<T: std::fmt::Debug>(result: Result<T, CallError>) -> i64 {
+async fn connect(url: &str) -> Client {
+    Client::connect(url, ClientConfig::default())
+        .await
+        .expect("connect")
+}
+
+fn rpc_code<T: std::fmt::Debug>(result: Result<T, CallError>) -> i64 {
     match result {
         Err(CallError::Rpc(error)) => error.code,
         other => panic!("expected an error object, got {other:?}"),
     }
 }
 
+/// Polls `metrics().in_flight` until it is 0: cancels reach the driver asynchronously.
+async fn no_calls_in_flight(client: &Client) {
+    while client.metrics().await.in_flight != 0 {
+        rt::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Polls until the client has read `n` more bytes than `since`: late answers are read,
+/// and dropped by the core without a trace in the metrics but their bytes. (The heartbeat's
+/// first ping is 5 s away, so these bytes are answers.)
+async fn received(client: &Client, since: u64, n: u64) {
+    while client.metrics().await.bytes_received < since + n {
+        rt::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Every method of the example answers, with results typed on our side; server errors,
 /// unknown methods and bad params are error objects; params and results that do not fit
-/// are caught here; after `close`, calls are refused.
-pub async fn typed_calls_errors_and_notifications() {
+/// are caught here; notifications, even of unknown methods, are fine; a call without a
+/// deadline works; after `close`, calls are refused.
+pub async fn example_methods_answer_typed_calls() {
     within(async {
-        let client = Client::connect(&start().await, ClientConfig::default())
-            .await
-            .expect("connect");
+        let client = connect(&start(ServerConfig::default()).await).await;
+
+        let value = json!({"a": [1, 2.5, "x", null], "b": {"c": true}});
+        let echoed: Value = client.call("echo", &value).await.expect("echo");
+        assert_eq!(echoed, value);
         let value = json!({"list": [1, "two", null], "nested": {"ok": true}});
         assert_eq!(
             client.call::<_, Value>("echo", &value).await.expect("echo"),
             value
         );
-        assert_eq!(
-            client.call::<_, i64>("add", &(40, 2)).await.expect("add"),
-            42
-        );
-        assert_eq!(
-            client.call::<_, f64>("add", &(0.25, 1)).await.expect("add"),
-            1.25
-        );
+        let echoed: Value = client.call("echo", &()).await.expect("echo without params");
+        assert_eq!(echoed, Value::Null);
+
+        let sum: Value = client.call("add", &(40, 2)).await.expect("add ints");
+        assert_eq!(sum, json!(42));
+        assert!(sum.is_i64(), "integers stay integers");
+        let sum: f64 = client.call("add", &(0.5, 2)).await.expect("add floats");
+        assert_eq!(sum, 2.5);
+        let sum: f64 = client.call("add", &(0.25, 1)).await.expect("add floats");
+        assert_eq!(sum, 1.25);
+        let sum: Value = client.call("add", &(i64::MAX, 1)).await.expect("overflow");
+        assert!(sum.is_f64(), "an i64 overflow adds as f64");
+
         let slept: u64 = client
-            .call("sleep", &json!({"ms": 5}))
+            .call("sleep", &json!({"ms": 10}))
             .await
             .expect("sleep");
-        assert_eq!(slept, 5);
+        assert_eq!(slept, 10);
 
         let failed = client.call::<_, Value>("fail", &()).await;
-        assert_eq!(error_code(failed), rpc_methods::FAIL_CODE);
-        let unknown = client.call::<_, Value>("nope", &()).await;
-        assert_eq!(error_code(unknown), ErrorObject::METHOD_NOT_FOUND);
-        let bad = client.call::<_, Value>("add", &["a", "b"]).await;
-        assert_eq!(error_code(bad), ErrorObject::INVALID_PARAMS);
+        assert_eq!(rpc_code(failed), rpc_methods::FAIL_CODE);
+        let unknown = client.call::<_, Value>("no/such/method", &()).await;
+        assert_eq!(rpc_code(unknown), ErrorObject::METHOD_NOT_FOUND);
+        let bad = client.call::<_, Value>("add", &["one", "two"]).await;
+        assert_eq!(rpc_code(bad), ErrorObject::INVALID_PARAMS);
+        let bad = client.call::<_, Value>("sleep", &()).await;
+        assert_eq!(rpc_code(bad), ErrorObject::INVALID_PARAMS);
+
+        // Caught on our side, nothing sent: params must be structured, results must fit.
+        assert!(matches!(
+            client.call::<_, Value>("echo", &5).await,
+            Err(CallError::Params(_))
+        ));
         assert!(matches!(
             client.call::<_, Value>("echo", &"not structured").await,
             Err(CallError::Params(_))
         ));
         assert!(matches!(
+            client.call::<_, String>("add", &(1, 2)).await,
+            Err(CallError::Result(_))
+        ));
+        assert!(matches!(
             client.call::<_, bool>("add", &(1, 1)).await,
             Err(CallError::Result(_))
         ));
-
         client
             .notify("sleep", &json!({"ms": 1}))
             .await
             .expect("notify");
         client
-            .notify("nope", &())
+            .notify("no/such/method", &())
             .await
-            .expect("notify an unknown method");
-        assert_eq!(
-            client.call::<_, Value>("echo", &[3]).await.expect("echo"),
-            json!([3])
-        );
+            .expect("notify unknown");
+        let forever = client.call_with_timeout::<_, Value>("echo", &[0], Duration::MAX);
+        assert_eq!(forever.await.expect("no deadline overflow"), json!([0]));
+        let echoed: Value = client.call("echo", &[7]).await.expect("still usable");
+        assert_eq!(echoed, json!([7]));
         assert_eq!(client.metrics().await.in_flight, 0);
-
         client.close().await;
         assert!(matches!(
-            client.call::<_, Value>("echo", &[4]).await,
+            client.call::<_, Value>("echo", &[1]).await,
             Err(CallError::Closed)
         ));
     })
     .await;
 }
 
-/// Two thousand calls from as many tasks share one connection; answers come back out of
-/// order and each caller gets its own.
-pub async fn many_concurrent_calls_each_get_their_own_answer() {
-    const CALLS: u64 = 2_000;
+/// Ten thousand calls from as many tasks share one connection; answers come back out of
+/// order and each caller gets its own, once.
+pub async fn ten_thousand_concurrent_calls_on_one_connection_each_get_their_own_answer() {
+    const CALLS: u64 = 10_000;
     within(async {
+        let url = start(ServerConfig::default()).await;
         let config = ClientConfig {
             rpc: RpcConfig {
                 max_in_flight: CALLS as usize,
@@ -133,59 +182,185 @@ pub async fn many_concurrent_calls_each_get_their_own_answer() {
             },
             ..Default::default()
         };
-        let client = Client::connect(&start().await, config).await.expect("connect");
-        let (answers, arrived) = async_channel::unbounded();
+        let client = Client::connect(&url, config).await.expect("connect");
+        let finished = Arc::new(AtomicUsize::new(0));
+        let mut calls = Vec::new();
         for n in 0..CALLS {
             let client = client.clone();
-            let answers = answers.clone();
-            rt::spawn(async move {
-                let answer = client.call::<_, u64>("tag", &json!({ "n": n })).await;
-                let _ = answers.send((n, answer)).await;
-            });
+            let finished = finished.clone();
+            calls.push(rt::spawn_task(async move {
+                let answer: u64 = client.call("tag", &json!({ "n": n })).await.expect("tag");
+                (n, answer, finished.fetch_add(1, Ordering::Relaxed))
+            }));
         }
         let mut seen = vec![false; CALLS as usize];
         let mut out_of_order = 0;
-        for place in 0..CALLS {
-            let (n, answer) = arrived.recv().await.expect("an answer");
-            assert_eq!(answer.expect("tag"), n, "a caller got someone else's answer");
+        for call in calls {
+            let (n, answer, place) = call.join().await;
+            assert_eq!(answer, n, "a caller got someone else's answer");
             assert!(!seen[n as usize], "answer {n} delivered twice");
             seen[n as usize] = true;
-            out_of_order += u64::from(place != n);
+            if place as u64 != n {
+                out_of_order += 1;
+            }
         }
+        assert!(seen.iter().all(|&s| s), "answers lost");
         assert!(
             out_of_order > CALLS / 10,
             "answers came back nearly in order ({out_of_order} out of place): the test proves little"
         );
-        assert_eq!(client.metrics().await.in_flight, 0);
+        let metrics = client.metrics().await;
+        assert_eq!(metrics.in_flight, 0);
+        assert_eq!(metrics.messages_received, CALLS);
+        assert_eq!(metrics.reconnections, 0);
     })
     .await;
 }
 
-/// A call past its own deadline ends `Timeout`, a call whose future is dropped is
-/// cancelled and frees its slot, and the connection carries on.
-pub async fn deadlines_and_cancels_end_calls_and_keep_the_connection() {
+/// A call to a handler that takes 1.5 s does not hold up a quick one made after it.
+pub async fn a_slow_handler_does_not_block_a_fast_one_on_the_same_connection() {
     within(async {
-        let client = Client::connect(&start().await, ClientConfig::default())
-            .await
-            .expect("connect");
+        let client = connect(&start(ServerConfig::default()).await).await;
+        let slow = {
+            let client = client.clone();
+            rt::spawn_task(
+                async move { client.call::<_, u64>("sleep", &json!({"ms": 1500})).await },
+            )
+        };
+        // Let the slow request reach the server first.
+        rt::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let echoed: Value = client.call("echo", &["fast"]).await.expect("echo");
+        assert_eq!(echoed, json!(["fast"]));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(!slow.is_finished(), "the slow call should still be running");
+        assert_eq!(slow.join().await.expect("slow call"), 1500);
+    })
+    .await;
+}
+
+/// With `max_handlers_per_connection: 2`, four calls of 200 ms all succeed, two at a time.
+pub async fn handlers_past_the_bound_wait_instead_of_being_refused() {
+    within(async {
+        let config = ServerConfig {
+            max_handlers_per_connection: 2,
+            ..Default::default()
+        };
+        let client = connect(&start(config).await).await;
+        let started = Instant::now();
+        let mut calls = Vec::new();
+        for _ in 0..4 {
+            let client = client.clone();
+            calls.push(rt::spawn_task(async move {
+                client.call::<_, u64>("sleep", &json!({"ms": 200})).await
+            }));
+        }
+        for call in calls {
+            assert_eq!(call.join().await.expect("sleep"), 200);
+        }
+        // Two at a time: two rounds of 200 ms.
+        assert!(started.elapsed() >= Duration::from_millis(400));
+    })
+    .await;
+}
+
+/// A call past its own deadline ends `Timeout` and frees its slot; the connection carries
+/// on, and the late answer, when it comes, is read and dropped.
+pub async fn a_call_past_its_deadline_times_out_and_the_connection_stays_usable() {
+    within(async {
+        let client = connect(&start(ServerConfig::default()).await).await;
         let late = client
-            .call_with_timeout::<_, u64>("sleep", &json!({"ms": 500}), Duration::from_millis(30))
+            .call_with_timeout::<_, u64>("sleep", &json!({"ms": 300}), Duration::from_millis(50))
             .await;
         assert!(matches!(late, Err(CallError::Timeout)), "{late:?}");
+        assert_eq!(client.metrics().await.in_flight, 0);
 
-        let dropped = timeout(
-            Duration::from_millis(30),
-            client.call::<_, u64>("sleep", &json!({"ms": 500})),
-        )
-        .await;
-        assert!(dropped.is_err(), "the call should still have been waiting");
-        // The cancel reaches the driver asynchronously.
-        while client.metrics().await.in_flight != 0 {
-            rt::sleep(Duration::from_millis(1)).await;
-        }
+        let sum: i64 = client
+            .call("add", &(1, 2))
+            .await
+            .expect("add after timeout");
+        assert_eq!(sum, 3);
+        // The late answer arrives, matches nothing, and is dropped.
+        let before = client.metrics().await;
+        received(&client, before.bytes_received, 1).await;
         assert_eq!(
-            client.call::<_, Value>("echo", &[1]).await.expect("echo"),
-            json!([1])
+            client.metrics().await.messages_received,
+            before.messages_received
+        );
+        let sum: i64 = client
+            .call("add", &(2, 2))
+            .await
+            .expect("add after late answer");
+        assert_eq!(sum, 4);
+    })
+    .await;
+}
+
+/// A hundred calls whose futures are dropped after 1 ms are cancelled: each gives its slot
+/// back, their late answers are read and handed to nobody, and the connection carries on.
+pub async fn dropping_a_call_future_cancels_the_call() {
+    within(async {
+        let client = connect(&start(ServerConfig::default()).await).await;
+        let params = json!({"ms": 500});
+        for _ in 0..100 {
+            if let Ok(result) = timeout(
+                Duration::from_millis(1),
+                client.call::<_, u64>("sleep", &params),
+            )
+            .await
+            {
+                panic!("the call should have been dropped, got {result:?}")
+            }
+        }
+        // Nothing leaks: every dropped call gives its slot back.
+        no_calls_in_flight(&client).await;
+        let echoed: Value = client.call("echo", &["after"]).await.expect("echo");
+        assert_eq!(echoed, json!(["after"]));
+        // Their late answers (over 50 bytes each, with a 36-character id) are read and
+        // dropped, not handed to anyone. A call whose cancel reached the client's task
+        // before the call itself was never sent, so count those that were.
+        let before = client.metrics().await;
+        let sent = before.messages_sent - 1;
+        assert!(sent <= 100, "{before:?}");
+        received(&client, before.bytes_received, sent * 50).await;
+        assert_eq!(
+            client.metrics().await.messages_received,
+            before.messages_received
+        );
+        let echoed: Value = client.call("echo", &["later"]).await.expect("echo");
+        assert_eq!(echoed, json!(["later"]));
+    })
+    .await;
+}
+
+/// A batch of three calls and a notification, sent by hand over a plain WebSocket, is
+/// answered with one array of three responses.
+pub async fn a_batch_is_answered_as_one_array() {
+    within(async {
+        let url = start(ServerConfig::default()).await;
+        let mut ws = adapter::connect(&url, Default::default())
+            .await
+            .expect("connect");
+        let batch = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "sleep", "params": {"ms": 30}},
+            {"jsonrpc": "2.0", "method": "echo", "params": [0]},
+            {"jsonrpc": "2.0", "id": 2, "method": "add", "params": [1, 2]},
+            {"jsonrpc": "2.0", "id": 3, "method": "no/such/method"},
+        ]);
+        ws.send(batch.to_string()).await.expect("send");
+        let Some(Message::Text(text)) = ws.recv().await else {
+            panic!("no answer");
+        };
+        let answer: Value = serde_json::from_str(&text).expect("json");
+        let mut answers = answer.as_array().expect("an array").clone();
+        answers.sort_by_key(|a| a["id"].as_i64());
+        assert_eq!(
+            Value::Array(answers),
+            json!([
+                {"jsonrpc": "2.0", "id": 1, "result": 30},
+                {"jsonrpc": "2.0", "id": 2, "result": 3},
+                {"jsonrpc": "2.0", "id": 3, "error": {"code": -32601, "message": "Method not found"}},
+            ])
         );
     })
     .await;
@@ -213,6 +388,64 @@ pub async fn a_server_that_goes_away_ends_calls_with_connection_lost() {
         assert!(
             matches!(lost, Err(CallError::ConnectionLost { sent: true })),
             "{lost:?}"
+        );
+    })
+    .await;
+}
+
+/// A server that dies with a call in flight (its port closes and every connection is cut
+/// without a close frame: here a [`Proxy`] in front of it is killed) loses the call, which
+/// ends `ConnectionLost`; with nobody listening, the client gives up after three attempts,
+/// and a new client's `connect` says why.
+pub async fn a_server_that_dies_loses_the_pending_calls_and_the_client_gives_up_after_max_attempts()
+{
+    within(async {
+        let upstream = start(ServerConfig::default()).await;
+        let upstream = upstream
+            .strip_prefix("ws://")
+            .and_then(|addr| addr.parse().ok())
+            .expect("ws://ADDR");
+        let proxy = Proxy::start(upstream);
+        let url = proxy.url();
+        let config = ClientConfig {
+            backoff: Backoff {
+                base: Duration::from_millis(10),
+                max: Duration::from_millis(50),
+                max_attempts: Some(3),
+            },
+            ..Default::default()
+        };
+        let client = Client::connect(&url, config).await.expect("connect");
+        let sum: i64 = client.call("add", &(1, 1)).await.expect("add");
+        assert_eq!(sum, 2);
+
+        let pending = {
+            let client = client.clone();
+            rt::spawn_task(
+                async move { client.call::<_, u64>("sleep", &json!({"ms": 10_000})).await },
+            )
+        };
+        rt::sleep(Duration::from_millis(50)).await;
+        proxy.kill();
+        let lost = pending.join().await;
+        assert!(
+            matches!(lost, Err(CallError::ConnectionLost { sent: true })),
+            "{lost:?}"
+        );
+        // Nobody listens any more: three refused attempts, then the client gives up.
+        let mut states = client.states();
+        let failed = states.wait_for(|s| s == State::Failed).await;
+        assert_eq!(failed, Some(State::Failed));
+        assert!(matches!(
+            client.call::<_, Value>("echo", &[1]).await,
+            Err(CallError::Failed)
+        ));
+
+        let again = Client::connect(&url, ClientConfig::default()).await;
+        assert!(
+            matches!(again, Err(ConnectError::Io(_))),
+            "{:?}",
+            again.err()
         );
     })
     .await;

@@ -1,16 +1,17 @@
 //! The adapters and executors the scenario tests run on, one module each, and the
 //! macros that declare a `#[test]` per scenario for one of them.
 //!
-//! [`interop`](crate::runtime::tokio::interop),
-//! [`interop_tls`](crate::runtime::tokio::interop_tls), [`loopback`](crate::runtime::tokio::loopback)
-//! and [`rpc_loopback`](crate::runtime::async_std::rpc_loopback) are written once, against
+//! The scenario files ([`interop`](crate::runtime::tokio::interop),
+//! [`interop_tls`](crate::runtime::tokio::interop_tls),
+//! [`loopback`](crate::runtime::tokio::loopback),
+//! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback)) are written once, against
 //! `super::adapter` (and `super::rt` for spawning and sleeping), and compiled into each
-//! adapter's module: [`tokio`] over tether-tokio,
-//! [`async_std`] over tether-async-std. [`smol`] runs the same compiled scenarios as
-//! [`async_std`] (one adapter, two executors). Each module's `block_on` runs a scenario on
-//! its executor. The scenarios name no runtime: waits are bounded with [`timeout`] (an
-//! `async-io` timer, which any executor can poll), and concurrent halves are joined in one
-//! task instead of spawned.
+//! adapter's module: [`tokio`] over tether-tokio, [`async_std`] over tether-async-std.
+//! [`smol`] runs the same compiled scenarios as [`async_std`] (one adapter, two
+//! executors). Each module's `block_on` runs a scenario on its executor. The scenarios
+//! name no runtime: waits are bounded with [`timeout`] (an `async-io` timer, which any
+//! executor can poll), and a task whose end matters is spawned with `rt::spawn_task`,
+//! which hands back a [`Task`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,6 +34,76 @@ pub async fn timeout<T>(limit: Duration, task: impl Future<Output = T>) -> Resul
             Err(Elapsed)
         })
         .await
+}
+
+/// A task spawned by a runtime module's `rt::spawn_task`: its output once it has one, and
+/// a way to stop it. Dropping it lets the task run on (as a tokio `JoinHandle` does).
+#[derive(Debug)]
+pub struct Task<T> {
+    output: async_channel::Receiver<T>,
+    stop: async_channel::Sender<()>,
+}
+
+impl<T> Task<T> {
+    /// Whether the task has ended (with an output, or by a panic or [`abort`](Self::abort)).
+    pub fn is_finished(&self) -> bool {
+        !self.output.is_empty() || self.output.is_closed()
+    }
+
+    /// The task's output; panics if it panicked or was aborted.
+    pub async fn join(self) -> T {
+        self.output
+            .recv()
+            .await
+            .expect("the task panicked or was aborted")
+    }
+
+    /// Stops the task: it is dropped the next time its executor polls it.
+    pub fn abort(&self) {
+        self.stop.close();
+    }
+}
+
+/// `future` made into what a runtime spawns (which ends with `future` or at
+/// [`Task::abort`]), and the [`Task`] that watches it.
+pub fn task<T: Send + 'static>(
+    future: impl Future<Output = T> + Send + 'static,
+) -> (impl Future<Output = ()> + Send + 'static, Task<T>) {
+    let (done, output) = async_channel::bounded(1);
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    // The task holds a sender of its own, so only `abort` closes the stop channel.
+    let keep_open = stop.clone();
+    let run = async move {
+        let _keep_open = keep_open;
+        let finished = async { Some(future.await) }
+            .or(async {
+                let _ = stopped.recv().await;
+                None
+            })
+            .await;
+        if let Some(finished) = finished {
+            let _ = done.try_send(finished);
+        }
+    };
+    (run, Task { output, stop })
+}
+
+/// A `mod tokio`, `mod async_std` and `mod smol`, each with `$family!(that_runtime)`: the
+/// scenario family declared once per runtime.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! every_runtime {
+    ($family:ident) => {
+        mod tokio {
+            $crate::$family!(tokio);
+        }
+        mod async_std {
+            $crate::$family!(async_std);
+        }
+        mod smol {
+            $crate::$family!(smol);
+        }
+    };
 }
 
 /// Declares a `#[test]` for each interop scenario against one peer, on one runtime module
@@ -108,9 +179,12 @@ macro_rules! interop_tls_tests {
 }
 
 /// Declares a `#[test]` for each loopback scenario (our client against our server) on one
-/// runtime module.
+/// runtime module, or with no argument in a module per runtime.
 #[macro_export]
 macro_rules! loopback_tests {
+    () => {
+        $crate::every_runtime!(loopback_tests);
+    };
     ($runtime:ident) => {
         $crate::scenario_tests!(
             $runtime,
@@ -121,23 +195,33 @@ macro_rules! loopback_tests {
             commands_after_the_end_answer_even_while_events_wait_unread,
             a_receiver_that_falls_behind_slows_the_peer_and_loses_nothing,
             a_refused_upgrade_and_a_dead_port_are_typed_errors,
+            compression_is_agreed_and_carries_messages_when_both_sides_set_it,
+            a_send_right_after_close_returns_is_refused,
         );
     };
 }
 
 /// Declares a `#[test]` for each JSON-RPC loopback scenario (our client against our
-/// server) on one runtime module.
+/// server) on one runtime module, or with no argument in a module per runtime.
 #[macro_export]
 macro_rules! rpc_loopback_tests {
+    () => {
+        $crate::every_runtime!(rpc_loopback_tests);
+    };
     ($runtime:ident) => {
         $crate::scenario_tests!(
             $runtime,
             rpc_loopback,
             (),
-            typed_calls_errors_and_notifications,
-            many_concurrent_calls_each_get_their_own_answer,
-            deadlines_and_cancels_end_calls_and_keep_the_connection,
+            example_methods_answer_typed_calls,
+            ten_thousand_concurrent_calls_on_one_connection_each_get_their_own_answer,
+            a_slow_handler_does_not_block_a_fast_one_on_the_same_connection,
+            handlers_past_the_bound_wait_instead_of_being_refused,
+            a_call_past_its_deadline_times_out_and_the_connection_stays_usable,
+            dropping_a_call_future_cancels_the_call,
+            a_batch_is_answered_as_one_array,
             a_server_that_goes_away_ends_calls_with_connection_lost,
+            a_server_that_dies_loses_the_pending_calls_and_the_client_gives_up_after_max_attempts,
         );
     };
 }

@@ -14,6 +14,7 @@ pub mod interop_tls;
 #[allow(clippy::duplicate_mod)]
 #[path = "../loopback.rs"]
 pub mod loopback;
+#[allow(clippy::duplicate_mod)]
 #[path = "../rpc_loopback.rs"]
 pub mod rpc_loopback;
 
@@ -23,9 +24,20 @@ pub mod rt {
     use std::future::Future;
     use std::time::Duration;
 
+    use crate::runtime::Task;
+
     /// Runs `task` in the background.
     pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
         async_std::task::spawn(task);
+    }
+
+    /// Runs `task` in the background; its [`Task`] says when it ends and with what.
+    pub fn spawn_task<T: Send + 'static>(
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        let (run, task) = crate::runtime::task(task);
+        spawn(run);
+        task
     }
 
     /// Waits `duration`.

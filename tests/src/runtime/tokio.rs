@@ -14,6 +14,36 @@ pub mod interop_tls;
 #[allow(clippy::duplicate_mod)]
 #[path = "../loopback.rs"]
 pub mod loopback;
+#[allow(clippy::duplicate_mod)]
+#[path = "../rpc_loopback.rs"]
+pub mod rpc_loopback;
+
+/// What the scenarios need of an executor, on tokio: `tokio::spawn` and tokio's timer.
+pub mod rt {
+    use std::future::Future;
+    use std::time::Duration;
+
+    use crate::runtime::Task;
+
+    /// Runs `task` in the background.
+    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+
+    /// Runs `task` in the background; its [`Task`] says when it ends and with what.
+    pub fn spawn_task<T: Send + 'static>(
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        let (run, task) = crate::runtime::task(task);
+        spawn(run);
+        task
+    }
+
+    /// Waits `duration`.
+    pub async fn sleep(duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
 
 /// Runs `scenario` on a fresh multi-threaded runtime with two workers.
 pub fn block_on<F: Future>(scenario: F) -> F::Output {
