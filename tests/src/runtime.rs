@@ -4,7 +4,8 @@
 //! The scenario files ([`interop`](crate::runtime::tokio::interop),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
-//! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback)) are written once, against
+//! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
+//! [`session`](crate::runtime::tokio::session)) are written once, against
 //! `super::adapter` (and `super::rt` for spawning and sleeping), and compiled into each
 //! adapter's module: [`tokio`] over tether-tokio, [`async_std`] over tether-async-std.
 //! [`smol`] runs the same compiled scenarios as [`async_std`] (one adapter, two
@@ -222,6 +223,27 @@ macro_rules! rpc_loopback_tests {
             a_batch_is_answered_as_one_array,
             a_server_that_goes_away_ends_calls_with_connection_lost,
             a_server_that_dies_loses_the_pending_calls_and_the_client_gives_up_after_max_attempts,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each session scenario (the reconnecting JSON-RPC client over
+/// loopback, behind a proxy or in front of nobody) on one runtime module, or with no
+/// argument in a module per runtime.
+#[macro_export]
+macro_rules! session_tests {
+    () => {
+        $crate::every_runtime!(session_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            session,
+            (),
+            a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replaced,
+            after_max_attempts_against_a_closed_port_the_client_has_failed_and_says_so,
+            a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits,
+            dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session,
         );
     };
 }

@@ -17,6 +17,9 @@ pub mod loopback;
 #[allow(clippy::duplicate_mod)]
 #[path = "../rpc_loopback.rs"]
 pub mod rpc_loopback;
+#[allow(clippy::duplicate_mod)]
+#[path = "../session.rs"]
+pub mod session;
 
 /// What the scenarios need of an executor: the adapter's own global executor (async-std's),
 /// whichever executor runs the scenario, and an `async-io` timer.

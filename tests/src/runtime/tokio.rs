@@ -17,6 +17,9 @@ pub mod loopback;
 #[allow(clippy::duplicate_mod)]
 #[path = "../rpc_loopback.rs"]
 pub mod rpc_loopback;
+#[allow(clippy::duplicate_mod)]
+#[path = "../session.rs"]
+pub mod session;
 
 /// What the scenarios need of an executor, on tokio: `tokio::spawn` and tokio's timer.
 pub mod rt {

@@ -1,8 +1,9 @@
 //! The reconnecting `rpc::Client` over real loopback sockets: a link that goes silent
 //! behind a proxy is found by the heartbeat and replaced, a server that is never there
 //! makes the client give up after `max_attempts`, the queue's bounds, close and drop.
-//! (A server killed and restarted mid-traffic is in `tests/tests/session_python.rs`,
-//! against a Python server in a process of its own.)
+//! (A server killed and restarted mid-traffic is in `session_python.rs`, against a Python
+//! server in a process of its own.) Compiled once per adapter (see [`crate::runtime`])
+//! and run by `tests/session.rs`.
 //!
 //! The one timing bound asserted is the heartbeat's deadline, which is the feature under
 //! test; it gets generous slack (see `SLACK`).
@@ -12,14 +13,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tether_tokio::rpc::{
+
+use super::adapter::rpc::{
     Backoff, CallError, Client, ClientConfig, ErrorObject, Heartbeat, HeartbeatMode, QueueLimits,
     Server, ServerConfig, State,
 };
-use tether_tokio::ConnectError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use super::adapter::ConnectError;
+use super::rt;
+use crate::proxy::Proxy;
+use crate::runtime::timeout;
 
 /// Bound on each wait of a scenario: a bug fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -29,7 +31,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 const SLACK: Duration = Duration::from_millis(1500);
 
 async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, future)
+    timeout(LIMIT, future)
         .await
         .unwrap_or_else(|_| panic!("{what}: nothing within {LIMIT:?}"))
 }
@@ -51,7 +53,9 @@ async fn echo_server() -> SocketAddr {
             Ok::<_, ErrorObject>(params)
         });
     let addr = server.local_addr().expect("local_addr");
-    tokio::spawn(server.serve());
+    rt::spawn(async move {
+        let _ = server.serve().await;
+    });
     addr
 }
 
@@ -71,73 +75,14 @@ fn quick_backoff(max_attempts: Option<u32>) -> Backoff {
     }
 }
 
-/// A TCP proxy on 127.0.0.1 to `upstream` that can stop forwarding without closing
-/// anything: bytes stay unread in the sockets, as on a link whose far end froze or whose
-/// route went dark. New connections are accepted and connected upstream all the while.
-struct Proxy {
-    addr: SocketAddr,
-    forwarding: watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let addr = listener.local_addr().expect("proxy addr");
-        let (forwarding, gate) = watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(upstream).await else {
-                    continue;
-                };
-                let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                tokio::spawn(pump(client_read, server_write, gate.clone()));
-                tokio::spawn(pump(server_read, client_write, gate.clone()));
-            }
-        });
-        Proxy { addr, forwarding }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/", self.addr)
-    }
-
-    fn set_forwarding(&self, on: bool) {
-        self.forwarding.send_replace(on);
-    }
-}
-
-/// Copies `from` to `to` while the gate is open; while it is shut, neither reads nor
-/// writes. Ends with either side.
-async fn pump(
-    mut from: impl AsyncReadExt + Unpin,
-    mut to: impl AsyncWriteExt + Unpin,
-    mut gate: watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; 16 << 10];
-    loop {
-        if gate.wait_for(|open| *open).await.is_err() {
-            return;
-        }
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        // Shut while we were reading: hold what we read until it opens again.
-        if gate.wait_for(|open| *open).await.is_err() {
-            return;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replaced() {
+/// Behind a proxy that goes silent (no close, no reset: nothing), the heartbeat finds the
+/// dead link within `interval + timeout` (plus slack) and not before a ping could have
+/// timed out; calls made meanwhile wait, and go through once the route is back and the
+/// client has reconnected by itself.
+pub async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replaced() {
     let interval = Duration::from_millis(200);
     let timeout = Duration::from_millis(600);
-    let proxy = Proxy::start(echo_server().await).await;
+    let proxy = Proxy::start(echo_server().await);
     let config = ClientConfig {
         heartbeat: Some(Heartbeat {
             interval,
@@ -157,7 +102,7 @@ async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replace
     assert_eq!(echoed, json!([1]));
 
     // A healthy link is kept: several pings go by, answered.
-    tokio::time::sleep(4 * interval).await;
+    rt::sleep(4 * interval).await;
     let metrics = bounded("metrics", client.metrics()).await;
     assert_eq!(metrics.state, State::Connected);
     assert!(metrics.rtt_mean.is_some(), "no pong yet: {metrics:?}");
@@ -201,24 +146,26 @@ async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replace
     // Calls made meanwhile wait; the attempts through the silent proxy time out.
     let waiting = {
         let client = client.clone();
-        tokio::spawn(async move { client.call::<_, Value>("echo", &["queued"]).await })
+        rt::spawn_task(async move { client.call::<_, Value>("echo", &["queued"]).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    rt::sleep(Duration::from_millis(300)).await;
     assert_eq!(client.state(), State::Reconnecting);
     assert!(!waiting.is_finished());
 
     // The route comes back: the client reconnects by itself and the call goes through.
     proxy.set_forwarding(true);
     state(&client, State::Connected).await;
-    let answer = bounded("the queued call", waiting).await.expect("task");
+    let answer = bounded("the queued call", waiting.join()).await;
     assert_eq!(answer.ok(), Some(json!(["queued"])));
     let metrics = bounded("metrics", client.metrics()).await;
     assert_eq!(metrics.reconnections, 1, "{metrics:?}");
     bounded("close", client.close()).await;
 }
 
-#[tokio::test]
-async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_says_so() {
+/// Against a port nobody listens on, the client gives up after three attempts: what was
+/// queued and everything after ends `Failed`, the metrics say so, closing changes nothing,
+/// and `connect` reports the first attempt's refusal.
+pub async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_says_so() {
     let url = format!("ws://127.0.0.1:{}/", closed_port());
     let config = ClientConfig {
         backoff: quick_backoff(Some(3)),
@@ -228,37 +175,38 @@ async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_says
     // Made before the client gives up: queued, then ended by it.
     let queued = {
         let client = client.clone();
-        tokio::spawn(async move { client.call::<_, Value>("echo", &[1]).await })
+        rt::spawn_task(async move { client.call::<_, Value>("echo", &[1]).await })
     };
     state(&client, State::Failed).await;
-    let queued = bounded("the queued call", queued).await.expect("task");
+    let queued = bounded("the queued call", queued.join()).await;
     assert!(matches!(queued, Err(CallError::Failed)), "{queued:?}");
 
-    let after = client.call::<_, Value>("echo", &[2]).await;
+    let after = bounded("a call once failed", client.call::<_, Value>("echo", &[2])).await;
     assert!(matches!(after, Err(CallError::Failed)), "{after:?}");
-    let after = client.notify("note", &[3]).await;
+    let after = bounded("a notification once failed", client.notify("note", &[3])).await;
     assert!(matches!(after, Err(CallError::Failed)), "{after:?}");
     let error = CallError::Failed.to_string();
     assert_eq!(error, "the client gave up reconnecting");
 
-    let metrics = client.metrics().await;
+    let metrics = bounded("metrics", client.metrics()).await;
     assert_eq!(metrics.state, State::Failed);
     assert_eq!(metrics.errors, 3, "one per failed attempt: {metrics:?}");
     assert_eq!((metrics.reconnections, metrics.queue_depth), (0, 0));
     // Closing a client that gave up is fine, and changes nothing.
-    client.close().await;
+    bounded("close", client.close()).await;
     assert_eq!(client.state(), State::Failed);
 
     // `connect` waits for the first attempt only, and says why it failed.
-    let refused = Client::connect(&url, ClientConfig::default()).await;
+    let refused = bounded("connect", Client::connect(&url, ClientConfig::default())).await;
     match refused {
         Err(ConnectError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
         other => panic!("expected a refused connection, got {:?}", other.err()),
     }
 }
 
-#[tokio::test]
-async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
+/// A queue of two messages refuses a third (call or notification) with `QueueFull`; the
+/// user's `close` ends what waits with `Closed`, and nothing more is taken.
+pub async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
     let url = format!("ws://127.0.0.1:{}/", closed_port());
     let config = ClientConfig {
         backoff: quick_backoff(None),
@@ -269,24 +217,26 @@ async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
         ..Default::default()
     };
     let client = Client::new(&url, config).expect("client");
-    client.notify("note", &[1]).await.expect("first fits");
+    bounded("notify", client.notify("note", &[1]))
+        .await
+        .expect("first fits");
     let waiting = {
         let client = client.clone();
-        tokio::spawn(async move { client.call::<_, Value>("echo", &[2]).await })
+        rt::spawn_task(async move { client.call::<_, Value>("echo", &[2]).await })
     };
     // The call reaches the queue on its own time.
     bounded("two queued", async {
         while client.metrics().await.queue_depth != 2 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            rt::sleep(Duration::from_millis(1)).await;
         }
     })
     .await;
-    let full = client.notify("note", &[3]).await;
+    let full = bounded("notify", client.notify("note", &[3])).await;
     assert!(
         matches!(full, Err(CallError::QueueFull { messages: 2, .. })),
         "{full:?}"
     );
-    let full = client.call::<_, Value>("echo", &[3]).await;
+    let full = bounded("a call", client.call::<_, Value>("echo", &[3])).await;
     assert!(
         matches!(full, Err(CallError::QueueFull { messages: 2, .. })),
         "{full:?}"
@@ -296,14 +246,15 @@ async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
     assert_ne!(client.state(), State::Failed);
     bounded("close", client.close()).await;
     assert_eq!(client.state(), State::Disconnected);
-    let waiting = bounded("the queued call", waiting).await.expect("task");
+    let waiting = bounded("the queued call", waiting.join()).await;
     assert!(matches!(waiting, Err(CallError::Closed)), "{waiting:?}");
-    let after = client.call::<_, Value>("echo", &[4]).await;
+    let after = bounded("a call once closed", client.call::<_, Value>("echo", &[4])).await;
     assert!(matches!(after, Err(CallError::Closed)), "{after:?}");
 }
 
-#[tokio::test]
-async fn dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session() {
+/// Queued calls whose futures are dropped leave the queue; the session lives while a
+/// clone of the client does, and ends `Disconnected` when the last one is dropped.
+pub async fn dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session() {
     let url = format!("ws://127.0.0.1:{}/", closed_port());
     let config = ClientConfig {
         backoff: quick_backoff(None),
@@ -311,17 +262,19 @@ async fn dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_ses
     };
     let client = Client::new(&url, config).expect("client");
     for _ in 0..10 {
-        tokio::select! {
-            result = client.call::<_, Value>("echo", &[1]) => {
-                panic!("the call should have been dropped, got {result:?}")
-            }
-            () = tokio::time::sleep(Duration::from_millis(1)) => {}
+        if let Ok(result) = timeout(
+            Duration::from_millis(1),
+            client.call::<_, Value>("echo", &[1]),
+        )
+        .await
+        {
+            panic!("the call should have been dropped, got {result:?}")
         }
     }
     // Every dropped call left the queue.
     bounded("an empty queue", async {
         while client.metrics().await.queue_depth != 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            rt::sleep(Duration::from_millis(1)).await;
         }
     })
     .await;
@@ -329,7 +282,7 @@ async fn dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_ses
     let mut states = client.states();
     let other = client.clone();
     drop(client);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    rt::sleep(Duration::from_millis(50)).await;
     assert_ne!(
         states.get(),
         State::Disconnected,
