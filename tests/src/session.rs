@@ -204,6 +204,36 @@ pub async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_
     }
 }
 
+/// A call made the moment the client is seen `Failed` ends `Failed` at once, as a later
+/// one does. (The driver publishes `Failed` before it closes its command channel; a call
+/// taken into the channel in between must still be answered, not left there forever.)
+/// Tried 200 times, as the window is narrow.
+pub async fn a_call_made_as_the_client_gives_up_ends_failed() {
+    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    for round in 0..200 {
+        let config = ClientConfig {
+            backoff: Backoff {
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(1),
+                max_attempts: Some(1),
+            },
+            ..Default::default()
+        };
+        let client = Client::new(&url, config).expect("client");
+        state(&client, State::Failed).await;
+        let call = timeout(
+            Duration::from_secs(5),
+            client.call::<_, Value>("echo", &[round]),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: a call made once Failed never ended"));
+        assert!(
+            matches!(call, Err(CallError::Failed)),
+            "round {round}: {call:?}"
+        );
+    }
+}
+
 /// A queue of two messages refuses a third (call or notification) with `QueueFull`; the
 /// user's `close` ends what waits with `Closed`, and nothing more is taken.
 pub async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
