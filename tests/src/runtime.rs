@@ -5,7 +5,8 @@
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
-//! [`session`](crate::runtime::tokio::session)) are written once, against
+//! [`session`](crate::runtime::tokio::session),
+//! [`session_python`](crate::runtime::tokio::session_python)) are written once, against
 //! `super::adapter` (and `super::rt` for spawning and sleeping), and compiled into each
 //! adapter's module: [`tokio`] over tether-tokio, [`async_std`] over tether-async-std.
 //! [`smol`] runs the same compiled scenarios as [`async_std`] (one adapter, two
@@ -245,6 +246,26 @@ macro_rules! session_tests {
             a_call_made_as_the_client_gives_up_ends_failed,
             a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits,
             dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each session scenario against the Python JSON-RPC server
+/// (killed and restarted) on one runtime module, or with no argument in a module per
+/// runtime.
+#[macro_export]
+macro_rules! session_python_tests {
+    () => {
+        $crate::every_runtime!(session_python_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            session_python,
+            (),
+            a_server_killed_mid_traffic_and_restarted_gets_every_queued_message_once_in_order,
+            connect_reports_a_refused_upgrade_with_its_status,
+            a_client_made_before_its_server_exists_sends_its_queue_once_the_server_is_up,
         );
     };
 }

@@ -20,6 +20,9 @@ pub mod rpc_loopback;
 #[allow(clippy::duplicate_mod)]
 #[path = "../session.rs"]
 pub mod session;
+#[allow(clippy::duplicate_mod)]
+#[path = "../session_python.rs"]
+pub mod session_python;
 
 /// What the scenarios need of an executor: the adapter's own global executor (async-std's),
 /// whichever executor runs the scenario, and an `async-io` timer.

@@ -3,7 +3,9 @@
 
 use std::future::Future;
 
-pub use super::async_std::{adapter, interop, interop_tls, loopback, rpc_loopback, rt, session};
+pub use super::async_std::{
+    adapter, interop, interop_tls, loopback, rpc_loopback, rt, session, session_python,
+};
 
 /// Runs `scenario` with smol's `block_on`.
 pub fn block_on<F: Future>(scenario: F) -> F::Output {

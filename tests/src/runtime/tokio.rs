@@ -20,6 +20,9 @@ pub mod rpc_loopback;
 #[allow(clippy::duplicate_mod)]
 #[path = "../session.rs"]
 pub mod session;
+#[allow(clippy::duplicate_mod)]
+#[path = "../session_python.rs"]
+pub mod session_python;
 
 /// What the scenarios need of an executor, on tokio: `tokio::spawn` and tokio's timer.
 pub mod rt {
