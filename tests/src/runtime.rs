@@ -6,7 +6,8 @@
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
 //! [`session`](crate::runtime::tokio::session),
-//! [`session_python`](crate::runtime::tokio::session_python)) are written once, against
+//! [`session_python`](crate::runtime::tokio::session_python),
+//! [`tls`](crate::runtime::tokio::tls)) are written once, against
 //! `super::adapter` (and `super::rt` for spawning and sleeping), and compiled into each
 //! adapter's module: [`tokio`] over tether-tokio, [`async_std`] over tether-async-std.
 //! [`smol`] runs the same compiled scenarios as [`async_std`] (one adapter, two
@@ -266,6 +267,34 @@ macro_rules! session_python_tests {
             a_server_killed_mid_traffic_and_restarted_gets_every_queued_message_once_in_order,
             connect_reports_a_refused_upgrade_with_its_status,
             a_client_made_before_its_server_exists_sends_its_queue_once_the_server_is_up,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each `wss://` scenario between our own client and server on
+/// one runtime module, or with no argument in a module per runtime.
+#[macro_export]
+macro_rules! tls_tests {
+    () => {
+        $crate::every_runtime!(tls_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            tls,
+            (),
+            wss_carries_messages_both_ways_and_closes_cleanly,
+            json_rpc_runs_over_wss,
+            a_private_ca_is_an_unknown_issuer_to_the_default_roots,
+            an_expired_certificate_is_named_expired,
+            a_certificate_from_the_future_is_not_yet_valid,
+            a_certificate_for_another_host_is_a_name_mismatch,
+            mutual_tls_refuses_nodes_without_a_trusted_certificate_and_serves_the_others,
+            wss_to_a_plain_tether_server_ends_within_the_connect_timeout,
+            a_plain_client_fails_against_a_tls_server_which_keeps_serving,
+            a_tls_server_drops_a_client_that_never_starts_the_handshake,
+            a_tls_rpc_server_drops_a_client_that_never_starts_the_handshake,
+            the_connect_timeout_covers_the_tls_handshake,
         );
     };
 }

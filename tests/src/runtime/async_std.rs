@@ -23,6 +23,9 @@ pub mod session;
 #[allow(clippy::duplicate_mod)]
 #[path = "../session_python.rs"]
 pub mod session_python;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tls.rs"]
+pub mod tls;
 
 /// What the scenarios need of an executor: the adapter's own global executor (async-std's),
 /// whichever executor runs the scenario, and an `async-io` timer.

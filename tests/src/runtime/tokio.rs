@@ -23,6 +23,9 @@ pub mod session;
 #[allow(clippy::duplicate_mod)]
 #[path = "../session_python.rs"]
 pub mod session_python;
+#[allow(clippy::duplicate_mod)]
+#[path = "../tls.rs"]
+pub mod tls;
 
 /// What the scenarios need of an executor, on tokio: `tokio::spawn` and tokio's timer.
 pub mod rt {
