@@ -11,6 +11,8 @@
 //!   adapter and run by `tests/<family>.rs` (the interop ones per peer, by
 //!   `tests/interop_*.rs`).
 //! - [`proxy`]: a TCP proxy on threads that can go silent or die, for any runtime.
+//! - [`server_thread`]: a server on a thread with its own executor, for
+//!   `tests/cross_runtime.rs`.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
 //! - [`interop_deflate`]: the interop scenarios with permessage-deflate on (tokio), run by
 //!   `tests/interop_{python,node}.rs`.
@@ -28,6 +30,7 @@ pub mod proxy;
 pub mod purity;
 pub mod rpc;
 pub mod runtime;
+pub mod server_thread;
 pub mod sim;
 
 /// The workspace root (the folder holding `core/`, `tests/`, `scripts/`), found from this

@@ -7,7 +7,8 @@
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
 //! [`session`](crate::runtime::tokio::session),
 //! [`session_python`](crate::runtime::tokio::session_python),
-//! [`tls`](crate::runtime::tokio::tls)) are written once, against
+//! [`tls`](crate::runtime::tokio::tls),
+//! [`cross_runtime`](crate::runtime::tokio::cross_runtime)) are written once, against
 //! `super::adapter` (and `super::rt` for spawning and sleeping), and compiled into each
 //! adapter's module: [`tokio`] over tether-tokio, [`async_std`] over tether-async-std.
 //! [`smol`] runs the same compiled scenarios as [`async_std`] (one adapter, two

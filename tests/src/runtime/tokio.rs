@@ -6,6 +6,9 @@ pub use tether_tokio as adapter;
 
 // The same scenario files are compiled once per adapter, on purpose (see `crate::runtime`).
 #[allow(clippy::duplicate_mod)]
+#[path = "../cross_runtime.rs"]
+pub mod cross_runtime;
+#[allow(clippy::duplicate_mod)]
 #[path = "../interop.rs"]
 pub mod interop;
 #[allow(clippy::duplicate_mod)]
