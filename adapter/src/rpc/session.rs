@@ -271,9 +271,13 @@ impl<R: Runtime> Driver<R> {
             self.close_if_unused();
         }
         self.shared.set_last_metrics(self.session.metrics(R::now()));
-        // Whatever is still in the channel was never taken: its callers learn the end from
-        // the state (`Failed` or `Disconnected`) when their reply is dropped.
+        // Whatever is still in the channels was never taken: its callers learn the end from
+        // the state (`Failed` or `Disconnected`) when their reply is dropped, here. Closing
+        // alone would keep them, and every client clone keeps the channel alive.
         self.commands.close();
+        while self.commands.try_recv().is_ok() {}
+        self.control.close();
+        while self.control.try_recv().is_ok() {}
         debug!(state = ?self.session.state(), "finished");
     }
 
