@@ -10,7 +10,7 @@ use super::batch::Batches;
 use super::message::{self, Entry, Parsed};
 use super::pending::{Call, Pending};
 use super::{
-    CallError, Config, EndReason, ErrorObject, Event, Id, PeerError, ReplyTo, RequestId,
+    Config, EndReason, ErrorObject, Event, Id, PeerError, Refused, ReplyTo, RequestId,
     RespondError, Stats,
 };
 use crate::frame::CloseCode;
@@ -144,10 +144,10 @@ impl Endpoint {
         method: &str,
         params: Option<&RawValue>,
         timeout: Option<Duration>,
-    ) -> Result<RequestId, CallError> {
+    ) -> Result<RequestId, Refused> {
         self.check_callable(params)?;
         if self.pending.len() >= self.config.max_in_flight {
-            return Err(CallError::Busy(self.pending.len()));
+            return Err(Refused::Busy(self.pending.len()));
         }
         let id = loop {
             // 122 random bits: a repeat is as good as impossible, but must not merge calls.
@@ -169,22 +169,22 @@ impl Endpoint {
         now: Instant,
         method: &str,
         params: Option<&RawValue>,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), Refused> {
         self.check_callable(params)?;
         let text = message::encode_request(None, method, params);
         self.write_or_queue(now, None, text);
         Ok(())
     }
 
-    fn check_callable(&self, params: Option<&RawValue>) -> Result<(), CallError> {
+    fn check_callable(&self, params: Option<&RawValue>) -> Result<(), Refused> {
         match self.ws.state() {
             State::Handshaking | State::Open => {}
-            State::Closing => return Err(CallError::Closing),
-            State::Closed => return Err(CallError::Closed),
+            State::Closing => return Err(Refused::Closing),
+            State::Closed => return Err(Refused::Closed),
         }
         match params.map(|p| p.get().as_bytes().first()) {
             None | Some(Some(b'{' | b'[')) => Ok(()),
-            Some(_) => Err(CallError::InvalidParams),
+            Some(_) => Err(Refused::InvalidParams),
         }
     }
 

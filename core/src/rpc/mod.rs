@@ -9,7 +9,7 @@
 //!   RNG. Every call ends exactly once: [`Event::Response`] (a result or the peer's
 //!   [`ErrorObject`]) or [`Event::Ended`] (timed out, cancelled, connection lost). At most
 //!   [`Config::max_in_flight`] calls wait at once; past it `call` fails with
-//!   [`CallError::Busy`].
+//!   [`Refused::Busy`].
 //! - Serving: requests arrive as [`Event::Request`] with a [`ReplyTo`]; answer with
 //!   [`Endpoint::respond`] in any order. Batches are answered as one array. The endpoint
 //!   does not know methods: the application answers unknown ones with
@@ -33,7 +33,7 @@ pub(crate) mod pending;
 
 pub use config::Config;
 pub use endpoint::Endpoint;
-pub use error::{CallError, PeerError, RespondError};
+pub use error::{PeerError, Refused, RespondError};
 pub use event::{EndReason, Event, ReplyTo, Stats};
 pub use id::{Id, RequestId};
 pub use object::ErrorObject;

@@ -17,7 +17,7 @@ use super::heartbeat::Beat;
 use super::metrics::Counters;
 use super::queue::{Item, Queue};
 use super::{
-    Attempt, CallError, CallId, CallOptions, Config, EndReason, Event, Link, Metrics, Retry, State,
+    Attempt, CallId, CallOptions, Config, EndReason, Event, Link, Metrics, Refused, Retry, State,
 };
 use crate::frame::CloseCode;
 use crate::handshake::{ClientRequest, HandshakeError};
@@ -301,7 +301,7 @@ impl Session {
         method: &str,
         params: Option<&RawValue>,
         options: CallOptions,
-    ) -> Result<CallId, CallError> {
+    ) -> Result<CallId, Refused> {
         self.touch(now);
         self.check_callable(params)?;
         let size = encoded_request_len(true, method, params);
@@ -340,7 +340,7 @@ impl Session {
         now: Instant,
         method: &str,
         params: Option<&RawValue>,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), Refused> {
         self.touch(now);
         self.check_callable(params)?;
         let size = encoded_request_len(false, method, params);
@@ -375,7 +375,7 @@ impl Session {
     /// any) is closed with 1000 and calls still in flight end when it is closed
     /// ([`EndReason::ConnectionLost`]); then the transport is dropped
     /// ([`Event::Disconnect`]) and the state is `Disconnected`. No reconnects; further
-    /// calls fail with [`CallError::Closed`]. Closing again, or a `Failed` session, does
+    /// calls fail with [`Refused::Closed`]. Closing again, or a `Failed` session, does
     /// nothing.
     pub fn close(&mut self, now: Instant) {
         self.touch(now);

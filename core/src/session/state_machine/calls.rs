@@ -9,20 +9,20 @@ use super::Session;
 use crate::rpc::{ErrorObject, RequestId};
 use crate::session::call::{Call, Place, Request};
 use crate::session::queue::Item;
-use crate::session::{CallError, CallId, EndReason, Event, State};
+use crate::session::{CallId, EndReason, Event, Refused, State};
 use crate::ws;
 
 impl Session {
-    pub(super) fn check_callable(&self, params: Option<&RawValue>) -> Result<(), CallError> {
+    pub(super) fn check_callable(&self, params: Option<&RawValue>) -> Result<(), Refused> {
         if self.closed {
-            return Err(CallError::Closed);
+            return Err(Refused::Closed);
         }
         if self.state == State::Failed {
-            return Err(CallError::Failed);
+            return Err(Refused::Failed);
         }
         match params.map(|p| p.get().as_bytes().first()) {
             None | Some(Some(b'{' | b'[')) => Ok(()),
-            Some(_) => Err(CallError::InvalidParams),
+            Some(_) => Err(Refused::InvalidParams),
         }
     }
 
