@@ -58,18 +58,28 @@ pub enum Event {
     Closed(CloseInfo),
 }
 
-/// Why a call ended without an answer.
+/// Why a call ended without an answer: the one reason type of the core, in an
+/// [`Endpoint`](super::Endpoint)'s [`Event::Ended`] and a
+/// [`Session`](crate::session::Session)'s (which re-exports it). Each variant says when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
-    /// Its deadline passed. A late answer is dropped and counted.
+    /// Its deadline passed; for a session's call, time waiting in the queue counts. A late
+    /// answer is dropped (an endpoint counts it in [`Stats::unknown_responses`]).
     TimedOut,
-    /// We cancelled it. A late answer is dropped and counted.
+    /// We cancelled it. A late answer is dropped.
     Cancelled,
-    /// The connection closed first.
+    /// The connection it was written on closed before the answer came: an endpoint's
+    /// connection, or a session's link when the call had no re-sends left.
     ConnectionLost {
         /// The request had been handed to the WebSocket layer: the peer may have run it.
         sent: bool,
     },
+    /// The session gave up reconnecting before the call could be sent. Only from a
+    /// session.
+    Failed,
+    /// The session was closed by its owner before the call could be sent. Only from a
+    /// session.
+    Closed,
 }
 
 /// Where the answer to one incoming request goes. Not `Clone`: a request is answered once.

@@ -66,11 +66,11 @@ mod state_machine;
 
 use std::time::{Duration, Instant};
 
-pub use crate::rpc::Refused;
+pub use crate::rpc::{EndReason, Refused};
 pub use backoff::Backoff;
 pub use call::{CallId, CallOptions, Retry};
 pub use config::Config;
-pub use event::{EndReason, Event};
+pub use event::Event;
 pub use heartbeat::{Heartbeat, HeartbeatMode};
 pub use link::Link;
 pub use metrics::Metrics;

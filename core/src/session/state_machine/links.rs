@@ -167,6 +167,8 @@ impl Session {
                 rpc::EndReason::Cancelled | rpc::EndReason::TimedOut => {
                     self.wire.remove(&id);
                 }
+                // An endpoint never ends a call so; only this session does.
+                rpc::EndReason::Failed | rpc::EndReason::Closed => {}
             },
             rpc::Event::Request { reply, .. } => {
                 self.counters.message(now, false);
