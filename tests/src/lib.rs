@@ -12,7 +12,7 @@
 //! - [`interop_deflate`]: the interop scenarios with permessage-deflate on (tokio), run by
 //!   `tests/interop_{python,node}.rs`.
 //! - [`rpc`]: the in-process tether JSON-RPC server of `tests/rpc_*.rs`.
-//! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
+//! - [`sim`]: the deterministic simulator of RPC channels over a faulty network.
 
 use std::path::PathBuf;
 

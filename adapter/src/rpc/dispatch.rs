@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::value::RawValue;
-use tether_core::rpc::{Endpoint, ErrorObject, Event, ReplyTo};
+use tether_core::rpc::{Channel, ErrorObject, Event, ReplyTo};
 use tracing::debug;
 
 use super::router::{Outcome, Router, Running};
@@ -45,14 +45,14 @@ impl Dispatch {
     pub(crate) fn drain(
         &mut self,
         now: Instant,
-        endpoint: &mut Endpoint,
+        channel: &mut Channel,
         handlers: &mut impl Handlers,
     ) {
         while self.reading(handlers) {
-            let Some(event) = endpoint.poll_event() else {
+            let Some(event) = channel.poll_event() else {
                 break;
             };
-            self.on_event(now, endpoint, handlers, event);
+            self.on_event(now, channel, handlers, event);
         }
     }
 
@@ -65,15 +65,15 @@ impl Dispatch {
     fn on_event(
         &mut self,
         now: Instant,
-        endpoint: &mut Endpoint,
+        channel: &mut Channel,
         handlers: &mut impl Handlers,
         event: Event,
     ) {
         match event {
             Event::Upgrade(request) => {
                 debug!(path = %request.path, "upgrade request");
-                if endpoint.accept(now, None, &[]).is_err() {
-                    let _ = endpoint.reject(now, 500);
+                if channel.accept(now, None, &[]).is_err() {
+                    let _ = channel.reject(now, 500);
                 }
             }
             Event::Open { .. } => debug!("open"),
@@ -81,9 +81,9 @@ impl Dispatch {
                 reply,
                 method,
                 params,
-            } => self.serve(now, endpoint, handlers, Some(reply), &method, params),
+            } => self.serve(now, channel, handlers, Some(reply), &method, params),
             Event::Notification { method, params } => {
-                self.serve(now, endpoint, handlers, None, &method, params);
+                self.serve(now, channel, handlers, None, &method, params);
             }
             // Already answered by the core where the spec says so; the connection goes on.
             Event::Invalid(error) => debug!(%error, "invalid message from the peer"),
@@ -100,7 +100,7 @@ impl Dispatch {
     fn serve(
         &mut self,
         now: Instant,
-        endpoint: &mut Endpoint,
+        channel: &mut Channel,
         handlers: &mut impl Handlers,
         reply: Option<ReplyTo>,
         method: &str,
@@ -109,7 +109,7 @@ impl Dispatch {
         match (self.router.dispatch(method, params), reply) {
             (Some(running), reply) => handlers.start(reply, running),
             (None, Some(reply)) => {
-                respond(now, endpoint, reply, Err(ErrorObject::method_not_found()));
+                respond(now, channel, reply, Err(ErrorObject::method_not_found()));
             }
             (None, None) => debug!(method, "notification for an unknown method dropped"),
         }
@@ -117,12 +117,12 @@ impl Dispatch {
 }
 
 /// Writes a handler's answer (dropped if the connection is closing).
-pub(crate) fn respond(now: Instant, endpoint: &mut Endpoint, reply: ReplyTo, outcome: Outcome) {
+pub(crate) fn respond(now: Instant, channel: &mut Channel, reply: ReplyTo, outcome: Outcome) {
     let result = match &outcome {
         Ok(value) => Ok(&**value),
         Err(error) => Err(error),
     };
-    if let Err(error) = endpoint.respond(now, reply, result) {
+    if let Err(error) = channel.respond(now, reply, result) {
         debug!(%error, "reply dropped");
     }
 }

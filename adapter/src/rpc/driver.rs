@@ -1,4 +1,4 @@
-//! The one task that owns a server connection's socket and its [`Endpoint`].
+//! The one task that owns a server connection's socket and its [`Channel`].
 //!
 //! Routing (the peer's requests to the router, the bound on handlers) is [`Dispatch`]'s.
 //! This file moves bytes, runs each handler as a task of its own, and waits for the first
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
-use tether_core::rpc::{Endpoint, ReplyTo};
+use tether_core::rpc::{Channel, ReplyTo};
 use tracing::debug;
 
 use super::dispatch::{self, Dispatch, Handlers};
@@ -61,10 +61,10 @@ enum Wake {
     Handler(Option<Finished>),
 }
 
-/// Owns one socket and one server [`Endpoint`]; see the module docs.
+/// Owns one socket and one server [`Channel`]; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Driver<R: Runtime> {
-    endpoint: Endpoint,
+    channel: Channel,
     io: Transport<R>,
     dispatch: Dispatch,
     tasks: Tasks<R>,
@@ -74,10 +74,10 @@ pub(crate) struct Driver<R: Runtime> {
 }
 
 impl<R: Runtime> Driver<R> {
-    /// A driver for `endpoint` over `stream`, serving with `dispatch`. `linger` bounds the
+    /// A driver for `channel` over `stream`, serving with `dispatch`. `linger` bounds the
     /// final flush.
     pub(crate) fn new(
-        endpoint: Endpoint,
+        channel: Channel,
         stream: Stream<R>,
         linger: Duration,
         dispatch: Dispatch,
@@ -85,7 +85,7 @@ impl<R: Runtime> Driver<R> {
         let (finished_tx, finished) = async_channel::unbounded();
         let (alive_tx, alive) = async_channel::bounded(1);
         Driver {
-            endpoint,
+            channel,
             io: Transport::new(stream, linger),
             dispatch,
             tasks: Tasks {
@@ -103,13 +103,13 @@ impl<R: Runtime> Driver<R> {
     pub(crate) async fn run(mut self) {
         loop {
             self.drain();
-            if self.io.finished(&self.endpoint) {
+            if self.io.finished(&self.channel) {
                 self.io.shutdown().await;
                 break;
             }
             if let Err(error) = self.step().await {
                 debug!(%error, "socket error");
-                self.io.fail(&mut self.endpoint);
+                self.io.fail(&mut self.channel);
                 self.drain();
                 break;
             }
@@ -120,8 +120,8 @@ impl<R: Runtime> Driver<R> {
     /// Takes events (while handlers may start), then bytes and the next deadline.
     fn drain(&mut self) {
         self.dispatch
-            .drain(R::now(), &mut self.endpoint, &mut self.tasks);
-        self.io.drain(&mut self.endpoint, None);
+            .drain(R::now(), &mut self.channel, &mut self.tasks);
+        self.io.drain(&mut self.channel, None);
     }
 
     /// Waits for one thing to happen and feeds it to the core.
@@ -135,13 +135,13 @@ impl<R: Runtime> Driver<R> {
         }
         let Driver {
             io,
-            endpoint,
+            channel,
             finished,
             ..
         } = &mut *self;
         let io_step = async {
             match io_active {
-                true => Wake::Io(io.step(endpoint, reading).await),
+                true => Wake::Io(io.step(channel, reading).await),
                 false => future::pending().await,
             }
         };
@@ -171,7 +171,7 @@ impl<R: Runtime> Driver<R> {
     fn answer(&mut self, (reply, outcome): Finished) {
         self.tasks.running -= 1;
         if let Some(reply) = reply {
-            dispatch::respond(R::now(), &mut self.endpoint, reply, outcome);
+            dispatch::respond(R::now(), &mut self.channel, reply, outcome);
         }
     }
 }

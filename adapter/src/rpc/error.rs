@@ -77,7 +77,7 @@ impl From<Refused> for CallError {
             Refused::Failed => CallError::Failed,
             Refused::Closed => CallError::Closed,
             Refused::InvalidParams => CallError::Params(not_structured()),
-            // Only a bare `rpc::Endpoint` returns these; the client is a session, which
+            // Only a bare `rpc::Channel` returns these; the client is a session, which
             // queues calls past `max_in_flight` and never closes half-way. So no variant of
             // our own, which could never occur: the nearest ones. Busy is a full bound on
             // waiting calls (its byte count unknown), Closing a link going away.

@@ -1,7 +1,7 @@
 //! Errors of the RPC layer: our misuse (typed, nothing queued) and the peer's faults.
 
 /// Why a call or notification was refused: nothing was queued or sent, and a call got no
-/// id. The one refusal of the core, returned by both [`Endpoint`](super::Endpoint) and
+/// id. The one refusal of the core, returned by both [`Channel`](super::Channel) and
 /// [`Session`](crate::session::Session) (which re-exports it); each variant says which.
 ///
 /// Named for what happened rather than `Refused`: it covers notifications too, and
@@ -10,7 +10,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// `max_in_flight` calls are already waiting for an answer; retry after one ends.
-    /// Only an [`Endpoint`](super::Endpoint)'s `call` returns it: a session's calls past
+    /// Only a [`Channel`](super::Channel)'s `call` returns it: a session's calls past
     /// the bound wait in its queue instead.
     #[error("busy: {0} calls already in flight")]
     Busy(usize),
@@ -24,10 +24,10 @@ pub enum Refused {
         bytes: usize,
     },
     /// We or the peer started closing the WebSocket: no new calls. Only an
-    /// [`Endpoint`](super::Endpoint) returns it.
+    /// [`Channel`](super::Channel) returns it.
     #[error("the connection is closing")]
     Closing,
-    /// An [`Endpoint`](super::Endpoint)'s connection is closed, or a session was closed by
+    /// A [`Channel`](super::Channel)'s connection is closed, or a session was closed by
     /// its owner.
     #[error("the connection or session is closed")]
     Closed,
@@ -46,8 +46,8 @@ pub enum RespondError {
     /// The connection is closing or closed: the peer will never read the reply.
     #[error("the connection is closed")]
     Closed,
-    /// The handle belongs to a batch this endpoint does not know (another endpoint's handle).
-    #[error("no such request on this endpoint")]
+    /// The handle belongs to a batch this channel does not know (another channel's handle).
+    #[error("no such request on this channel")]
     UnknownRequest,
 }
 

@@ -18,7 +18,12 @@ use crate::handshake::{ClientRequest, HandshakeError};
 use crate::rng::{Rng, Seed};
 use crate::ws::{self, Connection, Message, SendError, State};
 
-/// One JSON-RPC 2.0 endpoint over one WebSocket connection, which it owns.
+/// One JSON-RPC channel: many calls multiplexed over one WebSocket connection, which it
+/// owns.
+///
+/// Not an "endpoint": in quinn and elsewhere an endpoint holds many connections, while a
+/// channel is one connection's worth of JSON-RPC. A [`Session`](crate::session::Session)
+/// reconnects by making a fresh channel per connection.
 ///
 /// Both ends can call and both can serve: the role only says who opens the WebSocket.
 /// It keeps the [`Connection`] contract (see the crate docs for the run loop):
@@ -34,7 +39,7 @@ use crate::ws::{self, Connection, Message, SendError, State};
 ///
 /// Every call ends exactly once, with [`Event::Response`] or [`Event::Ended`].
 #[derive(Debug)]
-pub struct Endpoint {
+pub struct Channel {
     ws: Connection,
     config: Config,
     /// Mints request ids; separate from the connection's so ids do not depend on masks drawn.
@@ -48,8 +53,8 @@ pub struct Endpoint {
     stats: Stats,
 }
 
-impl Endpoint {
-    /// A client endpoint; the upgrade request is queued for `poll_transmit` at once.
+impl Channel {
+    /// A client channel; the upgrade request is queued for `poll_transmit` at once.
     /// Calls may be made before it opens: they are written when it does.
     ///
     /// Fails only if `request` holds bytes that cannot be sent in an HTTP head.
@@ -59,20 +64,20 @@ impl Endpoint {
         config: Config,
         request: ClientRequest,
         seed: Seed,
-    ) -> Result<Endpoint, HandshakeError> {
+    ) -> Result<Channel, HandshakeError> {
         let (rng, ws_seed) = split_seed(seed);
         let ws = Connection::client(now, ws_config, request, ws_seed)?;
-        Ok(Endpoint::with(ws, config, rng))
+        Ok(Channel::with(ws, config, rng))
     }
 
-    /// A server endpoint waiting for the client's upgrade request.
-    pub fn server(now: Instant, ws_config: ws::Config, config: Config, seed: Seed) -> Endpoint {
+    /// A server channel waiting for the client's upgrade request.
+    pub fn server(now: Instant, ws_config: ws::Config, config: Config, seed: Seed) -> Channel {
         let (rng, ws_seed) = split_seed(seed);
-        Endpoint::with(Connection::server(now, ws_config, ws_seed), config, rng)
+        Channel::with(Connection::server(now, ws_config, ws_seed), config, rng)
     }
 
-    fn with(ws: Connection, config: Config, rng: Rng) -> Endpoint {
-        Endpoint {
+    fn with(ws: Connection, config: Config, rng: Rng) -> Channel {
+        Channel {
             ws,
             config,
             rng,
