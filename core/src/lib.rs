@@ -13,7 +13,7 @@
 //! | [`handshake`] | the HTTP upgrade, client and server, and the extension negotiation |
 //! | [`deflate`] | permessage-deflate (RFC 7692): settings, agreed parameters, the codec |
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
-//! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: an [`rpc::Endpoint`] |
+//! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: a [`rpc::Channel`] |
 //! | [`session`] | a reconnecting JSON-RPC client link to one server: a [`session::Session`] |
 //! | [`time`] | the table of deadlines a state machine waits for |
 //! | [`transmit`] | the socket half of a driver loop without the socket: buffers, deadline, linger |

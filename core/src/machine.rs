@@ -1,12 +1,12 @@
 //! The sans-IO contract as a trait, so one driver loop or test harness serves every state
 //! machine of the core ([`ws::Connection`](crate::ws::Connection),
-//! [`rpc::Endpoint`](crate::rpc::Endpoint)).
+//! [`rpc::Channel`](crate::rpc::Channel)).
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::rpc::{self, Endpoint};
+use crate::rpc::{self, Channel};
 use crate::ws::{self, Connection, State};
 
 /// A state machine driven by the loop in the crate docs: inputs stamped with `now`,
@@ -95,4 +95,4 @@ macro_rules! forward_machine {
 }
 
 forward_machine!(Connection, ws::Event, Connection::pending_transmit);
-forward_machine!(Endpoint, rpc::Event, |e| e.connection().pending_transmit());
+forward_machine!(Channel, rpc::Event, |e| e.connection().pending_transmit());

@@ -178,11 +178,11 @@ fn params_must_be_an_object_or_array() {
     let scalar = to_raw_value(&5).unwrap();
     assert_eq!(
         pair.client.call(pair.now, "m", Some(&scalar), None),
-        Err(rpc::CallError::InvalidParams)
+        Err(rpc::Refused::InvalidParams)
     );
     assert_eq!(
         pair.client.notify(pair.now, "m", Some(&scalar)),
-        Err(rpc::CallError::InvalidParams)
+        Err(rpc::Refused::InvalidParams)
     );
     assert_eq!(pair.client.stats().in_flight, 0);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::RpcPair;
 use tether_core::frame::CloseCode;
-use tether_core::rpc::{self, CallError, EndReason, Event, RequestId};
+use tether_core::rpc::{self, EndReason, Event, Refused, RequestId};
 
 /// Ids of calls that ended as connection lost with `sent`, checking none ended twice.
 fn lost(events: &[Event], sent: bool) -> BTreeSet<RequestId> {
@@ -46,7 +46,7 @@ fn peer_close_ends_every_pending_call_once_then_closed() {
     assert!(pair.take_client_events().is_empty());
     assert_eq!(
         pair.client.call(pair.now, "m", None, None),
-        Err(CallError::Closed)
+        Err(Refused::Closed)
     );
 }
 
@@ -93,7 +93,7 @@ fn our_own_close_waits_for_answers_then_ends_the_rest() {
     pair.client.close(pair.now, CloseCode::NORMAL, "").unwrap();
     assert_eq!(
         pair.client.call(pair.now, "m", None, None),
-        Err(CallError::Closing)
+        Err(Refused::Closing)
     );
     // The server answers before it reads our close: the answer still arrives.
     let one = serde_json::value::to_raw_value(&1).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::RpcPair;
 use serde_json::value::to_raw_value;
-use tether_core::rpc::{self, CallError, EndReason, Event, ReplyTo};
+use tether_core::rpc::{self, EndReason, Event, Refused, ReplyTo};
 
 fn take_reply(pair: &mut RpcPair) -> ReplyTo {
     pair.drive();
@@ -138,7 +138,7 @@ fn past_max_in_flight_call_is_busy_until_one_ends() {
         .collect();
     assert_eq!(
         pair.client.call(pair.now, "m", None, None),
-        Err(CallError::Busy(3))
+        Err(Refused::Busy(3))
     );
     assert_eq!(pair.client.stats().in_flight, 3);
     pair.drive();

@@ -11,7 +11,7 @@ use common::{Dial, SessionNet};
 use serde_json::value::to_raw_value;
 use tether_core::rpc;
 use tether_core::session::{
-    Attempt, Backoff, CallError, CallId, CallOptions, Config, EndReason, Event, State,
+    Attempt, Backoff, CallId, CallOptions, Config, EndReason, Event, Refused, State,
 };
 
 /// The attempts asked for, checked to increase.
@@ -238,9 +238,9 @@ fn refused_attempts_back_off_exponentially_then_give_up_after_max_attempts() {
     let now = net.now();
     assert_eq!(
         net.session().call(now, "m", None, CallOptions::default()),
-        Err(CallError::Failed)
+        Err(Refused::Failed)
     );
-    assert_eq!(net.session().notify(now, "m", None), Err(CallError::Failed));
+    assert_eq!(net.session().notify(now, "m", None), Err(Refused::Failed));
     let m = net.session().metrics(now);
     assert_eq!((m.errors, m.queue_depth, m.state), (6, 0, State::Failed));
     net.advance(Duration::from_secs(3600));

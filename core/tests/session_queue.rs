@@ -14,8 +14,8 @@ use tether_core::frame::CloseCode;
 use tether_core::rng::Rng;
 use tether_core::rpc::{self, ErrorObject};
 use tether_core::session::{
-    Backoff, CallError, CallId, CallOptions, Config, EndReason, Event, Heartbeat, HeartbeatMode,
-    QueueLimits, State,
+    Backoff, CallId, CallOptions, Config, EndReason, Event, Heartbeat, HeartbeatMode, QueueLimits,
+    Refused, State,
 };
 use tether_core::ws;
 
@@ -29,7 +29,7 @@ fn limits(max_messages: usize, max_bytes: usize) -> Config {
     }
 }
 
-fn call(net: &mut SessionNet, method: &str) -> Result<CallId, CallError> {
+fn call(net: &mut SessionNet, method: &str) -> Result<CallId, Refused> {
     let now = net.now();
     net.session()
         .call(now, method, None, CallOptions::default())
@@ -58,12 +58,12 @@ fn past_max_messages_nothing_is_queued_until_room_is_made() {
     let bytes = net.metrics().queue_bytes;
     assert_eq!(
         call(&mut net, "d"),
-        Err(CallError::QueueFull { messages: 3, bytes })
+        Err(Refused::QueueFull { messages: 3, bytes })
     );
     let now = net.now();
     assert_eq!(
         net.session().notify(now, "e", None),
-        Err(CallError::QueueFull { messages: 3, bytes })
+        Err(Refused::QueueFull { messages: 3, bytes })
     );
     assert_eq!(net.metrics().queue_depth, 3);
     assert!(net.session().cancel(now, ids[1]));
@@ -82,7 +82,7 @@ fn past_max_bytes_nothing_is_queued_and_the_size_is_the_encoded_request() {
     call(&mut net, "m").unwrap();
     assert_eq!(
         call(&mut net, "m"),
-        Err(CallError::QueueFull {
+        Err(Refused::QueueFull {
             messages: 2,
             bytes: 2 * one
         })
@@ -91,7 +91,7 @@ fn past_max_bytes_nothing_is_queued_and_the_size_is_the_encoded_request() {
     let now = net.now();
     assert!(matches!(
         net.session().notify(now, "m", None),
-        Err(CallError::QueueFull { .. })
+        Err(Refused::QueueFull { .. })
     ));
     assert_eq!(net.metrics().queue_depth, 2);
 }
@@ -219,10 +219,10 @@ fn close_ends_queued_calls_then_written_ones_and_disconnects_once_the_websocket_
         matches!(closed_at_once.as_slice(), [Event::Ended { id, reason: EndReason::Closed }] if *id == queued),
         "{closed_at_once:?}"
     );
-    assert_eq!(call(&mut net, "late"), Err(CallError::Closed));
+    assert_eq!(call(&mut net, "late"), Err(Refused::Closed));
     assert_eq!(
         net.session().notify(now, "late", None),
-        Err(CallError::Closed)
+        Err(Refused::Closed)
     );
     net.drive();
     let events = net.take_events();
@@ -279,7 +279,7 @@ fn close_before_the_link_opens_drops_the_attempt_at_once() {
     idle.start();
     assert!(idle.take_events().is_empty());
     assert_eq!(idle.session().state(), State::Disconnected);
-    assert_eq!(call(&mut idle, "q"), Err(CallError::Closed));
+    assert_eq!(call(&mut idle, "q"), Err(Refused::Closed));
 }
 
 #[test]

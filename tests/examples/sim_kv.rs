@@ -1,5 +1,5 @@
 //! Your own logic on tether, tested in the deterministic simulator: a small key-value
-//! store. `KvServer` serves `put` and `get` over JSON-RPC endpoints; each `KvClient`
+//! store. `KvServer` serves `put` and `get` over JSON-RPC channels; each `KvClient`
 //! writes and reads its own key through a reconnecting session. The network drops,
 //! stalls, resets and delays traffic as the seed says; every client checks that each read
 //! returns a value its history allows.
@@ -17,28 +17,28 @@ use bytes::Bytes;
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::{json, Value};
 use tether_core::handshake::ClientRequest;
-use tether_core::rpc::{self, Endpoint, ErrorObject};
+use tether_core::rpc::{self, Channel, ErrorObject};
 use tether_core::session::{self, CallId, CallOptions, EndReason, Session, State};
 use tether_core::ws;
 use tether_tests::sim::{Ctx, Faults, NetSession, Node, NodeId, Outcome, Port, Sim};
 
-/// The store: one endpoint per connection, the data in memory.
+/// The store: one channel per connection, the data in memory.
 #[derive(Default)]
 struct KvServer {
-    ports: BTreeMap<Port, Endpoint>,
+    ports: BTreeMap<Port, Channel>,
     data: BTreeMap<String, i64>,
 }
 
 impl KvServer {
-    /// Answers what the endpoint of `port` reported.
+    /// Answers what the channel of `port` reported.
     fn serve(&mut self, ctx: &mut Ctx, port: Port) {
-        let Some(endpoint) = self.ports.get_mut(&port) else {
+        let Some(channel) = self.ports.get_mut(&port) else {
             return;
         };
-        while let Some(event) = endpoint.poll_event() {
+        while let Some(event) = channel.poll_event() {
             match event {
                 rpc::Event::Upgrade(_) => {
-                    let _ = endpoint.accept(ctx.now, None, &[]);
+                    let _ = channel.accept(ctx.now, None, &[]);
                 }
                 rpc::Event::Request {
                     reply,
@@ -59,7 +59,7 @@ impl KvServer {
                     };
                     let raw = answer.map(|v| to_raw_value(&v).expect("JSON values serialize"));
                     // A connection that closed meanwhile gets no answer; the client copes.
-                    let _ = endpoint.respond(ctx.now, reply, raw.as_deref());
+                    let _ = channel.respond(ctx.now, reply, raw.as_deref());
                 }
                 _ => {}
             }
@@ -73,26 +73,26 @@ impl Node for KvServer {
     }
 
     fn handle_accept(&mut self, ctx: &mut Ctx, port: Port) -> bool {
-        let endpoint = Endpoint::server(
+        let channel = Channel::server(
             ctx.now,
             ws::Config::default(),
             rpc::Config::default(),
             ctx.rng.seed32(),
         );
-        self.ports.insert(port, endpoint);
+        self.ports.insert(port, channel);
         true
     }
 
     fn handle_input(&mut self, ctx: &mut Ctx, port: Port, data: &[u8]) {
-        if let Some(endpoint) = self.ports.get_mut(&port) {
-            endpoint.handle_input(ctx.now, data);
+        if let Some(channel) = self.ports.get_mut(&port) {
+            channel.handle_input(ctx.now, data);
         }
         self.serve(ctx, port);
     }
 
     fn handle_eof(&mut self, ctx: &mut Ctx, port: Port) {
-        if let Some(endpoint) = self.ports.get_mut(&port) {
-            endpoint.handle_eof(ctx.now);
+        if let Some(channel) = self.ports.get_mut(&port) {
+            channel.handle_eof(ctx.now);
         }
         self.serve(ctx, port);
     }
@@ -100,15 +100,15 @@ impl Node for KvServer {
     fn handle_timeout(&mut self, ctx: &mut Ctx) {
         let ports: Vec<Port> = self.ports.keys().copied().collect();
         for port in ports {
-            if let Some(endpoint) = self.ports.get_mut(&port) {
-                endpoint.handle_timeout(ctx.now);
+            if let Some(channel) = self.ports.get_mut(&port) {
+                channel.handle_timeout(ctx.now);
             }
             self.serve(ctx, port);
         }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.ports.values().filter_map(Endpoint::poll_timeout).min()
+        self.ports.values().filter_map(Channel::poll_timeout).min()
     }
 
     fn poll_transmit(&mut self, port: Port) -> Option<Bytes> {
@@ -116,7 +116,7 @@ impl Node for KvServer {
     }
 
     fn port_finished(&self, port: Port) -> bool {
-        self.ports.get(&port).is_none_or(Endpoint::is_finished)
+        self.ports.get(&port).is_none_or(Channel::is_finished)
     }
 }
 

@@ -18,7 +18,7 @@
 //!   `tests/interop_{python,node}.rs`.
 //! - [`rpc`]: the in-process tether-tokio JSON-RPC server of `tests/rpc_python.rs` and
 //!   `tests/rpc_jsonrpsee.rs`.
-//! - [`sim`]: the deterministic simulator of RPC endpoints over a faulty network.
+//! - [`sim`]: the deterministic simulator of RPC channels over a faulty network.
 
 use std::path::PathBuf;
 

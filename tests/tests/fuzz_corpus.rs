@@ -48,10 +48,10 @@ fn connection_seeds() {
 }
 
 #[test]
-fn rpc_endpoint_seeds() {
+fn rpc_channel_seeds() {
     let origin = Instant::now();
-    replay("rpc_endpoint", |data| {
-        tether_core::fuzzing::rpc_endpoint(origin, data)
+    replay("rpc_channel", |data| {
+        tether_core::fuzzing::rpc_channel(origin, data)
     });
 }
 

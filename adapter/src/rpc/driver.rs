@@ -1,4 +1,4 @@
-//! The one task that owns a server connection's socket and its [`Endpoint`].
+//! The one task that owns a server connection's socket and its [`Channel`].
 //!
 //! The peer's requests go to the [`Router`], and each handler runs as a task of its own,
 //! so a slow one blocks nobody; its answer comes back here to be written. While
@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
 use serde_json::value::RawValue;
-use tether_core::rpc::{Endpoint, ErrorObject, Event, ReplyTo};
+use tether_core::rpc::{Channel, ErrorObject, Event, ReplyTo};
 use tracing::debug;
 
 use super::router::{Outcome, Router, Running};
@@ -33,10 +33,10 @@ enum Wake {
     Handler(Option<Finished>),
 }
 
-/// Owns one socket and one server [`Endpoint`]; see the module docs.
+/// Owns one socket and one server [`Channel`]; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Driver<R: Runtime> {
-    endpoint: Endpoint,
+    channel: Channel,
     io: Transport<R>,
     router: Arc<Router>,
     max_handlers: usize,
@@ -52,10 +52,10 @@ pub(crate) struct Driver<R: Runtime> {
 }
 
 impl<R: Runtime> Driver<R> {
-    /// A driver for `endpoint` over `stream`, serving `router` with at most `max_handlers`
+    /// A driver for `channel` over `stream`, serving `router` with at most `max_handlers`
     /// running at once. `linger` bounds the final flush.
     pub(crate) fn new(
-        endpoint: Endpoint,
+        channel: Channel,
         stream: Stream<R>,
         linger: Duration,
         router: Arc<Router>,
@@ -64,7 +64,7 @@ impl<R: Runtime> Driver<R> {
         let (finished_tx, finished) = async_channel::unbounded();
         let (alive_tx, alive) = async_channel::bounded(1);
         Driver {
-            endpoint,
+            channel,
             io: Transport::new(stream, linger),
             router,
             // Zero would never take an event again.
@@ -82,13 +82,13 @@ impl<R: Runtime> Driver<R> {
     pub(crate) async fn run(mut self) {
         loop {
             self.drain();
-            if self.io.finished(&self.endpoint) {
+            if self.io.finished(&self.channel) {
                 self.io.shutdown().await;
                 break;
             }
             if let Err(error) = self.step().await {
                 debug!(%error, "socket error");
-                self.io.fail(&mut self.endpoint);
+                self.io.fail(&mut self.channel);
                 self.drain();
                 break;
             }
@@ -105,20 +105,20 @@ impl<R: Runtime> Driver<R> {
     /// Takes events (while handlers may start), then bytes and the next deadline.
     fn drain(&mut self) {
         while self.reading() {
-            let Some(event) = self.endpoint.poll_event() else {
+            let Some(event) = self.channel.poll_event() else {
                 break;
             };
             self.on_event(event);
         }
-        self.io.drain(&mut self.endpoint, None);
+        self.io.drain(&mut self.channel, None);
     }
 
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Upgrade(request) => {
                 debug!(path = %request.path, "upgrade request");
-                if self.endpoint.accept(R::now(), None, &[]).is_err() {
-                    let _ = self.endpoint.reject(R::now(), 500);
+                if self.channel.accept(R::now(), None, &[]).is_err() {
+                    let _ = self.channel.reject(R::now(), 500);
                 }
             }
             Event::Open { .. } => debug!("open"),
@@ -171,7 +171,7 @@ impl<R: Runtime> Driver<R> {
             Ok(value) => Ok(&**value),
             Err(error) => Err(error),
         };
-        if let Err(error) = self.endpoint.respond(R::now(), reply, result) {
+        if let Err(error) = self.channel.respond(R::now(), reply, result) {
             debug!(%error, "reply dropped");
         }
     }
@@ -190,7 +190,7 @@ impl<R: Runtime> Driver<R> {
         let io_active = self.io.is_active(reading);
         let handlers = self.running > 0;
         if !(io_active || handlers) {
-            self.io.stalled(&mut self.endpoint);
+            self.io.stalled(&mut self.channel);
             return Ok(());
         }
         let Driver { io, finished, .. } = &mut *self;
@@ -200,7 +200,7 @@ impl<R: Runtime> Driver<R> {
         });
         // `race` picks at random which to poll first, so neither can starve the other.
         match future::race(io_step, handler).await {
-            Wake::Io(result) => self.io.feed(&mut self.endpoint, result?),
+            Wake::Io(result) => self.io.feed(&mut self.channel, result?),
             Wake::Handler(Some(done)) => {
                 self.finish(done);
                 // Take the other answers that are in: one drain for many.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tether_core::rpc::ErrorObject;
-use tether_core::session::{self, EndReason};
+use tether_core::session::{EndReason, Refused};
 
 /// A [`Client::call`](super::Client::call) or [`notify`](super::Client::notify) that did
 /// not produce a result. The one error of a call on every runtime.
@@ -70,15 +70,19 @@ impl From<EndReason> for CallError {
     }
 }
 
-impl From<session::CallError> for CallError {
-    fn from(error: session::CallError) -> Self {
-        match error {
-            session::CallError::QueueFull { messages, bytes } => {
-                CallError::QueueFull { messages, bytes }
-            }
-            session::CallError::Failed => CallError::Failed,
-            session::CallError::Closed => CallError::Closed,
-            session::CallError::InvalidParams => CallError::Params(not_structured()),
+impl From<Refused> for CallError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::QueueFull { messages, bytes } => CallError::QueueFull { messages, bytes },
+            Refused::Failed => CallError::Failed,
+            Refused::Closed => CallError::Closed,
+            Refused::InvalidParams => CallError::Params(not_structured()),
+            // Only a bare `rpc::Channel` returns these; the client is a session, which
+            // queues calls past `max_in_flight` and never closes half-way. So no variant of
+            // our own, which could never occur: the nearest ones. Busy is a full bound on
+            // waiting calls (its byte count unknown), Closing a link going away.
+            Refused::Busy(messages) => CallError::QueueFull { messages, bytes: 0 },
+            Refused::Closing => CallError::Closed,
         }
     }
 }

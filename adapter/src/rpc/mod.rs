@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 over WebSocket: a [`Client`] that calls and a [`Server`] that serves.
 //!
-//! The server runs the core's [`Endpoint`](tether_core::rpc::Endpoint) in a driver task
+//! The server runs the core's [`Channel`](tether_core::rpc::Channel) in a driver task
 //! per connection, over the same socket code as the WebSocket handles. The client runs
 //! the core's [`Session`](tether_core::session::Session): one task that keeps a
 //! connection to its server open, reconnecting with backoff when it is lost, with a

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tether_core::rpc::{Endpoint, ErrorObject};
+use tether_core::rpc::{Channel, ErrorObject};
 use tracing::{debug, Instrument};
 
 use super::driver::Driver;
@@ -112,9 +112,9 @@ async fn connection<R: Runtime>(stream: R::Tcp, config: ServerConfig, router: Ar
         None => return debug!("TLS handshake timed out"),
     };
     // The core answers the upgrade and times the handshake out itself.
-    let endpoint = Endpoint::server(R::now(), config.ws, config.rpc, seed);
+    let channel = Channel::server(R::now(), config.ws, config.rpc, seed);
     let max = config.max_handlers_per_connection;
-    Driver::<R>::new(endpoint, stream, linger, router, max)
+    Driver::<R>::new(channel, stream, linger, router, max)
         .run()
         .await;
 }

@@ -15,7 +15,7 @@ use crate::handshake::{
     generate_key, negotiate_deflate, parse_request, parse_response, ClientRequest,
 };
 use crate::rng::Rng;
-use crate::rpc::{self, Endpoint, ErrorObject};
+use crate::rpc::{self, Channel, ErrorObject};
 use crate::ws::{Config, Connection, Event};
 
 mod session;
@@ -144,16 +144,16 @@ pub fn connection(origin: Instant, data: &[u8]) {
     while conn.poll_event().is_some() {}
 }
 
-/// A server [`Endpoint`] past its handshake, fed one text message per 0xff-separated piece
+/// A server [`Channel`] past its handshake, fed one text message per 0xff-separated piece
 /// of `data`: every request it surfaces is answered, held input stays under the limit.
-pub fn rpc_endpoint(origin: Instant, data: &[u8]) {
+pub fn rpc_channel(origin: Instant, data: &[u8]) {
     let now = origin;
     let config = rpc::Config {
         max_in_flight: 64,
         max_batch_len: 16,
         ..rpc::Config::default()
     };
-    let mut server = Endpoint::server(now, Config::default(), config, [3; 32]);
+    let mut server = Channel::server(now, Config::default(), config, [3; 32]);
     let key = generate_key(&mut Rng::from_seed([4; 32]));
     let request = ClientRequest {
         host: "fuzz".into(),

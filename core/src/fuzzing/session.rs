@@ -1,5 +1,5 @@
 //! The `session` target: a [`Session`] driven by a script read from the fuzzer's bytes
-//! with `arbitrary` (structure-aware), against a real server [`Endpoint`] per transport.
+//! with `arbitrary` (structure-aware), against a real server [`Channel`] per transport.
 //!
 //! The script mixes the adapter's inputs (transports opening, failing, closing; bytes
 //! delivered either way in any amounts, or injected; inputs naming stale attempts),
@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use crate::frame::CloseCode;
 use crate::handshake::ClientRequest;
-use crate::rpc::{self, Endpoint, ErrorObject, ReplyTo};
+use crate::rpc::{self, Channel, ErrorObject, ReplyTo};
 use crate::session::{
     Attempt, Backoff, CallId, CallOptions, Config, EndReason, Event, Heartbeat, HeartbeatMode,
     QueueLimits, Retry, Session, State,
@@ -87,7 +87,7 @@ enum Op {
 /// The server end of the current transport, and the bytes in flight both ways.
 struct Transport {
     attempt: Attempt,
-    server: Endpoint,
+    server: Channel,
     to_server: VecDeque<u8>,
     to_client: VecDeque<u8>,
     /// Requests the server holds, to answer in any order.
@@ -242,7 +242,7 @@ impl Harness {
             }
             Op::Open => {
                 if let Some(attempt) = self.asked.take() {
-                    let server = Endpoint::server(
+                    let server = Channel::server(
                         now,
                         ws::Config::default(),
                         rpc::Config::default(),

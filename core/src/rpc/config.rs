@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Settings of an [`Endpoint`](super::Endpoint). The largest message accepted is the
+/// Settings of a [`Channel`](super::Channel). The largest message accepted is the
 /// WebSocket layer's `max_message_size`: past it the connection closes with 1009.
 ///
 /// ```

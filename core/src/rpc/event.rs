@@ -1,4 +1,4 @@
-//! What an RPC endpoint reports to its owner.
+//! What an RPC channel reports to its owner.
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -7,7 +7,7 @@ use super::{ErrorObject, Id, PeerError, RequestId};
 use crate::handshake::Request as UpgradeRequest;
 use crate::ws::{CloseInfo, ProtocolError};
 
-/// Something that happened on an endpoint, drained with `poll_event`.
+/// Something that happened on a channel, drained with `poll_event`.
 #[derive(Debug)]
 pub enum Event {
     /// Server role: a valid upgrade request arrived; answer with `accept` or `reject`.
@@ -58,18 +58,28 @@ pub enum Event {
     Closed(CloseInfo),
 }
 
-/// Why a call ended without an answer.
+/// Why a call ended without an answer: the one reason type of the core, in an
+/// [`Channel`](super::Channel)'s [`Event::Ended`] and a
+/// [`Session`](crate::session::Session)'s (which re-exports it). Each variant says when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
-    /// Its deadline passed. A late answer is dropped and counted.
+    /// Its deadline passed; for a session's call, time waiting in the queue counts. A late
+    /// answer is dropped (a channel counts it in [`Stats::unknown_responses`]).
     TimedOut,
-    /// We cancelled it. A late answer is dropped and counted.
+    /// We cancelled it. A late answer is dropped.
     Cancelled,
-    /// The connection closed first.
+    /// The connection it was written on closed before the answer came: a channel's
+    /// connection, or a session's link when the call had no re-sends left.
     ConnectionLost {
         /// The request had been handed to the WebSocket layer: the peer may have run it.
         sent: bool,
     },
+    /// The session gave up reconnecting before the call could be sent. Only from a
+    /// session.
+    Failed,
+    /// The session was closed by its owner before the call could be sent. Only from a
+    /// session.
+    Closed,
 }
 
 /// Where the answer to one incoming request goes. Not `Clone`: a request is answered once.
@@ -92,7 +102,7 @@ impl ReplyTo {
     }
 }
 
-/// Counters of one endpoint.
+/// Counters of one channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Our calls waiting for an answer now.

@@ -11,7 +11,7 @@ use crate::rng::Rng;
 /// The length of the hyphenated form, `8-4-4-4-12` hex digits.
 const HYPHENATED_LEN: usize = 36;
 
-/// The id of one of our calls: a UUID v4 drawn from the endpoint's seeded RNG, so a
+/// The id of one of our calls: a UUID v4 drawn from the channel's seeded RNG, so a
 /// replayed run mints the same ids. On the wire it is the lowercase hyphenated string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(Uuid);

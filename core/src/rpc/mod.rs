@@ -1,17 +1,17 @@
 //! JSON-RPC 2.0 over WebSocket text messages, as a sans-IO state machine.
 //!
-//! An [`Endpoint`] owns a [`ws::Connection`](crate::ws::Connection) and speaks JSON-RPC on
-//! it: one object or batch array per text message (PROTOCOL.md at the repository root
-//! shows the wire format). It keeps the connection's contract: inputs with `now`, commands,
-//! and outputs drained with `poll_transmit`, `poll_event`, `poll_timeout`.
+//! A [`Channel`] owns one [`ws::Connection`](crate::ws::Connection) and multiplexes
+//! JSON-RPC calls on it: one object or batch array per text message (PROTOCOL.md at the
+//! repository root shows the wire format). It keeps the connection's contract: inputs with
+//! `now`, commands, and outputs drained with `poll_transmit`, `poll_event`, `poll_timeout`.
 //!
-//! - Calling: [`Endpoint::call`] returns a [`RequestId`], a UUID v4 drawn from the seeded
+//! - Calling: [`Channel::call`] returns a [`RequestId`], a UUID v4 drawn from the seeded
 //!   RNG. Every call ends exactly once: [`Event::Response`] (a result or the peer's
 //!   [`ErrorObject`]) or [`Event::Ended`] (timed out, cancelled, connection lost). At most
 //!   [`Config::max_in_flight`] calls wait at once; past it `call` fails with
-//!   [`CallError::Busy`].
+//!   [`Refused::Busy`].
 //! - Serving: requests arrive as [`Event::Request`] with a [`ReplyTo`]; answer with
-//!   [`Endpoint::respond`] in any order. Batches are answered as one array. The endpoint
+//!   [`Channel::respond`] in any order. Batches are answered as one array. The channel
 //!   does not know methods: the application answers unknown ones with
 //!   [`ErrorObject::method_not_found`].
 //! - Bad input never panics and never closes the connection: non-JSON is answered `-32700`,
@@ -19,11 +19,11 @@
 //!   [`Stats`], a binary message is dropped and counted. Only a message over the
 //!   WebSocket's `max_message_size` closes the connection (1009).
 //! - Params and results stay raw JSON ([`RawValue`](serde_json::value::RawValue)): the
-//!   endpoint never builds a JSON tree; the application deserializes them into its types.
+//!   channel never builds a JSON tree; the application deserializes them into its types.
 
 mod batch;
+mod channel;
 mod config;
-mod endpoint;
 mod error;
 mod event;
 mod id;
@@ -31,9 +31,9 @@ pub(crate) mod message;
 mod object;
 pub(crate) mod pending;
 
+pub use channel::Channel;
 pub use config::Config;
-pub use endpoint::Endpoint;
-pub use error::{CallError, PeerError, RespondError};
+pub use error::{PeerError, Refused, RespondError};
 pub use event::{EndReason, Event, ReplyTo, Stats};
 pub use id::{Id, RequestId};
 pub use object::ErrorObject;

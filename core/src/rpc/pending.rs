@@ -1,4 +1,4 @@
-//! A table of calls waiting for an answer, with their deadlines: the endpoint's calls by
+//! A table of calls waiting for an answer, with their deadlines: the channel's calls by
 //! request id, and the session's by session-level id.
 //!
 //! Calls are found by id in a `BTreeMap`; deadlines sit in a min-heap so the next one is
@@ -17,7 +17,7 @@ pub(crate) trait Deadline {
     fn deadline(&self) -> Option<Instant>;
 }
 
-/// One call of an endpoint in flight.
+/// One call of a channel in flight.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call {
     /// `None`: the timeout was too long for `Instant` to hold, so the call never times out.

@@ -22,7 +22,7 @@ use crate::{rpc, ws};
 pub struct Config {
     /// Settings of each link's WebSocket.
     pub ws: ws::Config,
-    /// Settings of each link's JSON-RPC endpoint: `default_timeout` is the deadline of a
+    /// Settings of each link's JSON-RPC channel: `default_timeout` is the deadline of a
     /// call that names none, `max_in_flight` how many calls are written and unanswered at once.
     pub rpc: rpc::Config,
     /// How long one attempt may take from [`Event::Connect`](super::Event::Connect) until

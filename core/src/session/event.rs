@@ -2,7 +2,7 @@
 
 use serde_json::value::RawValue;
 
-use super::{Attempt, CallId, State};
+use super::{Attempt, CallId, EndReason, State};
 use crate::rpc::ErrorObject;
 
 /// Something that happened in a session, drained with
@@ -50,22 +50,4 @@ pub enum Event {
         /// The params as raw JSON (an object or an array), if any.
         params: Option<Box<RawValue>>,
     },
-}
-
-/// Why a call ended without an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// Its deadline passed (time in the queue counts). A late answer is dropped.
-    TimedOut,
-    /// We cancelled it. A late answer is dropped.
-    Cancelled,
-    /// The link it was written on was lost and it had no re-sends left.
-    ConnectionLost {
-        /// The request had been written: the server may have run it.
-        sent: bool,
-    },
-    /// The session gave up reconnecting before it could be sent.
-    Failed,
-    /// The session was closed before it could be sent.
-    Closed,
 }

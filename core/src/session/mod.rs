@@ -1,6 +1,6 @@
 //! A reconnecting JSON-RPC client link to one server: the [`Session`].
 //!
-//! A session owns at most one [`rpc::Endpoint`](crate::rpc::Endpoint) at a time, a fresh
+//! A session owns at most one [`rpc::Channel`](crate::rpc::Channel) at a time, a fresh
 //! one per connection attempt, and keeps what must outlive a reconnect: the ordered queue
 //! of unsent calls and notifications, calls by [`CallId`] with their deadlines, the backoff
 //! and the [`Metrics`]. It is sans-IO like the rest of the core: it asks its owner to open
@@ -24,6 +24,7 @@
 //!   [`Event::Response`] or [`Event::Ended`]. A call is written at once when a link is
 //!   open and nothing waits before it, else queued; the queue keeps submission order and
 //!   is bounded by [`QueueLimits`]. Deadlines run from `call`, time in the queue included.
+//!   A call or notification refused ([`Refused`], the channel's type) was not queued.
 //! - Lost links: calls written on a lost link end with
 //!   [`EndReason::ConnectionLost`], or with [`Retry::Resend`] go back to the front of the
 //!   queue for the next link.
@@ -54,7 +55,6 @@
 mod backoff;
 mod call;
 mod config;
-mod error;
 mod event;
 mod heartbeat;
 mod histogram;
@@ -66,11 +66,11 @@ mod state_machine;
 
 use std::time::{Duration, Instant};
 
+pub use crate::rpc::{EndReason, Refused};
 pub use backoff::Backoff;
 pub use call::{CallId, CallOptions, Retry};
 pub use config::Config;
-pub use error::CallError;
-pub use event::{EndReason, Event};
+pub use event::Event;
 pub use heartbeat::{Heartbeat, HeartbeatMode};
 pub use link::Link;
 pub use metrics::Metrics;

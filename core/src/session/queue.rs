@@ -9,10 +9,10 @@ use std::collections::VecDeque;
 
 use serde_json::value::RawValue;
 
-use super::{CallError, CallId};
+use super::{CallId, Refused};
 
 /// Bounds of the queue of unsent items. Past either, `call` and `notify` return
-/// [`CallError::QueueFull`] and nothing is queued. Calls put back after a lost link to be
+/// [`Refused::QueueFull`] and nothing is queued. Calls put back after a lost link to be
 /// re-sent ([`Retry::Resend`](super::Retry::Resend)) are not refused: they may take the
 /// queue past these bounds, by at most the `rpc.max_in_flight` calls that were written.
 ///
@@ -74,11 +74,11 @@ impl Queue {
     }
 
     /// Refuses an item of `size` bytes that would go past `limits`.
-    pub(crate) fn check(&self, limits: &QueueLimits, size: usize) -> Result<(), CallError> {
+    pub(crate) fn check(&self, limits: &QueueLimits, size: usize) -> Result<(), Refused> {
         let full =
             self.live >= limits.max_messages || self.bytes.saturating_add(size) > limits.max_bytes;
         if full {
-            return Err(CallError::QueueFull {
+            return Err(Refused::QueueFull {
                 messages: self.live,
                 bytes: self.bytes,
             });
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(queue.check(&limits, 100), Ok(()));
         assert_eq!(
             queue.check(&limits, 101),
-            Err(CallError::QueueFull {
+            Err(Refused::QueueFull {
                 messages: 0,
                 bytes: 0
             })
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(queue.check(&limits, 10), Ok(()));
         assert_eq!(
             queue.check(&limits, 11),
-            Err(CallError::QueueFull {
+            Err(Refused::QueueFull {
                 messages: 2,
                 bytes: 90
             })
@@ -197,7 +197,7 @@ mod tests {
         queue.push_back(note(1), 1);
         assert_eq!(
             queue.check(&limits, 0),
-            Err(CallError::QueueFull {
+            Err(Refused::QueueFull {
                 messages: 3,
                 bytes: 91
             })

@@ -17,14 +17,14 @@ use super::heartbeat::Beat;
 use super::metrics::Counters;
 use super::queue::{Item, Queue};
 use super::{
-    Attempt, CallError, CallId, CallOptions, Config, EndReason, Event, Link, Metrics, Retry, State,
+    Attempt, CallId, CallOptions, Config, EndReason, Event, Link, Metrics, Refused, Retry, State,
 };
 use crate::frame::CloseCode;
 use crate::handshake::{ClientRequest, HandshakeError};
 use crate::rng::{Rng, Seed};
 use crate::rpc::message::encoded_request_len;
 use crate::rpc::pending::Pending;
-use crate::rpc::{Endpoint, RequestId};
+use crate::rpc::{Channel, RequestId};
 use crate::ws;
 
 /// The current transport and, once it is open, its WebSocket.
@@ -32,7 +32,7 @@ use crate::ws;
 struct LinkSlot {
     attempt: Attempt,
     /// `None` until the owner reports the transport open.
-    endpoint: Option<Endpoint>,
+    channel: Option<Channel>,
     /// Until the WebSocket opens.
     connect_deadline: Option<Instant>,
     /// The WebSocket opened on this link.
@@ -41,7 +41,7 @@ struct LinkSlot {
     up_since: Option<Instant>,
     beat: Option<Beat>,
     /// The WebSocket is closed or closing: nothing more is written; the transport is
-    /// dropped once the endpoint is finished.
+    /// dropped once the channel is finished.
     ending: bool,
 }
 
@@ -191,20 +191,20 @@ impl Session {
         let Some(link) = self.link.as_mut().filter(|link| link.attempt == attempt) else {
             return;
         };
-        if link.endpoint.is_some() {
+        if link.channel.is_some() {
             return;
         }
         let mut seed = [0u8; 32];
         self.rng.fill(&mut seed);
-        let endpoint = Endpoint::client(
+        let channel = Channel::client(
             now,
             self.config.ws.clone(),
             self.config.rpc.clone(),
             self.request.clone(),
             seed,
         );
-        match endpoint {
-            Ok(endpoint) => link.endpoint = Some(endpoint),
+        match channel {
+            Ok(channel) => link.channel = Some(channel),
             // Checked in `new`; kept as a failed attempt rather than a panic.
             Err(_) => self.link_failed(now),
         }
@@ -225,7 +225,7 @@ impl Session {
         let Some(link) = self.link.as_mut().filter(|link| link.attempt == attempt) else {
             return;
         };
-        let Some(endpoint) = link.endpoint.as_mut() else {
+        let Some(channel) = link.channel.as_mut() else {
             return;
         };
         let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
@@ -233,7 +233,7 @@ impl Session {
         if let Some(beat) = link.beat.as_mut() {
             beat.on_input(now);
         }
-        endpoint.handle_input(now, data);
+        channel.handle_input(now, data);
         self.after_input(now);
     }
 
@@ -243,9 +243,9 @@ impl Session {
         let Some(link) = self.link.as_mut().filter(|link| link.attempt == attempt) else {
             return;
         };
-        match link.endpoint.as_mut() {
-            Some(endpoint) => {
-                endpoint.handle_eof(now);
+        match link.channel.as_mut() {
+            Some(channel) => {
+                channel.handle_eof(now);
                 self.after_input(now);
             }
             None => self.link_failed(now),
@@ -257,7 +257,7 @@ impl Session {
     /// it, [`poll_timeout`](Self::poll_timeout) is `None` or later than `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.touch(now);
-        // Each round can only arm timers later than `now`, except through the endpoint's
+        // Each round can only arm timers later than `now`, except through the channel's
         // own settings (a zero close timeout); a few rounds settle those too.
         for _ in 0..4 {
             self.fire_timers(now);
@@ -268,8 +268,8 @@ impl Session {
     }
 
     fn fire_timers(&mut self, now: Instant) {
-        if let Some(endpoint) = self.link.as_mut().and_then(|l| l.endpoint.as_mut()) {
-            endpoint.handle_timeout(now);
+        if let Some(channel) = self.link.as_mut().and_then(|l| l.channel.as_mut()) {
+            channel.handle_timeout(now);
             self.pump(now);
         }
         let connect_due = self
@@ -301,7 +301,7 @@ impl Session {
         method: &str,
         params: Option<&RawValue>,
         options: CallOptions,
-    ) -> Result<CallId, CallError> {
+    ) -> Result<CallId, Refused> {
         self.touch(now);
         self.check_callable(params)?;
         let size = encoded_request_len(true, method, params);
@@ -340,7 +340,7 @@ impl Session {
         now: Instant,
         method: &str,
         params: Option<&RawValue>,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), Refused> {
         self.touch(now);
         self.check_callable(params)?;
         let size = encoded_request_len(false, method, params);
@@ -375,7 +375,7 @@ impl Session {
     /// any) is closed with 1000 and calls still in flight end when it is closed
     /// ([`EndReason::ConnectionLost`]); then the transport is dropped
     /// ([`Event::Disconnect`]) and the state is `Disconnected`. No reconnects; further
-    /// calls fail with [`CallError::Closed`]. Closing again, or a `Failed` session, does
+    /// calls fail with [`Refused::Closed`]. Closing again, or a `Failed` session, does
     /// nothing.
     pub fn close(&mut self, now: Instant) {
         self.touch(now);
@@ -397,9 +397,9 @@ impl Session {
         if !link.ending {
             link.ending = true;
             link.beat = None;
-            if let Some(endpoint) = link.endpoint.as_mut() {
+            if let Some(channel) = link.channel.as_mut() {
                 // Open, so the close is accepted; if not, the link is ending anyway.
-                let _ = endpoint.close(now, CloseCode::NORMAL, "");
+                let _ = channel.close(now, CloseCode::NORMAL, "");
             }
             self.pump(now);
         }
@@ -414,8 +414,8 @@ impl Session {
             None => self
                 .link
                 .as_mut()
-                .and_then(|link| link.endpoint.as_mut())
-                .and_then(Endpoint::poll_transmit),
+                .and_then(|link| link.channel.as_mut())
+                .and_then(Channel::poll_transmit),
         };
         match bytes {
             Some(bytes) => {
@@ -454,7 +454,7 @@ impl Session {
             .min();
         if let Some(link) = &self.link {
             let link_timers = [
-                link.endpoint.as_ref().and_then(Endpoint::poll_timeout),
+                link.channel.as_ref().and_then(Channel::poll_timeout),
                 link.connect_deadline.filter(|_| !link.opened),
                 link.beat.as_ref().and_then(Beat::next),
             ];
@@ -472,8 +472,8 @@ impl Session {
     fn link_pending(&self) -> usize {
         self.link
             .as_ref()
-            .and_then(|link| link.endpoint.as_ref())
-            .map_or(0, |endpoint| endpoint.connection().pending_transmit())
+            .and_then(|link| link.channel.as_ref())
+            .map_or(0, |channel| channel.connection().pending_transmit())
     }
 
     /// Bytes waiting for the transport of `attempt` and not yet handed out.
@@ -499,9 +499,9 @@ impl Session {
     pub fn link_state(&self, attempt: Attempt) -> ws::State {
         match self.link.as_ref().filter(|link| link.attempt == attempt) {
             Some(link) => link
-                .endpoint
+                .channel
                 .as_ref()
-                .map_or(ws::State::Handshaking, Endpoint::state),
+                .map_or(ws::State::Handshaking, Channel::state),
             None => ws::State::Closed,
         }
     }

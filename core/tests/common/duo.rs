@@ -22,7 +22,7 @@ impl Side for ws::Connection {
     }
 }
 
-impl Side for rpc::Endpoint {
+impl Side for rpc::Channel {
     fn accept_upgrade(&mut self, now: Instant, event: &rpc::Event) {
         if let rpc::Event::Upgrade(_) = event {
             self.accept(now, None, &[]).expect("pending upgrade");

@@ -1,4 +1,4 @@
-//! A client and a server [`Endpoint`] wired together in memory with a virtual clock: the
+//! A client and a server [`Channel`] wired together in memory with a virtual clock: the
 //! harness of the rpc scenario tests (the RPC twin of [`Pair`](super::Pair)).
 
 use std::time::Instant;
@@ -6,14 +6,14 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tether_core::frame::{encode_frame, OpCode};
 use tether_core::handshake::ClientRequest;
-use tether_core::rpc::{self, Endpoint, Event};
+use tether_core::rpc::{self, Channel, Event};
 use tether_core::ws;
 
 use super::duo::Duo;
 
-pub type RpcPair = Duo<Endpoint>;
+pub type RpcPair = Duo<Channel>;
 
-impl Duo<Endpoint> {
+impl Duo<Channel> {
     /// A pair whose handshake has not run yet.
     pub fn new(ws_config: ws::Config, client: rpc::Config, server: rpc::Config) -> RpcPair {
         // The virtual clock needs one real instant as its origin; it never reads the clock again.
@@ -24,9 +24,9 @@ impl Duo<Endpoint> {
             path: "/rpc".into(),
             ..Default::default()
         };
-        let client = Endpoint::client(now, ws_config.clone(), client, request, [7; 32])
+        let client = Channel::client(now, ws_config.clone(), client, request, [7; 32])
             .expect("valid request");
-        let server = Endpoint::server(now, ws_config, server, [9; 32]);
+        let server = Channel::server(now, ws_config, server, [9; 32]);
         Duo::from_parts(client, server, now)
     }
 

@@ -1,5 +1,5 @@
-//! A [`Session`] against real server-role [`Endpoint`]s over an in-memory pipe, with the
-//! virtual clock of [`Duo`]: a fresh server endpoint for every transport the session asks
+//! A [`Session`] against real server-role [`Channel`]s over an in-memory pipe, with the
+//! virtual clock of [`Duo`]: a fresh server channel for every transport the session asks
 //! for, so reconnects, drops and stalls run without sockets or sleeps.
 
 use std::time::{Duration, Instant};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use tether_core::handshake::ClientRequest;
-use tether_core::rpc::{self, Endpoint};
+use tether_core::rpc::{self, Channel};
 use tether_core::session::{self, Attempt, Event, Session};
 use tether_core::{ws, Machine};
 
@@ -67,7 +67,7 @@ impl Side for SessionSide {
 /// What happens to the next transports the session asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dial {
-    /// Opened at once, to a fresh server endpoint.
+    /// Opened at once, to a fresh server channel.
     Open,
     /// Opened at once, to a server that never reads (a stalled link from the start).
     Stall,
@@ -78,13 +78,13 @@ pub enum Dial {
 }
 
 pub struct SessionNet {
-    pub duo: Duo<SessionSide, Endpoint>,
+    pub duo: Duo<SessionSide, Channel>,
     pub server_rpc: rpc::Config,
     pub server_ws: ws::Config,
     pub dial: Dial,
     /// Answer every request the server gets with its params (or `null`) at once.
     pub echo: bool,
-    /// Server endpoints created, one per opened transport.
+    /// Server channels created, one per opened transport.
     pub links: usize,
     /// How many of `duo.client_events` were looked at for Connect.
     seen: usize,
@@ -104,7 +104,7 @@ impl SessionNet {
         let session = Session::new(now, config, request, [seed; 32]).expect("valid request");
         let server_ws = ws::Config::default();
         let server_rpc = rpc::Config::default();
-        let placeholder = Endpoint::server(now, server_ws.clone(), server_rpc.clone(), [0; 32]);
+        let placeholder = Channel::server(now, server_ws.clone(), server_rpc.clone(), [0; 32]);
         let client = SessionSide {
             session,
             attempt: None,
@@ -179,7 +179,7 @@ impl SessionNet {
                 self.links += 1;
                 let seed = [u8::try_from(self.links % 250).unwrap_or(0) + 1; 32];
                 let server =
-                    Endpoint::server(now, self.server_ws.clone(), self.server_rpc.clone(), seed);
+                    Channel::server(now, self.server_ws.clone(), self.server_rpc.clone(), seed);
                 self.duo.reconnect(server);
                 self.duo.hold_client = self.dial == Dial::Stall;
                 self.duo.client.attempt = Some(attempt);
@@ -233,7 +233,7 @@ impl SessionNet {
     /// session reads EOF. Bytes in flight either way are lost.
     pub fn server_crash(&mut self) {
         let now = self.duo.now;
-        let placeholder = Endpoint::server(
+        let placeholder = Channel::server(
             now,
             self.server_ws.clone(),
             self.server_rpc.clone(),

@@ -1,5 +1,5 @@
-//! A JSON-RPC server node: one [`Endpoint`] per accepted connection, answering `echo`
-//! with its params after a random virtual delay. It may crash (every endpoint and every
+//! A JSON-RPC server node: one [`Channel`] per accepted connection, answering `echo`
+//! with its params after a random virtual delay. It may crash (every channel and every
 //! answer not yet sent are lost) and restart empty.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
-use tether_core::rpc::{self, Endpoint, Event, ReplyTo};
+use tether_core::rpc::{self, Channel, Event, ReplyTo};
 use tether_core::ws;
 
 use super::checks::{self, short};
@@ -25,18 +25,18 @@ struct Reply {
 /// to an observer (the ledger senders check order and gaps against, for instance).
 pub type NoteSink = Box<dyn FnMut(&Ctx, Port, &str, Option<&RawValue>)>;
 
-/// An RPC server: one [`Endpoint`] per accepted connection; `echo` is answered with its
+/// An RPC server: one [`Channel`] per accepted connection; `echo` is answered with its
 /// params after a delay drawn up to `max_delay`; notifications go to the optional sink.
 pub struct EchoServer {
     index: usize,
     ws_config: ws::Config,
     rpc_config: rpc::Config,
-    ports: BTreeMap<Port, Endpoint>,
+    ports: BTreeMap<Port, Channel>,
     /// Answers by (due time, arrival order): a BTreeMap, so ties fire in a fixed order.
     replies: BTreeMap<(Instant, u64), Reply>,
     arrivals: u64,
     max_delay: Duration,
-    /// Bound on what one endpoint may hold to write: everything its client may ask.
+    /// Bound on what one channel may hold to write: everything its client may ask.
     max_pending: usize,
     notes: Option<NoteSink>,
     high: checks::HighWater,
@@ -75,17 +75,17 @@ impl EchoServer {
 
     fn react(&mut self, ctx: &mut Ctx, port: Port) {
         let name = self.name();
-        let Some(endpoint) = self.ports.get_mut(&port) else {
+        let Some(channel) = self.ports.get_mut(&port) else {
             return;
         };
-        while let Some(event) = endpoint.poll_event() {
+        while let Some(event) = channel.poll_event() {
             ctx.trace.add(name.as_bytes());
             let text = format!("{event:?}");
             ctx.log(format_args!("{name}: {}", short(&text)));
             ctx.trace.add(text.as_bytes());
             match event {
                 Event::Upgrade(_) => {
-                    if let Err(error) = endpoint.accept(ctx.now, None, &[]) {
+                    if let Err(error) = channel.accept(ctx.now, None, &[]) {
                         ctx.fail(format_args!("{name} {port}: accept failed: {error:?}"));
                     }
                 }
@@ -122,9 +122,9 @@ impl EchoServer {
         }
     }
 
-    /// Forgets endpoints whose transport is closed (the network has closed their ends).
+    /// Forgets channels whose transport is closed (the network has closed their ends).
     fn sweep(&mut self) {
-        self.ports.retain(|_, endpoint| !endpoint.is_finished());
+        self.ports.retain(|_, channel| !channel.is_finished());
     }
 }
 
@@ -135,33 +135,33 @@ impl Node for EchoServer {
 
     fn handle_accept(&mut self, ctx: &mut Ctx, port: Port) -> bool {
         self.sweep();
-        let endpoint = Endpoint::server(
+        let channel = Channel::server(
             ctx.now,
             self.ws_config.clone(),
             self.rpc_config.clone(),
             ctx.rng.seed32(),
         );
-        self.ports.insert(port, endpoint);
+        self.ports.insert(port, channel);
         true
     }
 
     fn handle_input(&mut self, ctx: &mut Ctx, port: Port, data: &[u8]) {
-        if let Some(endpoint) = self.ports.get_mut(&port) {
-            endpoint.handle_input(ctx.now, data);
+        if let Some(channel) = self.ports.get_mut(&port) {
+            channel.handle_input(ctx.now, data);
             self.react(ctx, port);
         }
     }
 
     fn handle_eof(&mut self, ctx: &mut Ctx, port: Port) {
-        if let Some(endpoint) = self.ports.get_mut(&port) {
-            endpoint.handle_eof(ctx.now);
+        if let Some(channel) = self.ports.get_mut(&port) {
+            channel.handle_eof(ctx.now);
             self.react(ctx, port);
         }
         self.sweep();
     }
 
     fn handle_reset(&mut self, ctx: &mut Ctx, port: Port) {
-        // The transport is gone: its endpoint ends as on EOF, and nothing more is written.
+        // The transport is gone: its channel ends as on EOF, and nothing more is written.
         self.handle_eof(ctx, port);
         self.ports.remove(&port);
     }
@@ -170,9 +170,9 @@ impl Node for EchoServer {
         let name = self.name();
         let ports: Vec<Port> = self.ports.keys().copied().collect();
         for port in ports {
-            if let Some(endpoint) = self.ports.get_mut(&port) {
-                endpoint.handle_timeout(ctx.now);
-                checks::timer_not_due(ctx, &name, port, endpoint);
+            if let Some(channel) = self.ports.get_mut(&port) {
+                channel.handle_timeout(ctx.now);
+                checks::timer_not_due(ctx, &name, port, channel);
             }
             self.react(ctx, port);
         }
@@ -183,7 +183,7 @@ impl Node for EchoServer {
             let reply = entry.remove();
             let port = reply.port;
             let result = match self.ports.get_mut(&port) {
-                Some(endpoint) => endpoint
+                Some(channel) => channel
                     .respond(ctx.now, reply.to, Ok(&reply.params))
                     .map_err(|e| format!("{e:?}")),
                 None => Err("gone".to_owned()),
@@ -199,7 +199,7 @@ impl Node for EchoServer {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let machines = self.ports.values().filter_map(Endpoint::poll_timeout);
+        let machines = self.ports.values().filter_map(Channel::poll_timeout);
         machines
             .chain(self.replies.keys().next().map(|k| k.0))
             .min()
@@ -210,7 +210,7 @@ impl Node for EchoServer {
     }
 
     fn port_finished(&self, port: Port) -> bool {
-        self.ports.get(&port).is_none_or(Endpoint::is_finished)
+        self.ports.get(&port).is_none_or(Channel::is_finished)
     }
 
     fn crash(&mut self, ctx: &mut Ctx) {
@@ -221,10 +221,10 @@ impl Node for EchoServer {
 
     fn check(&self, ctx: &mut Ctx) {
         let name = self.name();
-        for (&port, endpoint) in &self.ports {
-            let input = checks::input_bounded(ctx, &name, port, endpoint.connection());
+        for (&port, channel) in &self.ports {
+            let input = checks::input_bounded(ctx, &name, port, channel.connection());
             let output =
-                checks::output_bounded(ctx, &name, port, endpoint.connection(), self.max_pending);
+                checks::output_bounded(ctx, &name, port, channel.connection(), self.max_pending);
             self.high.see(input, output);
         }
     }
@@ -232,11 +232,11 @@ impl Node for EchoServer {
     fn check_done(&self, ctx: &mut Ctx) {
         self.high.report(ctx);
         let name = self.name();
-        for (&port, endpoint) in &self.ports {
-            if !endpoint.is_finished() {
+        for (&port, channel) in &self.ports {
+            if !channel.is_finished() {
                 ctx.fail(format_args!(
                     "{name} {port}: not finished at the end (state {:?})",
-                    endpoint.state()
+                    channel.state()
                 ));
             }
         }

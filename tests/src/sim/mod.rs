@@ -33,7 +33,7 @@
 //! # The test command's run
 //!
 //! [`run`] builds [`scenario::build`] from the seed: two [`RpcClient`]s (bare
-//! `rpc::Endpoint`s, one per server, dialed again when lost) and two [`SessionNode`]s of
+//! `rpc::Channel`s, one per server, dialed again when lost) and two [`SessionNode`]s of
 //! two `session::Session`s each, against two [`EchoServer`]s that may crash. Checked at
 //! every step:
 //! - every call ends exactly once, and by the end of the run; an answer carries exactly
@@ -124,7 +124,7 @@
 //! ```
 //!
 //! `tests/examples/sim_kv.rs` is a complete example on tether's own machines: a
-//! key-value server over `rpc::Endpoint`s and clients over sessions, checking every read
+//! key-value server over `rpc::Channel`s and clients over sessions, checking every read
 //! against what was written; `tests/README.md` walks through it.
 
 mod echo_server;

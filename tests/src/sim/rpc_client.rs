@@ -1,5 +1,5 @@
-//! A JSON-RPC client node over bare [`Endpoint`]s: one connection per server, dialed again
-//! (a new endpoint) when one is lost, calls `echo` with unique params and checks every
+//! A JSON-RPC client node over bare [`Channel`]s: one connection per server, dialed again
+//! (a new channel) when one is lost, calls `echo` with unique params and checks every
 //! ending against its own ledger.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tether_core::frame::CloseCode;
 use tether_core::handshake::ClientRequest;
-use tether_core::rpc::{self, EndReason, Endpoint, Event, RequestId};
+use tether_core::rpc::{self, Channel, EndReason, Event, RequestId};
 use tether_core::ws::{self, State};
 
 use super::checks::{self, short};
@@ -36,20 +36,20 @@ struct Made {
     ended: Option<&'static str>,
 }
 
-/// The connection to one server: its port and endpoint, whether its transport is gone.
+/// The connection to one server: its port and channel, whether its transport is gone.
 #[derive(Debug)]
 struct Link {
     port: Port,
-    endpoint: Endpoint,
+    channel: Channel,
     transport_done: bool,
 }
 
 /// Settings of an [`RpcClient`], drawn by the scenario.
 #[derive(Debug, Clone)]
 pub struct RpcClientConfig {
-    /// WebSocket settings of every endpoint.
+    /// WebSocket settings of every channel.
     pub ws: ws::Config,
-    /// RPC settings of every endpoint.
+    /// RPC settings of every channel.
     pub rpc: rpc::Config,
     /// Calls to make.
     pub calls: usize,
@@ -59,7 +59,7 @@ pub struct RpcClientConfig {
     pub max_pad: usize,
 }
 
-/// An RPC client: one [`Endpoint`] per server, calls planned up front from the seed.
+/// An RPC client: one [`Channel`] per server, calls planned up front from the seed.
 #[derive(Debug)]
 pub struct RpcClient {
     index: usize,
@@ -69,7 +69,7 @@ pub struct RpcClient {
     /// When to dial a server again after its link was lost.
     redial: Vec<Option<Instant>>,
     planned: VecDeque<Planned>,
-    /// Every call made, by (port, id): ids are only unique per endpoint.
+    /// Every call made, by (port, id): ids are only unique per channel.
     calls: BTreeMap<(Port, RequestId), Made>,
     serial: u64,
     closing: bool,
@@ -135,7 +135,7 @@ impl RpcClient {
             path: "/rpc".into(),
             ..Default::default()
         };
-        let endpoint = Endpoint::client(
+        let channel = Channel::client(
             ctx.now,
             self.config.ws.clone(),
             self.config.rpc.clone(),
@@ -143,11 +143,11 @@ impl RpcClient {
             ctx.rng.seed32(),
         )
         .expect("the simulator's upgrade request is valid");
-        // The upgrade request waits in the endpoint until the connection opens.
+        // The upgrade request waits in the channel until the connection opens.
         let port = ctx.connect(self.servers[server]);
         self.links[server] = Some(Link {
             port,
-            endpoint,
+            channel,
             transport_done: false,
         });
     }
@@ -167,7 +167,7 @@ impl RpcClient {
         };
         let port = link.port;
         let mut events = Vec::new();
-        while let Some(event) = link.endpoint.poll_event() {
+        while let Some(event) = link.channel.poll_event() {
             ctx.trace.add(name.as_bytes());
             let text = format!("{event:?}");
             ctx.log(format_args!("{name}: {}", short(&text)));
@@ -198,6 +198,9 @@ impl RpcClient {
                         EndReason::TimedOut => "rpc.timed_out",
                         EndReason::Cancelled => "rpc.cancelled",
                         EndReason::ConnectionLost { .. } => "rpc.lost",
+                        EndReason::Failed | EndReason::Closed => ctx.fail(format_args!(
+                            "{name} {port}: call {id} ended {reason:?}; only a session ends calls so"
+                        )),
                     };
                     end_call(ctx, &name, &mut self.calls, port, id, what);
                     ctx.count(what);
@@ -207,7 +210,7 @@ impl RpcClient {
                     // Closing was decided while this link still shook hands: close it now.
                     if self.closing {
                         if let Some(link) = self.links[server].as_mut() {
-                            let _ = link.endpoint.close(ctx.now, CloseCode::NORMAL, "done");
+                            let _ = link.channel.close(ctx.now, CloseCode::NORMAL, "done");
                         }
                     }
                 }
@@ -234,7 +237,7 @@ impl RpcClient {
     fn retire(&mut self, ctx: &mut Ctx, server: usize) {
         let finished = self.links[server]
             .as_ref()
-            .is_some_and(|l| l.endpoint.is_finished());
+            .is_some_and(|l| l.channel.is_finished());
         if finished {
             self.links[server] = None;
             if !self.closing && !self.planned.is_empty() {
@@ -261,8 +264,8 @@ impl RpcClient {
         self.closing = true;
         self.redial.fill(None);
         for link in self.links.iter_mut().flatten() {
-            if link.endpoint.state() == State::Open {
-                let _ = link.endpoint.close(ctx.now, CloseCode::NORMAL, "done");
+            if link.channel.state() == State::Open {
+                let _ = link.channel.close(ctx.now, CloseCode::NORMAL, "done");
             }
         }
     }
@@ -287,7 +290,7 @@ impl RpcClient {
             .filter(|((p, _), m)| *p == port && m.ended.is_none())
             .map(|((_, id), _)| *id)
             .collect();
-        link.endpoint.handle_eof(ctx.now);
+        link.channel.handle_eof(ctx.now);
         let reasons = self.react(ctx, server);
         if let Some(id) = self.open_call(port) {
             ctx.fail(format_args!(
@@ -325,7 +328,7 @@ impl RpcClient {
                 .is_some_and(|made| made.ended.is_none());
             let cancelled = self.links[server]
                 .as_mut()
-                .is_some_and(|l| l.endpoint.cancel(ctx.now, id));
+                .is_some_and(|l| l.channel.cancel(ctx.now, id));
             ctx.trace
                 .add(if cancelled { b"cancel+" } else { b"cancel-" });
             if cancelled != open {
@@ -367,7 +370,7 @@ impl RpcClient {
             };
             let port = link.port;
             match link
-                .endpoint
+                .channel
                 .call(ctx.now, "echo", Some(&raw), Some(plan.timeout))
             {
                 Ok(id) => {
@@ -406,7 +409,7 @@ fn end_call(
 ) -> String {
     let Some(made) = calls.get_mut(&(port, id)) else {
         ctx.fail(format_args!(
-            "{name} {port}: {how} for call {id}, which this endpoint never made"
+            "{name} {port}: {how} for call {id}, which this channel never made"
         ))
     };
     if let Some(before) = made.ended {
@@ -434,7 +437,7 @@ impl Node for RpcClient {
             return;
         };
         if let Some(link) = self.links[server].as_mut() {
-            link.endpoint.handle_input(ctx.now, data);
+            link.channel.handle_input(ctx.now, data);
         }
         self.react(ctx, server);
     }
@@ -445,11 +448,11 @@ impl Node for RpcClient {
 
     fn handle_reset(&mut self, ctx: &mut Ctx, port: Port) {
         self.transport_gone(ctx, port);
-        // Nothing can be written any more: drop what the endpoint still holds, as an
+        // Nothing can be written any more: drop what the channel still holds, as an
         // adapter whose writes fail would, so it finishes and the server is dialed again.
         if let Some(server) = self.server_of(port) {
             if let Some(link) = self.links[server].as_mut() {
-                while link.endpoint.poll_transmit().is_some() {}
+                while link.channel.poll_transmit().is_some() {}
             }
             self.retire(ctx, server);
         }
@@ -459,8 +462,8 @@ impl Node for RpcClient {
         let name = self.name();
         for server in 0..self.links.len() {
             if let Some(link) = self.links[server].as_mut() {
-                link.endpoint.handle_timeout(ctx.now);
-                checks::timer_not_due(ctx, &name, link.port, &link.endpoint);
+                link.channel.handle_timeout(ctx.now);
+                checks::timer_not_due(ctx, &name, link.port, &link.channel);
                 self.react(ctx, server);
             }
             if self.redial[server].is_some_and(|at| at <= ctx.now) {
@@ -478,7 +481,7 @@ impl Node for RpcClient {
             .links
             .iter()
             .flatten()
-            .filter_map(|l| l.endpoint.poll_timeout());
+            .filter_map(|l| l.channel.poll_timeout());
         let cancel = self.cancels.keys().next().map(|k| k.0);
         machines
             .chain(self.planned.front().map(|p| p.at))
@@ -489,7 +492,7 @@ impl Node for RpcClient {
 
     fn poll_transmit(&mut self, port: Port) -> Option<Bytes> {
         let server = self.server_of(port)?;
-        self.links[server].as_mut()?.endpoint.poll_transmit()
+        self.links[server].as_mut()?.channel.poll_transmit()
     }
 
     fn port_finished(&self, port: Port) -> bool {
@@ -501,11 +504,11 @@ impl Node for RpcClient {
         let max_in_flight = self.config.rpc.max_in_flight;
         let bound = max_in_flight * max_call_len(self.config.max_pad) + checks::CONTROL_SLACK;
         for link in self.links.iter().flatten() {
-            let conn = link.endpoint.connection();
+            let conn = link.channel.connection();
             let input = checks::input_bounded(ctx, &name, link.port, conn);
             let output = checks::output_bounded(ctx, &name, link.port, conn, bound);
             self.high.see(input, output);
-            let in_flight = link.endpoint.stats().in_flight;
+            let in_flight = link.channel.stats().in_flight;
             if in_flight > max_in_flight {
                 ctx.fail(format_args!(
                     "{name} {}: {in_flight} calls in flight, over max_in_flight {max_in_flight}",
@@ -530,11 +533,11 @@ impl Node for RpcClient {
             }
         }
         for link in self.links.iter().flatten() {
-            if !link.endpoint.is_finished() {
+            if !link.channel.is_finished() {
                 ctx.fail(format_args!(
                     "{name} {}: not finished at the end (state {:?})",
                     link.port,
-                    link.endpoint.state()
+                    link.channel.state()
                 ));
             }
         }

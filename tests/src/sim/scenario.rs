@@ -1,4 +1,4 @@
-//! The run the test command repeats per seed: RPC clients over bare endpoints and nodes
+//! The run the test command repeats per seed: RPC clients over bare channels and nodes
 //! of reconnecting sessions against echo servers that may crash, under
 //! [`Faults::default`], every setting drawn from the seed.
 
@@ -18,7 +18,7 @@ use super::simulator::{Outcome, Sim};
 /// The size of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Params {
-    /// RPC client nodes (bare endpoints, one per server, dialed again when lost).
+    /// RPC client nodes (bare channels, one per server, dialed again when lost).
     pub rpc_clients: usize,
     /// Echo server nodes.
     pub servers: usize,

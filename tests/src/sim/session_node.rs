@@ -700,11 +700,7 @@ fn link_open(session: &Session) -> bool {
 }
 
 /// Sends the slot's next numbered notification; its number is used up only if accepted.
-fn notify(
-    ctx: &mut Ctx,
-    slot: &mut Slot,
-    pad: usize,
-) -> Result<(), tether_core::session::CallError> {
+fn notify(ctx: &mut Ctx, slot: &mut Slot, pad: usize) -> Result<(), tether_core::session::Refused> {
     let params = format!(
         r#"{{"from":"{}","n":{},"pad":"{}"}}"#,
         slot.name,
@@ -728,7 +724,7 @@ fn call(
     timeout: Duration,
     retry: Retry,
     pad: usize,
-) -> Result<CallId, tether_core::session::CallError> {
+) -> Result<CallId, tether_core::session::Refused> {
     slot.serial += 1;
     let params = format!(
         r#"{{"from":"{}","call":{},"pad":"{}"}}"#,

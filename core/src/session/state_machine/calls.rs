@@ -9,20 +9,20 @@ use super::Session;
 use crate::rpc::{ErrorObject, RequestId};
 use crate::session::call::{Call, Place, Request};
 use crate::session::queue::Item;
-use crate::session::{CallError, CallId, EndReason, Event, State};
+use crate::session::{CallId, EndReason, Event, Refused, State};
 use crate::ws;
 
 impl Session {
-    pub(super) fn check_callable(&self, params: Option<&RawValue>) -> Result<(), CallError> {
+    pub(super) fn check_callable(&self, params: Option<&RawValue>) -> Result<(), Refused> {
         if self.closed {
-            return Err(CallError::Closed);
+            return Err(Refused::Closed);
         }
         if self.state == State::Failed {
-            return Err(CallError::Failed);
+            return Err(Refused::Failed);
         }
         match params.map(|p| p.get().as_bytes().first()) {
             None | Some(Some(b'{' | b'[')) => Ok(()),
-            Some(_) => Err(CallError::InvalidParams),
+            Some(_) => Err(Refused::InvalidParams),
         }
     }
 
@@ -33,7 +33,7 @@ impl Session {
                 link.opened
                     && !link.ending
                     && link
-                        .endpoint
+                        .channel
                         .as_ref()
                         .is_some_and(|e| e.state() == ws::State::Open)
             })
@@ -75,9 +75,9 @@ impl Session {
         params: Option<&RawValue>,
     ) -> Option<Place> {
         let link = self.link.as_mut()?;
-        let endpoint = link.endpoint.as_mut()?;
-        // The session keeps the deadline: the endpoint's call never times out.
-        let wire = endpoint
+        let channel = link.channel.as_mut()?;
+        // The session keeps the deadline: the channel's call never times out.
+        let wire = channel
             .call(now, method, params, Some(Duration::MAX))
             .ok()?;
         self.counters.message(now, true);
@@ -94,10 +94,10 @@ impl Session {
         method: &str,
         params: Option<&RawValue>,
     ) -> bool {
-        let Some(endpoint) = self.link.as_mut().and_then(|l| l.endpoint.as_mut()) else {
+        let Some(channel) = self.link.as_mut().and_then(|l| l.channel.as_mut()) else {
             return false;
         };
-        if endpoint.notify(now, method, params).is_err() {
+        if channel.notify(now, method, params).is_err() {
             return false;
         }
         self.counters.message(now, true);
@@ -205,8 +205,8 @@ impl Session {
             Place::InFlight { wire, attempt, .. } => {
                 self.wire.remove(&wire);
                 if let Some(link) = self.link.as_mut().filter(|l| l.attempt == attempt) {
-                    if let Some(endpoint) = link.endpoint.as_mut() {
-                        endpoint.cancel(now, wire);
+                    if let Some(channel) = link.channel.as_mut() {
+                        channel.cancel(now, wire);
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! How a [`Session`] keeps its link: asking for a transport, dropping it, the backoff
-//! between attempts, giving up, the heartbeat, and what the link's endpoint reports.
+//! between attempts, giving up, the heartbeat, and what the link's channel reports.
 //! (The [`Link`](crate::session::Link) view a driver holds is in `session/link.rs`.)
 
 use std::time::Instant;
@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{LinkSlot, Session};
 use crate::frame::CloseCode;
-use crate::rpc::{self, Endpoint, ErrorObject};
+use crate::rpc::{self, Channel, ErrorObject};
 use crate::session::heartbeat::{Beat, Due};
 use crate::session::{later, Attempt, EndReason, Event, State};
 
@@ -29,7 +29,7 @@ impl Session {
         self.next_attempt = self.next_attempt.saturating_add(1);
         self.link = Some(LinkSlot {
             attempt,
-            endpoint: None,
+            channel: None,
             connect_deadline: later(now, self.config.connect_timeout),
             opened: false,
             up_since: None,
@@ -46,9 +46,9 @@ impl Session {
         let Some(mut link) = self.link.take() else {
             return;
         };
-        if let Some(mut endpoint) = link.endpoint.take() {
-            if farewell && endpoint.connection().pending_transmit() <= MAX_FAREWELL_BYTES {
-                while let Some(bytes) = endpoint.poll_transmit() {
+        if let Some(mut channel) = link.channel.take() {
+            if farewell && channel.connection().pending_transmit() <= MAX_FAREWELL_BYTES {
+                while let Some(bytes) = channel.poll_transmit() {
                     self.farewell.push_back((link.attempt, bytes));
                 }
             }
@@ -122,10 +122,10 @@ impl Session {
         self.end_queued(EndReason::Failed);
     }
 
-    /// Drops an ending link whose endpoint is finished; finishes a close.
+    /// Drops an ending link whose channel is finished; finishes a close.
     pub(super) fn settle(&mut self, now: Instant) {
         let finished = self.link.as_ref().is_some_and(|link| {
-            link.ending && link.endpoint.as_ref().is_none_or(Endpoint::is_finished)
+            link.ending && link.channel.as_ref().is_none_or(Channel::is_finished)
         });
         if finished {
             self.abandon(now, false);
@@ -141,14 +141,14 @@ impl Session {
         self.settle(now);
     }
 
-    /// Handles what the current link's endpoint reported.
+    /// Handles what the current link's channel reported.
     pub(super) fn pump(&mut self, now: Instant) {
         loop {
             let event = self
                 .link
                 .as_mut()
-                .and_then(|link| link.endpoint.as_mut())
-                .and_then(Endpoint::poll_event);
+                .and_then(|link| link.channel.as_mut())
+                .and_then(Channel::poll_event);
             match event {
                 Some(event) => self.on_link_event(now, event),
                 None => break,
@@ -163,17 +163,19 @@ impl Session {
             rpc::Event::Ended { id, reason } => match reason {
                 // Every lost call is handled at `Closed`, in submission order.
                 rpc::EndReason::ConnectionLost { .. } => {}
-                // Our own cancels: already unmapped. The endpoint's deadlines never fire.
+                // Our own cancels: already unmapped. The channel's deadlines never fire.
                 rpc::EndReason::Cancelled | rpc::EndReason::TimedOut => {
                     self.wire.remove(&id);
                 }
+                // A channel never ends a call so; only this session does.
+                rpc::EndReason::Failed | rpc::EndReason::Closed => {}
             },
             rpc::Event::Request { reply, .. } => {
                 self.counters.message(now, false);
-                if let Some(endpoint) = self.link.as_mut().and_then(|l| l.endpoint.as_mut()) {
+                if let Some(channel) = self.link.as_mut().and_then(|l| l.channel.as_mut()) {
                     let error = ErrorObject::method_not_found();
                     // Closing: the server gets no answer, and needs none.
-                    let _ = endpoint.respond(now, reply, Err(&error));
+                    let _ = channel.respond(now, reply, Err(&error));
                 }
             }
             rpc::Event::Notification { method, params } => {
@@ -250,19 +252,19 @@ impl Session {
             let Some(link) = self.link.as_mut().filter(|link| !link.ending) else {
                 return;
             };
-            let (Some(beat), Some(endpoint)) = (link.beat.as_mut(), link.endpoint.as_mut()) else {
+            let (Some(beat), Some(channel)) = (link.beat.as_mut(), link.channel.as_mut()) else {
                 return;
             };
             match beat.due(now) {
                 Due::Nothing => return,
                 Due::Ping(payload) => {
                     // Open and not ending, so accepted; a refused ping is just not sent.
-                    let _ = endpoint.ping(now, Bytes::copy_from_slice(&payload));
+                    let _ = channel.ping(now, Bytes::copy_from_slice(&payload));
                 }
                 Due::Dead => {
                     let attempt = link.attempt;
                     // Best effort: the peer is probably not reading any more.
-                    let _ = endpoint.close(now, CloseCode::INTERNAL_ERROR, "heartbeat timeout");
+                    let _ = channel.close(now, CloseCode::INTERNAL_ERROR, "heartbeat timeout");
                     self.counters.error();
                     self.events.push_back(Event::HeartbeatTimeout { attempt });
                     self.abandon(now, true);

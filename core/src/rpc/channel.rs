@@ -10,7 +10,7 @@ use super::batch::Batches;
 use super::message::{self, Entry, Parsed};
 use super::pending::{Call, Pending};
 use super::{
-    CallError, Config, EndReason, ErrorObject, Event, Id, PeerError, ReplyTo, RequestId,
+    Config, EndReason, ErrorObject, Event, Id, PeerError, Refused, ReplyTo, RequestId,
     RespondError, Stats,
 };
 use crate::frame::CloseCode;
@@ -18,7 +18,12 @@ use crate::handshake::{ClientRequest, HandshakeError};
 use crate::rng::{Rng, Seed};
 use crate::ws::{self, Connection, Message, SendError, State};
 
-/// One JSON-RPC 2.0 endpoint over one WebSocket connection, which it owns.
+/// One JSON-RPC channel: many calls multiplexed over one WebSocket connection, which it
+/// owns.
+///
+/// Not an "endpoint": in quinn and elsewhere an endpoint holds many connections, while a
+/// channel is one connection's worth of JSON-RPC. A [`Session`](crate::session::Session)
+/// reconnects by making a fresh channel per connection.
 ///
 /// Both ends can call and both can serve: the role only says who opens the WebSocket.
 /// It keeps the [`Connection`] contract (see the crate docs for the run loop):
@@ -34,7 +39,7 @@ use crate::ws::{self, Connection, Message, SendError, State};
 ///
 /// Every call ends exactly once, with [`Event::Response`] or [`Event::Ended`].
 #[derive(Debug)]
-pub struct Endpoint {
+pub struct Channel {
     ws: Connection,
     config: Config,
     /// Mints request ids; separate from the connection's so ids do not depend on masks drawn.
@@ -48,8 +53,8 @@ pub struct Endpoint {
     stats: Stats,
 }
 
-impl Endpoint {
-    /// A client endpoint; the upgrade request is queued for `poll_transmit` at once.
+impl Channel {
+    /// A client channel; the upgrade request is queued for `poll_transmit` at once.
     /// Calls may be made before it opens: they are written when it does.
     ///
     /// Fails only if `request` holds bytes that cannot be sent in an HTTP head.
@@ -59,20 +64,20 @@ impl Endpoint {
         config: Config,
         request: ClientRequest,
         seed: Seed,
-    ) -> Result<Endpoint, HandshakeError> {
+    ) -> Result<Channel, HandshakeError> {
         let (rng, ws_seed) = split_seed(seed);
         let ws = Connection::client(now, ws_config, request, ws_seed)?;
-        Ok(Endpoint::with(ws, config, rng))
+        Ok(Channel::with(ws, config, rng))
     }
 
-    /// A server endpoint waiting for the client's upgrade request.
-    pub fn server(now: Instant, ws_config: ws::Config, config: Config, seed: Seed) -> Endpoint {
+    /// A server channel waiting for the client's upgrade request.
+    pub fn server(now: Instant, ws_config: ws::Config, config: Config, seed: Seed) -> Channel {
         let (rng, ws_seed) = split_seed(seed);
-        Endpoint::with(Connection::server(now, ws_config, ws_seed), config, rng)
+        Channel::with(Connection::server(now, ws_config, ws_seed), config, rng)
     }
 
-    fn with(ws: Connection, config: Config, rng: Rng) -> Endpoint {
-        Endpoint {
+    fn with(ws: Connection, config: Config, rng: Rng) -> Channel {
+        Channel {
             ws,
             config,
             rng,
@@ -144,10 +149,10 @@ impl Endpoint {
         method: &str,
         params: Option<&RawValue>,
         timeout: Option<Duration>,
-    ) -> Result<RequestId, CallError> {
+    ) -> Result<RequestId, Refused> {
         self.check_callable(params)?;
         if self.pending.len() >= self.config.max_in_flight {
-            return Err(CallError::Busy(self.pending.len()));
+            return Err(Refused::Busy(self.pending.len()));
         }
         let id = loop {
             // 122 random bits: a repeat is as good as impossible, but must not merge calls.
@@ -169,22 +174,22 @@ impl Endpoint {
         now: Instant,
         method: &str,
         params: Option<&RawValue>,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), Refused> {
         self.check_callable(params)?;
         let text = message::encode_request(None, method, params);
         self.write_or_queue(now, None, text);
         Ok(())
     }
 
-    fn check_callable(&self, params: Option<&RawValue>) -> Result<(), CallError> {
+    fn check_callable(&self, params: Option<&RawValue>) -> Result<(), Refused> {
         match self.ws.state() {
             State::Handshaking | State::Open => {}
-            State::Closing => return Err(CallError::Closing),
-            State::Closed => return Err(CallError::Closed),
+            State::Closing => return Err(Refused::Closing),
+            State::Closed => return Err(Refused::Closed),
         }
         match params.map(|p| p.get().as_bytes().first()) {
             None | Some(Some(b'{' | b'[')) => Ok(()),
-            Some(_) => Err(CallError::InvalidParams),
+            Some(_) => Err(Refused::InvalidParams),
         }
     }
 
