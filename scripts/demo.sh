@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The main demo: starts the tokio echo server on a free loopback port, runs the echo client
-# against it, and stops the server.
+# The main demo: starts the echo server on tokio on a free loopback port, runs the echo
+# client on smol (tether-async-std) against it, and stops the server. Both are the same
+# code (examples/shared/) over the one adapter, each on its own runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/serve.sh
 
-cargo build --release --locked -p tether-tokio --example echo_server --example echo_client
+# One package per build: the two runtime crates' examples share their names.
+cargo build --release --locked -p tether-tokio --example echo_server
+cargo build --release --locked -p tether-async-std --example echo_client
 start_server target/release/examples/echo_server 127.0.0.1:0
 url=$SERVER_URL
-echo "echo_server is $url"
+echo "echo_server (tokio) is $url; echo_client runs on smol"
 target/release/examples/echo_client "$url"
