@@ -1,6 +1,8 @@
 //! The permessage-deflate interop scenarios, written once and run against each peer by
 //! `tests/interop_python.rs` and `tests/interop_node.rs` (through
-//! [`interop_deflate_tests!`](crate::interop_deflate_tests)).
+//! [`interop_tests!`](crate::interop_tests), which declares them beside the plain interop
+//! scenarios), for each adapter: like `interop.rs`, whose helpers it uses, this file is
+//! compiled once per module of [`crate::runtime`] against that module's `adapter`.
 //!
 //! Both directions, each with compression on as the peer does it by default, with context
 //! takeover off and windows reduced (asked for by the client, or imposed by the server), and
@@ -11,14 +13,14 @@
 
 use serde_json::{json, Value};
 use tether_core::ws::ProtocolError;
-use tether_tokio::{CloseCode, Config, Deflate, DeflateParams, Initiator, WebSocket};
 
-use crate::payload::{message, Kind, SIZES};
-use crate::peer::{PeerKind, PeerServer};
-use crate::runtime::tokio::interop::{
+use super::adapter::{CloseCode, Config, Deflate, DeflateParams, Initiator, WebSocket};
+use super::interop::{
     check_peer_close, close_normally, connect_to, every_size, expect_closed, expect_error,
     expect_message, expected_messages, info, reported_messages, send, with_peer_client,
 };
+use crate::payload::{message, Kind, SIZES};
+use crate::peer::{PeerKind, PeerServer};
 
 /// Compression on, every message compressed however short.
 fn compressed(deflate: Deflate) -> Config {
@@ -327,52 +329,4 @@ pub async fn tether_server_deflate_fails_inflated_oversized_with_1009(peer: Peer
         (CloseCode::MESSAGE_TOO_BIG, Initiator::Local)
     );
     check_peer_close(peer, &result, 1009, None, true);
-}
-
-/// Declares every permessage-deflate scenario as a `#[tokio::test]` against one peer.
-#[macro_export]
-macro_rules! interop_deflate_tests {
-    ($peer:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_deflate_echo() {
-            $crate::interop_deflate::tether_client_deflate_echo($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_deflate_no_context_takeover_small_windows() {
-            $crate::interop_deflate::tether_client_deflate_no_context_takeover_small_windows($peer)
-                .await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_client_deflate_fails_inflated_oversized_with_1009() {
-            $crate::interop_deflate::tether_client_deflate_fails_inflated_oversized_with_1009(
-                $peer,
-            )
-            .await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_deflate_echo() {
-            $crate::interop_deflate::tether_server_deflate_echo($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_deflate_honours_peer_requests() {
-            $crate::interop_deflate::tether_server_deflate_honours_peer_requests($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_deflate_imposes_its_settings() {
-            $crate::interop_deflate::tether_server_deflate_imposes_its_settings($peer).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn tether_server_deflate_fails_inflated_oversized_with_1009() {
-            $crate::interop_deflate::tether_server_deflate_fails_inflated_oversized_with_1009(
-                $peer,
-            )
-            .await;
-        }
-    };
 }

@@ -6,16 +6,14 @@
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
-//!   every scenario family (`interop`, `interop_tls`, `loopback`, `rpc_loopback`,
-//!   `session`, `session_python`, `tls`, `cross_runtime`), compiled for that module's
-//!   adapter and run by `tests/<family>.rs` (the interop ones per peer, by
+//!   every scenario family (`interop`, `interop_deflate`, `interop_tls`, `loopback`,
+//!   `rpc_loopback`, `session`, `session_python`, `tls`, `cross_runtime`), compiled for
+//!   that module's adapter and run by `tests/<family>.rs` (the interop ones per peer, by
 //!   `tests/interop_*.rs`).
 //! - [`proxy`]: a TCP proxy on threads that can go silent or die, for any runtime.
 //! - [`server_thread`]: a server on a thread with its own executor, for
 //!   `tests/cross_runtime.rs`.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
-//! - [`interop_deflate`]: the interop scenarios with permessage-deflate on (tokio), run by
-//!   `tests/interop_{python,node}.rs`.
 //! - [`rpc`]: the in-process tether-tokio JSON-RPC server of `tests/rpc_python.rs` and
 //!   `tests/rpc_jsonrpsee.rs`.
 //! - [`sim`]: the deterministic simulator of RPC channels over a faulty network.
@@ -23,7 +21,6 @@
 use std::path::PathBuf;
 
 pub mod certs;
-pub mod interop_deflate;
 pub mod payload;
 pub mod peer;
 pub mod proxy;

@@ -2,6 +2,7 @@
 //! macros that declare a `#[test]` per scenario for one of them.
 //!
 //! The scenario files ([`interop`](crate::runtime::tokio::interop),
+//! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
@@ -110,10 +111,10 @@ macro_rules! every_runtime {
     };
 }
 
-/// Declares a `#[test]` for each interop scenario against one peer, on one runtime module
-/// (`tokio`, `async_std` or `smol`; `tokio` if none is named), or with `every_runtime:` in
-/// a module per runtime, so each peer's test file is one line and no scenario can be
-/// forgotten for one of them.
+/// Declares a `#[test]` for each interop scenario against one peer, the permessage-deflate
+/// ones included, on one runtime module (`tokio`, `async_std` or `smol`; `tokio` if none is
+/// named), or with `every_runtime:` in a module per runtime, so each peer's test file is one
+/// line and no scenario can be forgotten for one of them.
 #[macro_export]
 macro_rules! interop_tests {
     (every_runtime: $peer:expr) => {
@@ -148,9 +149,31 @@ macro_rules! interop_tests {
             tether_server_fails_invalid_utf8_with_1007,
             tether_server_fails_oversized_with_1009,
         );
+        $crate::interop_deflate_tests!($runtime: $peer);
     };
     ($peer:expr) => {
         $crate::interop_tests!(tokio: $peer);
+    };
+}
+
+/// Declares a `#[test]` for each permessage-deflate interop scenario against one peer, on
+/// one runtime module; [`interop_tests!`](crate::interop_tests) declares them with the
+/// others.
+#[macro_export]
+macro_rules! interop_deflate_tests {
+    ($runtime:ident: $peer:expr) => {
+        $crate::scenario_tests!(
+            $runtime,
+            interop_deflate,
+            ($peer),
+            tether_client_deflate_echo,
+            tether_client_deflate_no_context_takeover_small_windows,
+            tether_client_deflate_fails_inflated_oversized_with_1009,
+            tether_server_deflate_echo,
+            tether_server_deflate_honours_peer_requests,
+            tether_server_deflate_imposes_its_settings,
+            tether_server_deflate_fails_inflated_oversized_with_1009,
+        );
     };
 }
 

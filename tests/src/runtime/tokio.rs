@@ -12,6 +12,9 @@ pub mod cross_runtime;
 #[path = "../interop.rs"]
 pub mod interop;
 #[allow(clippy::duplicate_mod)]
+#[path = "../interop_deflate.rs"]
+pub mod interop_deflate;
+#[allow(clippy::duplicate_mod)]
 #[path = "../interop_tls.rs"]
 pub mod interop_tls;
 #[allow(clippy::duplicate_mod)]
