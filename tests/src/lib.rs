@@ -7,15 +7,14 @@
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
 //!   every scenario family (`interop`, `interop_deflate`, `interop_tls`, `loopback`,
-//!   `rpc_loopback`, `session`, `session_python`, `tls`, `cross_runtime`), compiled for
-//!   that module's adapter and run by `tests/<family>.rs` (the interop ones per peer, by
-//!   `tests/interop_*.rs`).
+//!   `rpc_loopback`, `rpc_python`, `session`, `session_python`, `tls`, `cross_runtime`),
+//!   compiled for that module's adapter and run by `tests/<family>.rs` (the interop ones
+//!   per peer, by `tests/interop_*.rs`), and `rpc`, the in-process JSON-RPC server of
+//!   `rpc_python` and `rpc_jsonrpsee`.
 //! - [`proxy`]: a TCP proxy on threads that can go silent or die, for any runtime.
 //! - [`server_thread`]: a server on a thread with its own executor, for
 //!   `tests/cross_runtime.rs`.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
-//! - [`rpc`]: the in-process tether-tokio JSON-RPC server of `tests/rpc_python.rs` and
-//!   `tests/rpc_jsonrpsee.rs`.
 //! - [`sim`]: the deterministic simulator of RPC channels over a faulty network.
 
 use std::path::PathBuf;
@@ -25,7 +24,6 @@ pub mod payload;
 pub mod peer;
 pub mod proxy;
 pub mod purity;
-pub mod rpc;
 pub mod runtime;
 pub mod server_thread;
 pub mod sim;

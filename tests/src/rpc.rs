@@ -1,7 +1,9 @@
 //! The tether JSON-RPC server the RPC interop tests talk to, run in-process on 127.0.0.1:0.
+//! Compiled once per adapter (see [`crate::runtime`]) against that module's `adapter`, and
+//! served by a task of that module's runtime (`rt::spawn_task`).
 //!
-//! It serves the methods of the `rpc_server` example of `tether-tokio`, built the same way
-//! through the public `tether_tokio::rpc::Server` API:
+//! It serves the methods of the adapters' `rpc_server` example, built the same way through
+//! the public `rpc::Server` API:
 //!
 //! - `echo`: returns its params unchanged;
 //! - `add`: `[a, b]` (integers) -> `a + b`;
@@ -19,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
-use tether_tokio::rpc::{ErrorObject, Server, ServerConfig};
-use tokio::task::JoinHandle;
-use tokio::time::timeout;
 
+use super::adapter::rpc::{ErrorObject, Server, ServerConfig};
+use super::rt;
 use crate::peer::STEP_TIMEOUT;
+use crate::runtime::{timeout, Task};
 
 /// The error code `fail` answers with (an application code, outside the reserved range).
 pub const FAIL_CODE: i64 = 1000;
@@ -47,7 +49,7 @@ pub fn with_example_methods(server: Server) -> Server {
             Ok::<i64, ErrorObject>(a + b)
         })
         .route("sleep", |p: SleepParams| async move {
-            tokio::time::sleep(Duration::from_millis(p.ms)).await;
+            rt::sleep(Duration::from_millis(p.ms)).await;
             Ok::<u64, ErrorObject>(p.ms)
         })
         .route("fail", |_: Value| async move {
@@ -61,11 +63,11 @@ pub fn with_example_methods(server: Server) -> Server {
 pub struct RpcServer {
     addr: SocketAddr,
     notes: Arc<AtomicU64>,
-    task: JoinHandle<io::Result<()>>,
+    task: Task<io::Result<()>>,
 }
 
 impl RpcServer {
-    /// Binds 127.0.0.1:0 with `config` and serves in a task of the current runtime.
+    /// Binds 127.0.0.1:0 with `config` and serves in a task of this module's runtime.
     pub async fn start(config: ServerConfig) -> RpcServer {
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
         let server = timeout(STEP_TIMEOUT, Server::bind(loopback, config))
@@ -82,7 +84,7 @@ impl RpcServer {
                 Ok::<Value, ErrorObject>(Value::Null)
             }
         });
-        let task = tokio::spawn(server.serve());
+        let task = rt::spawn_task(server.serve());
         RpcServer { addr, notes, task }
     }
 
@@ -111,7 +113,7 @@ impl RpcServer {
             if seen >= n || Instant::now() >= deadline {
                 return seen;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            rt::sleep(Duration::from_millis(10)).await;
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
+//! [`rpc_python`](crate::runtime::tokio::rpc_python),
 //! [`session`](crate::runtime::tokio::session),
 //! [`session_python`](crate::runtime::tokio::session_python),
 //! [`tls`](crate::runtime::tokio::tls),
@@ -249,6 +250,23 @@ macro_rules! rpc_loopback_tests {
             a_batch_is_answered_as_one_array,
             a_server_that_goes_away_ends_calls_with_connection_lost,
             a_server_that_dies_loses_the_pending_calls_and_the_client_gives_up_after_max_attempts,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each scenario of raw JSON-RPC from Python against our server
+/// on one runtime module, or with no argument in a module per runtime.
+#[macro_export]
+macro_rules! rpc_python_tests {
+    () => {
+        $crate::every_runtime!(rpc_python_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            rpc_python,
+            (),
+            python_raw_jsonrpc_against_tether_server,
         );
     };
 }

@@ -2,7 +2,7 @@
 //!
 //! - `jsonrpsee_client_*`: jsonrpsee's WebSocket client (`WsClientBuilder`) against a
 //!   tether `rpc::Server` in this process, serving the `rpc_server` example's methods
-//!   (`tether_tests::rpc`).
+//!   (`tether_tests::runtime::tokio::rpc`).
 //! - `tether_client_*`: tether's `rpc::Client` against a jsonrpsee `RpcModule` served by
 //!   jsonrpsee's own `Server`, with `echo`, `add`, `sleep` and `fail` written the
 //!   jsonrpsee way, and a middleware that records the notifications it receives.
@@ -26,7 +26,7 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use jsonrpsee::RpcModule;
 use serde_json::{json, Map, Value};
 use tether_tests::peer::STEP_TIMEOUT;
-use tether_tests::rpc::{RpcServer, SleepParams, FAIL_CODE, FAIL_MESSAGE};
+use tether_tests::runtime::tokio::rpc::{RpcServer, SleepParams, FAIL_CODE, FAIL_MESSAGE};
 use tether_tokio::rpc::{CallError, Client, ClientConfig, ServerConfig};
 use tokio::time::timeout;
 

@@ -21,8 +21,14 @@ pub mod interop_tls;
 #[path = "../loopback.rs"]
 pub mod loopback;
 #[allow(clippy::duplicate_mod)]
+#[path = "../rpc.rs"]
+pub mod rpc;
+#[allow(clippy::duplicate_mod)]
 #[path = "../rpc_loopback.rs"]
 pub mod rpc_loopback;
+#[allow(clippy::duplicate_mod)]
+#[path = "../rpc_python.rs"]
+pub mod rpc_python;
 #[allow(clippy::duplicate_mod)]
 #[path = "../session.rs"]
 pub mod session;
