@@ -5,6 +5,7 @@
 //! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
+//! [`rpc_jsonrpsee`](crate::runtime::tokio::rpc_jsonrpsee),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
 //! [`rpc_python`](crate::runtime::tokio::rpc_python),
 //! [`session`](crate::runtime::tokio::session),
@@ -250,6 +251,35 @@ macro_rules! rpc_loopback_tests {
             a_batch_is_answered_as_one_array,
             a_server_that_goes_away_ends_calls_with_connection_lost,
             a_server_that_dies_loses_the_pending_calls_and_the_client_gives_up_after_max_attempts,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each jsonrpsee scenario (jsonrpsee's client against our server,
+/// our client against jsonrpsee's server) on one runtime module, or with no argument in a
+/// module per runtime.
+#[macro_export]
+macro_rules! rpc_jsonrpsee_tests {
+    () => {
+        $crate::every_runtime!(rpc_jsonrpsee_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            rpc_jsonrpsee,
+            (),
+            jsonrpsee_client_calls_tether_methods,
+            jsonrpsee_client_gets_tether_errors,
+            jsonrpsee_client_concurrent_calls,
+            jsonrpsee_client_batch,
+            jsonrpsee_client_batch_larger_than_handler_limit,
+            jsonrpsee_client_notifications,
+            jsonrpsee_client_notification_without_params,
+            jsonrpsee_client_with_string_ids,
+            tether_client_calls_jsonrpsee_methods,
+            tether_client_gets_jsonrpsee_errors,
+            tether_client_concurrent_calls_to_jsonrpsee,
+            tether_client_notifies_times_out_and_closes,
         );
     };
 }

@@ -24,6 +24,9 @@ pub mod loopback;
 #[path = "../rpc.rs"]
 pub mod rpc;
 #[allow(clippy::duplicate_mod)]
+#[path = "../rpc_jsonrpsee.rs"]
+pub mod rpc_jsonrpsee;
+#[allow(clippy::duplicate_mod)]
 #[path = "../rpc_loopback.rs"]
 pub mod rpc_loopback;
 #[allow(clippy::duplicate_mod)]
