@@ -262,7 +262,7 @@ pub async fn run_load<C: Connect>(
     };
     let reader = async {
         let mut buf = vec![0u8; 256 << 10];
-        let mut counter = EchoCounter::new(workload.payload_len);
+        let mut counter = FrameCounter::binary(workload.payload_len);
         loop {
             if writing_done.get() && received.get() == sent.get() {
                 return Instant::now();
@@ -303,7 +303,7 @@ pub async fn run_load<C: Connect>(
 
 /// Sends the fixed upgrade request and waits for a `101` head. Servers send nothing after
 /// it until they get a frame, so everything read here is the head.
-async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, addr: SocketAddr) {
+pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, addr: SocketAddr) {
     stream
         .write_all(&upgrade_request(&addr.to_string()))
         .await
@@ -324,20 +324,33 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, add
 }
 
 /// Counts complete server frames in a byte stream by reading only their headers and
-/// skipping payloads. Every frame must be an unfragmented, unmasked binary frame of the
-/// size we sent: anything else means a server did not echo what it got, which would make
-/// its figure meaningless, so it panics.
-struct EchoCounter {
-    payload_len: usize,
+/// skipping payloads. Every frame must be an unfragmented, unmasked frame of the expected
+/// opcode (and, for echoes, of the size we sent): anything else means a server did not
+/// answer what it got, which would make its figure meaningless, so it panics.
+#[derive(Debug)]
+pub struct FrameCounter {
+    first_byte: u8,
+    payload_len: Option<usize>,
     header: [u8; 10],
     have: usize,
     need: usize,
     skip: usize,
 }
 
-impl EchoCounter {
-    fn new(payload_len: usize) -> EchoCounter {
-        EchoCounter {
+impl FrameCounter {
+    /// Final binary frames of exactly `payload_len` bytes: echoes of what the load sent.
+    pub fn binary(payload_len: usize) -> FrameCounter {
+        FrameCounter::new(0x82, Some(payload_len))
+    }
+
+    /// Final text frames of any length: JSON-RPC responses.
+    pub fn text() -> FrameCounter {
+        FrameCounter::new(0x81, None)
+    }
+
+    fn new(first_byte: u8, payload_len: Option<usize>) -> FrameCounter {
+        FrameCounter {
+            first_byte,
             payload_len,
             header: [0; 10],
             have: 0,
@@ -347,7 +360,7 @@ impl EchoCounter {
     }
 
     /// Consumes `data`, returning how many frames it completed.
-    fn feed(&mut self, mut data: &[u8]) -> u64 {
+    pub fn feed(&mut self, mut data: &[u8]) -> u64 {
         let mut done = 0;
         while !data.is_empty() {
             if self.skip > 0 {
@@ -367,7 +380,11 @@ impl EchoCounter {
                 break;
             }
             if self.need == 2 {
-                assert_eq!(self.header[0], 0x82, "expected a final binary frame");
+                assert_eq!(
+                    self.header[0], self.first_byte,
+                    "expected a final frame with first byte {:#04x}",
+                    self.first_byte
+                );
                 assert_eq!(self.header[1] & 0x80, 0, "server frames are never masked");
                 self.need += match self.header[1] & 0x7f {
                     126 => 2,
@@ -387,7 +404,9 @@ impl EchoCounter {
                 }
                 short => short as usize,
             };
-            assert_eq!(len, self.payload_len, "echo has the wrong size");
+            if let Some(expected) = self.payload_len {
+                assert_eq!(len, expected, "echo has the wrong size");
+            }
             self.have = 0;
             self.need = 2;
             self.skip = len;
