@@ -4,19 +4,23 @@
 //! writes it, sleeps, or touches the core; handles talk to it over channels. Each turn
 //! of its loop drains the core (events to the receiver, bytes to the write queue, the
 //! next deadline into the one timer), then waits for the first of: bytes to read, the
-//! write of the queue's front, a command, the timer, or the receiver catching up. Where
+//! write of the queue's front, a command, the timer, or room for a held event. Where
 //! events go and how commands are carried out is [`Dispatch`]'s.
+//!
+//! The channels are `tokio::sync`'s, which need no tokio runtime (they work on any
+//! executor) and wait without allocating: a message's round trip through an echo task
+//! crosses them four times.
 
+use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::{Receiver as Rx, Sender as Tx};
-use event_listener::Event as Signal;
 use futures_lite::future;
 use tether_core::deflate::DeflateParams;
 use tether_core::ws::{Connection, Event, SendError, State};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::debug;
 
 use super::dispatch::{self, Dispatch, Inbox};
@@ -27,8 +31,8 @@ use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
 use crate::{OpenError, Runtime};
 
-/// Unread events past which the driver stops reading the socket.
-pub(crate) const EVENT_CAPACITY: usize = 16;
+/// Events waiting for the receiver; when full, the driver stops reading the socket.
+const EVENT_CAPACITY: usize = 16;
 /// Data commands waiting for the driver.
 const DATA_CAPACITY: usize = 64;
 /// Data commands taken per turn of the loop.
@@ -40,57 +44,47 @@ const CONTROL_CAPACITY: usize = 16;
 /// What a handle asks the driver to do.
 pub(crate) type Command = dispatch::Command<Reply>;
 
-/// Where a command's outcome goes: a one-slot channel the caller waits on.
+/// Where a command's outcome goes: a oneshot the caller waits on.
 #[derive(Debug)]
-pub(crate) struct Reply(pub(crate) Tx<Result<(), SendError>>);
+pub(crate) struct Reply(pub(crate) oneshot::Sender<Result<(), SendError>>);
 
 impl dispatch::Reply for Reply {
     fn answer(self, result: Result<(), SendError>) {
-        let _ = self.0.try_send(result);
+        let _ = self.0.send(result);
     }
 }
 
-/// What the handles can learn without asking the driver, and how they wake each other.
+/// What the handles can learn without asking the driver, and how the receiver is woken.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) status: Status,
-    /// Events handed to the receiver and not taken yet.
-    pub(crate) unread: AtomicUsize,
-    /// Notified when `unread` drops below [`EVENT_CAPACITY`]: the driver may read again.
-    pub(crate) room: Signal,
     /// The driver holds a protocol error until the receiver sends [`Command::Demand`].
     pub(crate) wants_demand: AtomicBool,
     /// Wakes a receiver waiting for events when `wants_demand` is set.
-    pub(crate) demand: Signal,
+    pub(crate) demand: Notify,
 }
 
-impl Shared {
-    /// The receiver took one event.
-    pub(crate) fn taken(&self) {
-        if self.unread.fetch_sub(1, Ordering::AcqRel) == EVENT_CAPACITY {
-            self.room.notify(usize::MAX);
-        }
-    }
-
-    fn behind(&self) -> bool {
-        self.unread.load(Ordering::Acquire) >= EVENT_CAPACITY
-    }
-}
-
-/// The receiver's end of things, as [`Dispatch`] sees it: an unbounded channel whose
-/// unread count the driver bounds by not reading the socket.
+/// The receiver's end of things, as [`Dispatch`] sees it: a bounded channel, and the
+/// events it had no room for, in order, until it has.
 #[derive(Debug)]
 struct Events {
-    tx: Tx<Event>,
+    tx: mpsc::Sender<Event>,
+    /// Events the receiver had no room for; reading pauses until they are delivered.
+    held: VecDeque<Event>,
     shared: Arc<Shared>,
 }
 
 impl Inbox for Events {
     fn deliver(&mut self, event: Event) {
-        self.shared.unread.fetch_add(1, Ordering::AcqRel);
-        if self.tx.try_send(event).is_err() {
+        if !self.held.is_empty() {
+            self.held.push_back(event);
+            return;
+        }
+        match self.tx.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => self.held.push_back(event),
             // Nobody listens any more; the event is of no use to anyone.
-            self.shared.unread.fetch_sub(1, Ordering::AcqRel);
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
@@ -98,20 +92,21 @@ impl Inbox for Events {
         self.tx.is_closed()
     }
 
+    /// None held here, none in the channel.
     fn all_taken(&self) -> bool {
-        self.shared.unread.load(Ordering::Acquire) == 0
+        self.held.is_empty() && self.tx.capacity() == self.tx.max_capacity()
     }
 
     fn ask_for_demand(&self) {
         self.shared.wants_demand.store(true, Ordering::Release);
-        self.shared.demand.notify(usize::MAX);
+        self.shared.demand.notify_one();
     }
 }
 
 /// What woke the driver.
 enum Wake {
     Io(io::Result<Happened>),
-    Room,
+    Delivered,
     Control(Option<Command>),
     Data(Option<Command>),
 }
@@ -123,9 +118,9 @@ pub(crate) struct Driver<R: Runtime> {
     io: Transport<R>,
     dispatch: Dispatch,
     events: Events,
-    data: Rx<Command>,
+    data: mpsc::Receiver<Command>,
     data_open: bool,
-    control: Rx<Command>,
+    control: mpsc::Receiver<Command>,
     control_open: bool,
     shared: Arc<Shared>,
 }
@@ -139,9 +134,9 @@ impl<R: Runtime> Driver<R> {
         supported: Arc<[String]>,
         linger: Duration,
     ) -> (Driver<R>, Parts) {
-        let (events_tx, events_rx) = async_channel::unbounded();
-        let (data_tx, data_rx) = async_channel::bounded(DATA_CAPACITY);
-        let (control_tx, control_rx) = async_channel::bounded(CONTROL_CAPACITY);
+        let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let (data_tx, data_rx) = mpsc::channel(DATA_CAPACITY);
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_CAPACITY);
         let shared = Arc::new(Shared::default());
         let driver = Driver {
             conn,
@@ -149,6 +144,7 @@ impl<R: Runtime> Driver<R> {
             dispatch: Dispatch::new(supported),
             events: Events {
                 tx: events_tx,
+                held: VecDeque::new(),
                 shared: shared.clone(),
             },
             data: data_rx,
@@ -208,6 +204,14 @@ impl<R: Runtime> Driver<R> {
         self.refuse_commands();
         self.dispatch.flush(&mut self.conn, &mut self.events);
         self.io.shutdown().await;
+        let Driver { events, io, .. } = self;
+        drop(io);
+        // The receiver still gets what it had no room for, `Closed` last.
+        for event in events.held {
+            if events.tx.send(event).await.is_err() {
+                break;
+            }
+        }
         debug!("finished");
     }
 
@@ -215,7 +219,7 @@ impl<R: Runtime> Driver<R> {
     /// callers waiting on a reply get `Closed` instead of waiting forever.
     fn refuse_commands(&mut self) {
         self.shared.status.set_state(State::Closed);
-        for channel in [&self.data, &self.control] {
+        for channel in [&mut self.data, &mut self.control] {
             channel.close();
             while channel.try_recv().is_ok() {}
         }
@@ -234,14 +238,14 @@ impl<R: Runtime> Driver<R> {
     async fn step(&mut self) -> io::Result<()> {
         let running = self.dispatch.running();
         let room = self.io.has_room(&self.conn);
-        // An unread backlog pauses reading: the receiver is behind. Once the core is
-        // closed, input is ignored anyway, and reading is how a client sees the server's EOF.
-        let behind = self.shared.behind() && !self.events.tx.is_closed();
-        let reading = !behind || self.conn.state() == State::Closed;
+        let held = !self.events.held.is_empty();
+        // Held events pause reading: the receiver is behind. Once the core is closed, input
+        // is ignored anyway, and reading is how a client sees the server's EOF.
+        let reading = !held || self.conn.state() == State::Closed;
         let io_active = self.io.is_active(reading);
         let take_control = running && self.control_open;
         let take_data = running && self.data_open && room;
-        if !(io_active || behind || take_control || take_data) {
+        if !(io_active || held || take_control || take_data) {
             self.io.stalled(&mut self.conn);
             return Ok(());
         }
@@ -249,24 +253,19 @@ impl<R: Runtime> Driver<R> {
             io,
             data,
             control,
-            shared,
+            events,
             ..
         } = &mut *self;
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
-        let caught_up = branch(behind, async {
-            let listener = shared.room.listen();
-            if shared.behind() {
-                listener.await;
-            }
-            Wake::Room
+        let delivered = branch(held, async {
+            deliver_held(&events.tx, &mut events.held).await;
+            Wake::Delivered
         });
-        let control_cmd = branch(take_control, async {
-            Wake::Control(control.recv().await.ok())
-        });
-        let data_cmd = branch(take_data, async { Wake::Data(data.recv().await.ok()) });
+        let control_cmd = branch(take_control, async { Wake::Control(control.recv().await) });
+        let data_cmd = branch(take_data, async { Wake::Data(data.recv().await) });
         // `race` picks at random which to poll first, so none can starve the others.
         let wake = future::race(
-            future::race(io_step, caught_up),
+            future::race(io_step, delivered),
             future::race(control_cmd, data_cmd),
         )
         .await;
@@ -275,7 +274,7 @@ impl<R: Runtime> Driver<R> {
                 self.io.feed(&mut self.conn, result?);
                 self.dispatch.expire(R::now());
             }
-            Wake::Room => {}
+            Wake::Delivered => {}
             Wake::Control(Some(command)) => self.command(command),
             Wake::Control(None) => self.control_open = false,
             Wake::Data(Some(command)) => {
@@ -290,7 +289,7 @@ impl<R: Runtime> Driver<R> {
                 if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire)
                 {
                     // A receiver whose demand found this channel full waits for room.
-                    self.shared.demand.notify(usize::MAX);
+                    self.shared.demand.notify_one();
                 }
             }
             Wake::Data(None) => self.data_open = false,
@@ -312,5 +311,19 @@ impl<R: Runtime> Driver<R> {
         if unused && self.dispatch.abandon(R::now(), &mut self.conn) {
             debug!("all handles dropped; closing");
         }
+    }
+}
+
+/// Waits for room in the receiver's channel and hands it the oldest held event.
+/// Cancel-safe: the event leaves `held` only once it is sent.
+async fn deliver_held(events: &mpsc::Sender<Event>, held: &mut VecDeque<Event>) {
+    match events.reserve().await {
+        Ok(permit) => {
+            if let Some(event) = held.pop_front() {
+                permit.send(event);
+            }
+        }
+        // The receiver is gone; nobody will ever want these.
+        Err(_) => held.clear(),
     }
 }

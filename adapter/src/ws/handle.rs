@@ -6,12 +6,12 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use async_channel::{Receiver as Rx, Sender as Tx, TryRecvError, TrySendError};
 use bytes::Bytes;
-use futures_lite::future;
 use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
+use futures_lite::future;
+use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Command, Reply, Shared};
 use crate::Error;
@@ -19,9 +19,9 @@ use crate::Error;
 /// The driver's side of the channels, from which the handles are built.
 #[derive(Debug)]
 pub(crate) struct Parts {
-    pub(crate) data: Tx<Command>,
-    pub(crate) control: Tx<Command>,
-    pub(crate) events: Rx<Event>,
+    pub(crate) data: mpsc::Sender<Command>,
+    pub(crate) control: mpsc::Sender<Command>,
+    pub(crate) events: mpsc::Receiver<Event>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -131,8 +131,8 @@ impl WebSocket {
 /// room) or has already queued the command, which then goes out as if it had returned.
 #[derive(Debug, Clone)]
 pub struct Sender {
-    data: Tx<Command>,
-    control: Tx<Command>,
+    data: mpsc::Sender<Command>,
+    control: mpsc::Sender<Command>,
     shared: Arc<Shared>,
 }
 
@@ -143,13 +143,10 @@ impl Sender {
     /// [`Error::Closed`] (or [`Error::Io`] if the socket failed) once the connection is gone.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
         self.shared.status.check_send()?;
-        // Waiting for room is the only await, and the message is queued in the same poll
-        // that finds room, so dropping this future queues nothing.
-        let command = Command::Send(message.into());
-        self.data
-            .send(command)
-            .await
-            .map_err(|_| self.shared.status.gone())
+        // Waiting for room is the only await, so dropping this future queues nothing.
+        let permit = self.data.reserve().await.map_err(|_| self.gone())?;
+        permit.send(Command::Send(message.into()));
+        Ok(())
     }
 
     /// Queues a ping (at most 125 bytes of payload). The pong arrives as
@@ -180,32 +177,35 @@ impl Sender {
     /// Hands a command to the driver and waits for the core's answer.
     async fn call(
         &self,
-        channel: &Tx<Command>,
+        channel: &mpsc::Sender<Command>,
         command: impl FnOnce(Reply) -> Command,
     ) -> Result<(), Error> {
-        let status = &self.shared.status;
-        if status.state() == State::Closed {
-            return Err(status.gone());
+        if self.shared.status.state() == State::Closed {
+            return Err(self.gone());
         }
-        let (reply, answer) = async_channel::bounded(1);
-        // Until the command is queued, dropping this future leaves nothing behind.
-        channel
-            .send(command(Reply(reply)))
-            .await
-            .map_err(|_| status.gone())?;
-        match answer.recv().await {
+        // Waiting for room is the only await before the command is queued, so dropping
+        // this future there leaves nothing behind.
+        let permit = channel.reserve().await.map_err(|_| self.gone())?;
+        let (reply, answer) = oneshot::channel();
+        permit.send(command(Reply(reply)));
+        match answer.await {
             Ok(result) => result.map_err(Error::from),
-            Err(_) => Err(status.gone()),
+            Err(_) => Err(self.gone()),
         }
+    }
+
+    /// The error for a connection whose driver has finished.
+    fn gone(&self) -> Error {
+        self.shared.status.gone()
     }
 }
 
 /// The receiving half of a [`WebSocket`].
 #[derive(Debug)]
 pub struct Receiver {
-    events: Rx<Event>,
+    events: mpsc::Receiver<Event>,
     /// For [`Command::Demand`]: the same channel as this task's sends, so it arrives after them.
-    data: Tx<Command>,
+    data: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     close_info: Option<CloseInfo>,
     done: bool,
@@ -262,36 +262,28 @@ impl Receiver {
     async fn next(&mut self) -> Option<Event> {
         loop {
             match self.events.try_recv() {
-                Ok(event) => return Some(self.took(event)),
-                Err(TryRecvError::Closed) => return None,
-                Err(TryRecvError::Empty) => {}
+                Ok(event) => return Some(event),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {}
             }
-            // Listening before looking at the flag: a request for demand made after the
-            // look wakes us.
-            let listener = self.shared.demand.listen();
+            // No await between taking the flag and queueing the demand: nothing to cancel.
             if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
-                if let Err(TrySendError::Full(_)) = self.data.try_send(Command::Demand) {
-                    // The driver is busy with our sends; it wakes us once it took some, and
-                    // holds the error at most `ERROR_HOLD` meanwhile.
+                if let Err(mpsc::error::TrySendError::Full(_)) = self.data.try_send(Command::Demand)
+                {
+                    // The driver is busy with our sends; it holds the error at most
+                    // ERROR_HOLD, and we ask again on the next empty channel.
                     self.shared.wants_demand.store(true, Ordering::Release);
                 }
             }
             let event = future::or(async { Some(self.events.recv().await) }, async {
-                listener.await;
+                self.shared.demand.notified().await;
                 None
             })
             .await;
-            match event {
-                Some(Ok(event)) => return Some(self.took(event)),
-                Some(Err(_)) => return None,
-                None => {}
+            if let Some(event) = event {
+                return event;
             }
         }
-    }
-
-    fn took(&self, event: Event) -> Event {
-        self.shared.taken();
-        event
     }
 
     /// How the connection ended: the peer's close code and reason, who started closing,
