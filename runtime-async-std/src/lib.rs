@@ -52,6 +52,12 @@
 //! `futures_lite::future::block_on` all work. No spawner has to be passed around, and the
 //! handles are plain values that can be awaited anywhere.
 //!
+//! For speed, spawn the tasks that serve connections where the drivers run:
+//! [`AsyncStd::spawn`](Runtime::spawn) (or async-std's `task::spawn`, the same executor).
+//! A task on another executor (`smol::spawn`) works as well, but each message it hands to
+//! its driver then crosses executors, which on this project's echo benchmark cost smol
+//! several context switches per round trip against tokio's one.
+//!
 //! See [`tether_adapter`] for how connections run, and [`rpc`] for JSON-RPC: a reconnecting
 //! [`rpc::Client`] and an [`rpc::Server`] of async handlers.
 

@@ -1,5 +1,6 @@
 //! What the shared example bodies (`examples/shared/` at the repository root) need of an
-//! executor, on smol's.
+//! executor: smol's `block_on` for `main`, and the drivers' executor for every task, so a
+//! connection's task and its driver hand messages over without crossing executors.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,9 +14,10 @@ pub fn block_on<F: Future>(body: F) -> F::Output {
     smol::block_on(body)
 }
 
-/// Runs `task` in the background.
+/// Runs `task` in the background, on the executor the drivers run on (see "Tasks" in
+/// tether-async-std's docs).
 pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
-    smol::spawn(task).detach();
+    <tether_async_std::AsyncStd as tether_async_std::Runtime>::spawn(task);
 }
 
 /// Waits `duration`.
