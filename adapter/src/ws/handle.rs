@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_lite::future;
 use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
-use futures_lite::future;
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Command, Reply, Shared};
