@@ -5,6 +5,9 @@
 //! because every piece is a string, an integer or raw JSON already checked by serde_json,
 //! so it cannot fail and needs no intermediate value.
 
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -79,13 +82,52 @@ pub(crate) fn parse(text: &str, max_batch: usize) -> Parsed<'_> {
     };
     match raw.get().as_bytes().first() {
         Some(b'{') => Parsed::One(entry(raw)),
-        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
-            Ok(items) if items.is_empty() => Parsed::NotRpc("empty batch"),
-            Ok(items) if items.len() > max_batch => Parsed::NotRpc("batch too long"),
-            Ok(items) => Parsed::Batch(items.into_iter().map(entry).collect()),
-            Err(_) => Parsed::NotRpc("invalid batch"),
-        },
+        Some(b'[') => {
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            match Bounded(max_batch).deserialize(&mut de) {
+                Ok(Some(items)) if items.is_empty() => Parsed::NotRpc("empty batch"),
+                Ok(Some(items)) => Parsed::Batch(items.into_iter().map(entry).collect()),
+                Ok(None) => Parsed::NotRpc("batch too long"),
+                Err(_) => Parsed::NotRpc("invalid batch"),
+            }
+        }
         _ => Parsed::NotRpc("not an object or array"),
+    }
+}
+
+/// Reads the entries of a batch array, at most `.0` of them: `None` for a longer batch,
+/// found at the first entry past the bound. Collecting the whole array first would let a
+/// peer make us hold 16 bytes per entry of a message that is only `[0,0,0,…]`: hundreds
+/// of MiB for one 48 MiB message.
+struct Bounded(usize);
+
+impl<'de> DeserializeSeed<'de> for Bounded {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a batch of at most {} entries", self.0)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == self.0 {
+                // The rest is skipped without being kept (serde_json wants the array read to
+                // its end); the caller refuses the whole batch.
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                return Ok(None);
+            }
+            items.push(item);
+        }
+        Ok(Some(items))
     }
 }
 
@@ -400,6 +442,19 @@ mod tests {
         ] {
             assert!(matches!(one(text), Entry::InvalidResponse { .. }), "{text}");
         }
+    }
+
+    #[test]
+    fn a_batch_past_the_limit_is_refused_however_long_it_is() {
+        let at_limit = format!("[{}]", ["0"; 4].join(","));
+        assert!(matches!(parse(&at_limit, 4), Parsed::Batch(items) if items.len() == 4));
+        let past = format!("[{}]", ["0"; 5].join(","));
+        assert!(matches!(parse(&past, 4), Parsed::NotRpc("batch too long")));
+        // A million entries: refused the same way, holding at most 4 of them.
+        let huge = format!("[{}]", vec!["0"; 1_000_000].join(","));
+        assert!(matches!(parse(&huge, 4), Parsed::NotRpc("batch too long")));
+        // Broken JSON past the limit is still not JSON.
+        assert!(matches!(parse("[0,0,0,0,0,", 4), Parsed::NotJson));
     }
 
     #[test]
