@@ -5,11 +5,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::{Receiver as Rx, Sender as Tx};
+use async_channel::Receiver as Rx;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tether_core::session::{self, CallOptions, Metrics, State};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::session::{Command, Control, Driver, Handles, Once, Shared};
@@ -68,8 +69,8 @@ use crate::{ConnectError, Runtime, Target};
 /// ```
 #[derive(Debug)]
 pub struct Client<R: Runtime> {
-    commands: Tx<Command>,
-    control: Tx<Control>,
+    commands: mpsc::Sender<Command>,
+    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
     states: States,
     runtime: PhantomData<fn() -> R>,
@@ -267,10 +268,12 @@ impl<R: Runtime> Client<R> {
         answer.recv().await.unwrap_or_else(|_| Err(self.gone()))
     }
 
-    /// Hands `command` to the driver. It is queued in the same poll that finds room, so
-    /// dropping the future queues nothing and leaves nothing behind.
+    /// Hands `command` to the driver. Waiting for room is the only await, so dropping the
+    /// future queues nothing and leaves nothing behind.
     async fn queue(&self, command: Command) -> Result<(), CallError> {
-        self.commands.send(command).await.map_err(|_| self.gone())
+        let permit = self.commands.reserve().await.map_err(|_| self.gone())?;
+        permit.send(command);
+        Ok(())
     }
 
     /// Why a session whose driver has ended takes no more calls.
@@ -300,7 +303,7 @@ impl<R: Runtime> Client<R> {
     /// last snapshot.
     pub async fn metrics(&self) -> Metrics {
         let (reply, answer) = Once::channel();
-        if self.control.try_send(Control::Metrics(reply)).is_ok() {
+        if self.control.send(Control::Metrics(reply)).is_ok() {
             if let Ok(metrics) = answer.recv().await {
                 return metrics;
             }
@@ -314,7 +317,9 @@ impl<R: Runtime> Client<R> {
     /// follows. Calls and notifications made before `close` (on this clone) are taken
     /// first. Closing twice is a no-op.
     pub async fn close(&self) {
-        let _ = self.commands.send(Command::Close).await;
+        if let Ok(permit) = self.commands.reserve().await {
+            permit.send(Command::Close);
+        }
         let mut states = self.states.unseen_from_now();
         // Returns once the driver is gone.
         while states.changed().await.is_some() {}
@@ -328,7 +333,7 @@ type First = Rx<Result<(), ConnectError>>;
 struct Pending<'a> {
     key: u64,
     answer: Rx<Result<Box<RawValue>, CallError>>,
-    control: &'a Tx<Control>,
+    control: &'a mpsc::UnboundedSender<Control>,
     ended: bool,
 }
 
@@ -338,7 +343,7 @@ impl Drop for Pending<'_> {
             // Closed first, so a driver that has not taken the call yet sees nobody waits
             // (and skips it) by the time the cancel could reach it.
             self.answer.close();
-            let _ = self.control.try_send(Control::Cancel(self.key));
+            let _ = self.control.send(Control::Cancel(self.key));
         }
     }
 }

@@ -29,6 +29,7 @@ use serde_json::value::RawValue;
 use tether_core::session::{Attempt, CallId, CallOptions, Event, Metrics, Session, State};
 use tether_core::Machine;
 use tether_tls::ClientTls;
+use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::watch::{Publisher, States};
@@ -128,9 +129,9 @@ impl Shared {
 /// The client's side of the driver's channels.
 #[derive(Debug)]
 pub(crate) struct Handles {
-    pub(crate) commands: Tx<Command>,
+    pub(crate) commands: mpsc::Sender<Command>,
     /// Unbounded, so a dropped call future can always say so without waiting.
-    pub(crate) control: Tx<Control>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
     pub(crate) shared: Arc<Shared>,
     /// The session's state; ends when the driver ends.
     pub(crate) states: States,
@@ -173,9 +174,9 @@ pub(crate) struct Driver<R: Runtime> {
     /// Our own timer, for the session's deadlines while no socket holds the timer.
     timer: R::Timer,
     deadline: Option<Instant>,
-    commands: Rx<Command>,
+    commands: mpsc::Receiver<Command>,
     commands_open: bool,
-    control: Rx<Control>,
+    control: mpsc::UnboundedReceiver<Control>,
     control_open: bool,
     waiters: HashMap<CallId, Waiter>,
     keys: HashMap<u64, CallId>,
@@ -212,8 +213,11 @@ impl<R: Runtime> Driver<R> {
         linger: Duration,
         connect_timeout: Duration,
     ) -> (Driver<R>, Handles) {
-        let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
-        let (control_tx, control) = async_channel::unbounded();
+        // tokio's channels (no runtime in them) take memory in small blocks as messages
+        // come; async-channel's bounded one allocates every slot up front, which an idle
+        // client would carry for nothing.
+        let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
+        let (control_tx, control) = mpsc::unbounded_channel();
         let (state, states) = Publisher::new(session.state());
         let (first_tx, first) = Once::channel();
         let shared = Arc::new(Shared {
@@ -464,11 +468,9 @@ impl<R: Runtime> Driver<R> {
             std::future::poll_fn(|cx| timer.poll_fired(cx)).await;
             Wake::Timer
         });
-        let control_msg = branch(take_control, async {
-            Wake::Control(control.recv().await.ok())
-        });
+        let control_msg = branch(take_control, async { Wake::Control(control.recv().await) });
         let command = branch(take_commands, async {
-            Wake::Command(commands.recv().await.ok())
+            Wake::Command(commands.recv().await)
         });
         // `race` picks at random which to poll first, so none can starve the others.
         let wake = future::race(
