@@ -19,7 +19,7 @@ struct Pairing {
     server: Role,
 }
 
-const PAIRINGS: [Pairing; 3] = [
+const PAIRINGS: [Pairing; 4] = [
     Pairing {
         label: "tether rpc::Client (session) -> rpc::Server",
         client: Role::TetherSessionClient,
@@ -29,6 +29,11 @@ const PAIRINGS: [Pairing; 3] = [
         label: "tether WebSocket -> rpc::Server",
         client: Role::TetherWsClient,
         server: Role::TetherServer,
+    },
+    Pairing {
+        label: "tether WebSocket -> rpc::Server on smol",
+        client: Role::TetherWsClient,
+        server: Role::TetherSmolServer,
     },
     Pairing {
         label: "tokio-tungstenite -> its echo server",

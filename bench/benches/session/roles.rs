@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tether_tokio::rpc::{Client, ClientConfig, ErrorObject, Server, ServerConfig};
+use tether_adapter::Runtime;
+use tether_tokio::rpc::{Client, ClientConfig, ErrorObject, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -32,6 +33,8 @@ const IDLE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     TetherServer,
+    /// The same server on tether-async-std, under smol.
+    TetherSmolServer,
     TungsteniteServer,
     TetherSessionClient,
     TetherWsClient,
@@ -42,6 +45,7 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::TetherServer => "tether-server",
+            Role::TetherSmolServer => "tether-smol-server",
             Role::TungsteniteServer => "tungstenite-server",
             Role::TetherSessionClient => "tether-session-client",
             Role::TetherWsClient => "tether-ws-client",
@@ -53,6 +57,7 @@ impl Role {
         let name = std::env::var(ROLE).ok()?;
         let all = [
             Role::TetherServer,
+            Role::TetherSmolServer,
             Role::TungsteniteServer,
             Role::TetherSessionClient,
             Role::TetherWsClient,
@@ -63,13 +68,17 @@ impl Role {
 
     pub fn run(self) {
         exit_when_stdin_closes();
+        if self == Role::TetherSmolServer {
+            smol::block_on(tether_server::<tether_async_std::AsyncStd>());
+            return;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         runtime.block_on(async move {
             match self {
-                Role::TetherServer => tether_server().await,
+                Role::TetherServer => tether_server::<tether_tokio::Tokio>().await,
                 Role::TungsteniteServer => tungstenite_server().await,
                 client => open_idle(client).await,
             }
@@ -84,8 +93,9 @@ fn exit_when_stdin_closes() {
     });
 }
 
-async fn tether_server() {
-    let server = Server::bind("127.0.0.1:0", ServerConfig::default())
+/// tether's JSON-RPC server on runtime `R`.
+async fn tether_server<R: Runtime>() {
+    let server = tether_adapter::rpc::Server::<R>::bind("127.0.0.1:0", ServerConfig::default())
         .await
         .expect("bind")
         .route("echo", |params: Value| async move {
