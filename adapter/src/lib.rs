@@ -18,14 +18,14 @@
 //! # How it runs
 //!
 //! Every connection has one task, its driver, that owns the socket and the core's state
-//! machine. Handles only talk to that task over channels (`async-channel`, which works on
-//! any executor), so they are cheap, and a sender can live in one task while another one
-//! reads. The driver runs the core's loop: feed it what happened (bytes read, end of
-//! stream, a timer, a command), then drain it — events to their waiters, bytes to the
-//! socket, the next deadline into its one timer — and wait again. The byte bookkeeping of
-//! that loop is the core's [`tether_core::transmit::Flow`]; the socket loop only reports
-//! what happened (read n, wrote n, timer fired, EOF), and the core is never borrowed across
-//! an await.
+//! machine. Handles only talk to that task over channels (`tokio::sync`'s, which hold no
+//! runtime and work on any executor), so they are cheap, and a sender can live in one task
+//! while another one reads. The driver runs the core's loop: feed it what happened (bytes
+//! read, end of stream, a timer, a command), then drain it — events to their waiters,
+//! bytes to the socket, the next deadline into its one timer — and wait again. The byte
+//! bookkeeping of that loop is the core's [`tether_core::transmit::Flow`]; the socket loop
+//! only reports what happened (read n, wrote n, timer fired, EOF), and the core is never
+//! borrowed across an await.
 //!
 //! Back-pressure flows both ways. While much is waiting to be written, [`Sender::send`]
 //! waits, but pings, pongs and closes still go out. While events are not read, the driver
