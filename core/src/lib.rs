@@ -83,6 +83,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 mod machine;
+pub mod pool;
 pub mod rng;
 pub mod rpc;
 pub mod session;
