@@ -82,6 +82,7 @@ pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+mod histogram;
 mod machine;
 pub mod pool;
 pub mod rng;

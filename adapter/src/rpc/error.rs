@@ -46,9 +46,14 @@ pub enum CallError {
     /// queued ended with this. Make a new client to try again.
     #[error("the client gave up reconnecting")]
     Failed,
-    /// The client was closed ([`Client::close`](super::Client::close)); nothing was sent.
+    /// The client was closed ([`Client::close`](super::Client::close)), or the pool shut
+    /// down; nothing was sent.
     #[error("the client is closed")]
     Closed,
+    /// A pool could not open a link to the node (connect, upgrade or connect timeout
+    /// failed): nothing was sent. Back off before calling it again.
+    #[error("the node is unreachable")]
+    Unreachable,
     /// The params could not be serialized, or are not a JSON object or array (as
     /// JSON-RPC requires; `()` sends none). Nothing was sent.
     #[error("cannot encode the params: {0}")]
@@ -66,6 +71,7 @@ impl From<EndReason> for CallError {
             EndReason::ConnectionLost { sent } => CallError::ConnectionLost { sent },
             EndReason::Failed => CallError::Failed,
             EndReason::Closed => CallError::Closed,
+            EndReason::Unreachable => CallError::Unreachable,
         }
     }
 }

@@ -78,8 +78,12 @@ pub enum EndReason {
     /// session.
     Failed,
     /// The session was closed by its owner before the call could be sent. Only from a
-    /// session.
+    /// session or a [`Pool`](crate::pool::Pool) (its `shutdown`).
     Closed,
+    /// No link to the node could be opened (the connection or its upgrade failed, or took
+    /// longer than the connect timeout): the call was never sent. Back off before calling
+    /// that node again. Only from a [`Pool`](crate::pool::Pool).
+    Unreachable,
 }
 
 /// Where the answer to one incoming request goes. Not `Clone`: a request is answered once.

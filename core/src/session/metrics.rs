@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::histogram::Histogram;
 use super::State;
+use crate::histogram::Histogram;
 
 /// A snapshot of a session's counters, from [`Session::metrics`](super::Session::metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]

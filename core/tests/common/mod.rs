@@ -2,12 +2,15 @@
 
 #![allow(dead_code)]
 
+mod cluster;
 mod duo;
 mod pair;
 mod rpc_pair;
 mod session;
 
 // Each test file uses one of them.
+#[allow(unused_imports)]
+pub use cluster::Cluster;
 #[allow(unused_imports)]
 pub use pair::Pair;
 #[allow(unused_imports)]

@@ -167,8 +167,8 @@ impl Session {
                 rpc::EndReason::Cancelled | rpc::EndReason::TimedOut => {
                     self.wire.remove(&id);
                 }
-                // A channel never ends a call so; only this session does.
-                rpc::EndReason::Failed | rpc::EndReason::Closed => {}
+                // A channel never ends a call so; only a session or a pool does.
+                rpc::EndReason::Failed | rpc::EndReason::Closed | rpc::EndReason::Unreachable => {}
             },
             rpc::Event::Request { reply, .. } => {
                 self.counters.message(now, false);

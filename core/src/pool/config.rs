@@ -1,0 +1,71 @@
+//! What a [`Pool`](super::Pool) is told at its start.
+
+use std::time::Duration;
+
+use super::NodeId;
+use crate::rpc;
+use crate::session::{Heartbeat, HeartbeatMode, QueueLimits};
+use crate::ws;
+
+/// Settings of a [`Pool`](super::Pool), with defaults for a cluster node.
+///
+/// | setting | default |
+/// |---|---|
+/// | `connect_timeout` | 5 s, TCP connect and upgrade together |
+/// | `heartbeat` | a ping every 1 s; dead after 5 s without any input |
+/// | `idle_timeout` | 60 s without a call or request, then the link closes |
+/// | `max_links` | 1024, dialed and accepted together |
+/// | `queue` | 1024 calls or 16 MiB waiting per node for its link |
+/// | `shutdown_grace` | 5 s for calls in flight at `shutdown` |
+///
+/// ```
+/// use tether_core::pool::{Config, NodeId};
+///
+/// let config = Config::new(NodeId(1));
+/// assert_eq!(config.idle_timeout, Some(std::time::Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node: named in the upgrade requests of the links we dial.
+    pub node: NodeId,
+    /// The WebSocket settings of every link.
+    pub ws: ws::Config,
+    /// The JSON-RPC settings of every link: `default_timeout` is every call's deadline
+    /// unless it gives its own, `max_in_flight` bounds the calls written on one link
+    /// (more wait in the node's queue).
+    pub rpc: rpc::Config,
+    /// How long a link may take from its `Connect` to open.
+    pub connect_timeout: Duration,
+    /// Pings on every open link and the silence after which a link is dead. The default
+    /// mode counts any input as a sign of life, so a link busy with a large message is
+    /// never declared dead; `None` sends no pings and never declares a link dead.
+    pub heartbeat: Option<Heartbeat>,
+    /// A link with no call, request or answer for this long closes (code 1000) and is
+    /// opened again by the next call; `None` keeps links open.
+    pub idle_timeout: Option<Duration>,
+    /// Links held at once: past it, calls to a node without a link are refused and
+    /// accepted connections are dropped.
+    pub max_links: usize,
+    /// Calls waiting per node for its link to open (or for room under `max_in_flight`).
+    pub queue: QueueLimits,
+}
+
+impl Config {
+    /// The defaults for node `node`.
+    pub fn new(node: NodeId) -> Config {
+        Config {
+            node,
+            ws: ws::Config::default(),
+            rpc: rpc::Config::default(),
+            connect_timeout: Duration::from_secs(5),
+            heartbeat: Some(Heartbeat {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(5),
+                mode: HeartbeatMode::AnyInput,
+            }),
+            idle_timeout: Some(Duration::from_secs(60)),
+            max_links: 1024,
+            queue: QueueLimits::default(),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! What a [`Pool`](super::Pool) reports to its owner.
+
+use serde_json::value::RawValue;
+
+use super::{LinkId, NodeId, PeerState};
+use crate::rpc::{EndReason, ErrorObject, ReplyTo};
+use crate::session::CallId;
+
+/// Something that happened in a pool, drained with [`Pool::poll_event`](super::Pool::poll_event).
+#[derive(Debug)]
+pub enum Event {
+    /// Open a transport to `node` for `link`; report it with
+    /// [`transport_open`](super::Pool::transport_open) or
+    /// [`transport_failed`](super::Pool::transport_failed).
+    Connect {
+        /// The link the transport is for.
+        link: LinkId,
+        /// Whom to dial.
+        node: NodeId,
+    },
+    /// The link is over: take its last bytes ([`poll_transmit`](super::Pool::poll_transmit)
+    /// until `None`), then drop its transport. Its id never names anything again.
+    Disconnect {
+        /// The link that ended.
+        link: LinkId,
+    },
+    /// A node's link came up, or went down.
+    Peer {
+        /// The node.
+        node: NodeId,
+        /// Its state now.
+        state: PeerState,
+    },
+    /// The answer to one of our calls. The call is over.
+    Response {
+        /// The id `call` returned.
+        call: CallId,
+        /// The node that answered.
+        node: NodeId,
+        /// The result as raw JSON, or the node's error object.
+        result: Result<Box<RawValue>, ErrorObject>,
+    },
+    /// One of our calls ended without an answer. The call is over.
+    Ended {
+        /// The id `call` returned.
+        call: CallId,
+        /// The node it was for.
+        node: NodeId,
+        /// Why: [`EndReason::Unreachable`] if no link could be opened,
+        /// [`EndReason::ConnectionLost`] if the link was lost, [`EndReason::TimedOut`], …
+        reason: EndReason,
+    },
+    /// A peer calls one of our methods; answer with [`respond`](super::Pool::respond) on
+    /// the same link.
+    Request {
+        /// The link it came on.
+        link: LinkId,
+        /// The calling node, or `None` for a client that did not name one.
+        node: Option<NodeId>,
+        /// Where the answer goes.
+        reply: ReplyTo,
+        /// The method name.
+        method: String,
+        /// The params as raw JSON, if any.
+        params: Option<Box<RawValue>>,
+    },
+    /// A peer notifies us.
+    Notification {
+        /// The link it came on.
+        link: LinkId,
+        /// The node, or `None` for a client that did not name one.
+        node: Option<NodeId>,
+        /// The method name.
+        method: String,
+        /// The params as raw JSON, if any.
+        params: Option<Box<RawValue>>,
+    },
+}

@@ -1,0 +1,469 @@
+//! The [`Pool`]: its inputs, commands and outputs. What happens on a link's events is in
+//! [`links`], how calls wait for and go out on links in [`calls`].
+
+mod calls;
+mod links;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use super::slab::Slab;
+use super::stats::Counters;
+use super::timers::{Owner, Timers};
+use super::{Config, Event, LinkId, NodeId, PeerState, Stats};
+use crate::frame::CloseCode;
+use crate::handshake::ClientRequest;
+use crate::rng::{Rng, Seed};
+use crate::rpc::{Channel, EndReason, ErrorObject, Refused, ReplyTo, RespondError};
+use crate::session::CallId;
+use crate::ws;
+
+use super::link::{Link, Phase};
+use calls::{Call, Queued};
+
+/// A node's side of the cluster: one link per peer node, opened on first use, shared by
+/// every call, and closed when it fails, goes silent or idles. See the [module docs](super).
+#[derive(Debug)]
+pub struct Pool {
+    config: Config,
+    rng: Rng,
+    links: Slab<Link>,
+    peers: BTreeMap<NodeId, Peer>,
+    calls: BTreeMap<CallId, Call>,
+    next_call: u64,
+    timers: Timers,
+    /// Links with bytes to take, each once.
+    ready: VecDeque<LinkId>,
+    events: VecDeque<Event>,
+    /// Set by `shutdown`: when the links still busy are closed anyway.
+    shutdown: Option<Instant>,
+    calls_made: u64,
+    calls_failed: u64,
+}
+
+/// What the pool keeps per node, link or not.
+#[derive(Debug, Default)]
+struct Peer {
+    link: Option<LinkId>,
+    /// Calls and notifications waiting for the link (or for room on it), in order. Calls
+    /// that ended while waiting stay until they reach the front, and are skipped.
+    queue: VecDeque<Queued>,
+    /// Items in `queue` still waiting, and their size.
+    waiting: usize,
+    waiting_bytes: usize,
+    /// The node refused our upgrade because it has a link to us: wait until then for it
+    /// to register.
+    expect_inbound: Option<Instant>,
+    counters: Counters,
+}
+
+impl Pool {
+    /// A pool for `config.node`; `seed` determines every random choice of its links.
+    pub fn new(config: Config, seed: Seed) -> Pool {
+        Pool {
+            config,
+            rng: Rng::from_seed(seed),
+            links: Slab::default(),
+            peers: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            next_call: 1,
+            timers: Timers::default(),
+            ready: VecDeque::new(),
+            events: VecDeque::new(),
+            shutdown: None,
+            calls_made: 0,
+            calls_failed: 0,
+        }
+    }
+
+    /// The settings it was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Calls `method` on `node`: written at once on its open link, else queued for it (a
+    /// link is opened if there is none). The call ends with [`Event::Response`] or
+    /// [`Event::Ended`], after `timeout` (or `rpc.default_timeout`) at the latest.
+    ///
+    /// Refused, with nothing queued, if the node's queue is full, no link can be added
+    /// (`max_links`), the pool is shutting down, or `params` is not an object or array.
+    pub fn call(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        method: &str,
+        params: Option<&RawValue>,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, Refused> {
+        self.check(node, method, params)?;
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let deadline = now.checked_add(timeout.unwrap_or(self.config.rpc.default_timeout));
+        self.calls
+            .insert(id, Call::new(node, now, deadline, method, params));
+        self.calls_made += 1;
+        self.peer(node).counters.calls += 1;
+        self.enqueue(now, node, Queued::Call(id));
+        Ok(id)
+    }
+
+    /// Sends a notification to `node`, on its link once open (see [`call`](Self::call)).
+    pub fn notify(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<(), Refused> {
+        self.check(node, method, params)?;
+        let item = Queued::notify(method, params);
+        self.enqueue(now, node, item);
+        Ok(())
+    }
+
+    /// Stops waiting for `call`: it ends without an event (a late answer is dropped).
+    /// False if it had ended already.
+    pub fn cancel(&mut self, now: Instant, call: CallId) -> bool {
+        self.end_call(now, call, None)
+    }
+
+    /// Answers a request that came on `link`.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        reply: ReplyTo,
+        result: Result<&RawValue, &ErrorObject>,
+    ) -> Result<(), RespondError> {
+        let Some(l) = self.links.get_mut(link) else {
+            return Err(RespondError::Closed);
+        };
+        l.serving = l.serving.saturating_sub(1);
+        l.last_used = now;
+        let Some(channel) = l.channel.as_mut() else {
+            return Err(RespondError::Closed);
+        };
+        let result = channel.respond(now, reply, result);
+        self.after(now, link);
+        result
+    }
+
+    /// The transport of a dialed `link` is connected: the upgrade `request` (host, path,
+    /// headers) goes out; the pool adds its [`NODE_ID_HEADER`](super::NODE_ID_HEADER).
+    pub fn transport_open(&mut self, now: Instant, link: LinkId, mut request: ClientRequest) {
+        let seed = self.seed();
+        let (ws, rpc) = (self.config.ws.clone(), self.config.rpc.clone());
+        let node = self.config.node;
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
+        if l.phase != Phase::Dialing {
+            return;
+        }
+        request
+            .headers
+            .push((super::NODE_ID_HEADER.to_owned(), node.0.to_string()));
+        match Channel::client(now, ws, rpc, request, seed) {
+            Ok(channel) => {
+                l.channel = Some(channel);
+                l.phase = Phase::Handshaking;
+                self.after(now, link);
+            }
+            Err(_) => self.transport_failed(now, link),
+        }
+    }
+
+    /// The transport of `link` could not be opened, or failed: the link is over.
+    pub fn transport_failed(&mut self, now: Instant, link: LinkId) {
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
+        match l.channel.as_mut() {
+            // The channel ends its calls and says `Closed`, as for any lost transport.
+            Some(channel) => {
+                channel.handle_eof(now);
+                self.after(now, link);
+            }
+            None => self.link_closed(now, link),
+        }
+    }
+
+    /// A peer connected to us: a link for its transport, which names its node (if it is
+    /// one) in the upgrade. Refused (drop the transport) past `max_links` or once shutting
+    /// down.
+    pub fn accept(&mut self, now: Instant) -> Result<LinkId, Refused> {
+        if self.shutdown.is_some() {
+            return Err(Refused::Closed);
+        }
+        if self.links.len() >= self.config.max_links {
+            return Err(Refused::Busy(self.links.len()));
+        }
+        let seed = self.seed();
+        let mut l = Link::new(now, None, false, self.config.connect_timeout);
+        let channel = Channel::server(now, self.config.ws.clone(), self.config.rpc.clone(), seed);
+        l.channel = Some(channel);
+        let link = self.links.insert(l).ok_or(Refused::Busy(usize::MAX))?;
+        self.after(now, link);
+        Ok(link)
+    }
+
+    /// Bytes read from `link`'s transport. Any byte is a sign of life.
+    pub fn handle_input(&mut self, now: Instant, link: LinkId, data: &[u8]) {
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
+        let Some(channel) = l.channel.as_mut() else {
+            return;
+        };
+        if let Some(beat) = l.beat.as_mut() {
+            beat.on_input(now);
+        }
+        if let Some(node) = l.node {
+            if let Some(peer) = self.peers.get_mut(&node) {
+                peer.counters.bytes_in += data.len() as u64;
+                peer.counters.last_seen = Some(now);
+            }
+        }
+        channel.handle_input(now, data);
+        self.after(now, link);
+    }
+
+    /// `link`'s peer closed its write side.
+    pub fn handle_eof(&mut self, now: Instant, link: LinkId) {
+        self.transport_failed(now, link);
+    }
+
+    /// Fires every deadline at or before `now`. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, owner)) = self.timers.pop_due(now) {
+            match owner {
+                Owner::Link(link) => {
+                    if self.links.get(link).is_some_and(|l| l.deadline == Some(at)) {
+                        if let Some(l) = self.links.get_mut(link) {
+                            l.deadline = None;
+                        }
+                        self.link_timeout(now, link);
+                    }
+                }
+                Owner::Call(call) => {
+                    let due = self.calls.get(&call).is_some_and(|c| c.waits_until(at));
+                    if due {
+                        self.end_call(now, call, Some(EndReason::TimedOut));
+                    }
+                }
+                Owner::Node(node) => {
+                    let due = self
+                        .peers
+                        .get(&node)
+                        .is_some_and(|p| p.expect_inbound == Some(at));
+                    if due {
+                        self.inbound_never_came(now, node);
+                    }
+                }
+                Owner::Shutdown => {
+                    if self.shutdown == Some(at) {
+                        for link in self.links.ids() {
+                            self.close_link(now, link, CloseCode::GOING_AWAY, "shutting down");
+                        }
+                    }
+                }
+            }
+        }
+        let live = self.links.len() + self.calls.len() + self.peers.len() + 1;
+        let (links, calls, peers) = (&self.links, &self.calls, &self.peers);
+        self.timers.compact(live, |at, owner| match owner {
+            Owner::Link(link) => links.get(link).is_some_and(|l| l.deadline == Some(at)),
+            Owner::Call(call) => calls.get(&call).is_some_and(|c| c.waits_until(at)),
+            Owner::Node(node) => peers
+                .get(&node)
+                .is_some_and(|p| p.expect_inbound == Some(at)),
+            Owner::Shutdown => true,
+        });
+    }
+
+    /// Stops taking calls: calls still queued end with [`EndReason::Closed`], links with
+    /// nothing in flight close at once (code 1001), the others once their calls and the
+    /// peer's requests are answered, or `grace` from now at the latest.
+    pub fn shutdown(&mut self, now: Instant, grace: Duration) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let at = now.checked_add(grace).unwrap_or(now);
+        self.shutdown = Some(at);
+        self.timers.push(at, Owner::Shutdown);
+        let queued: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.is_waiting())
+            .map(|(id, _)| *id)
+            .collect();
+        for call in queued {
+            self.end_call(now, call, Some(EndReason::Closed));
+        }
+        for peer in self.peers.values_mut() {
+            peer.queue.clear();
+            peer.waiting = 0;
+            peer.waiting_bytes = 0;
+            peer.expect_inbound = None;
+        }
+        for link in self.links.ids() {
+            self.close_if_done(now, link);
+        }
+    }
+
+    /// Shut down and every link gone.
+    pub fn is_finished(&self) -> bool {
+        self.shutdown.is_some() && self.links.len() == 0
+    }
+
+    /// Bytes to write to `link`'s transport, in order; `None` when there are none now.
+    pub fn poll_transmit(&mut self, link: LinkId) -> Option<Bytes> {
+        let l = self.links.get_mut(link)?;
+        let bytes = l.channel.as_mut().and_then(Channel::poll_transmit);
+        match &bytes {
+            Some(b) => {
+                if let Some(peer) = l.node.and_then(|n| self.peers.get_mut(&n)) {
+                    peer.counters.bytes_out += b.len() as u64;
+                }
+            }
+            None if l.phase == Phase::Ended => {
+                self.links.remove(link);
+            }
+            None => {}
+        }
+        bytes
+    }
+
+    /// Bytes waiting for `link`'s transport.
+    pub fn pending_transmit(&self, link: LinkId) -> usize {
+        self.links.get(link).map_or(0, Link::pending_transmit)
+    }
+
+    /// A link that has bytes to write since it was last returned: each once per turn, so
+    /// a driver wakes only the transports with something to do.
+    pub fn poll_ready(&mut self) -> Option<LinkId> {
+        while let Some(link) = self.ready.pop_front() {
+            if let Some(l) = self.links.get_mut(link) {
+                l.in_ready = false;
+                return Some(link);
+            }
+        }
+        None
+    }
+
+    /// The next thing that happened.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Where `link`'s WebSocket is; [`ws::State::Closed`] once it is gone.
+    pub fn link_state(&self, link: LinkId) -> ws::State {
+        self.links
+            .get(link)
+            .and_then(|l| l.channel.as_ref())
+            .map_or(ws::State::Closed, Channel::state)
+    }
+
+    /// Whether `link` is gone, or over with nothing left to write.
+    pub fn is_link_finished(&self, link: LinkId) -> bool {
+        self.links
+            .get(link)
+            .is_none_or(|l| l.phase == Phase::Ended && l.pending_transmit() == 0)
+    }
+
+    /// The node at the other end of `link`, if it named one.
+    pub fn link_node(&self, link: LinkId) -> Option<NodeId> {
+        self.links.get(link).and_then(|l| l.node)
+    }
+
+    /// The nodes with an open link now, in node order: whom a broadcast reaches.
+    pub fn connected(&self) -> Vec<NodeId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| {
+                p.link
+                    .and_then(|l| self.links.get(l))
+                    .is_some_and(Link::is_open)
+            })
+            .map(|(node, _)| *node)
+            .collect()
+    }
+
+    /// Per-node and total counters.
+    pub fn stats(&self) -> Stats {
+        let peers = self
+            .peers
+            .iter()
+            .map(|(node, peer)| {
+                let in_flight = peer
+                    .link
+                    .and_then(|l| self.links.get(l))
+                    .map_or(0, |l| l.calls.len());
+                peer.counters
+                    .snapshot(*node, peer.link, in_flight, peer.waiting)
+            })
+            .collect();
+        Stats {
+            peers,
+            links: self.links.len(),
+            calls: self.calls_made,
+            failures: self.calls_failed,
+        }
+    }
+
+    /// The state of `node`'s link.
+    pub fn peer_state(&self, node: NodeId) -> PeerState {
+        self.peers
+            .get(&node)
+            .map_or(PeerState::Idle, |p| p.counters.state)
+    }
+
+    fn seed(&mut self) -> Seed {
+        let mut seed = [0u8; 32];
+        self.rng.fill(&mut seed);
+        seed
+    }
+
+    fn peer(&mut self, node: NodeId) -> &mut Peer {
+        self.peers.entry(node).or_default()
+    }
+
+    fn set_state(&mut self, node: NodeId, state: PeerState) {
+        let peer = self.peer(node);
+        if peer.counters.state != state {
+            peer.counters.state = state;
+            self.events.push_back(Event::Peer { node, state });
+        }
+    }
+
+    /// After anything touched `link`: its channel's events, its deadline, its bytes.
+    fn after(&mut self, now: Instant, link: LinkId) {
+        self.pump(now, link);
+        let idle = self.config.idle_timeout;
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
+        let deadline = l.next_deadline(idle);
+        if deadline != l.deadline {
+            l.deadline = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(at, Owner::Link(link));
+            }
+        }
+        if l.pending_transmit() > 0 && !l.in_ready {
+            l.in_ready = true;
+            self.ready.push_back(link);
+        }
+        if l.phase == Phase::Ended && l.pending_transmit() == 0 && !l.in_ready {
+            self.links.remove(link);
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Calls through the pool: each waits in its node's queue until the node's link is open
+//! and has room, goes out on it, and ends exactly once.
+
+use std::time::Instant;
+
+use serde_json::value::RawValue;
+
+use super::{Event, LinkId, NodeId, Pool};
+use crate::pool::timers::Owner;
+use crate::rpc::{EndReason, ErrorObject, Refused, RequestId};
+use crate::session::CallId;
+
+/// One call until it ends.
+#[derive(Debug)]
+pub(super) struct Call {
+    node: NodeId,
+    started: Instant,
+    deadline: Option<Instant>,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// In its node's queue, whole.
+    Waiting {
+        method: String,
+        params: Option<Box<RawValue>>,
+    },
+    /// Written on `link` with this request id.
+    Written { link: LinkId, request: RequestId },
+}
+
+impl Call {
+    pub(super) fn new(
+        node: NodeId,
+        now: Instant,
+        deadline: Option<Instant>,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Call {
+        Call {
+            node,
+            started: now,
+            deadline,
+            state: State::Waiting {
+                method: method.to_owned(),
+                params: params.map(ToOwned::to_owned),
+            },
+        }
+    }
+
+    pub(super) fn is_waiting(&self) -> bool {
+        matches!(self.state, State::Waiting { .. })
+    }
+
+    /// Waits in a queue, with this deadline.
+    pub(super) fn waits_until(&self, at: Instant) -> bool {
+        self.is_waiting() && self.deadline == Some(at)
+    }
+
+    fn size(&self) -> usize {
+        match &self.state {
+            State::Waiting { method, params } => size(method, params.as_deref()),
+            State::Written { .. } => 0,
+        }
+    }
+}
+
+/// One item of a node's queue.
+#[derive(Debug)]
+pub(super) enum Queued {
+    /// A call; its request is in the call table (gone if it ended while waiting).
+    Call(CallId),
+    /// A notification, whole.
+    Notify {
+        method: String,
+        params: Option<Box<RawValue>>,
+    },
+}
+
+impl Queued {
+    pub(super) fn notify(method: &str, params: Option<&RawValue>) -> Queued {
+        Queued::Notify {
+            method: method.to_owned(),
+            params: params.map(ToOwned::to_owned),
+        }
+    }
+}
+
+fn size(method: &str, params: Option<&RawValue>) -> usize {
+    method.len() + params.map_or(0, |p| p.get().len())
+}
+
+impl Pool {
+    /// Why a call or notification to `node` cannot be taken, if it cannot.
+    pub(super) fn check(
+        &self,
+        node: NodeId,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<(), Refused> {
+        if self.shutdown.is_some() {
+            return Err(Refused::Closed);
+        }
+        if !matches!(
+            params.map(|p| p.get().as_bytes().first()),
+            None | Some(Some(b'{' | b'['))
+        ) {
+            return Err(Refused::InvalidParams);
+        }
+        let limits = self.config.queue;
+        let (waiting, bytes, has_link) = self.peers.get(&node).map_or((0, 0, false), |p| {
+            (
+                p.waiting,
+                p.waiting_bytes,
+                p.link.is_some() || p.expect_inbound.is_some(),
+            )
+        });
+        if waiting >= limits.max_messages || bytes + size(method, params) > limits.max_bytes {
+            return Err(Refused::QueueFull {
+                messages: waiting,
+                bytes,
+            });
+        }
+        if !has_link && self.links.len() >= self.config.max_links {
+            return Err(Refused::Busy(self.links.len()));
+        }
+        Ok(())
+    }
+
+    /// Queues `item` for `node` and sees it out: at once if the link is open, else once
+    /// a link (opened now if there is none) opens.
+    pub(super) fn enqueue(&mut self, now: Instant, node: NodeId, item: Queued) {
+        let (bytes, deadline) = match &item {
+            Queued::Call(call) => {
+                let call = self.calls.get(call);
+                (call.map_or(0, Call::size), call.and_then(|c| c.deadline))
+            }
+            Queued::Notify { method, params } => (size(method, params.as_deref()), None),
+        };
+        if let (Queued::Call(call), Some(at)) = (&item, deadline) {
+            self.timers.push(at, Owner::Call(*call));
+        }
+        let peer = self.peer(node);
+        peer.queue.push_back(item);
+        peer.waiting += 1;
+        peer.waiting_bytes += bytes;
+        if peer.link.is_none() && peer.expect_inbound.is_none() {
+            // `check` made sure there is room for the link.
+            if self.open_link(now, node).is_err() {
+                self.end_queued(now, node, EndReason::Unreachable);
+            }
+            return;
+        }
+        self.flush(now, node);
+    }
+
+    /// Writes what `node`'s queue holds to its open link, in order, while the link takes
+    /// calls.
+    pub(super) fn flush(&mut self, now: Instant, node: NodeId) {
+        let Some(link) = self.peers.get(&node).and_then(|p| p.link) else {
+            return;
+        };
+        if !self.links.get(link).is_some_and(|l| l.is_open()) {
+            return;
+        }
+        loop {
+            let Some(peer) = self.peers.get_mut(&node) else {
+                return;
+            };
+            let Some(item) = peer.queue.pop_front() else {
+                break;
+            };
+            let Some(l) = self.links.get_mut(link) else {
+                return;
+            };
+            let Some(channel) = l.channel.as_mut() else {
+                return;
+            };
+            match item {
+                Queued::Notify { method, params } => {
+                    if channel.notify(now, &method, params.as_deref()).is_err() {
+                        peer.queue.push_front(Queued::Notify { method, params });
+                        break;
+                    }
+                    peer.waiting -= 1;
+                    peer.waiting_bytes = peer
+                        .waiting_bytes
+                        .saturating_sub(size(&method, params.as_deref()));
+                }
+                Queued::Call(id) => {
+                    // Ended while waiting: it no longer counts.
+                    let Some(call) = self.calls.get_mut(&id) else {
+                        continue;
+                    };
+                    let State::Waiting { method, params } = &call.state else {
+                        continue;
+                    };
+                    let timeout = call.deadline.map(|at| at.saturating_duration_since(now));
+                    match channel.call(now, method, params.as_deref(), timeout) {
+                        Ok(request) => {
+                            peer.waiting -= 1;
+                            peer.waiting_bytes = peer.waiting_bytes.saturating_sub(call.size());
+                            call.state = State::Written { link, request };
+                            l.calls.insert(request, id);
+                            l.last_used = now;
+                        }
+                        Err(_) => {
+                            // No room under `max_in_flight` (or the link is closing): it
+                            // waits for an answer to make room, or for the next link.
+                            peer.queue.push_front(Queued::Call(id));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.after(now, link);
+    }
+
+    /// After an answer on `link` made room: more of its node's queue goes out.
+    pub(super) fn flush_link(&mut self, now: Instant, link: LinkId) {
+        let node = self.links.get(link).and_then(|l| l.node);
+        if let Some(node) = node {
+            if self
+                .peers
+                .get(&node)
+                .is_some_and(|p| p.link == Some(link) && p.waiting > 0)
+            {
+                self.flush(now, node);
+            }
+        }
+        self.close_if_done(now, link);
+    }
+
+    /// The answer to `call` came.
+    pub(super) fn answered(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        result: Result<Box<RawValue>, ErrorObject>,
+    ) {
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        let latency = now.saturating_duration_since(c.started);
+        self.peer(c.node).counters.latency.record(latency);
+        self.events.push_back(Event::Response {
+            call,
+            node: c.node,
+            result,
+        });
+    }
+
+    /// Ends `call` with `reason` (an event), or silently (`None`: cancelled by its owner).
+    /// False if it had ended already.
+    pub(super) fn end_call(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        reason: Option<EndReason>,
+    ) -> bool {
+        let Some(c) = self.calls.remove(&call) else {
+            return false;
+        };
+        let size = c.size();
+        match c.state {
+            State::Waiting { .. } => {
+                let peer = self.peer(c.node);
+                peer.waiting = peer.waiting.saturating_sub(1);
+                peer.waiting_bytes = peer.waiting_bytes.saturating_sub(size);
+            }
+            State::Written { link, request } => {
+                if let Some(l) = self.links.get_mut(link) {
+                    l.calls.remove(&request);
+                    if reason.is_none() {
+                        if let Some(channel) = l.channel.as_mut() {
+                            channel.cancel(now, request);
+                        }
+                    }
+                }
+                self.after(now, link);
+            }
+        }
+        if let Some(reason) = reason {
+            self.calls_failed += 1;
+            self.peer(c.node).counters.failures += 1;
+            self.events.push_back(Event::Ended {
+                call,
+                node: c.node,
+                reason,
+            });
+        }
+        true
+    }
+
+    /// Ends every call waiting in `node`'s queue with `reason`, and drops its
+    /// notifications.
+    pub(super) fn end_queued(&mut self, now: Instant, node: NodeId, reason: EndReason) {
+        let queue = std::mem::take(&mut self.peer(node).queue);
+        for item in queue {
+            if let Queued::Call(call) = item {
+                self.end_call(now, call, Some(reason));
+            }
+        }
+        let peer = self.peer(node);
+        peer.waiting = 0;
+        peer.waiting_bytes = 0;
+    }
+}

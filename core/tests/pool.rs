@@ -1,0 +1,283 @@
+//! The pool over in-memory links: one link per node pair, opened on first use, shared,
+//! two-way; failures named; heartbeats, idle links, shutdown.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Cluster;
+use serde_json::value::to_raw_value;
+use tether_core::pool::{Config, Event, Fault, NodeId, PeerState};
+use tether_core::rpc::{EndReason, Refused};
+use tether_core::session::CallId;
+use tether_core::ws;
+
+fn cluster(n: u64) -> Cluster {
+    Cluster::new(n, Config::new)
+}
+
+/// The answers and ends in `events`, by call.
+fn outcomes(events: &[Event]) -> Vec<(CallId, Result<String, EndReason>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Response { call, result, .. } => Some((
+                *call,
+                Ok(result
+                    .as_ref()
+                    .map_or_else(|e| e.message.clone(), |r| r.get().to_owned())),
+            )),
+            Event::Ended { call, reason, .. } => Some((*call, Err(*reason))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn one_link_carries_calls_both_ways() {
+    let mut c = cluster(2);
+    let a = c.call(1, 2, "echo", 7);
+    c.settle();
+    let b = c.call(2, 1, "echo", 8);
+    c.settle();
+    assert_eq!(
+        outcomes(&c.take(1)),
+        vec![(a, Ok(r#"{"node":2,"params":[7]}"#.into()))]
+    );
+    assert_eq!(
+        outcomes(&c.take(2)),
+        vec![(b, Ok(r#"{"node":1,"params":[8]}"#.into()))]
+    );
+    assert_eq!(
+        c.connects.get(&NodeId(2)),
+        None,
+        "node 2 called over node 1's link"
+    );
+    assert_eq!((c.pool(1).stats().links, c.pool(2).stats().links), (1, 1));
+    assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Up);
+    assert_eq!(c.pool(1).connected(), vec![NodeId(2)]);
+}
+
+#[test]
+fn a_thousand_first_calls_make_one_dial_and_each_gets_its_own_answer() {
+    let mut c = cluster(2);
+    let calls: Vec<_> = (0..1000).map(|n| (c.call(1, 2, "echo", n), n)).collect();
+    c.settle();
+    assert_eq!(c.connects[&NodeId(1)], 1);
+    let got = outcomes(&c.take(1));
+    assert_eq!(got.len(), 1000);
+    for (call, n) in calls {
+        let expected = format!(r#"{{"node":2,"params":[{n}]}}"#);
+        assert!(got.contains(&(call, Ok(expected))), "call {n}");
+    }
+    let stats = c.pool(1).stats();
+    assert_eq!((stats.calls, stats.failures), (1000, 0));
+    assert_eq!(stats.peers[0].latency_p99, Some(Duration::ZERO));
+}
+
+#[test]
+fn an_unreachable_node_fails_its_calls_and_is_dialed_again_by_the_next() {
+    let mut c = cluster(2);
+    c.down.insert(NodeId(2));
+    let a = c.call(1, 2, "echo", 1);
+    c.settle();
+    assert_eq!(outcomes(&c.take(1)), vec![(a, Err(EndReason::Unreachable))]);
+    let stats = c.pool(1).stats();
+    assert_eq!(stats.peers[0].state, PeerState::Down);
+    assert_eq!(stats.peers[0].last_error, Some(Fault::Unreachable));
+    assert_eq!((stats.links, stats.failures), (0, 1));
+    c.down.clear();
+    let b = c.call(1, 2, "echo", 2);
+    c.settle();
+    assert_eq!(c.connects[&NodeId(1)], 2);
+    assert!(matches!(outcomes(&c.take(1)).as_slice(), [(id, Ok(_))] if *id == b));
+}
+
+#[test]
+fn two_nodes_dialing_each_other_at_once_end_with_one_link() {
+    let mut c = cluster(2);
+    let a = c.call(1, 2, "echo", 1);
+    let b = c.call(2, 1, "echo", 2);
+    c.settle();
+    assert_eq!((c.connects[&NodeId(1)], c.connects[&NodeId(2)]), (1, 1));
+    assert!(matches!(outcomes(&c.take(1)).as_slice(), [(id, Ok(_))] if *id == a));
+    assert!(matches!(outcomes(&c.take(2)).as_slice(), [(id, Ok(_))] if *id == b));
+    assert_eq!((c.pool(1).stats().links, c.pool(2).stats().links), (1, 1));
+    // Both keep using the one link.
+    c.call(2, 1, "echo", 3);
+    c.call(1, 2, "echo", 4);
+    c.settle();
+    assert_eq!((c.connects[&NodeId(1)], c.connects[&NodeId(2)]), (1, 1));
+    assert_eq!(outcomes(&c.take(1)).len() + outcomes(&c.take(2)).len(), 2);
+}
+
+#[test]
+fn a_silent_link_is_declared_dead_and_its_calls_end_as_lost() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    c.take(1);
+    c.serve = false;
+    c.mute.insert(NodeId(2));
+    let a = c.call(1, 2, "slow", 2);
+    c.run_for(Duration::from_secs(10));
+    let events = c.take(1);
+    assert_eq!(
+        outcomes(&events),
+        vec![(a, Err(EndReason::ConnectionLost { sent: true }))]
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Peer {
+            state: PeerState::Down,
+            ..
+        }
+    )));
+    assert_eq!(c.pool(1).stats().peers[0].last_error, Some(Fault::Silent));
+}
+
+#[test]
+fn a_link_in_use_stays_up_across_many_heartbeats() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    // 27 s of calls every 0.9 s, past five times the 5 s heartbeat timeout.
+    for n in 0..30 {
+        c.run_for(Duration::from_millis(900));
+        c.call(2, 1, "echo", n);
+        c.settle();
+    }
+    assert!(!c.take(1).iter().any(|e| matches!(
+        e,
+        Event::Peer {
+            state: PeerState::Down,
+            ..
+        }
+    )));
+    assert_eq!(c.connects[&NodeId(1)], 1);
+}
+
+#[test]
+fn an_idle_link_closes_and_the_next_call_opens_another() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.run_for(Duration::from_secs(59));
+    assert_eq!(c.pool(1).stats().links, 1, "pings do not count as use");
+    c.run_for(Duration::from_secs(2));
+    assert_eq!((c.pool(1).stats().links, c.pool(2).stats().links), (0, 0));
+    assert_eq!(c.pool(1).peer_state(NodeId(2)), PeerState::Idle);
+    let b = c.call(1, 2, "echo", 2);
+    c.settle();
+    assert!(outcomes(&c.take(1))
+        .iter()
+        .any(|(id, r)| *id == b && r.is_ok()));
+    assert_eq!(c.connects[&NodeId(1)], 2);
+    assert_eq!(c.pool(1).stats().peers[0].reconnects, 1);
+}
+
+#[test]
+fn shutdown_lets_calls_in_flight_finish_then_closes_with_1001() {
+    let mut c = cluster(3);
+    c.call(1, 3, "echo", 0);
+    c.settle();
+    c.serve = false;
+    let a = c.call(1, 2, "slow", 1);
+    c.settle();
+    c.down.insert(NodeId(2));
+    c.take(1);
+    let now = c.now();
+    c.pool(1).shutdown(now, Duration::from_secs(5));
+    c.settle();
+    // The quiet link to node 3 is gone; the one with a call in flight stays.
+    assert_eq!(c.pool(1).stats().links, 1);
+    assert_eq!(
+        c.pool(1).call(now, NodeId(2), "late", None, None),
+        Err(Refused::Closed)
+    );
+    c.answer(0);
+    assert!(matches!(outcomes(&c.take(1)).as_slice(), [(id, Ok(_))] if *id == a));
+    c.run_for(Duration::from_secs(1));
+    assert!(c.pool(1).is_finished());
+    assert_eq!(c.pool(2).stats().links, 0);
+}
+
+#[test]
+fn shutdown_ends_what_waits_and_closes_busy_links_at_the_deadline() {
+    let mut c = cluster(2);
+    c.serve = false;
+    let a = c.call(1, 2, "slow", 1);
+    c.settle();
+    let now = c.now();
+    c.pool(1).shutdown(now, Duration::from_secs(5));
+    c.run_for(Duration::from_secs(4));
+    assert_eq!(c.pool(1).stats().links, 1);
+    c.run_for(Duration::from_secs(2));
+    assert_eq!(
+        outcomes(&c.take(1)),
+        vec![(a, Err(EndReason::ConnectionLost { sent: true }))]
+    );
+    assert!(c.pool(1).is_finished());
+}
+
+#[test]
+fn a_call_waiting_for_its_link_times_out_at_its_own_deadline() {
+    let mut c = cluster(2);
+    let now = c.now();
+    let params = to_raw_value(&[1]).unwrap();
+    let a = c
+        .pool(1)
+        .call(
+            now,
+            NodeId(2),
+            "echo",
+            Some(&params),
+            Some(Duration::from_millis(10)),
+        )
+        .unwrap();
+    // Nothing is carried: the connect is never answered.
+    c.pool(1).handle_timeout(now + Duration::from_millis(10));
+    let events: Vec<_> = std::iter::from_fn(|| c.pool(1).poll_event()).collect();
+    assert_eq!(outcomes(&events), vec![(a, Err(EndReason::TimedOut))]);
+}
+
+#[test]
+fn a_full_queue_refuses_and_holds_nothing_more() {
+    let mut c = Cluster::new(2, |node| Config {
+        queue: tether_core::session::QueueLimits {
+            max_messages: 2,
+            max_bytes: 1 << 20,
+        },
+        ..Config::new(node)
+    });
+    c.call(1, 2, "a", 1);
+    c.call(1, 2, "b", 2);
+    let now = c.now();
+    assert!(matches!(
+        c.pool(1).call(now, NodeId(2), "c", None, None),
+        Err(Refused::QueueFull { messages: 2, .. })
+    ));
+    c.settle();
+    assert_eq!(outcomes(&c.take(1)).len(), 2);
+}
+
+#[test]
+fn a_stale_link_id_reaches_nothing() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    let old = c.pool(1).stats().peers[0].link.unwrap();
+    let now = c.now();
+    c.pool(1).handle_eof(now, old);
+    c.settle();
+    c.call(1, 2, "echo", 2);
+    c.settle();
+    let new = c.pool(1).stats().peers[0].link.unwrap();
+    assert_ne!(old, new);
+    let now = c.now();
+    c.pool(1).handle_input(now, old, b"garbage");
+    assert_eq!(c.pool(1).link_state(old), ws::State::Closed);
+    assert_eq!(c.pool(1).link_state(new), ws::State::Open);
+    assert!(c.pool(1).poll_transmit(old).is_none());
+}
