@@ -198,8 +198,8 @@ impl RpcClient {
                         EndReason::TimedOut => "rpc.timed_out",
                         EndReason::Cancelled => "rpc.cancelled",
                         EndReason::ConnectionLost { .. } => "rpc.lost",
-                        EndReason::Failed | EndReason::Closed => ctx.fail(format_args!(
-                            "{name} {port}: call {id} ended {reason:?}; only a session ends calls so"
+                        EndReason::Failed | EndReason::Closed | EndReason::Unreachable => ctx.fail(format_args!(
+                            "{name} {port}: call {id} ended {reason:?}; only a session or a pool ends calls so"
                         )),
                     };
                     end_call(ctx, &name, &mut self.calls, port, id, what);

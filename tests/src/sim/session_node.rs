@@ -404,6 +404,8 @@ impl SessionNode {
                         slot.net.session().state() == State::Failed,
                     ),
                     EndReason::Closed => ("session.ended_closed", slot.closed),
+                    // Only a pool ends calls so.
+                    EndReason::Unreachable => ("session.ended_unreachable", false),
                 };
                 if !honest {
                     ctx.fail(format_args!(
