@@ -27,12 +27,23 @@ macro_rules! runtime_api {
             $crate::connect::<$rt>(url, config).await
         }
 
+        /// The cluster layer on this runtime: see [`tether_adapter::pool`].
+        pub mod pool {
+            pub use $crate::pool::{
+                Fault, NodeError, NodeId, PeerState, PeerStats, PeersConfig, PoolConfig, Stats,
+                NODE_ID_HEADER,
+            };
+
+            /// A node's links to its peers: [`tether_adapter::pool::Peers`] on this runtime.
+            pub type Peers = $crate::pool::Peers<$rt>;
+        }
+
         /// JSON-RPC 2.0 over WebSocket on this runtime: see [`tether_adapter::rpc`].
         pub mod rpc {
             pub use $crate::rpc::{
                 encode_params, Backoff, CallError, CallOptions, ClientConfig, ErrorObject,
-                Heartbeat, HeartbeatMode, Metrics, QueueLimits, Retry, RpcConfig, ServerConfig,
-                State, States,
+                Heartbeat, HeartbeatMode, Metrics, QueueLimits, Retry, Router, RpcConfig,
+                ServerConfig, State, States,
             };
 
             /// A reconnecting JSON-RPC client: [`tether_adapter::rpc::Client`] on this runtime.

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`connect`], [`Server`], [`WebSocket`], [`Sender`], [`Receiver`] | WebSocket connections, both roles |
 //! | [`rpc::Client`], [`rpc::Server`] | JSON-RPC 2.0: a reconnecting client session, a server of methods |
+//! | [`pool::Peers`] | the cluster layer: one link per peer node, calls by node id, both ways |
 //! | [`ClientConfig`], [`ServerConfig`], [`rpc::ClientConfig`], [`rpc::ServerConfig`] | how connections are opened and accepted |
 //! | [`Error`], [`ConnectError`], [`UrlError`], [`rpc::CallError`] | what can go wrong, typed |
 //! | [`Runtime`], [`Timer`] | what a runtime must provide: clock, timer, spawn, TCP |
@@ -42,6 +43,7 @@ mod api;
 mod config;
 mod error;
 mod listener;
+pub mod pool;
 mod retire;
 pub mod rpc;
 mod runtime;

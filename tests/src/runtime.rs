@@ -5,6 +5,7 @@
 //! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
+//! [`pool`](crate::runtime::tokio::pool),
 //! [`rpc_jsonrpsee`](crate::runtime::tokio::rpc_jsonrpsee),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
 //! [`rpc_python`](crate::runtime::tokio::rpc_python),
@@ -319,6 +320,29 @@ macro_rules! session_tests {
             a_call_made_as_the_client_gives_up_ends_failed,
             a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits,
             dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each cluster-layer scenario on one runtime module, or with no
+/// argument in a module per runtime.
+#[macro_export]
+macro_rules! pool_tests {
+    () => {
+        $crate::every_runtime!(pool_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            pool,
+            (),
+            calls_flow_both_ways_over_one_link,
+            sixty_four_tasks_calling_eight_peers_get_their_own_answers,
+            a_killed_peer_is_marked_down_and_linked_again_when_it_returns,
+            a_silent_peer_is_found_by_the_heartbeat,
+            shutdown_loses_no_call_in_flight,
+            an_unreachable_node_is_named_in_the_error,
+            a_plain_client_calls_a_node,
         );
     };
 }

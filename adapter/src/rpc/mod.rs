@@ -22,7 +22,7 @@ mod driver;
 mod error;
 mod router;
 mod server;
-mod session;
+pub(crate) mod session;
 mod watch;
 
 pub use client::Client;

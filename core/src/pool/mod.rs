@@ -52,6 +52,7 @@ mod slab;
 mod state_machine;
 mod stats;
 mod timers;
+mod view;
 
 pub use config::Config;
 pub use event::Event;
@@ -59,3 +60,4 @@ pub use node::{NodeId, NODE_ID_HEADER};
 pub use slab::LinkId;
 pub use state_machine::Pool;
 pub use stats::{Fault, PeerState, PeerStats, Stats};
+pub use view::LinkView;

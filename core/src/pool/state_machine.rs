@@ -379,6 +379,12 @@ impl Pool {
             .is_none_or(|l| l.phase == Phase::Ended && l.pending_transmit() == 0)
     }
 
+    /// The peer's requests on `link` not answered yet: a driver stops reading a link at
+    /// its bound, so the peer waits rather than our memory filling.
+    pub fn serving(&self, link: LinkId) -> usize {
+        self.links.get(link).map_or(0, |l| l.serving)
+    }
+
     /// The node at the other end of `link`, if it named one.
     pub fn link_node(&self, link: LinkId) -> Option<NodeId> {
         self.links.get(link).and_then(|l| l.node)

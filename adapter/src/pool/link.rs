@@ -1,0 +1,105 @@
+//! The task of one link's transport: it dials (for a link we open), then moves bytes
+//! between the socket and the pool until the pool is done with the link.
+
+use std::sync::Arc;
+
+use futures_lite::future;
+use tether_core::pool::LinkId;
+use tokio::sync::Notify;
+use tracing::debug;
+
+use super::driver::Shared;
+use crate::runtime::within;
+use crate::stream::{self, Stream};
+use crate::transport::Transport;
+use crate::{Runtime, Target};
+
+/// Opens the transport of `link` to `target` and runs it; the pool hears of a failure.
+pub(crate) async fn dial<R: Runtime>(
+    shared: Arc<Shared<R>>,
+    link: LinkId,
+    target: Option<Arc<Target>>,
+) {
+    let Some(target) = target else {
+        debug!("no address for the node");
+        shared.locked(|core| core.pool.transport_failed(R::now(), link));
+        return;
+    };
+    // The pool times the whole open out; this bounds the task's own wait.
+    let limit = shared.config.pool.connect_timeout;
+    let connect = stream::connect::<R>(&target, shared.client_tls.as_deref());
+    match within::<R, _>(limit, connect).await {
+        Some(Ok(stream)) => {
+            let wake = Arc::new(Notify::new());
+            let request = target.request(shared.config.headers.clone(), Vec::new());
+            shared.locked(|core| {
+                core.wakes.insert(link, wake.clone());
+                core.pool.transport_open(R::now(), link, request);
+            });
+            run(shared, link, stream, wake).await;
+        }
+        Some(Err(error)) => {
+            debug!(%error, "connect failed");
+            shared.locked(|core| core.pool.transport_failed(R::now(), link));
+        }
+        None => shared.locked(|core| core.pool.transport_failed(R::now(), link)),
+    }
+}
+
+/// What woke a link's task.
+enum Wake {
+    Io(std::io::Result<crate::transport::Happened>),
+    Pool,
+}
+
+/// Moves `link`'s bytes until the pool is done with it and they are written; `wake` is
+/// how the pool says it has more to write. Registered in the pool's `wakes` by the caller.
+pub(crate) async fn run<R: Runtime>(
+    shared: Arc<Shared<R>>,
+    link: LinkId,
+    stream: Stream<R>,
+    wake: Arc<Notify>,
+) {
+    let mut io = Transport::<R>::new(stream, shared.config.linger());
+    let max = shared.config.max_handlers_per_link.max(1);
+    loop {
+        let (reading, finished) = shared.locked(|core| {
+            let mut view = core.pool.link(link);
+            io.drain(&mut view, None);
+            let reading = view.pool().serving(link) < max;
+            (reading, io.finished(&view))
+        });
+        if finished {
+            break;
+        }
+        let active = io.is_active(reading);
+        let socket = async {
+            if active {
+                Wake::Io(io.wait(reading).await)
+            } else {
+                future::pending().await
+            }
+        };
+        let woken = async {
+            wake.notified().await;
+            Wake::Pool
+        };
+        match future::race(socket, woken).await {
+            Wake::Io(Ok(happened)) => {
+                shared.locked(|core| io.feed(&mut core.pool.link(link), happened));
+            }
+            Wake::Io(Err(error)) => {
+                debug!(%error, "socket error");
+                shared.locked(|core| {
+                    core.wakes.remove(&link);
+                    io.fail(&mut core.pool.link(link));
+                });
+                return;
+            }
+            Wake::Pool => {}
+        }
+    }
+    shared.locked(|core| core.wakes.remove(&link));
+    io.shutdown().await;
+    debug!("link finished");
+}
