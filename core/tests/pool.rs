@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::Cluster;
 use serde_json::value::to_raw_value;
-use tether_core::pool::{Config, Event, Fault, NodeId, PeerState};
+use tether_core::pool::{Config, Event, Fault, Lane, NodeId, PeerState};
 use tether_core::rpc::{EndReason, Refused};
 use tether_core::session::CallId;
 use tether_core::ws;
@@ -280,4 +280,60 @@ fn a_stale_link_id_reaches_nothing() {
     assert_eq!(c.pool(1).link_state(old), ws::State::Closed);
     assert_eq!(c.pool(1).link_state(new), ws::State::Open);
     assert!(c.pool(1).poll_transmit(old).is_none());
+}
+
+#[test]
+fn a_bulk_call_gets_a_link_of_its_own_and_the_node_state_follows_the_control_link() {
+    let mut c = cluster(2);
+    let a = c.call(1, 2, "echo", 1);
+    c.settle();
+    let now = c.now();
+    let params = to_raw_value(&[2]).unwrap();
+    let b = c
+        .pool(1)
+        .call_on(now, NodeId(2), Lane::Bulk, "snapshot", Some(&params), None)
+        .unwrap();
+    c.settle();
+    let got = outcomes(&c.take(1));
+    assert!(got.iter().any(|(id, r)| *id == a && r.is_ok()));
+    assert!(got.iter().any(|(id, r)| *id == b && r.is_ok()));
+    assert_eq!(c.connects[&NodeId(1)], 2, "one link per lane");
+    assert_eq!((c.pool(1).stats().links, c.pool(2).stats().links), (2, 2));
+    // Node 2 calls back on the bulk lane over the link node 1 opened.
+    let now = c.now();
+    let d = c
+        .pool(2)
+        .call_on(now, NodeId(1), Lane::Bulk, "snapshot", Some(&params), None)
+        .unwrap();
+    c.settle();
+    assert!(outcomes(&c.take(2))
+        .iter()
+        .any(|(id, r)| *id == d && r.is_ok()));
+    assert_eq!(c.connects.get(&NodeId(2)), None);
+    // The bulk link going does not take the node down.
+    let bulk = c.pool(2).stats().links;
+    assert_eq!(bulk, 2);
+    c.down.insert(NodeId(2));
+    c.mute.insert(NodeId(2));
+    c.run_for(Duration::from_secs(10));
+    assert_eq!(c.pool(1).peer_state(NodeId(2)), PeerState::Down);
+    assert_eq!(c.pool(1).stats().links, 0);
+}
+
+#[test]
+fn two_nodes_opening_bulk_links_to_each_other_at_once_keep_one() {
+    let mut c = cluster(2);
+    let params = to_raw_value(&[1]).unwrap();
+    let now = c.now();
+    c.pool(1)
+        .call_on(now, NodeId(2), Lane::Bulk, "x", Some(&params), None)
+        .unwrap();
+    c.pool(2)
+        .call_on(now, NodeId(1), Lane::Bulk, "y", Some(&params), None)
+        .unwrap();
+    c.settle();
+    assert_eq!(outcomes(&c.take(1)).len() + outcomes(&c.take(2)).len(), 2);
+    assert_eq!((c.pool(1).stats().links, c.pool(2).stats().links), (1, 1));
+    // No control link was opened, so neither node counts the other as up.
+    assert_eq!(c.pool(1).peer_state(NodeId(2)), PeerState::Idle);
 }

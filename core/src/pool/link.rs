@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{Fault, NodeId};
+use super::{Fault, Lane, NodeId};
 use crate::rpc::{Channel, RequestId};
 use crate::session::heartbeat::Beat;
 use crate::session::CallId;
@@ -30,6 +30,8 @@ pub(crate) struct Link {
     pub(crate) node: Option<NodeId>,
     /// We dialed it (else we accepted it).
     pub(crate) dialed: bool,
+    /// Its lane (an accepted link's is known at its upgrade).
+    pub(crate) lane: Lane,
     /// `None` until the transport of a dialed link opens.
     pub(crate) channel: Option<Channel>,
     pub(crate) phase: Phase,
@@ -54,10 +56,17 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(now: Instant, node: Option<NodeId>, dialed: bool, connect: Duration) -> Link {
+    pub(crate) fn new(
+        now: Instant,
+        node: Option<NodeId>,
+        lane: Lane,
+        dialed: bool,
+        connect: Duration,
+    ) -> Link {
         Link {
             node,
             dialed,
+            lane,
             channel: None,
             phase: if dialed {
                 Phase::Dialing

@@ -46,6 +46,7 @@
 
 mod config;
 mod event;
+mod lane;
 mod link;
 mod node;
 mod slab;
@@ -56,6 +57,7 @@ mod view;
 
 pub use config::Config;
 pub use event::Event;
+pub use lane::{Lane, LANE_HEADER};
 pub use node::{NodeId, NODE_ID_HEADER};
 pub use slab::LinkId;
 pub use state_machine::Pool;

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::slab::Slab;
 use super::stats::Counters;
 use super::timers::{Owner, Timers};
-use super::{Config, Event, LinkId, NodeId, PeerState, Stats};
+use super::{Config, Event, Lane, LinkId, NodeId, PeerState, Stats};
 use crate::frame::CloseCode;
 use crate::handshake::ClientRequest;
 use crate::rng::{Rng, Seed};
@@ -44,9 +44,26 @@ pub struct Pool {
     calls_failed: u64,
 }
 
-/// What the pool keeps per node, link or not.
+/// What the pool keeps per node, link or not: a [`Way`] per lane, and its counters.
 #[derive(Debug, Default)]
 struct Peer {
+    ways: [Way; 2],
+    counters: Counters,
+}
+
+impl Peer {
+    fn way(&mut self, lane: Lane) -> &mut Way {
+        &mut self.ways[lane.index()]
+    }
+
+    fn get(&self, lane: Lane) -> &Way {
+        &self.ways[lane.index()]
+    }
+}
+
+/// One lane of a node: its link and what waits for it.
+#[derive(Debug, Default)]
+struct Way {
     link: Option<LinkId>,
     /// Calls and notifications waiting for the link (or for room on it), in order. Calls
     /// that ended while waiting stay until they reach the front, and are skipped.
@@ -57,7 +74,6 @@ struct Peer {
     /// The node refused our upgrade because it has a link to us: wait until then for it
     /// to register.
     expect_inbound: Option<Instant>,
-    counters: Counters,
 }
 
 impl Pool {
@@ -98,15 +114,29 @@ impl Pool {
         params: Option<&RawValue>,
         timeout: Option<Duration>,
     ) -> Result<CallId, Refused> {
-        self.check(node, method, params)?;
+        self.call_on(now, node, Lane::Control, method, params, timeout)
+    }
+
+    /// [`call`](Self::call) on the node's link of `lane`: [`Lane::Bulk`] for a large
+    /// message, so that it holds up nothing on the control link.
+    pub fn call_on(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        lane: Lane,
+        method: &str,
+        params: Option<&RawValue>,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, Refused> {
+        self.check(node, lane, method, params)?;
         let id = CallId(self.next_call);
         self.next_call += 1;
         let deadline = now.checked_add(timeout.unwrap_or(self.config.rpc.default_timeout));
-        self.calls
-            .insert(id, Call::new(node, now, deadline, method, params));
+        let call = Call::new(node, lane, now, deadline, method, params);
+        self.calls.insert(id, call);
         self.calls_made += 1;
         self.peer(node).counters.calls += 1;
-        self.enqueue(now, node, Queued::Call(id));
+        self.enqueue(now, node, lane, Queued::Call(id));
         Ok(id)
     }
 
@@ -118,9 +148,9 @@ impl Pool {
         method: &str,
         params: Option<&RawValue>,
     ) -> Result<(), Refused> {
-        self.check(node, method, params)?;
+        self.check(node, Lane::Control, method, params)?;
         let item = Queued::notify(method, params);
-        self.enqueue(now, node, item);
+        self.enqueue(now, node, Lane::Control, item);
         Ok(())
     }
 
@@ -166,6 +196,11 @@ impl Pool {
         request
             .headers
             .push((super::NODE_ID_HEADER.to_owned(), node.0.to_string()));
+        if let Some(lane) = l.lane.header_value() {
+            request
+                .headers
+                .push((super::LANE_HEADER.to_owned(), lane.to_owned()));
+        }
         match Channel::client(now, ws, rpc, request, seed) {
             Ok(channel) => {
                 l.channel = Some(channel);
@@ -202,7 +237,8 @@ impl Pool {
             return Err(Refused::Busy(self.links.len()));
         }
         let seed = self.seed();
-        let mut l = Link::new(now, None, false, self.config.connect_timeout);
+        // The lane is known at the upgrade.
+        let mut l = Link::new(now, None, Lane::Control, false, self.config.connect_timeout);
         let channel = Channel::server(now, self.config.ws.clone(), self.config.rpc.clone(), seed);
         l.channel = Some(channel);
         let link = self.links.insert(l).ok_or(Refused::Busy(usize::MAX))?;
@@ -254,13 +290,13 @@ impl Pool {
                         self.end_call(now, call, Some(EndReason::TimedOut));
                     }
                 }
-                Owner::Node(node) => {
+                Owner::Node(node, lane) => {
                     let due = self
                         .peers
                         .get(&node)
-                        .is_some_and(|p| p.expect_inbound == Some(at));
+                        .is_some_and(|p| p.get(lane).expect_inbound == Some(at));
                     if due {
-                        self.inbound_never_came(now, node);
+                        self.inbound_never_came(now, node, lane);
                     }
                 }
                 Owner::Shutdown => {
@@ -277,9 +313,9 @@ impl Pool {
         self.timers.compact(live, |at, owner| match owner {
             Owner::Link(link) => links.get(link).is_some_and(|l| l.deadline == Some(at)),
             Owner::Call(call) => calls.get(&call).is_some_and(|c| c.waits_until(at)),
-            Owner::Node(node) => peers
+            Owner::Node(node, lane) => peers
                 .get(&node)
-                .is_some_and(|p| p.expect_inbound == Some(at)),
+                .is_some_and(|p| p.get(lane).expect_inbound == Some(at)),
             Owner::Shutdown => true,
         });
     }
@@ -303,11 +339,11 @@ impl Pool {
         for call in queued {
             self.end_call(now, call, Some(EndReason::Closed));
         }
-        for peer in self.peers.values_mut() {
-            peer.queue.clear();
-            peer.waiting = 0;
-            peer.waiting_bytes = 0;
-            peer.expect_inbound = None;
+        for way in self.peers.values_mut().flat_map(|p| p.ways.iter_mut()) {
+            way.queue.clear();
+            way.waiting = 0;
+            way.waiting_bytes = 0;
+            way.expect_inbound = None;
         }
         for link in self.links.ids() {
             self.close_if_done(now, link);
@@ -390,13 +426,13 @@ impl Pool {
         self.links.get(link).and_then(|l| l.node)
     }
 
-    /// The nodes with an open link now, in node order: whom a broadcast reaches.
+    /// The nodes with an open control link now, in node order: whom a broadcast reaches.
     pub fn connected(&self) -> Vec<NodeId> {
         self.peers
             .iter()
             .filter(|(_, p)| {
-                p.link
-                    .and_then(|l| self.links.get(l))
+                let link = p.get(Lane::Control).link;
+                link.and_then(|l| self.links.get(l))
                     .is_some_and(Link::is_open)
             })
             .map(|(node, _)| *node)
@@ -410,11 +446,14 @@ impl Pool {
             .iter()
             .map(|(node, peer)| {
                 let in_flight = peer
-                    .link
-                    .and_then(|l| self.links.get(l))
-                    .map_or(0, |l| l.calls.len());
-                peer.counters
-                    .snapshot(*node, peer.link, in_flight, peer.waiting)
+                    .ways
+                    .iter()
+                    .filter_map(|w| w.link.and_then(|l| self.links.get(l)))
+                    .map(|l| l.calls.len())
+                    .sum();
+                let queued = peer.ways.iter().map(|w| w.waiting).sum();
+                let link = peer.get(Lane::Control).link;
+                peer.counters.snapshot(*node, link, in_flight, queued)
             })
             .collect();
         Stats {

@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use super::{LinkId, NodeId};
+use super::{Lane, LinkId, NodeId};
 use crate::session::CallId;
 
 /// Whose deadline an entry is.
@@ -20,8 +20,9 @@ pub(crate) enum Owner {
     Link(LinkId),
     /// A call waiting for its node's link to open.
     Call(CallId),
-    /// A node whose peer said it has a link to us already: we wait for it to register.
-    Node(NodeId),
+    /// A node whose peer said it has a link of this lane to us already: we wait for it
+    /// to register.
+    Node(NodeId, Lane),
     /// The end of a graceful shutdown.
     Shutdown,
 }

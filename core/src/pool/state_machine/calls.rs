@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 
-use super::{Event, LinkId, NodeId, Pool};
+use super::{Event, Lane, LinkId, NodeId, Pool};
 use crate::pool::timers::Owner;
 use crate::rpc::{EndReason, ErrorObject, Refused, RequestId};
 use crate::session::CallId;
@@ -14,6 +14,7 @@ use crate::session::CallId;
 #[derive(Debug)]
 pub(super) struct Call {
     node: NodeId,
+    lane: Lane,
     started: Instant,
     deadline: Option<Instant>,
     state: State,
@@ -33,6 +34,7 @@ enum State {
 impl Call {
     pub(super) fn new(
         node: NodeId,
+        lane: Lane,
         now: Instant,
         deadline: Option<Instant>,
         method: &str,
@@ -40,6 +42,7 @@ impl Call {
     ) -> Call {
         Call {
             node,
+            lane,
             started: now,
             deadline,
             state: State::Waiting {
@@ -96,6 +99,7 @@ impl Pool {
     pub(super) fn check(
         &self,
         node: NodeId,
+        lane: Lane,
         method: &str,
         params: Option<&RawValue>,
     ) -> Result<(), Refused> {
@@ -109,13 +113,17 @@ impl Pool {
             return Err(Refused::InvalidParams);
         }
         let limits = self.config.queue;
-        let (waiting, bytes, has_link) = self.peers.get(&node).map_or((0, 0, false), |p| {
-            (
-                p.waiting,
-                p.waiting_bytes,
-                p.link.is_some() || p.expect_inbound.is_some(),
-            )
-        });
+        let (waiting, bytes, has_link) =
+            self.peers
+                .get(&node)
+                .map(|p| p.get(lane))
+                .map_or((0, 0, false), |w| {
+                    (
+                        w.waiting,
+                        w.waiting_bytes,
+                        w.link.is_some() || w.expect_inbound.is_some(),
+                    )
+                });
         if waiting >= limits.max_messages || bytes + size(method, params) > limits.max_bytes {
             return Err(Refused::QueueFull {
                 messages: waiting,
@@ -128,9 +136,9 @@ impl Pool {
         Ok(())
     }
 
-    /// Queues `item` for `node` and sees it out: at once if the link is open, else once
-    /// a link (opened now if there is none) opens.
-    pub(super) fn enqueue(&mut self, now: Instant, node: NodeId, item: Queued) {
+    /// Queues `item` for `node`'s `lane` and sees it out: at once if the link is open,
+    /// else once a link (opened now if there is none) opens.
+    pub(super) fn enqueue(&mut self, now: Instant, node: NodeId, lane: Lane, item: Queued) {
         let (bytes, deadline) = match &item {
             Queued::Call(call) => {
                 let call = self.calls.get(call);
@@ -141,24 +149,24 @@ impl Pool {
         if let (Queued::Call(call), Some(at)) = (&item, deadline) {
             self.timers.push(at, Owner::Call(*call));
         }
-        let peer = self.peer(node);
-        peer.queue.push_back(item);
-        peer.waiting += 1;
-        peer.waiting_bytes += bytes;
-        if peer.link.is_none() && peer.expect_inbound.is_none() {
+        let way = self.peer(node).way(lane);
+        way.queue.push_back(item);
+        way.waiting += 1;
+        way.waiting_bytes += bytes;
+        if way.link.is_none() && way.expect_inbound.is_none() {
             // `check` made sure there is room for the link.
-            if self.open_link(now, node).is_err() {
-                self.end_queued(now, node, EndReason::Unreachable);
+            if self.open_link(now, node, lane).is_err() {
+                self.end_queued(now, node, lane, EndReason::Unreachable);
             }
             return;
         }
-        self.flush(now, node);
+        self.flush(now, node, lane);
     }
 
-    /// Writes what `node`'s queue holds to its open link, in order, while the link takes
-    /// calls.
-    pub(super) fn flush(&mut self, now: Instant, node: NodeId) {
-        let Some(link) = self.peers.get(&node).and_then(|p| p.link) else {
+    /// Writes what `node`'s queue of `lane` holds to its open link, in order, while the
+    /// link takes calls.
+    pub(super) fn flush(&mut self, now: Instant, node: NodeId, lane: Lane) {
+        let Some(link) = self.peers.get(&node).and_then(|p| p.get(lane).link) else {
             return;
         };
         if !self.links.get(link).is_some_and(|l| l.is_open()) {
@@ -168,6 +176,7 @@ impl Pool {
             let Some(peer) = self.peers.get_mut(&node) else {
                 return;
             };
+            let peer = peer.way(lane);
             let Some(item) = peer.queue.pop_front() else {
                 break;
             };
@@ -220,14 +229,13 @@ impl Pool {
 
     /// After an answer on `link` made room: more of its node's queue goes out.
     pub(super) fn flush_link(&mut self, now: Instant, link: LinkId) {
-        let node = self.links.get(link).and_then(|l| l.node);
-        if let Some(node) = node {
-            if self
-                .peers
-                .get(&node)
-                .is_some_and(|p| p.link == Some(link) && p.waiting > 0)
-            {
-                self.flush(now, node);
+        let Some(l) = self.links.get(link) else {
+            return;
+        };
+        if let (Some(node), lane) = (l.node, l.lane) {
+            let waits = self.peers.get(&node).map(|p| p.get(lane));
+            if waits.is_some_and(|w| w.link == Some(link) && w.waiting > 0) {
+                self.flush(now, node, lane);
             }
         }
         self.close_if_done(now, link);
@@ -266,9 +274,9 @@ impl Pool {
         let size = c.size();
         match c.state {
             State::Waiting { .. } => {
-                let peer = self.peer(c.node);
-                peer.waiting = peer.waiting.saturating_sub(1);
-                peer.waiting_bytes = peer.waiting_bytes.saturating_sub(size);
+                let way = self.peer(c.node).way(c.lane);
+                way.waiting = way.waiting.saturating_sub(1);
+                way.waiting_bytes = way.waiting_bytes.saturating_sub(size);
             }
             State::Written { link, request } => {
                 if let Some(l) = self.links.get_mut(link) {
@@ -294,17 +302,17 @@ impl Pool {
         true
     }
 
-    /// Ends every call waiting in `node`'s queue with `reason`, and drops its
+    /// Ends every call waiting in `node`'s queue of `lane` with `reason`, and drops its
     /// notifications.
-    pub(super) fn end_queued(&mut self, now: Instant, node: NodeId, reason: EndReason) {
-        let queue = std::mem::take(&mut self.peer(node).queue);
+    pub(super) fn end_queued(&mut self, now: Instant, node: NodeId, lane: Lane, reason: EndReason) {
+        let queue = std::mem::take(&mut self.peer(node).way(lane).queue);
         for item in queue {
             if let Queued::Call(call) = item {
                 self.end_call(now, call, Some(reason));
             }
         }
-        let peer = self.peer(node);
-        peer.waiting = 0;
-        peer.waiting_bytes = 0;
+        let way = self.peer(node).way(lane);
+        way.waiting = 0;
+        way.waiting_bytes = 0;
     }
 }

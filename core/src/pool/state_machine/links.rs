@@ -10,15 +10,16 @@ use crate::frame::CloseCode;
 use crate::handshake::{HandshakeError, Request as UpgradeRequest};
 use crate::pool::link::{Link, Phase};
 use crate::pool::timers::Owner;
-use crate::pool::{Fault, NODE_ID_HEADER};
+use crate::pool::{Fault, Lane, LANE_HEADER, NODE_ID_HEADER};
 use crate::rpc::{self, EndReason, Refused};
 use crate::session::heartbeat::{Beat, Due};
 use crate::ws::{CloseInfo, ProtocolError};
 
 /// How an accepted upgrade is answered.
 enum Verdict {
-    /// Accept; register the link as `node`'s (`None`: a client that named no node).
-    Accept(Option<NodeId>),
+    /// Accept; register the link as `node`'s of that lane (`None`: a client that named
+    /// no node).
+    Accept(Option<NodeId>, Lane),
     /// Refuse with this HTTP status.
     Refuse(u16),
 }
@@ -27,15 +28,20 @@ enum Verdict {
 pub(crate) const ALREADY_LINKED: u16 = 409;
 
 impl Pool {
-    /// A new dialed link to `node`, which becomes its link.
-    pub(super) fn open_link(&mut self, now: Instant, node: NodeId) -> Result<LinkId, Refused> {
+    /// A new dialed link to `node`, which becomes its link of `lane`.
+    pub(super) fn open_link(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        lane: Lane,
+    ) -> Result<LinkId, Refused> {
         if self.links.len() >= self.config.max_links {
             return Err(Refused::Busy(self.links.len()));
         }
-        let l = Link::new(now, Some(node), true, self.config.connect_timeout);
+        let l = Link::new(now, Some(node), lane, true, self.config.connect_timeout);
         let link = self.links.insert(l).ok_or(Refused::Busy(usize::MAX))?;
-        self.peer(node).link = Some(link);
-        self.set_state(node, PeerState::Connecting);
+        self.peer(node).way(lane).link = Some(link);
+        self.lane_state(node, lane, PeerState::Connecting);
         self.events.push_back(Event::Connect { link, node });
         self.after(now, link);
         Ok(link)
@@ -113,34 +119,38 @@ impl Pool {
         let Some(channel) = l.channel.as_mut() else {
             return;
         };
-        let node = match verdict {
+        let (node, lane) = match verdict {
             Verdict::Refuse(status) => {
                 let _ = channel.reject(now, status);
                 return;
             }
-            Verdict::Accept(node) => node,
+            Verdict::Accept(node, lane) => (node, lane),
         };
         if channel.accept(now, None, &[]).is_err() {
             return;
         }
         l.node = node;
+        l.lane = lane;
         let Some(node) = node else {
             return;
         };
         // The peer's link replaces whatever we had: ours was dialed by the higher id (or is
         // an older link of the peer's that it gave up on).
-        if let Some(old) = self.peer(node).link.replace(link) {
+        if let Some(old) = self.peer(node).way(lane).link.replace(link) {
             self.drop_replaced(now, old);
         }
-        self.set_state(node, PeerState::Connecting);
+        self.lane_state(node, lane, PeerState::Connecting);
     }
 
     fn verdict(&mut self, request: &UpgradeRequest) -> Verdict {
         if self.shutdown.is_some() {
             return Verdict::Refuse(503);
         }
+        let Some(lane) = Lane::from_header(request.header(LANE_HEADER)) else {
+            return Verdict::Refuse(400);
+        };
         let Some(value) = request.header(NODE_ID_HEADER) else {
-            return Verdict::Accept(None);
+            return Verdict::Accept(None, lane);
         };
         let node = match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
             Some(node) if node != self.config.node => node,
@@ -149,14 +159,14 @@ impl Pool {
         let ours = self
             .peers
             .get(&node)
-            .and_then(|p| p.link)
+            .and_then(|p| p.get(lane).link)
             .and_then(|link| self.links.get(link))
             .is_some_and(|l| l.dialed && l.phase != Phase::Ended);
         // Two nodes dialing each other at once: the lower id's dial is the link.
         if ours && self.config.node < node {
             Verdict::Refuse(ALREADY_LINKED)
         } else {
-            Verdict::Accept(Some(node))
+            Verdict::Accept(Some(node), lane)
         }
     }
 
@@ -185,14 +195,14 @@ impl Pool {
         l.phase = Phase::Open;
         l.last_used = now;
         l.beat = heartbeat.map(|config| Beat::new(config, now));
-        let Some(node) = l.node else {
+        let (Some(node), lane) = (l.node, l.lane) else {
             return;
         };
         let peer = self.peer(node);
         peer.counters.links_opened += 1;
-        peer.expect_inbound = None;
-        self.set_state(node, PeerState::Up);
-        self.flush(now, node);
+        peer.way(lane).expect_inbound = None;
+        self.lane_state(node, lane, PeerState::Up);
+        self.flush(now, node, lane);
         self.close_if_done(now, link);
     }
 
@@ -229,7 +239,7 @@ impl Pool {
         let opened = l.phase == Phase::Open;
         l.phase = Phase::Ended;
         l.beat = None;
-        let (node, refused) = (l.node, l.refused);
+        let (node, lane, refused) = (l.node, l.lane, l.refused);
         let fault = match (opened, l.fault.take()) {
             (_, Some(Fault::Protocol(ProtocolError::Handshake(HandshakeError::BadStatus(s))))) => {
                 Some(Fault::Refused(s))
@@ -247,10 +257,10 @@ impl Pool {
         let Some(peer) = self.peers.get_mut(&node) else {
             return;
         };
-        if peer.link != Some(link) {
+        if peer.get(lane).link != Some(link) {
             return;
         }
-        peer.link = None;
+        peer.way(lane).link = None;
         if fault.is_some() {
             peer.counters.last_error.clone_from(&fault);
         }
@@ -259,31 +269,38 @@ impl Pool {
         } else {
             PeerState::Idle
         };
-        self.set_state(node, state);
+        self.lane_state(node, lane, state);
         if self.shutdown.is_some() {
             return;
         }
         if refused == Some(ALREADY_LINKED) {
             // The peer holds a link it dialed to us: our calls wait for it to register.
             let at = now.checked_add(self.config.connect_timeout).unwrap_or(now);
-            self.peer(node).expect_inbound = Some(at);
-            self.timers.push(at, Owner::Node(node));
+            self.peer(node).way(lane).expect_inbound = Some(at);
+            self.timers.push(at, Owner::Node(node, lane));
         } else if !opened {
-            self.end_queued(now, node, EndReason::Unreachable);
-        } else if self.peer(node).waiting > 0 {
+            self.end_queued(now, node, lane, EndReason::Unreachable);
+        } else if self.peer(node).get(lane).waiting > 0 {
             // Calls still wait (there was no room on the lost link): a new link for them.
-            if self.open_link(now, node).is_err() {
-                self.end_queued(now, node, EndReason::Unreachable);
+            if self.open_link(now, node, lane).is_err() {
+                self.end_queued(now, node, lane, EndReason::Unreachable);
             }
         }
     }
 
-    /// The peer said it had a link to us, and none came in time.
-    pub(super) fn inbound_never_came(&mut self, now: Instant, node: NodeId) {
-        self.peer(node).expect_inbound = None;
-        self.end_queued(now, node, EndReason::Unreachable);
-        self.set_state(node, PeerState::Down);
+    /// The peer said it had a link of `lane` to us, and none came in time.
+    pub(super) fn inbound_never_came(&mut self, now: Instant, node: NodeId, lane: Lane) {
+        self.peer(node).way(lane).expect_inbound = None;
+        self.end_queued(now, node, lane, EndReason::Unreachable);
+        self.lane_state(node, lane, PeerState::Down);
         self.peer(node).counters.last_error = Some(Fault::Unreachable);
+    }
+
+    /// A node's state follows its control link; the bulk link comes and goes unseen.
+    fn lane_state(&mut self, node: NodeId, lane: Lane, state: PeerState) {
+        if lane == Lane::Control {
+            self.set_state(node, state);
+        }
     }
 
     /// One of `link`'s deadlines passed: connect, channel, heartbeat or idle.
