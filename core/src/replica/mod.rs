@@ -1,5 +1,5 @@
-//! Replicated calls: a write to every replica decided by a majority, and a read that
-//! fails over from replica to replica, hedged under a budget.
+//! Replicated calls: a write to every replica decided by a majority, a read that fails
+//! over from replica to replica, and retries, each under a budget.
 //!
 //! These types only decide; the adapter sends the calls (through the peer pool) and feeds
 //! back how each ended as an [`Outcome`]. Like the rest of the core they never read a
@@ -12,6 +12,8 @@ mod hedge;
 mod nodes;
 mod outcome;
 mod quorum;
+mod retry;
+mod retry_budget;
 mod tally;
 
 pub use candidate::{Candidate, Order};
@@ -19,3 +21,5 @@ pub use failover::Failover;
 pub use hedge::HedgeBudget;
 pub use outcome::{Outcome, Verdict};
 pub use quorum::Quorum;
+pub use retry::{GiveUp, RetryPolicy};
+pub use retry_budget::RetryBudget;
