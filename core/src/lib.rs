@@ -15,6 +15,7 @@
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
 //! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: a [`rpc::Channel`] |
 //! | [`session`] | a reconnecting JSON-RPC client link to one server: a [`session::Session`] |
+//! | [`replica`] | replicated calls: a quorum write, a failover read, retries, each under a budget |
 //! | [`time`] | the table of deadlines a state machine waits for |
 //! | [`transmit`] | the socket half of a driver loop without the socket: buffers, deadline, linger |
 //! | [`Machine`] | the contract below as a trait, for drivers and harnesses of any machine |
@@ -85,6 +86,7 @@ pub mod handshake;
 mod histogram;
 mod machine;
 pub mod pool;
+pub mod replica;
 pub mod rng;
 pub mod rpc;
 pub mod session;
