@@ -30,12 +30,18 @@ macro_rules! runtime_api {
         /// The cluster layer on this runtime: see [`tether_adapter::pool`].
         pub mod pool {
             pub use $crate::pool::{
-                Fault, NodeError, NodeId, PeerState, PeerStats, PeersConfig, PoolConfig, Stats,
+                Fault, HedgeBudget, Lane, NodeError, NodeId, NodeOutcome, Order, Outcome,
+                PeerState, PeerStats, PeersConfig, PoolConfig, ReadError, ReplicaConfig,
+                RetryBudget, RetryPolicy, Stats, Verdict, WriteError, WriteReport, LANE_HEADER,
                 NODE_ID_HEADER,
             };
 
             /// A node's links to its peers: [`tether_adapter::pool::Peers`] on this runtime.
             pub type Peers = $crate::pool::Peers<$rt>;
+
+            /// A set of replicas called through a node's `Peers`:
+            /// [`tether_adapter::pool::Replicas`] on this runtime.
+            pub type Replicas = $crate::pool::Replicas<$rt>;
         }
 
         /// JSON-RPC 2.0 over WebSocket on this runtime: see [`tether_adapter::rpc`].

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::adapter::pool::{Fault, NodeId, PeerState, Peers, PeersConfig};
+use super::adapter::pool::{
+    Fault, Lane, NodeId, Order, Outcome, PeerState, Peers, PeersConfig, ReplicaConfig, Replicas,
+    RetryPolicy, Verdict,
+};
 use super::adapter::rpc::HeartbeatMode;
 use super::adapter::rpc::{CallError, Client, ClientConfig, ErrorObject, Heartbeat, Router};
 use super::rt;
@@ -282,4 +285,116 @@ pub async fn a_plain_client_calls_a_node() {
     assert_eq!(served.load(Ordering::SeqCst), 3);
     assert_eq!(node.stats().links, 1);
     assert!(node.stats().peers.is_empty(), "a client is no node");
+}
+
+/// A port nobody listens on, as a `ws://` URL.
+fn closed_url() -> String {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    format!("ws://{addr}/")
+}
+
+/// A hub with replicas 1..=3, of which those in `down` have no server.
+async fn replicas(down: &[u64], config: ReplicaConfig) -> (Replicas, Vec<Peers>) {
+    let hub = node(100).await;
+    let mut up = Vec::new();
+    for id in 1..=3 {
+        if down.contains(&id) {
+            hub.add_peer(NodeId(id), &closed_url()).expect("url");
+        } else {
+            let peer = node(id).await;
+            hub.add_peer(NodeId(id), &url(&peer)).expect("url");
+            up.push(peer);
+        }
+    }
+    let replicas = Replicas::new(hub, [1, 2, 3].map(NodeId), config);
+    (replicas, up)
+}
+
+/// One replica of three down: the write succeeds on the other two and its report names
+/// the one that failed, and why.
+pub async fn a_quorum_write_with_one_of_three_down_succeeds_and_names_it() {
+    let config = ReplicaConfig {
+        grace: Some(Duration::from_secs(5)),
+        ..ReplicaConfig::default()
+    };
+    let (replicas, _up) = replicas(&[2], config).await;
+    let report = bounded("write", replicas.write::<_, Value>("whoami", &["k"]))
+        .await
+        .expect("a majority");
+    assert_eq!(report.verdict, Verdict::Succeeded);
+    assert_eq!(report.failed(), vec![NodeId(2)]);
+    let two = report.outcomes.iter().find(|(n, _)| *n == NodeId(2));
+    assert!(
+        matches!(
+            two,
+            Some((_, Some(Outcome::Failed(CallError::Unreachable))))
+        ),
+        "{two:?}"
+    );
+    let mut answered: Vec<u64> = report.answers.iter().map(|(n, _)| n.0).collect();
+    answered.sort_unstable();
+    assert_eq!(answered, vec![1, 3]);
+    for (node, answer) in &report.answers {
+        assert_eq!(answer, &json!({"node": node.0, "params": ["k"]}));
+    }
+}
+
+/// Two replicas of three down: the write fails as soon as both have failed, long before
+/// its 60 s deadline (the wait is bounded at 20 s), without retrying.
+pub async fn a_quorum_write_with_two_of_three_down_fails_fast() {
+    let config = ReplicaConfig {
+        write_timeout: Duration::from_secs(60),
+        retry: RetryPolicy {
+            retries: 0,
+            ..RetryPolicy::default()
+        },
+        ..ReplicaConfig::default()
+    };
+    let (replicas, _up) = replicas(&[2, 3], config).await;
+    let error = bounded("write", replicas.write::<_, Value>("whoami", &["k"]))
+        .await
+        .expect_err("no majority");
+    assert_eq!(error.report.verdict, Verdict::Failed);
+    assert_eq!(error.report.attempts, 1);
+    let mut failed = error.report.failed();
+    failed.sort_unstable();
+    assert_eq!(failed, vec![NodeId(2), NodeId(3)]);
+}
+
+/// A read asks the replicas in the order given; the first is dead, so it moves on to the
+/// next, which answers.
+pub async fn a_failover_read_skips_a_dead_replica() {
+    let config = ReplicaConfig {
+        order: Order::Given,
+        ..ReplicaConfig::default()
+    };
+    let (replicas, _up) = replicas(&[1], config).await;
+    let answer: Value = bounded("read", replicas.read("whoami", &["r"]))
+        .await
+        .expect("an answer");
+    assert_eq!(answer, json!({"node": 2, "params": ["r"]}));
+}
+
+/// A call on the bulk lane opens a second link to the node; the control link stays the
+/// node's link, and both carry calls.
+pub async fn a_bulk_call_gets_a_link_of_its_own() {
+    let (one, two) = (node(1).await, node(2).await);
+    one.add_peer(NodeId(2), &url(&two)).expect("url");
+    bounded("control call", whoami(&one, 2, 1))
+        .await
+        .expect("answer");
+    let big = "x".repeat(1 << 20);
+    let answer: Value = bounded(
+        "bulk call",
+        one.call_on(NodeId(2), Lane::Bulk, "whoami", &[&big], None),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(answer["params"][0].as_str().map(str::len), Some(1 << 20));
+    assert_eq!((one.stats().links, two.stats().links), (2, 2));
+    let stats = one.stats();
+    assert_eq!(stats.peers.len(), 1);
+    assert_eq!(stats.peers[0].calls, 2);
 }

@@ -343,6 +343,10 @@ macro_rules! pool_tests {
             shutdown_loses_no_call_in_flight,
             an_unreachable_node_is_named_in_the_error,
             a_plain_client_calls_a_node,
+            a_quorum_write_with_one_of_three_down_succeeds_and_names_it,
+            a_quorum_write_with_two_of_three_down_fails_fast,
+            a_failover_read_skips_a_dead_replica,
+            a_bulk_call_gets_a_link_of_its_own,
         );
     };
 }

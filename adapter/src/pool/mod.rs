@@ -11,12 +11,17 @@
 mod config;
 mod driver;
 mod error;
+mod in_flight;
 mod link;
 mod peers;
+mod replicas;
 
 pub use config::PeersConfig;
 pub use error::NodeError;
 pub use peers::Peers;
+pub use replicas::{NodeOutcome, ReadError, ReplicaConfig, Replicas, WriteError, WriteReport};
 pub use tether_core::pool::{
-    Config as PoolConfig, Fault, NodeId, PeerState, PeerStats, Stats, NODE_ID_HEADER,
+    Config as PoolConfig, Fault, Lane, NodeId, PeerState, PeerStats, Stats, LANE_HEADER,
+    NODE_ID_HEADER,
 };
+pub use tether_core::replica::{HedgeBudget, Order, Outcome, RetryBudget, RetryPolicy, Verdict};

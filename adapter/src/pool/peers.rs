@@ -9,7 +9,7 @@ use futures_lite::future;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tether_core::pool::{NodeId, PeerState, Pool, Stats};
+use tether_core::pool::{Lane, NodeId, PeerState, Pool, Stats};
 use tether_core::session::CallId;
 use tokio::sync::Notify;
 use tracing::{debug, Instrument};
@@ -163,12 +163,31 @@ impl<R: Runtime> Peers<R> {
         P: Serialize + ?Sized,
         T: DeserializeOwned,
     {
+        self.call_on(node, Lane::Control, method, params, timeout)
+            .await
+    }
+
+    /// A call on `node`'s link of `lane`: [`Lane::Bulk`] for large messages (a snapshot
+    /// chunk, a big append), so that they hold up nothing on the control link, where
+    /// heartbeats and votes go. `timeout` `None` is the pool's default.
+    pub async fn call_on<P, T>(
+        &self,
+        node: NodeId,
+        lane: Lane,
+        method: &str,
+        params: &P,
+        timeout: Option<Duration>,
+    ) -> Result<T, NodeError>
+    where
+        P: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
         let params = encode_params(params).map_err(|e| NodeError::new(node, e))?;
         let raw = self
-            .start(node, method, params.as_deref(), timeout)?
+            .start(node, lane, method, params.as_deref(), timeout)?
             .wait()
             .await?;
-        serde_json::from_str(raw.get()).map_err(|e| NodeError::new(node, CallError::Result(e)))
+        decode(node, &raw)
     }
 
     /// Sends `method` to `node` as a notification (no answer), on its link once open.
@@ -211,15 +230,15 @@ impl<R: Runtime> Peers<R> {
         };
         let started: Vec<_> = nodes
             .iter()
-            .map(|node| (*node, self.start(*node, method, params.as_deref(), None)))
+            .map(|node| {
+                let call = self.start(*node, Lane::Control, method, params.as_deref(), None);
+                (*node, call)
+            })
             .collect();
         let mut outcomes = Vec::with_capacity(started.len());
         for (node, call) in started {
             let outcome = match call {
-                Ok(call) => call.wait().await.and_then(|raw| {
-                    serde_json::from_str(raw.get())
-                        .map_err(|e| NodeError::new(node, CallError::Result(e)))
-                }),
+                Ok(call) => call.wait().await.and_then(|raw| decode(node, &raw)),
                 Err(e) => Err(e),
             };
             outcomes.push((node, outcome));
@@ -253,6 +272,7 @@ impl<R: Runtime> Peers<R> {
     pub(crate) fn start(
         &self,
         node: NodeId,
+        lane: Lane,
         method: &str,
         params: Option<&RawValue>,
         timeout: Option<Duration>,
@@ -261,7 +281,9 @@ impl<R: Runtime> Peers<R> {
         let shared = &self.handle.shared;
         let id = shared
             .locked(|core| {
-                let id = core.pool.call(R::now(), node, method, params, timeout)?;
+                let id = core
+                    .pool
+                    .call_on(R::now(), node, lane, method, params, timeout)?;
                 core.waiters.insert(id, done);
                 Ok(id)
             })
@@ -314,6 +336,11 @@ impl<R: Runtime> Drop for Started<R> {
             });
         }
     }
+}
+
+/// A result as the type asked for.
+pub(crate) fn decode<T: DeserializeOwned>(node: NodeId, raw: &RawValue) -> Result<T, NodeError> {
+    serde_json::from_str(raw.get()).map_err(|e| NodeError::new(node, CallError::Result(e)))
 }
 
 fn to_json_error(e: &CallError) -> serde_json::Error {

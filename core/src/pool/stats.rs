@@ -60,8 +60,11 @@ pub struct PeerStats {
     pub rtt_p50: Option<Duration>,
     /// See `rtt_p50`.
     pub rtt_p99: Option<Duration>,
-    /// Time from call to answer, median and 99th percentile.
+    /// Time from call to answer: median, 95th (when a hedged read asks another replica)
+    /// and 99th percentile.
     pub latency_p50: Option<Duration>,
+    /// See `latency_p50`.
+    pub latency_p95: Option<Duration>,
     /// See `latency_p50`.
     pub latency_p99: Option<Duration>,
     /// Links opened to or from it after its first.
@@ -121,6 +124,7 @@ impl Counters {
             rtt_p50: self.rtt.quantile(1, 2),
             rtt_p99: self.rtt.quantile(99, 100),
             latency_p50: self.latency.quantile(1, 2),
+            latency_p95: self.latency.quantile(95, 100),
             latency_p99: self.latency.quantile(99, 100),
             reconnects: self.links_opened.saturating_sub(1),
             in_flight,

@@ -1,0 +1,57 @@
+//! Calls to several nodes at once, taken as they end: [`InFlight`].
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+
+use serde_json::value::RawValue;
+use tether_core::pool::NodeId;
+
+use super::NodeError;
+
+type Ending = Pin<Box<dyn Future<Output = Result<Box<RawValue>, NodeError>> + Send>>;
+
+/// A handful of calls (one per replica) polled together. Dropping it drops the calls
+/// still in flight, which cancels them.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    calls: Vec<(NodeId, Ending)>,
+}
+
+impl InFlight {
+    pub(crate) fn push(
+        &mut self,
+        node: NodeId,
+        call: impl Future<Output = Result<Box<RawValue>, NodeError>> + Send + 'static,
+    ) {
+        self.calls.push((node, Box::pin(call)));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Stops waiting for `node`'s call (cancelling it).
+    pub(crate) fn drop_node(&mut self, node: NodeId) {
+        self.calls.retain(|(n, _)| *n != node);
+    }
+
+    /// The next call to end, and how; never completes while empty. Polls every call each
+    /// time: there are as many as replicas, a few.
+    pub(crate) async fn next(&mut self) -> (NodeId, Result<Box<RawValue>, NodeError>) {
+        poll_fn(|cx| {
+            for i in 0..self.calls.len() {
+                if let Some((node, call)) = self.calls.get_mut(i) {
+                    if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                        let node = *node;
+                        // Done with: dropping it is all that is left.
+                        drop(self.calls.swap_remove(i));
+                        return Poll::Ready((node, result));
+                    }
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
