@@ -15,6 +15,7 @@
 //! | [`ws`] | one WebSocket [`Connection`], client or server role |
 //! | [`rpc`] | JSON-RPC 2.0 calls and replies over a connection: a [`rpc::Channel`] |
 //! | [`session`] | a reconnecting JSON-RPC client link to one server: a [`session::Session`] |
+//! | [`pool`] | the cluster layer: one link per peer node, addressed by node id, both ways: a [`pool::Pool`] |
 //! | [`replica`] | replicated calls: a quorum write, a failover read, retries, each under a budget |
 //! | [`time`] | the table of deadlines a state machine waits for |
 //! | [`transmit`] | the socket half of a driver loop without the socket: buffers, deadline, linger |

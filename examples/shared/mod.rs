@@ -10,6 +10,7 @@ use super::{adapter, rt};
 
 pub mod autobahn_client;
 pub mod cli;
+pub mod cluster;
 pub mod echo_client;
 pub mod echo_server;
 pub mod rpc_client;
