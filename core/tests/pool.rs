@@ -337,3 +337,30 @@ fn two_nodes_opening_bulk_links_to_each_other_at_once_keep_one() {
     // No control link was opened, so neither node counts the other as up.
     assert_eq!(c.pool(1).peer_state(NodeId(2)), PeerState::Idle);
 }
+
+#[test]
+fn peers_naming_ever_new_node_ids_cannot_make_the_pool_remember_them_all() {
+    let mut c = Cluster::new(2, |node| Config {
+        max_links: 4,
+        ..Config::new(node)
+    });
+    let now = c.now();
+    for id in 1000..6000u64 {
+        let link = c.pool(1).accept(now).unwrap();
+        let upgrade = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             tether-node-id: {id}\r\n\r\n"
+        );
+        c.pool(1).handle_input(now, link, upgrade.as_bytes());
+        assert_eq!(c.pool(1).link_node(link), Some(NodeId(id)));
+        c.pool(1).release(now, link);
+        assert_eq!(c.pool(1).stats().links, 0, "released at once");
+    }
+    let known = c.pool(1).stats().peers.len();
+    assert!(known <= 64, "{known} nodes remembered");
+    // Nodes it calls itself are known as ever.
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    assert!(c.pool(1).stats().peers.iter().any(|p| p.node == NodeId(2)));
+}

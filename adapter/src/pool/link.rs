@@ -90,9 +90,10 @@ pub(crate) async fn run<R: Runtime>(
             }
             Wake::Io(Err(error)) => {
                 debug!(%error, "socket error");
+                // The pool ends the link and drops what it still had for the socket.
                 shared.locked(|core| {
                     core.wakes.remove(&link);
-                    io.fail(&mut core.pool.link(link));
+                    core.pool.release(R::now(), link);
                 });
                 return;
             }

@@ -199,7 +199,11 @@ impl<R: Runtime> Replicas<R> {
         params: Option<&RawValue>,
     ) -> WriteReport<T> {
         self.record_request();
-        let deadline = R::now() + self.config.write_timeout;
+        let now = R::now();
+        // A timeout too long for `Instant` is as good as none.
+        let deadline = now
+            .checked_add(self.config.write_timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(1 << 32));
         let mut quorum = Quorum::new(self.nodes.iter().copied(), deadline);
         if let Some(grace) = self.config.grace {
             quorum = quorum.with_grace(grace);

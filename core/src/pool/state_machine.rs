@@ -40,6 +40,9 @@ pub struct Pool {
     events: VecDeque<Event>,
     /// Set by `shutdown`: when the links still busy are closed anyway.
     shutdown: Option<Instant>,
+    /// Nodes whose last link closed, oldest first: the ones forgotten once more nodes
+    /// are known than `max_peers` (possibly still listed after they linked again).
+    idle: VecDeque<NodeId>,
     calls_made: u64,
     calls_failed: u64,
 }
@@ -58,6 +61,13 @@ impl Peer {
 
     fn get(&self, lane: Lane) -> &Way {
         &self.ways[lane.index()]
+    }
+
+    /// No link, none awaited, nothing waiting: nothing is lost by forgetting it.
+    fn is_idle(&self) -> bool {
+        self.ways
+            .iter()
+            .all(|w| w.link.is_none() && w.waiting == 0 && w.expect_inbound.is_none())
     }
 }
 
@@ -90,6 +100,7 @@ impl Pool {
             ready: VecDeque::new(),
             events: VecDeque::new(),
             shutdown: None,
+            idle: VecDeque::new(),
             calls_made: 0,
             calls_failed: 0,
         }
@@ -223,6 +234,19 @@ impl Pool {
                 self.after(now, link);
             }
             None => self.link_closed(now, link),
+        }
+    }
+
+    /// `link`'s transport is gone for good (its socket failed): the link ends if it had
+    /// not, and its bytes not yet taken are dropped with it.
+    pub fn release(&mut self, now: Instant, link: LinkId) {
+        self.transport_failed(now, link);
+        if self
+            .links
+            .get(link)
+            .is_some_and(|l| l.phase == Phase::Ended)
+        {
+            self.links.remove(link);
         }
     }
 
@@ -478,7 +502,42 @@ impl Pool {
     }
 
     fn peer(&mut self, node: NodeId) -> &mut Peer {
+        if !self.peers.contains_key(&node) && self.peers.len() >= self.max_peers() {
+            self.forget_an_idle_peer();
+        }
         self.peers.entry(node).or_default()
+    }
+
+    /// Nodes known at once. Peers that connect name any node id they like, so what the
+    /// pool keeps per node is bounded: past this, the node idle the longest is forgotten
+    /// (its stats with it). Nodes with a link or a waiting call are never forgotten, and
+    /// links are bounded by `max_links`.
+    fn max_peers(&self) -> usize {
+        self.config.max_links.saturating_mul(2).max(64)
+    }
+
+    /// Forgets the node idle the longest, if one is idle (no link, nothing waiting).
+    fn forget_an_idle_peer(&mut self) {
+        while let Some(node) = self.idle.pop_front() {
+            let idle = self.peers.get(&node).is_some_and(Peer::is_idle);
+            if idle {
+                self.peers.remove(&node);
+                return;
+            }
+        }
+    }
+
+    /// One of `node`'s links closed: it may be idle now, or soon (its waiting calls
+    /// ended), and so forgotten later; whether it is, is checked then.
+    fn note_idle(&mut self, node: NodeId) {
+        self.idle.push_back(node);
+        // Entries of nodes that linked again stay until they surface; keep them from
+        // piling up.
+        if self.idle.len() > self.max_peers().saturating_mul(2) {
+            let peers = &self.peers;
+            self.idle
+                .retain(|n| peers.get(n).is_some_and(Peer::is_idle));
+        }
     }
 
     fn set_state(&mut self, node: NodeId, state: PeerState) {

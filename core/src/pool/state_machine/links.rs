@@ -270,6 +270,7 @@ impl Pool {
             PeerState::Idle
         };
         self.lane_state(node, lane, state);
+        self.note_idle(node);
         if self.shutdown.is_some() {
             return;
         }
@@ -294,6 +295,7 @@ impl Pool {
         self.end_queued(now, node, lane, EndReason::Unreachable);
         self.lane_state(node, lane, PeerState::Down);
         self.peer(node).counters.last_error = Some(Fault::Unreachable);
+        self.note_idle(node);
     }
 
     /// A node's state follows its control link; the bulk link comes and goes unseen.
