@@ -109,6 +109,17 @@ pub(crate) async fn until<R: Runtime, T>(at: Instant, task: impl Future<Output =
     .await
 }
 
+/// Re-arms `timer` for `at` and waits for it; never returns if `at` is `None`.
+pub(crate) async fn sleep_until(timer: &mut impl Timer, at: Option<Instant>) {
+    match at {
+        Some(at) => {
+            timer.reset(at);
+            std::future::poll_fn(|cx| timer.poll_fired(cx)).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// `task`'s output if `enabled`, else never: one branch of a driver's wait for the first
 /// of several things, switched off without changing the shape of the race.
 pub(crate) async fn branch<T>(enabled: bool, task: impl Future<Output = T>) -> T {

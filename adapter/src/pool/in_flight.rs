@@ -3,11 +3,15 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Instant;
+
+use futures_lite::future;
 
 use serde_json::value::RawValue;
 use tether_core::pool::NodeId;
 
 use super::NodeError;
+use crate::runtime::{sleep_until, Timer};
 
 type Ending = Pin<Box<dyn Future<Output = Result<Box<RawValue>, NodeError>> + Send>>;
 
@@ -27,18 +31,35 @@ impl InFlight {
         self.calls.push((node, Box::pin(call)));
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.calls.is_empty()
-    }
-
     /// Stops waiting for `node`'s call (cancelling it).
     pub(crate) fn drop_node(&mut self, node: NodeId) {
         self.calls.retain(|(n, _)| *n != node);
     }
 
+    /// The next call to end and how, or `None` once `at` passes (on `timer`, re-armed);
+    /// with no call and no `at`, never.
+    pub(crate) async fn next_until(
+        &mut self,
+        timer: &mut impl Timer,
+        at: Option<Instant>,
+    ) -> Option<(NodeId, Result<Box<RawValue>, NodeError>)> {
+        let ended = async {
+            if self.calls.is_empty() {
+                future::pending().await
+            } else {
+                Some(self.next().await)
+            }
+        };
+        future::or(ended, async {
+            sleep_until(timer, at).await;
+            None
+        })
+        .await
+    }
+
     /// The next call to end, and how; never completes while empty. Polls every call each
     /// time: there are as many as replicas, a few.
-    pub(crate) async fn next(&mut self) -> (NodeId, Result<Box<RawValue>, NodeError>) {
+    async fn next(&mut self) -> (NodeId, Result<Box<RawValue>, NodeError>) {
         poll_fn(|cx| {
             for i in 0..self.calls.len() {
                 if let Some((node, call)) = self.calls.get_mut(i) {

@@ -19,7 +19,7 @@ use super::{NodeError, PeersConfig};
 use crate::listener::Listener;
 use crate::rpc::session::Once;
 use crate::rpc::{encode_params, CallError, Router};
-use crate::runtime::{within, Timer};
+use crate::runtime::{sleep_until, within};
 use crate::{stream, ConnectError, Runtime, Target};
 
 /// How long the accept loop waits after the listener failed (say, out of descriptors).
@@ -356,16 +356,7 @@ async fn tick<R: Runtime>(shared: Arc<Shared<R>>) {
         if *shared.finished.borrow() {
             break;
         }
-        if let Some(at) = next {
-            timer.reset(at);
-        }
-        let fired = async {
-            match next {
-                Some(_) => std::future::poll_fn(|cx| timer.poll_fired(cx)).await,
-                None => future::pending().await,
-            }
-        };
-        future::or(fired, shared.ticker.notified()).await;
+        future::or(sleep_until(&mut timer, next), shared.ticker.notified()).await;
         shared.locked(|core| core.pool.handle_timeout(R::now()));
     }
     debug!("pool finished");

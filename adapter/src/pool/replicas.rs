@@ -20,7 +20,7 @@ use super::in_flight::InFlight;
 use super::peers::decode;
 use super::Peers;
 use crate::rpc::{encode_params, CallError};
-use crate::runtime::{within, Timer};
+use crate::runtime::within;
 use crate::Runtime;
 
 /// How [`Replicas`] writes and reads.
@@ -225,25 +225,10 @@ impl<R: Runtime> Replicas<R> {
         let mut answers = Vec::new();
         let mut timer = R::timer(deadline);
         while !quorum.is_finished() {
-            let wake = quorum.poll_timeout();
-            if let Some(at) = wake {
-                timer.reset(at);
-            }
-            let fired = async {
-                match wake {
-                    Some(_) => std::future::poll_fn(|cx| timer.poll_fired(cx)).await,
-                    None => future::pending().await,
-                }
-                None
-            };
-            let ended = async {
-                if in_flight.is_empty() {
-                    future::pending().await
-                } else {
-                    Some(in_flight.next().await)
-                }
-            };
-            match future::or(ended, fired).await {
+            match in_flight
+                .next_until(&mut timer, quorum.poll_timeout())
+                .await
+            {
                 Some((node, result)) => {
                     let outcome = match result.and_then(|raw| decode::<T>(node, &raw)) {
                         Ok(answer) => {
@@ -344,25 +329,7 @@ impl<R: Runtime> Replicas<R> {
                     attempts: read.into_attempts(),
                 });
             }
-            let wake = read.poll_timeout();
-            if let Some(at) = wake {
-                timer.reset(at);
-            }
-            let fired = async {
-                match wake {
-                    Some(_) => std::future::poll_fn(|cx| timer.poll_fired(cx)).await,
-                    None => future::pending().await,
-                }
-                None
-            };
-            let ended = async {
-                if in_flight.is_empty() {
-                    future::pending().await
-                } else {
-                    Some(in_flight.next().await)
-                }
-            };
-            match future::or(ended, fired).await {
+            match in_flight.next_until(&mut timer, read.poll_timeout()).await {
                 Some((node, result)) => match result.and_then(|raw| decode::<T>(node, &raw)) {
                     Ok(value) => {
                         read.record(node, Outcome::Ok);
