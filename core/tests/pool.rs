@@ -102,9 +102,24 @@ fn two_nodes_dialing_each_other_at_once_end_with_one_link() {
     let b = c.call(2, 1, "echo", 2);
     c.settle();
     assert_eq!((c.connects[&NodeId(1)], c.connects[&NodeId(2)]), (1, 1));
-    assert!(matches!(outcomes(&c.take(1)).as_slice(), [(id, Ok(_))] if *id == a));
-    assert!(matches!(outcomes(&c.take(2)).as_slice(), [(id, Ok(_))] if *id == b));
+    let (events1, events2) = (c.take(1), c.take(2));
+    assert!(matches!(outcomes(&events1).as_slice(), [(id, Ok(_))] if *id == a));
+    assert!(matches!(outcomes(&events2).as_slice(), [(id, Ok(_))] if *id == b));
     assert_eq!((c.pool(1).stats().links, c.pool(2).stats().links), (1, 1));
+    // The refused dial was no failure.
+    let down = |events: &[Event]| {
+        events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Peer {
+                    state: PeerState::Down,
+                    ..
+                }
+            )
+        })
+    };
+    assert!(!down(&events1) && !down(&events2));
+    assert_eq!(c.pool(2).stats().peers[0].last_error, None);
     // Both keep using the one link.
     c.call(2, 1, "echo", 3);
     c.call(1, 2, "echo", 4);
@@ -363,4 +378,44 @@ fn peers_naming_ever_new_node_ids_cannot_make_the_pool_remember_them_all() {
     c.call(1, 2, "echo", 1);
     c.settle();
     assert!(c.pool(1).stats().peers.iter().any(|p| p.node == NodeId(2)));
+}
+
+#[test]
+fn a_dial_refused_because_the_peer_holds_a_link_to_us_waits_for_that_link() {
+    let mut c = cluster(2);
+    // Node 1's dial is slow: node 2's dial reaches node 1 first and is refused (409),
+    // since node 1 (the lower id) is dialing; node 2's call waits for node 1's link.
+    c.slow_dials.insert(NodeId(1));
+    let a = c.call(1, 2, "echo", 1);
+    let b = c.call(2, 1, "echo", 2);
+    c.settle();
+    assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Connecting);
+    assert!(outcomes(&c.take(2)).is_empty(), "node 2's call waits");
+    c.release();
+    let (events1, events2) = (c.take(1), c.take(2));
+    assert!(matches!(outcomes(&events1).as_slice(), [(id, Ok(_))] if *id == a));
+    assert!(matches!(outcomes(&events2).as_slice(), [(id, Ok(_))] if *id == b));
+    assert!(!events2.iter().any(|e| matches!(
+        e,
+        Event::Peer {
+            state: PeerState::Down,
+            ..
+        }
+    )));
+    assert_eq!(c.pool(2).stats().peers[0].last_error, None);
+    assert_eq!((c.pool(1).stats().links, c.pool(2).stats().links), (1, 1));
+}
+
+#[test]
+fn a_refused_dial_whose_peer_link_never_comes_fails_as_unreachable() {
+    let mut c = cluster(2);
+    c.slow_dials.insert(NodeId(1));
+    c.call(1, 2, "echo", 1);
+    let b = c.call(2, 1, "echo", 2);
+    c.settle();
+    // Node 1's dial never arrives: it gives up at its connect timeout, and so does node
+    // 2's wait for it.
+    c.run_for(Duration::from_secs(6));
+    assert_eq!(outcomes(&c.take(2)), vec![(b, Err(EndReason::Unreachable))]);
+    assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Down);
 }

@@ -398,3 +398,36 @@ pub async fn a_bulk_call_gets_a_link_of_its_own() {
     assert_eq!(stats.peers.len(), 1);
     assert_eq!(stats.peers[0].calls, 2);
 }
+
+/// Two nodes that know each other's address call each other at the same moment, many
+/// times: every call is answered, and they end up sharing one link.
+pub async fn two_nodes_calling_each_other_at_once_end_with_one_link() {
+    let (one, two) = (node(1).await, node(2).await);
+    one.add_peer(NodeId(2), &url(&two)).expect("url");
+    two.add_peer(NodeId(1), &url(&one)).expect("url");
+    let calls: Vec<_> = (0..32u64)
+        .map(|n| {
+            let (from, to) = if n % 2 == 0 {
+                (one.clone(), 2)
+            } else {
+                (two.clone(), 1)
+            };
+            rt::spawn_task(async move { (to, n, whoami(&from, to, n).await) })
+        })
+        .collect();
+    for call in calls {
+        let (to, n, answer) = bounded("a call", call.join()).await;
+        assert_eq!(
+            answer.expect("answered"),
+            json!({"node": to, "params": [n]})
+        );
+    }
+    bounded("one link each", async {
+        while one.stats().links != 1 || two.stats().links != 1 {
+            rt::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(one.peer_state(NodeId(2)), PeerState::Up);
+    assert_eq!(two.peer_state(NodeId(1)), PeerState::Up);
+}

@@ -347,6 +347,7 @@ macro_rules! pool_tests {
             a_quorum_write_with_two_of_three_down_fails_fast,
             a_failover_read_skips_a_dead_replica,
             a_bulk_call_gets_a_link_of_its_own,
+            two_nodes_calling_each_other_at_once_end_with_one_link,
         );
     };
 }

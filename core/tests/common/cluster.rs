@@ -23,6 +23,11 @@ pub struct Cluster {
     pub down: BTreeSet<NodeId>,
     /// Nodes whose bytes are lost on the way out (a one-way partition).
     pub mute: BTreeSet<NodeId>,
+    /// Nodes whose dialed links' bytes are held back (a slow route) until `release`.
+    pub slow_dials: BTreeSet<NodeId>,
+    /// Links dialed by each node.
+    dialed: BTreeSet<(NodeId, LinkId)>,
+    delayed: Vec<(NodeId, LinkId, bytes::Bytes)>,
     /// Answer requests at once.
     pub serve: bool,
     /// Requests not answered (with `serve` off): node, link, reply, method.
@@ -57,6 +62,9 @@ impl Cluster {
             wires: BTreeMap::new(),
             down: BTreeSet::new(),
             mute: BTreeSet::new(),
+            slow_dials: BTreeSet::new(),
+            dialed: BTreeSet::new(),
+            delayed: Vec::new(),
             serve: true,
             held: Vec::new(),
             events: Vec::new(),
@@ -186,10 +194,23 @@ impl Cluster {
                 continue;
             }
             if let Some((peer, plink)) = self.wires.get(&(node, link)).copied() {
-                out.push((peer, plink, bytes));
+                if self.slow_dials.contains(&node) && self.dialed.contains(&(node, link)) {
+                    self.delayed.push((peer, plink, bytes));
+                } else {
+                    out.push((peer, plink, bytes));
+                }
             }
         }
         out
+    }
+
+    /// Delivers what `slow_dials` held back, and holds no more.
+    pub fn release(&mut self) {
+        self.slow_dials.clear();
+        for (to, link, bytes) in std::mem::take(&mut self.delayed) {
+            self.deliver(to, link, &bytes);
+        }
+        self.settle();
     }
 
     fn deliver(&mut self, to: NodeId, link: LinkId, bytes: &[u8]) {
@@ -213,6 +234,7 @@ impl Cluster {
                 };
                 match accepted {
                     Some(plink) => {
+                        self.dialed.insert((node, link));
                         self.wires.insert((node, link), (peer, plink));
                         self.wires.insert((peer, plink), (node, link));
                         let request = ClientRequest {

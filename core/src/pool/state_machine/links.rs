@@ -261,10 +261,13 @@ impl Pool {
             return;
         }
         peer.way(lane).link = None;
-        if fault.is_some() {
+        if fault.is_some() && refused != Some(ALREADY_LINKED) {
             peer.counters.last_error.clone_from(&fault);
         }
-        let state = if fault.is_some() {
+        let state = if refused == Some(ALREADY_LINKED) {
+            // Not a failure: the peer's own link to us is on its way.
+            PeerState::Connecting
+        } else if fault.is_some() {
             PeerState::Down
         } else {
             PeerState::Idle
