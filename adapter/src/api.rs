@@ -48,8 +48,8 @@ macro_rules! runtime_api {
         pub mod rpc {
             pub use $crate::rpc::{
                 encode_params, Backoff, CallError, CallOptions, ClientConfig, ErrorObject,
-                Heartbeat, HeartbeatMode, Metrics, QueueLimits, Retry, Router, RpcConfig,
-                ServerConfig, State, States,
+                Heartbeat, HeartbeatMode, Metrics, Notification, Notifications, QueueLimits, Retry,
+                Router, RpcConfig, ServerConfig, State, States,
             };
 
             /// A reconnecting JSON-RPC client: [`tether_adapter::rpc::Client`] on this runtime.

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`connect`], [`Server`], [`WebSocket`], [`Sender`], [`Receiver`] | WebSocket connections, both roles |
 //! | [`rpc::Client`], [`rpc::Server`] | JSON-RPC 2.0: a reconnecting client session, a server of methods |
+//! | [`rpc::Notifications`], [`rpc::Notification`] | the server's notifications, as a client receives them |
 //! | [`pool::Peers`] | the cluster layer: one link per peer node, calls by node id, both ways |
 //! | [`ClientConfig`], [`ServerConfig`], [`rpc::ClientConfig`], [`rpc::ServerConfig`] | how connections are opened and accepted |
 //! | [`Error`], [`ConnectError`], [`UrlError`], [`rpc::CallError`] | what can go wrong, typed |
@@ -29,8 +30,10 @@
 //! borrowed across an await.
 //!
 //! Back-pressure flows both ways. While much is waiting to be written, [`Sender::send`]
-//! waits, but pings, pongs and closes still go out. While events are not read, the driver
-//! stops reading the socket, so the peer slows down instead of memory filling up.
+//! waits, but pings, pongs and closes still go out. While events are not read (messages,
+//! a JSON-RPC client's [`Notifications`](rpc::Notifications), a server's requests past
+//! its handler bound), the driver stops reading the socket, so the peer slows down instead
+//! of memory filling up.
 //!
 //! Every public future is cancel-safe: dropping a `recv` loses no message, dropping a
 //! `send` either sends nothing or sends the whole message, dropping a `call` cancels it.

@@ -231,3 +231,34 @@ fn a_heartbeat_ping_goes_out_between_the_fragments_of_a_large_message() {
         events.len()
     );
 }
+
+#[test]
+fn an_owner_that_stops_reading_pauses_the_heartbeat_until_it_reads_again() {
+    let mut net = SessionNet::connected(config(HeartbeatMode::Pong), 6);
+    // One ping out unanswered, then the owner stops reading (its consumer is full) and the
+    // peer seems silent for a minute: no ping, no verdict.
+    net.duo.hold_client = true;
+    assert!(net.advance_to_next(Duration::from_secs(2)));
+    let now = net.now();
+    net.session().set_reading(now, false);
+    let sent = net.metrics().bytes_sent;
+    net.advance(Duration::from_secs(60));
+    let events = net.take_events();
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(net.metrics().bytes_sent, sent, "no ping while paused");
+    assert_eq!(net.session().state(), State::Connected);
+    // Reading again: the ping that fell due goes out now, and a peer still silent is
+    // dropped one timeout later, not at once for the silence of the pause.
+    let resumed = net.now();
+    net.session().set_reading(resumed, true);
+    assert!(net.session().poll_timeout().is_some_and(|at| at <= resumed));
+    let (events, took) = until_heartbeat_timeout(&mut net);
+    assert_eq!(took, Duration::from_secs(3));
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::HeartbeatTimeout { .. }, Event::Disconnect { .. }, ..]
+        ),
+        "{events:?}"
+    );
+}

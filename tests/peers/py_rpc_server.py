@@ -17,6 +17,9 @@ concurrently (a slow one holds up nobody):
     add    [a, b] -> a + b
     sleep  {"ms": N, ...} -> N, after N ms
     note   -> null (meant for notifications)
+    burst  {"count": N, "pad": P} -> N, after sending N notifications `tick` with params
+           {"n": 0 .. N-1, "pad": "x" * P} (P defaults to 0), in that order, each send
+           awaited (a client that stops reading holds this call back)
 
 Anything else is answered -32601. The upgrade request path `/reject?status=N` is refused
 with HTTP status N. JSON-RPC is written by hand (no JSON-RPC library), like
@@ -39,8 +42,14 @@ def line(record):
     print(json.dumps(record), flush=True)
 
 
-async def run_method(method, params):
+async def run_method(ws, method, params):
     """The result of a call, or a JSON-RPC error object as ("error", obj)."""
+    if method == "burst":
+        pad = "x" * params.get("pad", 0)
+        for n in range(params["count"]):
+            tick = {"jsonrpc": "2.0", "method": "tick", "params": {"n": n, "pad": pad}}
+            await ws.send(json.dumps(tick))
+        return params["count"]
     if method == "echo":
         return params
     if method == "add":
@@ -55,7 +64,9 @@ async def run_method(method, params):
 
 async def answer(ws, request):
     try:
-        result = await run_method(request["method"], request.get("params"))
+        result = await run_method(ws, request["method"], request.get("params"))
+    except ConnectionClosed:
+        return
     except Exception as e:  # noqa: BLE001 - bad params become an error answer
         result = ("error", {"code": -32602, "message": f"Invalid params: {e}"})
     if isinstance(result, tuple):

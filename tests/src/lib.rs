@@ -7,10 +7,10 @@
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
 //!   every scenario family (`interop`, `interop_deflate`, `interop_tls`, `loopback`,
-//!   `rpc_loopback`, `rpc_python`, `rpc_jsonrpsee`, `session`, `session_python`, `tls`,
-//!   `cross_runtime`), compiled for that module's adapter and run by `tests/<family>.rs`
-//!   (the interop ones per peer, by `tests/interop_*.rs`), and `rpc`, the in-process
-//!   JSON-RPC server of `rpc_python` and `rpc_jsonrpsee`.
+//!   `notifications`, `rpc_loopback`, `rpc_python`, `rpc_jsonrpsee`, `session`,
+//!   `session_python`, `tls`, `cross_runtime`), compiled for that module's adapter and run
+//!   by `tests/<family>.rs` (the interop ones per peer, by `tests/interop_*.rs`), and
+//!   `rpc`, the in-process JSON-RPC server of `rpc_python` and `rpc_jsonrpsee`.
 //! - [`proxy`]: a TCP proxy on threads that can go silent or die, for any runtime.
 //! - [`server_thread`]: a server on a thread with its own executor, for
 //!   `tests/cross_runtime.rs`.

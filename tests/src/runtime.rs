@@ -5,6 +5,7 @@
 //! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
+//! [`notifications`](crate::runtime::tokio::notifications),
 //! [`pool`](crate::runtime::tokio::pool),
 //! [`rpc_jsonrpsee`](crate::runtime::tokio::rpc_jsonrpsee),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
@@ -368,6 +369,28 @@ macro_rules! session_python_tests {
             a_server_killed_mid_traffic_and_restarted_gets_every_queued_message_once_in_order,
             connect_reports_a_refused_upgrade_with_its_status,
             a_client_made_before_its_server_exists_sends_its_queue_once_the_server_is_up,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each scenario of the server's notifications reaching the
+/// reconnecting JSON-RPC client (from the Python JSON-RPC server) on one runtime module, or
+/// with no argument in a module per runtime.
+#[macro_export]
+macro_rules! notifications_tests {
+    () => {
+        $crate::every_runtime!(notifications_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            notifications,
+            (),
+            every_notification_arrives_in_order_before_the_answer_of_the_call_that_made_them,
+            notifications_nobody_asked_for_are_dropped_and_counted,
+            a_receiver_that_does_not_read_stops_the_client_reading_and_loses_nothing,
+            dropping_a_full_receiver_lets_the_client_read_on,
+            closing_with_a_full_receiver_hands_it_everything_the_client_took,
         );
     };
 }

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use super::session::{Command, Control, Driver, Handles, Once, Shared};
 use super::watch::States;
-use super::{encode_params, CallError, ClientConfig};
+use super::{encode_params, CallError, ClientConfig, Notifications};
 use crate::{ConnectError, Runtime, Target};
 
 /// A JSON-RPC 2.0 client that keeps a connection to one server: a reconnecting session.
@@ -32,8 +32,10 @@ use crate::{ConnectError, Runtime, Target};
 /// every call fails with [`CallError::Failed`].
 ///
 /// [`state`](Self::state) and [`states`](Self::states) tell where it is,
-/// [`metrics`](Self::metrics) what it did. Requests the server sends us are answered
-/// `-32601` (a client serves no methods). Dropping every clone closes the session.
+/// [`metrics`](Self::metrics) what it did. The server's notifications go to
+/// [`notifications`](Self::notifications), once asked for. Requests the server sends us
+/// are answered `-32601` (a client serves no methods). Dropping every clone closes the
+/// session.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -143,6 +145,7 @@ impl<R: Runtime> Client<R> {
             config.tls.clone(),
             linger,
             config.connect_timeout,
+            config.notification_buffer,
         );
         R::spawn(driver.run().instrument(span));
         let Handles {
@@ -282,6 +285,51 @@ impl<R: Runtime> Client<R> {
             State::Failed => CallError::Failed,
             _ => CallError::Closed,
         }
+    }
+
+    /// The server's notifications from now on, in the order they come, on every connection
+    /// of the session. Until this is called they are dropped as they come (and counted,
+    /// [`notifications_dropped`](Self::notifications_dropped)), so a client that does not
+    /// want them holds none.
+    ///
+    /// One receiver at a time, for every clone: a newer call takes over, and the earlier
+    /// receiver gets what it already holds, then `None`. The receiver holds at most
+    /// [`ClientConfig::notification_buffer`] notifications; while it is full the client
+    /// stops reading the connection, so the server is held back and nothing is dropped:
+    /// answers to calls wait too (a call's answer is handed over only after the
+    /// notifications the server sent before it), and calls may time out. Read it, or drop
+    /// it: once dropped, notifications are dropped again.
+    ///
+    /// ```no_run
+    /// use tether_adapter::rpc::{Client, ClientConfig};
+    /// use tether_adapter::Runtime;
+    ///
+    /// # async fn demo<R: Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+    /// // `new` returns without waiting for the connection: subscribe right away to catch what
+    /// // a server sends as soon as it opens (after `connect` returns, that may have gone by).
+    /// let client = Client::<R>::new("ws://127.0.0.1:9001/", ClientConfig::default())?;
+    /// let mut notifications = client.notifications();
+    /// let rows: u64 = client.call("export", &["table-7"]).await?;
+    /// // What the server sent before its answer is already here.
+    /// while let Some(note) = notifications.try_recv() {
+    ///     let row: serde_json::Value = note.params()?;
+    ///     println!("{}: {row}", note.method);
+    /// }
+    /// # let _ = rows;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn notifications(&self) -> Notifications {
+        let (tx, rx) = mpsc::channel(self.shared.notification_buffer);
+        // A session that has ended drops the sender, and the receiver ends at once.
+        let _ = self.control.send(Control::Subscribe(tx));
+        Notifications::new(rx)
+    }
+
+    /// How many of the server's notifications were dropped: those that came while nobody
+    /// had asked for them, or after the receiver was dropped.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.shared.notifications_dropped.load(Ordering::Relaxed)
     }
 
     /// Where the session is now: connecting, connected, reconnecting, failed, or

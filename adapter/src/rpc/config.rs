@@ -54,6 +54,13 @@ pub struct ClientConfig {
     /// TLS for `wss://` URLs: the roots to trust and, for mutual TLS, the certificate to
     /// present, for every attempt. `None` trusts the `webpki-roots` CAs. Unused for `ws://`.
     pub tls: Option<ClientTls>,
+    /// The server's notifications that may wait for their
+    /// [`Notifications`](super::Notifications) receiver to take them (default 256; 0 counts
+    /// as 1). While that many wait, the client stops reading the connection until the
+    /// receiver takes one: the server is held back, nothing is dropped, and answers to calls
+    /// wait with it. Unused until [`Client::notifications`](super::Client::notifications)
+    /// is called: until then notifications are dropped as they come.
+    pub notification_buffer: usize,
 }
 
 impl Default for ClientConfig {
@@ -68,6 +75,7 @@ impl Default for ClientConfig {
             heartbeat: session.heartbeat,
             queue: session.queue,
             tls: None,
+            notification_buffer: 256,
         }
     }
 }

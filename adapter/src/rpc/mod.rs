@@ -14,12 +14,17 @@
 //! Deadlines are the core's and run from the call, so a call waiting in the queue for a
 //! connection times out like any other; a late answer is dropped.
 //!
+//! The server's notifications reach the client's [`Notifications`] receiver, in order and
+//! bounded: while the receiver is full the client stops reading its connection instead of
+//! dropping any. Until someone asks for them they are dropped as they come (and counted).
+//!
 //! Handlers run as tasks of their own, spawned on the runtime.
 
 mod client;
 mod config;
 mod driver;
 mod error;
+mod notifications;
 mod router;
 mod server;
 pub(crate) mod session;
@@ -28,6 +33,7 @@ mod watch;
 pub use client::Client;
 pub use config::{ClientConfig, ServerConfig};
 pub use error::{encode_params, CallError};
+pub use notifications::{Notification, Notifications};
 pub use router::{Outcome, Router, Running};
 pub use server::Server;
 pub use tether_core::rpc::{Config as RpcConfig, ErrorObject};

@@ -7,19 +7,30 @@
 //! `transport_open` or `transport_failed`; it runs the crate's [`Transport`] over that
 //! socket with the session's [`Link`](tether_core::session::Link) as the machine; on
 //! [`Event::Disconnect`] it hands the socket to [`retire`] and forgets it; while no socket
-//! holds the timer it sleeps until the session's next deadline itself; and it hands each
-//! call's end to whoever waits for it.
+//! holds the timer it sleeps until the session's next deadline itself; it hands each
+//! call's end to whoever waits for it, and the server's notifications to the subscriber
+//! ([`Client::notifications`](super::Client::notifications)), if there is one.
 //!
-//! Each turn: drain the session (bytes to the socket, then events, repeated while events
-//! come, since an event can make more to write), then wait for the first of: the connect
-//! in progress, the socket (read, write, its timer), our own timer, a control message, a
-//! command.
+//! The subscriber's channel is bounded. A notification it has no room for waits here, in
+//! a backlog, and so do the answers that come after it (an answer is never handed over
+//! before the notifications the server sent first). While anything waits in the backlog
+//! the driver reads no more from the socket (as the server's driver does while its
+//! handlers are at their bound) and tells the session so, which pauses the heartbeat: the
+//! server is held back, nothing is dropped, and the backlog holds at most what the last
+//! read brought (one read buffer's worth). Only a link's opening handshake is read
+//! regardless, so a link lost meanwhile can be replaced.
+//!
+//! Each turn: take the control messages already sent and hand over what the backlog can,
+//! drain the session (bytes to the socket, then events, repeated while events come, since
+//! an event can make more to write), then wait for the first of: the connect in progress,
+//! the socket (read unless paused, write, its timer), our own timer, room in the
+//! subscriber's channel, a control message, a command.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -27,13 +38,13 @@ use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
 use serde_json::value::RawValue;
 use tether_core::session::{Attempt, CallId, CallOptions, Event, Metrics, Session, State};
-use tether_core::Machine;
+use tether_core::{ws, Machine};
 use tether_tls::ClientTls;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TryRecvError, error::TrySendError};
 use tracing::debug;
 
 use super::watch::{Publisher, States};
-use super::CallError;
+use super::{CallError, Notification};
 use crate::retire::retire;
 use crate::runtime::{branch, within, Timer};
 use crate::stream::{self, Stream};
@@ -99,6 +110,9 @@ pub(crate) enum Control {
     /// The caller of call `key` stopped waiting.
     Cancel(u64),
     Metrics(Once<Metrics>),
+    /// From now on the server's notifications go to this channel (and no longer to an
+    /// earlier one).
+    Subscribe(mpsc::Sender<Notification>),
 }
 
 /// What the handles can learn without asking the driver.
@@ -108,6 +122,10 @@ pub(crate) struct Shared {
     pub(crate) next_key: AtomicU64,
     /// The session's metrics when it was made, then when its driver ended.
     last_metrics: Mutex<Metrics>,
+    /// The bound of a subscriber's channel.
+    pub(crate) notification_buffer: usize,
+    /// Notifications dropped because nobody subscribed, or the subscriber had gone.
+    pub(crate) notifications_dropped: AtomicU64,
 }
 
 impl Shared {
@@ -147,6 +165,15 @@ struct Waiter {
     done: Done,
 }
 
+/// What came from the server and waits to be handed over, in the order it came.
+#[derive(Debug)]
+enum Inbound {
+    /// For the subscriber, whose channel had no room.
+    Notification(Notification),
+    /// For the waiter of this call, behind notifications that came before it.
+    Answer(CallId, Result<Box<RawValue>, CallError>),
+}
+
 /// The first attempt, until its fate is told.
 #[derive(Debug)]
 struct First {
@@ -180,6 +207,13 @@ pub(crate) struct Driver<R: Runtime> {
     control_open: bool,
     waiters: HashMap<CallId, Waiter>,
     keys: HashMap<u64, CallId>,
+    /// Where the server's notifications go; `None`: nobody subscribed, so they are dropped.
+    subscriber: Option<mpsc::Sender<Notification>>,
+    /// Notifications the subscriber had no room for, and the answers that came after them;
+    /// nothing more is read while any wait (see the module docs).
+    backlog: VecDeque<Inbound>,
+    /// Whether the session was last told we read (the backlog was empty).
+    reading: bool,
     /// The user closed the client, or dropped every handle.
     closing: bool,
     /// Nothing could ever happen again (a guard against spinning; never seen).
@@ -199,19 +233,21 @@ impl<R: Runtime> std::fmt::Debug for Driver<R> {
                 &self.dialing.as_ref().map(|(attempt, _)| attempt),
             )
             .field("waiters", &self.waiters.len())
+            .field("backlog", &self.backlog.len())
             .finish_non_exhaustive()
     }
 }
 
 impl<R: Runtime> Driver<R> {
     /// A driver for `session` (not started yet) to `target`, and the handles a client is
-    /// built from.
+    /// built from; a subscriber's channel will hold `notification_buffer` notifications.
     pub(crate) fn new(
         session: Session,
         target: Target,
         tls: Option<ClientTls>,
         linger: Duration,
         connect_timeout: Duration,
+        notification_buffer: usize,
     ) -> (Driver<R>, Handles) {
         // tokio's channels (no runtime in them) take memory in small blocks as messages
         // come; async-channel's bounded one allocates every slot up front, which an idle
@@ -223,6 +259,9 @@ impl<R: Runtime> Driver<R> {
         let shared = Arc::new(Shared {
             next_key: AtomicU64::new(0),
             last_metrics: Mutex::new(session.metrics(R::now())),
+            // Zero would never take a notification (and tokio's channels refuse it).
+            notification_buffer: notification_buffer.max(1),
+            notifications_dropped: AtomicU64::new(0),
         });
         let driver = Driver {
             session,
@@ -243,6 +282,9 @@ impl<R: Runtime> Driver<R> {
             control_open: true,
             waiters: HashMap::new(),
             keys: HashMap::new(),
+            subscriber: None,
+            backlog: VecDeque::new(),
+            reading: true,
             closing: false,
             stalled: false,
             first: Some(First {
@@ -275,6 +317,7 @@ impl<R: Runtime> Driver<R> {
             self.close_if_unused();
         }
         self.shared.set_last_metrics(self.session.metrics(R::now()));
+        self.hand_over_backlog();
         // Whatever is still in the channels was never taken: its callers learn the end from
         // the state (`Failed` or `Disconnected`) when their reply is dropped, here. Closing
         // alone would keep them, and every client clone keeps the channel alive.
@@ -293,10 +336,16 @@ impl<R: Runtime> Driver<R> {
         (over && self.link.is_none() && self.dialing.is_none()) || self.stalled
     }
 
-    /// Takes what the session has for us: bytes for the socket, then events (which may
-    /// make more bytes), then arms the timer.
+    /// Takes the control messages already sent (so a subscription made before these
+    /// events are taken gets them) and hands over what the backlog can; then what the
+    /// session has for us: bytes for the socket, then events (which may make more bytes),
+    /// then arms the timer.
     fn drain(&mut self) {
+        self.take_control();
+        self.release();
         loop {
+            // Before the timer is armed: reading or not moves the heartbeat's deadlines.
+            self.tell_reading();
             if let Some((attempt, transport)) = &mut self.link {
                 transport.drain(&mut self.session.link(*attempt), None);
             }
@@ -331,13 +380,125 @@ impl<R: Runtime> Driver<R> {
             Event::HeartbeatTimeout { attempt } => {
                 debug!(%attempt, "heartbeat timeout; dropping the link");
             }
-            Event::Response { id, result } => self.finish(id, result.map_err(CallError::Rpc)),
+            Event::Response { id, result } => self.answer(id, result.map_err(CallError::Rpc)),
+            // Not the server's word but the session's (a deadline, a lost link …): no
+            // reason to wait behind the server's notifications.
             Event::Ended { id, reason } => self.finish(id, Err(reason.into())),
-            Event::Notification { method, .. } => {
-                // A client serves nothing; the server's notifications have no taker yet.
-                debug!(method, "notification from the server dropped");
+            Event::Notification { method, params } => {
+                let note = Notification { method, params };
+                if self.backlog.is_empty() {
+                    if let Err(note) = self.offer(note) {
+                        self.backlog.push_back(Inbound::Notification(note));
+                    }
+                } else {
+                    self.backlog.push_back(Inbound::Notification(note));
+                }
             }
         }
+    }
+
+    /// The server answered call `id`: the answer is handed over now, or after the
+    /// notifications that came before it and still wait.
+    fn answer(&mut self, id: CallId, result: Result<Box<RawValue>, CallError>) {
+        if self.backlog.is_empty() {
+            self.finish(id, result);
+        } else if self.waiters.contains_key(&id) {
+            self.backlog.push_back(Inbound::Answer(id, result));
+        }
+    }
+
+    /// Hands `note` to the subscriber, or gives it back if its channel is full. With no
+    /// subscriber (none yet, or gone) it is dropped.
+    fn offer(&mut self, note: Notification) -> Result<(), Notification> {
+        let Some(subscriber) = &self.subscriber else {
+            self.drop_notification(&note);
+            return Ok(());
+        };
+        match subscriber.try_send(note) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(note)) => Err(note),
+            Err(TrySendError::Closed(note)) => {
+                debug!("notifications receiver dropped");
+                self.subscriber = None;
+                self.drop_notification(&note);
+                Ok(())
+            }
+        }
+    }
+
+    fn drop_notification(&self, note: &Notification) {
+        debug!(
+            method = note.method,
+            "notification from the server dropped: no receiver"
+        );
+        self.shared
+            .notifications_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hands over the backlog, in order, while the subscriber has room.
+    fn release(&mut self) {
+        while let Some(inbound) = self.backlog.pop_front() {
+            match inbound {
+                Inbound::Answer(id, result) => self.finish(id, result),
+                Inbound::Notification(note) => {
+                    if let Err(note) = self.offer(note) {
+                        self.backlog.push_front(Inbound::Notification(note));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the session when we stop or start reading: while the backlog holds anything
+    /// we read nothing, and the heartbeat must not take that silence for the server's.
+    fn tell_reading(&mut self) {
+        let reading = self.backlog.is_empty();
+        if reading != self.reading {
+            debug!(reading, backlog = self.backlog.len(), "notifications");
+            self.reading = reading;
+            self.session.set_reading(R::now(), reading);
+        }
+    }
+
+    /// The driver is ending with a backlog (the session ended while the subscriber was
+    /// full): a task of its own hands it over, in order, as the subscriber makes room, so
+    /// nothing accepted is dropped and nobody waits for the driver.
+    fn hand_over_backlog(&mut self) {
+        let mut rest = Vec::with_capacity(self.backlog.len());
+        for inbound in self.backlog.drain(..) {
+            match inbound {
+                Inbound::Notification(note) => rest.push(Ok(note)),
+                Inbound::Answer(id, result) => {
+                    if let Some(waiter) = self.waiters.remove(&id) {
+                        rest.push(Err((waiter.done, result)));
+                    }
+                }
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let mut subscriber = self.subscriber.take();
+        let shared = self.shared.clone();
+        R::spawn(async move {
+            for item in rest {
+                match item {
+                    Ok(note) => {
+                        let sent = match &subscriber {
+                            Some(tx) => tx.send(note).await.is_ok(),
+                            None => false,
+                        };
+                        if !sent {
+                            subscriber = None;
+                            shared.notifications_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err((done, result)) => done.send(result),
+                }
+            }
+        });
     }
 
     /// Opens the socket of `attempt`.
@@ -426,15 +587,30 @@ impl<R: Runtime> Driver<R> {
             // With no link, calls go to the session's queue, which has bounds of its own.
             None => true,
         };
+        // Nothing is read while the backlog holds anything, but an opening handshake is:
+        // the replacement of a link lost meanwhile must not fail for it.
+        let reading = self.backlog.is_empty()
+            || self.link.as_ref().is_some_and(|(attempt, _)| {
+                self.session.link_state(*attempt) == ws::State::Handshaking
+            });
         let link_active = self
             .link
             .as_ref()
-            .is_some_and(|(_, transport)| transport.is_active(true));
+            .is_some_and(|(_, transport)| transport.is_active(reading));
         let own_timer = self.link.is_none() && self.deadline.is_some();
         let dialing = self.dialing.is_some();
         let take_control = self.control_open;
         let take_commands = self.commands_open && room;
-        if !(dialing || link_active || own_timer || take_control || take_commands) {
+        // The backlog holds something (for a subscriber whose channel is full): wait until
+        // it takes one, or is dropped.
+        let subscriber_room = !self.backlog.is_empty() && self.subscriber.is_some();
+        if !(dialing
+            || link_active
+            || own_timer
+            || subscriber_room
+            || take_control
+            || take_commands)
+        {
             // Nothing to wait for: no handles, no socket and no deadline. The handles'
             // going closed the session already, so nothing is left to do.
             debug!("nothing left to wait for");
@@ -448,6 +624,7 @@ impl<R: Runtime> Driver<R> {
             timer,
             commands,
             control,
+            subscriber,
             ..
         } = &mut *self;
         let dialed = async {
@@ -459,7 +636,7 @@ impl<R: Runtime> Driver<R> {
         let link_step = async {
             match link {
                 Some((attempt, transport)) if link_active => {
-                    Wake::Link(*attempt, transport.wait(true).await)
+                    Wake::Link(*attempt, transport.wait(reading).await)
                 }
                 _ => future::pending().await,
             }
@@ -468,6 +645,14 @@ impl<R: Runtime> Driver<R> {
             std::future::poll_fn(|cx| timer.poll_fired(cx)).await;
             Wake::Timer
         });
+        let room_made = branch(subscriber_room, async {
+            if let Some(subscriber) = subscriber {
+                // Room (the permit goes back at once: only we send) or the receiver gone;
+                // `release` sees which.
+                let _ = subscriber.reserve().await;
+            }
+            Wake::Room
+        });
         let control_msg = branch(take_control, async { Wake::Control(control.recv().await) });
         let command = branch(take_commands, async {
             Wake::Command(commands.recv().await)
@@ -475,7 +660,10 @@ impl<R: Runtime> Driver<R> {
         // `race` picks at random which to poll first, so none can starve the others.
         let wake = future::race(
             future::race(dialed, link_step),
-            future::race(fired, future::race(control_msg, command)),
+            future::race(
+                future::race(fired, room_made),
+                future::race(control_msg, command),
+            ),
         )
         .await;
         match wake {
@@ -484,6 +672,8 @@ impl<R: Runtime> Driver<R> {
                 self.dialed(attempt, dialed);
             }
             Wake::Link(attempt, result) => self.link_stepped(attempt, result),
+            // The next `drain` hands over what now fits.
+            Wake::Room => {}
             Wake::Timer => {
                 // Spent until re-armed by the next `drain`.
                 self.deadline = None;
@@ -545,6 +735,17 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Takes the control messages already sent, without waiting.
+    fn take_control(&mut self) {
+        while self.control_open {
+            match self.control.try_recv() {
+                Ok(control) => self.control(control),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => self.control_open = false,
+            }
+        }
+    }
+
     fn control(&mut self, control: Control) {
         match control {
             Control::Cancel(key) => {
@@ -555,6 +756,12 @@ impl<R: Runtime> Driver<R> {
             }
             Control::Metrics(reply) => {
                 reply.send(self.session.metrics(R::now()));
+            }
+            Control::Subscribe(subscriber) => {
+                // The earlier receiver, if any, keeps what it has and then ends; the backlog
+                // goes to this one.
+                debug!("notifications subscribed");
+                self.subscriber = Some(subscriber);
             }
         }
     }
@@ -620,6 +827,8 @@ enum Wake<R: Runtime> {
     Dialed(Attempt, Result<Stream<R>, ConnectError>),
     Link(Attempt, io::Result<Happened>),
     Timer,
+    /// The subscriber made room in its channel, or dropped it.
+    Room,
     Control(Option<Control>),
     Command(Option<Command>),
 }

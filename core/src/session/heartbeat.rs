@@ -134,6 +134,15 @@ impl Beat {
         Due::Ping(self.counter.to_be_bytes())
     }
 
+    /// The owner reads the link again after a pause (see `Session::set_reading`): the
+    /// silence was its own, so the pings sent before are forgotten (a late pong to one is
+    /// ignored, and measures no round trip) and the peer has a whole `timeout` from `now`
+    /// to show a sign of life. A ping that fell due meanwhile goes out at once.
+    pub(crate) fn resume(&mut self, now: Instant) {
+        self.unanswered.clear();
+        self.last_input = self.last_input.max(now);
+    }
+
     /// Bytes arrived.
     pub(crate) fn on_input(&mut self, now: Instant) {
         self.last_input = self.last_input.max(now);
@@ -203,6 +212,23 @@ mod tests {
         }
         assert_eq!(beat.next(), Some(t0 + s(5)));
         assert_eq!(beat.due(t0 + s(5)), Due::Dead);
+    }
+
+    #[test]
+    fn resuming_forgets_the_pings_before_and_restarts_the_deadline() {
+        let t0 = origin();
+        let s = Duration::from_secs;
+        for mode in [HeartbeatMode::Pong, HeartbeatMode::AnyInput] {
+            let mut beat = Beat::new(config(mode), t0);
+            assert_eq!(beat.due(t0 + s(1)), Due::Ping(1u64.to_be_bytes()));
+            // Paused from 1 s to 10 s (nobody asks `due` meanwhile).
+            beat.resume(t0 + s(10));
+            assert_eq!(beat.on_pong(t0 + s(10), &1u64.to_be_bytes()), None);
+            assert_eq!(beat.due(t0 + s(10)), Due::Ping(2u64.to_be_bytes()));
+            assert_eq!(beat.due(t0 + s(12)), Due::Ping(3u64.to_be_bytes()));
+            assert_eq!(beat.next(), Some(t0 + s(13)), "{mode:?}");
+            assert_eq!(beat.due(t0 + s(13)), Due::Dead, "{mode:?}");
+        }
     }
 
     #[test]

@@ -30,7 +30,9 @@
 //!   queue for the next link.
 //! - Backoff: exponential with seeded jitter ([`Backoff`]); `max_attempts` consecutive
 //!   failed attempts make the session [`State::Failed`].
-//! - Heartbeat: pings on the open link; a silent link is dropped ([`Heartbeat`]).
+//! - Heartbeat: pings on the open link; a silent link is dropped ([`Heartbeat`]). It
+//!   pauses while the owner does not read ([`Session::set_reading`]: back-pressure is not
+//!   silence).
 //! - The server's requests are answered `-32601` (a session serves nothing); its
 //!   notifications surface as [`Event::Notification`].
 //!
@@ -43,7 +45,8 @@
 //!    a transport's fate ([`transport_open`](Session::transport_open),
 //!    [`transport_failed`](Session::transport_failed)), a deadline
 //!    ([`handle_timeout`](Session::handle_timeout)) or a command ([`call`](Session::call),
-//!    [`notify`](Session::notify), [`cancel`](Session::cancel), [`close`](Session::close)).
+//!    [`notify`](Session::notify), [`cancel`](Session::cancel), [`close`](Session::close),
+//!    [`set_reading`](Session::set_reading)).
 //! 2. Drain [`poll_transmit`](Session::poll_transmit), writing to the transport you hold.
 //! 3. Drain [`poll_event`](Session::poll_event): open a transport on `Connect`, drop one on
 //!    `Disconnect`, hand answers to their waiters.

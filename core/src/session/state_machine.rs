@@ -53,7 +53,7 @@ struct LinkSlot {
 ///   [`transport_failed`](Self::transport_failed), [`handle_input`](Self::handle_input),
 ///   [`handle_eof`](Self::handle_eof), [`handle_timeout`](Self::handle_timeout);
 /// - commands: [`call`](Self::call), [`notify`](Self::notify), [`cancel`](Self::cancel),
-///   [`close`](Self::close);
+///   [`close`](Self::close), [`set_reading`](Self::set_reading);
 /// - outputs, drained after every input or command: [`poll_transmit`](Self::poll_transmit),
 ///   [`poll_event`](Self::poll_event), [`poll_timeout`](Self::poll_timeout);
 /// - getters: [`state`](Self::state), [`current_attempt`](Self::current_attempt),
@@ -110,6 +110,8 @@ pub struct Session {
     queue: Queue,
     events: VecDeque<Event>,
     counters: Counters,
+    /// The owner reads the current transport (see [`set_reading`](Session::set_reading)).
+    reading: bool,
 }
 
 impl Session {
@@ -145,6 +147,7 @@ impl Session {
             queue: Queue::default(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            reading: true,
         })
     }
 
@@ -371,6 +374,44 @@ impl Session {
         true
     }
 
+    /// Tells the session whether its owner reads the current transport; `true` until said
+    /// otherwise, for every link to come as well.
+    ///
+    /// An owner may stop reading to hold the server back while something downstream of it
+    /// is full (a consumer of notifications, say): the peer then waits in the transport,
+    /// nothing is dropped. Meanwhile the peer seems silent, but the silence is the owner's,
+    /// so the heartbeat sends no ping and declares no link dead. Once the owner reads
+    /// again, the pings sent before are forgotten and the peer has a whole
+    /// [`Heartbeat::timeout`](super::Heartbeat::timeout) from `now` to show a sign of
+    /// life; a ping that fell due meanwhile is due at once. Other deadlines (calls,
+    /// connect, close) run on.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tether_core::handshake::ClientRequest;
+    /// use tether_core::session::{Config, Session};
+    ///
+    /// let now = Instant::now();
+    /// let request = ClientRequest { host: "node-2:7000".into(), path: "/rpc".into(), ..Default::default() };
+    /// let mut session = Session::new(now, Config::default(), request, [1; 32]).unwrap();
+    /// // The consumer of the server's notifications is full: stop reading for a while.
+    /// session.set_reading(now, false);
+    /// // It took some: read again, and the heartbeat counts from here.
+    /// session.set_reading(now + Duration::from_secs(60), true);
+    /// ```
+    pub fn set_reading(&mut self, now: Instant, reading: bool) {
+        self.touch(now);
+        if self.reading == reading {
+            return;
+        }
+        self.reading = reading;
+        if reading {
+            if let Some(beat) = self.link.as_mut().and_then(|link| link.beat.as_mut()) {
+                beat.resume(now);
+            }
+        }
+    }
+
     /// Closes the session: queued calls end with [`EndReason::Closed`], the open link (if
     /// any) is closed with 1000 and calls still in flight end when it is closed
     /// ([`EndReason::ConnectionLost`]); then the transport is dropped
@@ -456,7 +497,11 @@ impl Session {
             let link_timers = [
                 link.channel.as_ref().and_then(Channel::poll_timeout),
                 link.connect_deadline.filter(|_| !link.opened),
-                link.beat.as_ref().and_then(Beat::next),
+                // Paused while the owner does not read (see `set_reading`).
+                link.beat
+                    .as_ref()
+                    .filter(|_| self.reading)
+                    .and_then(Beat::next),
             ];
             next = link_timers.into_iter().flatten().chain(next).min();
         }

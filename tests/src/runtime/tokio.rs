@@ -21,6 +21,9 @@ pub mod interop_tls;
 #[path = "../loopback.rs"]
 pub mod loopback;
 #[allow(clippy::duplicate_mod)]
+#[path = "../notifications.rs"]
+pub mod notifications;
+#[allow(clippy::duplicate_mod)]
 #[path = "../pool.rs"]
 pub mod pool;
 #[allow(clippy::duplicate_mod)]

@@ -246,8 +246,11 @@ impl Session {
         }
     }
 
-    /// Runs the heartbeat of the open link.
+    /// Runs the heartbeat of the open link, unless the owner does not read it.
     pub(super) fn beat(&mut self, now: Instant) {
+        if !self.reading {
+            return;
+        }
         loop {
             let Some(link) = self.link.as_mut().filter(|link| !link.ending) else {
                 return;
