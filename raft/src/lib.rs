@@ -1,5 +1,5 @@
 //! Raft over tether: [openraft]'s network on a node's [`Peers`](tether_adapter::pool::Peers),
-//! and the pieces a node needs to serve it.
+//! and a replicated key-value store on it ([`kv`]).
 //!
 //! - [`Network`] is openraft's `RaftNetworkFactory`, and the [`Client`] it makes per peer
 //!   is openraft's `RaftNetworkV2`: votes, appends and heartbeats are JSON-RPC calls on the
@@ -9,6 +9,8 @@
 //!   `Unreachable` backs off, a lost link or a timeout retries).
 //! - [`route`] serves the other side, the `raft/*` methods ([`methods`]), on the node's
 //!   router; [`SnapshotInbox`] puts chunks back together.
+//! - [`kv`] is the demo: an in-memory log, a `BTreeMap` state machine with snapshots, and a
+//!   node serving Raft, management and key-value methods on one tether port.
 //!
 //! The network is written once for every runtime (`R: tether_adapter::Runtime`).
 //!
@@ -58,11 +60,13 @@
 //! `openraft-rt-tokio`'s `TokioMpsc`, `TokioWatch`, `TokioOneshot` and `TokioMutex`, which
 //! are `tokio::sync` and need no tokio runtime (tether's adapter uses `tokio::sync` on smol
 //! the same way). Nothing in openraft 0.10 calls tokio's reactor or executor directly. The
-//! network here is generic over tether's runtime already.
+//! network here is generic over tether's runtime already, and [`kv::Kv`] is generic over
+//! openraft's, so a smol node is that runtime plus a `Peers<AsyncStd>`.
 //!
 //! [openraft]: https://docs.rs/openraft/0.10.0-alpha.37
 
 mod errors;
+pub mod kv;
 pub mod methods;
 mod network;
 mod service;
