@@ -166,3 +166,111 @@ impl<C: RaftTypeConfig> SnapshotInbox<C> {
         Ok(Received::Complete(done.vote, snapshot))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+    use openraft::vote::{RaftLeaderId, RaftVote};
+
+    use super::*;
+    use crate::kv::KvTokio as C;
+
+    fn snapshot(len: usize) -> SnapshotOf<C, Vec<u8>> {
+        SnapshotOf::<C, Vec<u8>> {
+            meta: SnapshotMetaOf::<C>::default(),
+            snapshot: (0..len).map(|i| (i % 251) as u8).collect(),
+        }
+    }
+
+    fn vote(term: u64) -> VoteOf<C> {
+        VoteOf::<C>::from_leader_id(openraft::impls::leader_id_adv::LeaderId::new(term, 1), true)
+    }
+
+    #[test]
+    fn every_size_and_chunk_size_round_trips() {
+        let vote = vote(1);
+        for len in [0, 1, 2, 3, 7, 8, 9, 100] {
+            for chunk_size in [1, 2, 3, 8, 1000] {
+                let sent = snapshot(len);
+                let inbox = SnapshotInbox::<C>::new(1 << 20);
+                let chunks: Vec<_> = chunks::<C>(&vote, 7, &sent, chunk_size).collect();
+                assert_eq!(chunks.len(), len.div_ceil(chunk_size).max(1));
+                let last = chunks.len() - 1;
+                for (i, chunk) in chunks.into_iter().enumerate() {
+                    match inbox.receive(chunk) {
+                        Ok(Received::More) => assert!(i < last, "{len}/{chunk_size}: early end"),
+                        Ok(Received::Complete(got_vote, got)) => {
+                            assert_eq!(i, last);
+                            assert_eq!(got_vote, vote);
+                            assert_eq!(got.snapshot, sent.snapshot);
+                        }
+                        Err(e) => panic!("{len}/{chunk_size}: chunk {i}: {e:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_out_of_order_or_of_another_transfer_is_refused() {
+        let vote = vote(1);
+        let sent = snapshot(10);
+        let inbox = SnapshotInbox::<C>::new(1 << 20);
+        let first: Vec<_> = chunks::<C>(&vote, 1, &sent, 4).collect();
+        let other: Vec<_> = chunks::<C>(&vote, 2, &sent, 4).collect();
+        // Nothing started: a middle chunk continues nothing.
+        let refused = inbox
+            .receive(first[1].clone())
+            .expect_err("no transfer yet");
+        assert_eq!(refused.code, code::SNAPSHOT_OUT_OF_ORDER);
+        assert!(matches!(
+            inbox.receive(first[0].clone()),
+            Ok(Received::More)
+        ));
+        assert!(matches!(
+            inbox.receive(first[1].clone()),
+            Ok(Received::More)
+        ));
+        // A repeated chunk, or the next one of another transfer: refused.
+        for wrong in [&first[1], &other[2]] {
+            let refused = inbox.receive(wrong.clone()).expect_err("out of order");
+            assert_eq!(refused.code, code::SNAPSHOT_OUT_OF_ORDER);
+        }
+        // The transfer in progress goes on after refusals.
+        assert!(matches!(
+            inbox.receive(first[2].clone()),
+            Ok(Received::Complete(..))
+        ));
+        // Another transfer starts from its first chunk and completes.
+        for (i, chunk) in other.into_iter().enumerate() {
+            let received = inbox.receive(chunk).expect("the new transfer");
+            assert_eq!(matches!(received, Received::Complete(..)), i == 2);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_over_the_limit_or_past_its_size_is_refused() {
+        let vote = vote(1);
+        let inbox = SnapshotInbox::<C>::new(5);
+        let big = snapshot(6);
+        let chunk = chunks::<C>(&vote, 1, &big, 100).next().expect("a chunk");
+        assert_eq!(
+            inbox.receive(chunk).expect_err("too big").code,
+            code::SNAPSHOT_TOO_LARGE
+        );
+
+        let inbox = SnapshotInbox::<C>::new(100);
+        let mut lying = chunks::<C>(&vote, 1, &snapshot(4), 100)
+            .next()
+            .expect("a chunk");
+        lying.total = 2;
+        let refused = inbox.receive(lying).expect_err("past its size");
+        assert_eq!(refused.code, ErrorObject::INVALID_PARAMS);
+        let mut garbled = chunks::<C>(&vote, 1, &snapshot(4), 100)
+            .next()
+            .expect("a chunk");
+        garbled.data = "not base64!".into();
+        let refused = inbox.receive(garbled).expect_err("not base64");
+        assert_eq!(refused.code, ErrorObject::INVALID_PARAMS);
+    }
+}
