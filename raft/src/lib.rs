@@ -11,8 +11,10 @@
 //!   router; [`SnapshotInbox`] puts chunks back together.
 //! - [`kv`] is the demo: an in-memory log, a `BTreeMap` state machine with snapshots, and a
 //!   node serving Raft, management and key-value methods on one tether port.
+//! - [`SmolRuntime`] runs openraft on smol and async-std.
 //!
-//! The network is written once for every runtime (`R: tether_adapter::Runtime`).
+//! The network is written once for every runtime (`R: tether_adapter::Runtime`), the store
+//! once for every openraft runtime ([`kv::Kv`]).
 //!
 //! # Which openraft
 //!
@@ -52,16 +54,17 @@
 //!
 //! # smol
 //!
-//! openraft runs on whatever `C::AsyncRuntime` the type config names. On smol that is an
-//! `AsyncRuntime` of about 150 lines: `spawn` on smol's executor (a `JoinHandle` that
-//! detaches on drop, as tokio's does, and catches a panic to report it as a join error),
-//! `sleep`/`timeout` on `async-io`'s `Timer`, `std::time::Instant` (which already implements
-//! openraft's `Instant`), `rand::rng()`, and for the channels and the mutex
-//! `openraft-rt-tokio`'s `TokioMpsc`, `TokioWatch`, `TokioOneshot` and `TokioMutex`, which
-//! are `tokio::sync` and need no tokio runtime (tether's adapter uses `tokio::sync` on smol
-//! the same way). Nothing in openraft 0.10 calls tokio's reactor or executor directly. The
-//! network here is generic over tether's runtime already, and [`kv::Kv`] is generic over
-//! openraft's, so a smol node is that runtime plus a `Peers<AsyncStd>`.
+//! openraft runs on whatever `AsyncRuntime` the type config names, and 0.10's trait covers
+//! everything it uses, so smol took [`SmolRuntime`], about 200 lines with its docs: tasks
+//! on `async-global-executor` (where `tether-async-std` spawns; a handle detaches its task
+//! when dropped and reports a panic as a join error), sleeps and timeouts on `async-io`'s
+//! timer, `std::time::Instant`, `rand`'s thread-local generator, and for channels and the
+//! mutex `openraft-rt-tokio`'s, which are `tokio::sync`'s and need no tokio runtime (as in
+//! tether's adapter). It passes openraft's own runtime suite (`openraft_rt::testing`), and
+//! the store's scenarios run on tokio (`KvNode<Tokio, TokioRuntime>`) and on smol
+//! (`KvNode<AsyncStd, SmolRuntime>`) alike. Nothing in openraft 0.10 calls tokio's reactor
+//! or executor behind the runtime's back; tokio is still compiled in, for its `sync`
+//! module and for `openraft-rt-tokio`, which its `TokioRuntime` lives in.
 //!
 //! [openraft]: https://docs.rs/openraft/0.10.0-alpha.37
 
@@ -70,10 +73,12 @@ pub mod kv;
 pub mod methods;
 mod network;
 mod service;
+mod smol;
 mod snapshot;
 
 pub use network::{Client, Network, NetworkConfig};
 pub use service::{fatal, route, RaftCell};
+pub use smol::SmolRuntime;
 pub use snapshot::{Received, SnapshotChunk, SnapshotInbox};
 
 /// The openraft release this crate is built on.
