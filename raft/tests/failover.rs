@@ -1,31 +1,20 @@
 //! Three store nodes over real sockets on loopback: they form a cluster, take writes, lose
 //! their leader, elect another, and take writes again; no acknowledged write is lost.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use openraft::TokioRuntime;
+use common::eventually;
+use tether_adapter::rpc::{CallError, Client, ClientConfig};
+use tether_adapter::Runtime;
 use tether_raft::kv::{self, KvNode, Metrics, NodeConfig, Read, Request, Value, Write, Written};
-use tether_raft::openraft;
-use tether_tokio::rpc::{CallError, Client, ClientConfig};
-use tether_tokio::Tokio;
-
-type Node = KvNode<Tokio, TokioRuntime>;
-
-/// Waits up to `limit` for `check` to give something.
-async fn eventually<T>(limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(Instant::now() < end, "gave up after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use tether_raft::openraft::{AsyncRuntime, TokioRuntime};
+use tether_raft::SmolRuntime;
 
 /// The leader every client's node agrees on, once they agree.
-async fn agreed_leader(clients: &BTreeMap<u64, Client>) -> u64 {
+async fn agreed_leader<R: Runtime>(clients: &BTreeMap<u64, Client<R>>) -> u64 {
     eventually(Duration::from_secs(15), async || {
         let mut leaders = Vec::new();
         for client in clients.values() {
@@ -39,7 +28,7 @@ async fn agreed_leader(clients: &BTreeMap<u64, Client>) -> u64 {
 }
 
 /// Writes `key=value` through `client`'s node until one attempt is acknowledged.
-async fn write(client: &Client, key: &str, value: &str) -> Written {
+async fn write<R: Runtime>(client: &Client<R>, key: &str, value: &str) -> Written {
     let params = Write {
         request: Request::Set {
             key: key.into(),
@@ -63,7 +52,7 @@ async fn write(client: &Client, key: &str, value: &str) -> Written {
     .await
 }
 
-async fn read(client: &Client, key: &str) -> Option<String> {
+async fn read<R: Runtime>(client: &Client<R>, key: &str) -> Option<String> {
     let params = Read {
         key: key.into(),
         forwarded: false,
@@ -75,18 +64,26 @@ async fn read(client: &Client, key: &str) -> Option<String> {
     .value
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leader_killed_new_leader_elected_no_acknowledged_write_lost() {
+#[test]
+fn tokio_leader_killed_new_leader_elected_no_acknowledged_write_lost() {
+    common::on_tokio(failover::<tether_tokio::Tokio, TokioRuntime>());
+}
+
+#[test]
+fn smol_leader_killed_new_leader_elected_no_acknowledged_write_lost() {
+    common::on_smol(failover::<tether_async_std::AsyncStd, SmolRuntime>());
+}
+
+async fn failover<R: Runtime, Rt: AsyncRuntime>() {
     let mut nodes = BTreeMap::new();
     for id in 1..=3 {
-        let node = Node::start(NodeConfig::new(id, "127.0.0.1:0"))
-            .await
-            .expect("start");
+        let config = NodeConfig::new(id, "127.0.0.1:0");
+        let node = KvNode::<R, Rt>::start(config).await.expect("start");
         nodes.insert(id, node);
     }
     let mut clients = BTreeMap::new();
     for (id, node) in &nodes {
-        let client = Client::connect(node.url(), ClientConfig::default())
+        let client = Client::<R>::connect(node.url(), ClientConfig::default())
             .await
             .expect("connect");
         clients.insert(*id, client);

@@ -1,17 +1,18 @@
 //! A node that joins after the log was compacted catches up by a snapshot, sent in many
 //! chunks on the bulk lane, then becomes a voter.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::sleep;
 use openraft::async_runtime::WatchReceiver;
-use openraft::{SnapshotPolicy, TokioRuntime};
+use openraft::{AsyncRuntime, SnapshotPolicy, TokioRuntime};
+use tether_adapter::rpc::{Client, ClientConfig};
+use tether_adapter::Runtime;
 use tether_raft::kv::{self, Changed, KvNode, Metrics, NodeConfig, Request, Write, Written};
-use tether_raft::openraft;
-use tether_tokio::rpc::{Client, ClientConfig};
-use tether_tokio::Tokio;
-
-type Node = KvNode<Tokio, TokioRuntime>;
+use tether_raft::{openraft, SmolRuntime};
 
 fn config(id: u64) -> NodeConfig {
     let mut config = NodeConfig::new(id, "127.0.0.1:0");
@@ -23,13 +24,23 @@ fn config(id: u64) -> NodeConfig {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_late_node_catches_up_by_a_chunked_snapshot() {
+#[test]
+fn tokio_a_late_node_catches_up_by_a_chunked_snapshot() {
+    common::on_tokio(late_node::<tether_tokio::Tokio, TokioRuntime>());
+}
+
+#[test]
+fn smol_a_late_node_catches_up_by_a_chunked_snapshot() {
+    common::on_smol(late_node::<tether_async_std::AsyncStd, SmolRuntime>());
+}
+
+async fn late_node<R: Runtime, Rt: AsyncRuntime>() {
     let mut nodes = BTreeMap::new();
     for id in 1..=3 {
-        nodes.insert(id, Node::start(config(id)).await.expect("start"));
+        let node = KvNode::<R, Rt>::start(config(id)).await.expect("start");
+        nodes.insert(id, node);
     }
-    let first = Client::connect(nodes[&1].url(), ClientConfig::default())
+    let first = Client::<R>::connect(nodes[&1].url(), ClientConfig::default())
         .await
         .expect("connect");
     let members = [1, 2]
@@ -47,9 +58,9 @@ async fn a_late_node_catches_up_by_a_chunked_snapshot() {
         if let Some(leader) = metrics.leader {
             break leader;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        sleep(Duration::from_millis(50)).await;
     };
-    let client = Client::connect(nodes[&leader].url(), ClientConfig::default())
+    let client = Client::<R>::connect(nodes[&leader].url(), ClientConfig::default())
         .await
         .expect("connect");
     for i in 0..300 {
@@ -69,7 +80,7 @@ async fn a_late_node_catches_up_by_a_chunked_snapshot() {
             break;
         }
         assert!(Instant::now() < end, "no snapshot: {m:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        sleep(Duration::from_millis(50)).await;
     }
 
     // Node 3 joins: the entries it needs are gone, so it gets the snapshot.
@@ -94,7 +105,7 @@ async fn a_late_node_catches_up_by_a_chunked_snapshot() {
             "node 3 has {} keys",
             third.state_machine().len()
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        sleep(Duration::from_millis(50)).await;
     }
     let m = third.raft().metrics().borrow_watched().clone();
     assert!(m.snapshot.is_some(), "node 3 installed no snapshot: {m:?}");
