@@ -1,0 +1,36 @@
+//! The demo: a replicated key-value store on openraft and tether.
+//!
+//! A node ([`KvNode`]) is one tether port serving three sets of JSON-RPC methods:
+//!
+//! | methods | what | |
+//! |---|---|---|
+//! | `raft/vote`, `raft/pre_vote`, `raft/append`, `raft/snapshot`, `raft/transfer_leader` | Raft between the nodes | [`methods`](crate::methods) |
+//! | `mgmt/init`, `mgmt/add_learner`, `mgmt/change_membership`, `mgmt/metrics` | management | [`Init`], [`AddLearner`], [`ChangeMembership`], [`Metrics`] |
+//! | `kv/write`, `kv/read` | the store | [`Write`], [`Read`] |
+//!
+//! `kv/write` commits through the leader: a follower forwards it there and answers with the
+//! leader's answer, or, if it knows no leader or the write was already forwarded once,
+//! with error [`NOT_LEADER`](codes::NOT_LEADER) naming the leader it knows. `kv/read` is
+//! linearizable: the leader confirms its leadership with a quorum and waits until it has
+//! applied everything committed when the read came (openraft's read index,
+//! `Raft::ensure_linearizable`); a follower forwards the read to the leader.
+//!
+//! The log ([`LogStore`]) and the map ([`StateMachine`]) live in memory; snapshots are the
+//! map as JSON.
+
+mod api;
+mod config;
+mod log_store;
+mod node;
+mod state_machine;
+mod types;
+
+pub use api::{codes, ADD_LEARNER, CHANGE_MEMBERSHIP, INIT, METRICS, READ, WRITE};
+pub use config::{Kv, KvTokio};
+pub use log_store::LogStore;
+pub use node::{KvNode, NodeConfig};
+pub use state_machine::StateMachine;
+pub use types::{
+    AddLearner, ChangeMembership, Changed, Init, Metrics, Read, Request, Response, Value, Write,
+    Written,
+};
