@@ -1,6 +1,7 @@
 //! The pieces of the `runtimes` bench: servers run as child processes (the adapters'
 //! release-built `echo_server` and `rpc_server` examples), their CPU time read from
-//! `/proc`, and a load client that drives many connections at once.
+//! `/proc` (the `pool` bench reads its children with the same functions), and a load
+//! client that drives many connections at once.
 //!
 //! The load client is `echo`'s, spread over connections: it does the upgrade by hand, keeps
 //! a fixed window of pre-encoded masked frames in flight on every connection, and counts
@@ -91,9 +92,7 @@ impl ServerProcess {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("{} exited: {status}", self.program);
         }
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .unwrap_or_else(|e| panic!("read /proc/{}/stat: {e}", self.pid()));
-        parse_cpu_ticks(&stat).unwrap_or_else(|| panic!("unexpected /proc stat line: {stat}"))
+        process_cpu_ticks(self.pid())
     }
 }
 
@@ -103,24 +102,7 @@ impl ServerProcess {
     /// sleep), which is what hand-offs between threads cost. Threads that have exited are
     /// not counted; the example servers keep theirs.
     pub fn context_switches(&self) -> u64 {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return 0;
-        };
-        let mut total = 0;
-        for task in tasks.flatten() {
-            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
-                continue;
-            };
-            for line in status.lines() {
-                if let Some(rest) = line
-                    .strip_prefix("voluntary_ctxt_switches:")
-                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
-                {
-                    total += rest.trim().parse::<u64>().unwrap_or(0);
-                }
-            }
-        }
-        total
+        process_context_switches(self.pid())
     }
 
     /// How many threads the server runs now.
@@ -150,6 +132,41 @@ fn read_address(stdout: ChildStdout, tx: mpsc::Sender<SocketAddr>) {
         }
     }
     for _ in lines {}
+}
+
+/// CPU time process `pid` has used so far, user plus system, all its threads, in clock
+/// ticks (see [`clock_ticks_per_second`]).
+///
+/// # Panics
+/// If `/proc/PID/stat` cannot be read or parsed (the process is gone).
+pub fn process_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
+    parse_cpu_ticks(&stat).unwrap_or_else(|| panic!("unexpected /proc stat line: {stat}"))
+}
+
+/// Context switches of process `pid`'s threads so far, voluntary and not, summed from
+/// `/proc/PID/task/*/status`: how often its threads went to sleep (or were put to sleep).
+/// Threads that have exited are not counted. 0 if the process is gone.
+pub fn process_context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(rest) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += rest.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
 }
 
 /// CPU time this process (the load client) has used so far, in clock ticks, as
