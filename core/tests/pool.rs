@@ -419,3 +419,25 @@ fn a_refused_dial_whose_peer_link_never_comes_fails_as_unreachable() {
     assert_eq!(outcomes(&c.take(2)), vec![(b, Err(EndReason::Unreachable))]);
     assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Down);
 }
+
+#[test]
+fn a_large_message_is_handed_out_to_be_parsed_and_its_call_still_gets_its_own_answer() {
+    let mut c = cluster(2);
+    let small = c.call(1, 2, "echo", 1);
+    c.settle();
+    let big = "x".repeat(300 << 10);
+    let params = to_raw_value(&[&big]).unwrap();
+    let now = c.now();
+    let a = c
+        .pool(1)
+        .call_on(now, NodeId(2), Lane::Bulk, "echo", Some(&params), None)
+        .unwrap();
+    c.settle();
+    // The request on node 2, and its answer on node 1.
+    assert_eq!(c.parsed, 2);
+    let got = outcomes(&c.take(1));
+    assert!(got.iter().any(|(id, r)| *id == small && r.is_ok()));
+    let answer = got.iter().find(|(id, _)| *id == a).map(|(_, r)| r.clone());
+    let answer = answer.unwrap().unwrap();
+    assert!(answer.len() > 300 << 10 && answer.contains(&big));
+}

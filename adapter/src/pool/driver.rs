@@ -8,6 +8,11 @@
 //! ([`Core::turn`]) and acts on them after unlocking: wakes the link tasks that have bytes
 //! to write (the pool's ready queue, so only those), dials, hands answers to callers,
 //! starts handlers. No lock is held across an await, and no event scans every link.
+//!
+//! The lock is never held for work that grows with a message's size: a call's request is
+//! encoded before it is taken ([`Request`](tether_core::rpc::Request)), and a large
+//! incoming message is parsed after the pool hands it out (`Event::Parse`). So a 64 MiB
+//! message on a node's bulk link holds up nothing on its control link.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -16,7 +21,7 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 use tether_core::pool::{Event, LinkId, NodeId, Pool};
-use tether_core::rpc::{ErrorObject, ReplyTo};
+use tether_core::rpc::{ErrorObject, ReplyTo, Unparsed};
 use tether_core::session::CallId;
 use tether_tls::ClientTls;
 use tokio::sync::{watch, Notify};
@@ -57,6 +62,11 @@ enum Action {
         method: String,
         params: Option<Box<RawValue>>,
     },
+    /// A large message to parse outside the lock.
+    Parse {
+        link: LinkId,
+        unparsed: Unparsed,
+    },
     Finished,
 }
 
@@ -85,6 +95,7 @@ impl Core {
                     }
                 }
                 Event::Peer { node, state } => debug!(%node, ?state, "peer"),
+                Event::Parse { link, unparsed } => actions.push(Action::Parse { link, unparsed }),
                 Event::Response { call, result, .. } => {
                     if let Some(done) = self.waiters.remove(&call) {
                         actions.push(Action::Done(done, result.map_err(CallError::Rpc)));
@@ -196,6 +207,12 @@ impl<R: Runtime> Shared<R> {
                 method,
                 params,
             } => self.serve(link, reply, &method, params),
+            Action::Parse { link, unparsed } => {
+                // The one part of taking a message whose time grows with its size: done
+                // here, with the lock released, so no other link waits for it.
+                let parsed = unparsed.parse();
+                self.locked(|core| core.pool.handle_parsed(R::now(), link, parsed));
+            }
             Action::Finished => {
                 self.finished.send_replace(true);
                 self.ticker.notify_one();

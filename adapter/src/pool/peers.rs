@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tether_core::pool::{Lane, NodeId, PeerState, Pool, Stats};
+use tether_core::rpc::Request;
 use tether_core::session::CallId;
 use tokio::sync::Notify;
 use tracing::{debug, Instrument};
@@ -196,9 +197,11 @@ impl<R: Runtime> Peers<R> {
         P: Serialize + ?Sized,
     {
         let params = encode_params(params).map_err(|e| NodeError::new(node, e))?;
+        let request =
+            Request::new(method, params.as_deref()).map_err(|e| NodeError::new(node, e))?;
         self.handle
             .shared
-            .locked(|core| core.pool.notify(R::now(), node, method, params.as_deref()))
+            .locked(|core| core.pool.notify_request(R::now(), node, request))
             .map_err(|e| NodeError::new(node, e))
     }
 
@@ -277,13 +280,16 @@ impl<R: Runtime> Peers<R> {
         params: Option<&RawValue>,
         timeout: Option<Duration>,
     ) -> Result<Started<R>, NodeError> {
+        // Encoded here, before the lock: the copy of the params takes time in proportion
+        // to their size, and every link of the pool waits for the lock.
+        let request = Request::new(method, params).map_err(|e| NodeError::new(node, e))?;
         let (done, rx) = Once::channel();
         let shared = &self.handle.shared;
         let id = shared
             .locked(|core| {
                 let id = core
                     .pool
-                    .call_on(R::now(), node, lane, method, params, timeout)?;
+                    .call_request(R::now(), node, lane, request, timeout)?;
                 core.waiters.insert(id, done);
                 Ok(id)
             })

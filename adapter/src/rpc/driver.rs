@@ -122,6 +122,12 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Event::Open { .. } => debug!("open"),
+            // This channel is the driver's alone, so a message handed out (were
+            // `parse_aside` set) is parsed right here.
+            Event::Parse(unparsed) => {
+                let parsed = unparsed.parse();
+                self.channel.handle_parsed(R::now(), parsed);
+            }
             Event::Request {
                 reply,
                 method,

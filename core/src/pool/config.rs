@@ -32,7 +32,9 @@ pub struct Config {
     pub ws: ws::Config,
     /// The JSON-RPC settings of every link: `default_timeout` is every call's deadline
     /// unless it gives its own, `max_in_flight` bounds the calls written on one link
-    /// (more wait in the node's queue).
+    /// (more wait in the node's queue), and messages past `parse_aside` (256 KiB by
+    /// default) come out as [`Event::Parse`](super::Event::Parse) to be parsed by the
+    /// driver.
     pub rpc: rpc::Config,
     /// How long a link may take from its `Connect` to open.
     pub connect_timeout: Duration,
@@ -56,7 +58,10 @@ impl Config {
         Config {
             node,
             ws: ws::Config::default(),
-            rpc: rpc::Config::default(),
+            rpc: rpc::Config {
+                parse_aside: Some(256 << 10),
+                ..rpc::Config::default()
+            },
             connect_timeout: Duration::from_secs(5),
             heartbeat: Some(Heartbeat {
                 interval: Duration::from_secs(1),

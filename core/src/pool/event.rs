@@ -3,7 +3,7 @@
 use serde_json::value::RawValue;
 
 use super::{LinkId, NodeId, PeerState};
-use crate::rpc::{EndReason, ErrorObject, ReplyTo};
+use crate::rpc::{EndReason, ErrorObject, ReplyTo, Unparsed};
 use crate::session::CallId;
 
 /// Something that happened in a pool, drained with [`Pool::poll_event`](super::Pool::poll_event).
@@ -63,6 +63,16 @@ pub enum Event {
         method: String,
         /// The params as raw JSON, if any.
         params: Option<Box<RawValue>>,
+    },
+    /// A large message came on `link` (at least `rpc.parse_aside`): parse it where the
+    /// time that takes holds up nothing else ([`Unparsed::parse`]) and hand it back with
+    /// [`handle_parsed`](super::Pool::handle_parsed). The link takes no other message
+    /// until then.
+    Parse {
+        /// The link it came on.
+        link: LinkId,
+        /// The message.
+        unparsed: Unparsed,
     },
     /// A peer notifies us.
     Notification {

@@ -17,7 +17,9 @@ use super::{Config, Event, Lane, LinkId, NodeId, PeerState, Stats};
 use crate::frame::CloseCode;
 use crate::handshake::ClientRequest;
 use crate::rng::{Rng, Seed};
-use crate::rpc::{Channel, EndReason, ErrorObject, Refused, ReplyTo, RespondError};
+use crate::rpc::{
+    Channel, EndReason, ErrorObject, Parsed, Refused, ReplyTo, Request, RespondError,
+};
 use crate::session::CallId;
 use crate::ws;
 
@@ -139,11 +141,27 @@ impl Pool {
         params: Option<&RawValue>,
         timeout: Option<Duration>,
     ) -> Result<CallId, Refused> {
-        self.check(node, lane, method, params)?;
+        self.check(node, lane, 0)?;
+        let request = Request::new(method, params)?;
+        self.call_request(now, node, lane, request, timeout)
+    }
+
+    /// [`call_on`](Self::call_on) with the request encoded beforehand
+    /// ([`Request::new`]): the copy of the params, which takes time in proportion to their
+    /// size, is done before, wherever the caller likes (outside a lock, say).
+    pub fn call_request(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        lane: Lane,
+        request: Request,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, Refused> {
+        self.check(node, lane, request.len())?;
         let id = CallId(self.next_call);
         self.next_call += 1;
         let deadline = now.checked_add(timeout.unwrap_or(self.config.rpc.default_timeout));
-        let call = Call::new(node, lane, now, deadline, method, params);
+        let call = Call::new(node, lane, now, deadline, request);
         self.calls.insert(id, call);
         self.calls_made += 1;
         self.peer(node).counters.calls += 1;
@@ -159,9 +177,19 @@ impl Pool {
         method: &str,
         params: Option<&RawValue>,
     ) -> Result<(), Refused> {
-        self.check(node, Lane::Control, method, params)?;
-        let item = Queued::notify(method, params);
-        self.enqueue(now, node, Lane::Control, item);
+        let request = Request::new(method, params)?;
+        self.notify_request(now, node, request)
+    }
+
+    /// [`notify`](Self::notify) with the request encoded beforehand.
+    pub fn notify_request(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        request: Request,
+    ) -> Result<(), Refused> {
+        self.check(node, Lane::Control, request.len())?;
+        self.enqueue(now, node, Lane::Control, Queued::Notify(request));
         Ok(())
     }
 
@@ -288,6 +316,15 @@ impl Pool {
             }
         }
         channel.handle_input(now, data);
+        self.after(now, link);
+    }
+
+    /// A message of `link` handed out with [`Event::Parse`], parsed.
+    pub fn handle_parsed(&mut self, now: Instant, link: LinkId, parsed: Parsed) {
+        let Some(channel) = self.links.get_mut(link).and_then(|l| l.channel.as_mut()) else {
+            return;
+        };
+        channel.handle_parsed(now, parsed);
         self.after(now, link);
     }
 

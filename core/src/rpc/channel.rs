@@ -7,11 +7,11 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::batch::Batches;
-use super::message::{self, Entry, Parsed};
+use super::message::{self, Entry};
 use super::pending::{Call, Pending};
 use super::{
-    Config, EndReason, ErrorObject, Event, Id, PeerError, Refused, ReplyTo, RequestId,
-    RespondError, Stats,
+    Config, EndReason, ErrorObject, Event, Id, Parsed, PeerError, Refused, ReplyTo, Request,
+    RequestId, RespondError, Stats, Unparsed,
 };
 use crate::frame::CloseCode;
 use crate::handshake::{ClientRequest, HandshakeError};
@@ -49,6 +49,8 @@ pub struct Channel {
     unsent: VecDeque<(Option<RequestId>, String)>,
     batches: Batches,
     events: VecDeque<Event>,
+    /// A message is out to be parsed (`Event::Parse`) and not back yet.
+    aside: bool,
     /// Counters; `in_flight` is filled in by `stats()`.
     stats: Stats,
 }
@@ -85,6 +87,7 @@ impl Channel {
             unsent: VecDeque::new(),
             batches: Batches::default(),
             events: VecDeque::new(),
+            aside: false,
             stats: Stats::default(),
         }
     }
@@ -150,7 +153,20 @@ impl Channel {
         params: Option<&RawValue>,
         timeout: Option<Duration>,
     ) -> Result<RequestId, Refused> {
-        self.check_callable(params)?;
+        self.check_open()?;
+        self.call_request(now, Request::new(method, params)?, timeout)
+    }
+
+    /// [`call`](Self::call) with the request encoded beforehand ([`Request::new`]), so
+    /// that the work in proportion to the params' size is done before: this only picks
+    /// the id and appends it.
+    pub fn call_request(
+        &mut self,
+        now: Instant,
+        request: Request,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, Refused> {
+        self.check_open()?;
         if self.pending.len() >= self.config.max_in_flight {
             return Err(Refused::Busy(self.pending.len()));
         }
@@ -161,8 +177,7 @@ impl Channel {
                 break id;
             }
         };
-        let text = message::encode_request(Some(id), method, params);
-        let sent = self.write_or_queue(now, Some(id), text);
+        let sent = self.write_or_queue(now, Some(id), request.finish(Some(id)));
         let deadline = now.checked_add(timeout.unwrap_or(self.config.default_timeout));
         self.pending.insert(id, Call { deadline, sent });
         Ok(id)
@@ -175,21 +190,33 @@ impl Channel {
         method: &str,
         params: Option<&RawValue>,
     ) -> Result<(), Refused> {
-        self.check_callable(params)?;
-        let text = message::encode_request(None, method, params);
-        self.write_or_queue(now, None, text);
+        self.check_open()?;
+        self.notify_request(now, Request::new(method, params)?)
+    }
+
+    /// [`notify`](Self::notify) with the request encoded beforehand.
+    pub fn notify_request(&mut self, now: Instant, request: Request) -> Result<(), Refused> {
+        self.check_open()?;
+        self.write_or_queue(now, None, request.finish(None));
         Ok(())
     }
 
-    fn check_callable(&self, params: Option<&RawValue>) -> Result<(), Refused> {
+    /// Whether [`call_request`](Self::call_request) would take a call now: open (or
+    /// opening) and below `max_in_flight`.
+    pub fn takes_calls(&self) -> bool {
+        self.takes_requests() && self.pending.len() < self.config.max_in_flight
+    }
+
+    /// Whether [`notify_request`](Self::notify_request) would take a notification now.
+    pub fn takes_requests(&self) -> bool {
+        self.check_open().is_ok()
+    }
+
+    fn check_open(&self) -> Result<(), Refused> {
         match self.ws.state() {
-            State::Handshaking | State::Open => {}
-            State::Closing => return Err(Refused::Closing),
-            State::Closed => return Err(Refused::Closed),
-        }
-        match params.map(|p| p.get().as_bytes().first()) {
-            None | Some(Some(b'{' | b'[')) => Ok(()),
-            Some(_) => Err(Refused::InvalidParams),
+            State::Handshaking | State::Open => Ok(()),
+            State::Closing => Err(Refused::Closing),
+            State::Closed => Err(Refused::Closed),
         }
     }
 
@@ -312,14 +339,18 @@ impl Channel {
 
     /// Turns what the WebSocket reported into RPC events.
     fn pump(&mut self, now: Instant) {
-        while let Some(event) = self.ws.poll_event() {
+        // While a message is out to be parsed, the ones after it wait in the connection.
+        while !self.aside {
+            let Some(event) = self.ws.poll_event() else {
+                break;
+            };
             match event {
                 ws::Event::Upgrade(request) => self.events.push_back(Event::Upgrade(request)),
                 ws::Event::Open { protocol } => {
                     self.flush_unsent(now);
                     self.events.push_back(Event::Open { protocol });
                 }
-                ws::Event::Message(Message::Text(text)) => self.on_text(now, &text),
+                ws::Event::Message(Message::Text(text)) => self.on_text(now, text),
                 ws::Event::Message(Message::Binary(_)) => {
                     self.stats.binary_messages += 1;
                     self.events.push_back(Event::Invalid(PeerError::Binary));
@@ -357,10 +388,33 @@ impl Channel {
         }
     }
 
-    fn on_text(&mut self, now: Instant, text: &str) {
-        match message::parse(text, self.config.max_batch_len) {
-            Parsed::One(entry) => self.on_entry(now, entry, None),
-            Parsed::Batch(entries) => {
+    fn on_text(&mut self, now: Instant, text: String) {
+        if self.config.parse_aside.is_some_and(|at| text.len() >= at) {
+            self.aside = true;
+            let max_batch = self.config.max_batch_len;
+            self.events
+                .push_back(Event::Parse(Unparsed { text, max_batch }));
+            return;
+        }
+        let parsed = message::parse(&text, self.config.max_batch_len).into_owned();
+        self.on_parsed(now, parsed);
+    }
+
+    /// Takes a message handed out with [`Event::Parse`], parsed; then the messages that
+    /// came after it.
+    pub fn handle_parsed(&mut self, now: Instant, parsed: Parsed) {
+        if !self.aside {
+            return;
+        }
+        self.aside = false;
+        self.on_parsed(now, parsed.0);
+        self.pump(now);
+    }
+
+    fn on_parsed(&mut self, now: Instant, parsed: message::Parsed<Box<RawValue>>) {
+        match parsed {
+            message::Parsed::One(entry) => self.on_entry(now, entry, None),
+            message::Parsed::Batch(entries) => {
                 let slots = entries.iter().filter(|e| wants_answer(e)).count();
                 let batch = (slots > 0).then(|| self.batches.open(slots));
                 let mut next_slot = 0;
@@ -375,33 +429,30 @@ impl Channel {
                     self.on_entry(now, entry, slot);
                 }
             }
-            Parsed::NotJson => {
+            message::Parsed::NotJson => {
                 self.stats.invalid_messages += 1;
                 let error = ErrorObject::new(ErrorObject::PARSE_ERROR, "Parse error");
                 self.answer_error(now, Id::Null, None, &error);
                 self.events.push_back(Event::Invalid(PeerError::NotJson));
             }
-            Parsed::NotRpc(why) => self.invalid_request(now, Id::Null, None, why),
+            message::Parsed::NotRpc(why) => self.invalid_request(now, Id::Null, None, why),
         }
     }
 
-    fn on_entry(&mut self, now: Instant, entry: Entry<'_>, slot: Option<(u64, usize)>) {
+    fn on_entry(&mut self, now: Instant, entry: Entry<Box<RawValue>>, slot: Option<(u64, usize)>) {
         match entry {
             Entry::Request { id, method, params } => self.events.push_back(Event::Request {
                 reply: ReplyTo { id, slot },
                 method,
-                params: params.map(ToOwned::to_owned),
+                params,
             }),
-            Entry::Notification { method, params } => self.events.push_back(Event::Notification {
-                method,
-                params: params.map(ToOwned::to_owned),
-            }),
+            Entry::Notification { method, params } => {
+                self.events
+                    .push_back(Event::Notification { method, params });
+            }
             Entry::Response { id, result } => {
                 match id.filter(|id| self.pending.remove(id).is_some()) {
-                    Some(id) => self.events.push_back(Event::Response {
-                        id,
-                        result: result.map(ToOwned::to_owned),
-                    }),
+                    Some(id) => self.events.push_back(Event::Response { id, result }),
                     None => self.stats.unknown_responses += 1,
                 }
             }
@@ -444,7 +495,7 @@ impl Channel {
 
 /// Entries that take a place in a batch's answer: requests, and invalid requests (answered
 /// with `-32600`). Notifications and responses take none.
-fn wants_answer(entry: &Entry<'_>) -> bool {
+fn wants_answer<P>(entry: &Entry<P>) -> bool {
     matches!(entry, Entry::Request { .. } | Entry::InvalidRequest { .. })
 }
 

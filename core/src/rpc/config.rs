@@ -21,6 +21,12 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Entries in one incoming batch (default 1024); a longer batch is refused with `-32600`.
     pub max_batch_len: usize,
+    /// Text messages at least this long are not parsed inside `handle_input`: they come
+    /// out as [`Event::Parse`](super::Event::Parse), for the owner to parse where it likes
+    /// (outside a lock that other connections wait for) and hand back with
+    /// [`Channel::handle_parsed`](super::Channel::handle_parsed). `None` (the default)
+    /// parses every message inside `handle_input`.
+    pub parse_aside: Option<usize>,
 }
 
 impl Default for Config {
@@ -29,6 +35,7 @@ impl Default for Config {
             default_timeout: Duration::from_secs(30),
             max_in_flight: 1024,
             max_batch_len: 1024,
+            parse_aside: None,
         }
     }
 }

@@ -56,7 +56,41 @@ pub enum Event {
     WsError(ProtocolError),
     /// The connection is over. Every call still pending has ended before this event.
     Closed(CloseInfo),
+    /// A message at least [`Config::parse_aside`](super::Config::parse_aside) long
+    /// arrived: parse it ([`Unparsed::parse`], which takes time in proportion to its size)
+    /// and hand it back with [`Channel::handle_parsed`](super::Channel::handle_parsed).
+    /// Until then the channel takes no other message.
+    Parse(Unparsed),
 }
+
+/// A message to parse, from [`Event::Parse`].
+#[derive(Debug)]
+pub struct Unparsed {
+    pub(crate) text: String,
+    pub(crate) max_batch: usize,
+}
+
+impl Unparsed {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Whether it is empty (it never is: it is at least `parse_aside` long).
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Parses it, copying its params and results out: what
+    /// [`Channel::handle_parsed`](super::Channel::handle_parsed) takes.
+    pub fn parse(self) -> Parsed {
+        Parsed(super::message::parse(&self.text, self.max_batch).into_owned())
+    }
+}
+
+/// A parsed message, for [`Channel::handle_parsed`](super::Channel::handle_parsed).
+#[derive(Debug)]
+pub struct Parsed(pub(crate) super::message::Parsed<Box<RawValue>>);
 
 /// Why a call ended without an answer: the one reason type of the core, in an
 /// [`Channel`](super::Channel)'s [`Event::Ended`] and a

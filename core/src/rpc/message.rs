@@ -15,11 +15,11 @@ use super::{ErrorObject, Id, RequestId};
 
 /// What one text message holds.
 #[derive(Debug)]
-pub(crate) enum Parsed<'a> {
+pub(crate) enum Parsed<P> {
     /// A single object.
-    One(Entry<'a>),
+    One(Entry<P>),
     /// A non-empty batch array, entries in order.
-    Batch(Vec<Entry<'a>>),
+    Batch(Vec<Entry<P>>),
     /// Not JSON at all: answered with `-32700` and id null.
     NotJson,
     /// JSON, but neither an object nor a non-empty array (or a batch over the limit):
@@ -29,27 +29,61 @@ pub(crate) enum Parsed<'a> {
 
 /// One object of a message.
 #[derive(Debug)]
-pub(crate) enum Entry<'a> {
+pub(crate) enum Entry<P> {
     /// A call that wants an answer.
     Request {
         id: Id,
         method: String,
-        params: Option<&'a RawValue>,
+        params: Option<P>,
     },
     /// A call that wants no answer.
-    Notification {
-        method: String,
-        params: Option<&'a RawValue>,
-    },
+    Notification { method: String, params: Option<P> },
     /// An answer to one of our calls; `id` is `None` when it is not one of our ids.
     Response {
         id: Option<RequestId>,
-        result: Result<&'a RawValue, ErrorObject>,
+        result: Result<P, ErrorObject>,
     },
     /// Looks like a request but breaks the spec: answered with `-32600`.
     InvalidRequest { id: Id, why: &'static str },
     /// Looks like a response but breaks the spec: nobody to answer, dropped and counted.
     InvalidResponse { why: &'static str },
+}
+
+impl Parsed<&RawValue> {
+    /// The same with params and results copied out of the text: the part of handling a
+    /// message whose cost grows with its size, with the parse itself.
+    pub(crate) fn into_owned(self) -> Parsed<Box<RawValue>> {
+        match self {
+            Parsed::One(entry) => Parsed::One(entry.into_owned()),
+            Parsed::Batch(entries) => {
+                Parsed::Batch(entries.into_iter().map(Entry::into_owned).collect())
+            }
+            Parsed::NotJson => Parsed::NotJson,
+            Parsed::NotRpc(why) => Parsed::NotRpc(why),
+        }
+    }
+}
+
+impl Entry<&RawValue> {
+    fn into_owned(self) -> Entry<Box<RawValue>> {
+        match self {
+            Entry::Request { id, method, params } => Entry::Request {
+                id,
+                method,
+                params: params.map(ToOwned::to_owned),
+            },
+            Entry::Notification { method, params } => Entry::Notification {
+                method,
+                params: params.map(ToOwned::to_owned),
+            },
+            Entry::Response { id, result } => Entry::Response {
+                id,
+                result: result.map(ToOwned::to_owned),
+            },
+            Entry::InvalidRequest { id, why } => Entry::InvalidRequest { id, why },
+            Entry::InvalidResponse { why } => Entry::InvalidResponse { why },
+        }
+    }
 }
 
 /// Every member we look at, kept raw so a wrong type is an invalid request rather than a
@@ -76,7 +110,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 }
 
 /// Parses one text message; batches longer than `max_batch` are refused whole.
-pub(crate) fn parse(text: &str, max_batch: usize) -> Parsed<'_> {
+pub(crate) fn parse(text: &str, max_batch: usize) -> Parsed<&RawValue> {
     let Ok(raw) = serde_json::from_str::<&RawValue>(text) else {
         return Parsed::NotJson;
     };
@@ -132,7 +166,7 @@ impl<'de> Visitor<'de> for Bounded {
 }
 
 /// Classifies one JSON value of a message.
-fn entry(raw: &RawValue) -> Entry<'_> {
+fn entry(raw: &RawValue) -> Entry<&RawValue> {
     let Ok(obj) = serde_json::from_str::<RawObject>(raw.get()) else {
         // Not an object, or a member given twice.
         return Entry::InvalidRequest {
@@ -153,7 +187,7 @@ fn entry(raw: &RawValue) -> Entry<'_> {
     }
 }
 
-fn request<'a>(obj: &RawObject<'a>, method: &'a RawValue, version_ok: bool) -> Entry<'a> {
+fn request<'a>(obj: &RawObject<'a>, method: &'a RawValue, version_ok: bool) -> Entry<&'a RawValue> {
     let id = match obj.id {
         None => None,
         Some(raw) => match Id::from_raw(raw) {
@@ -183,11 +217,11 @@ fn request<'a>(obj: &RawObject<'a>, method: &'a RawValue, version_ok: bool) -> E
     }
 }
 
-fn invalid(id: Id, why: &'static str) -> Entry<'static> {
+fn invalid<P>(id: Id, why: &'static str) -> Entry<P> {
     Entry::InvalidRequest { id, why }
 }
 
-fn response<'a>(obj: &RawObject<'a>, version_ok: bool) -> Entry<'a> {
+fn response<'a>(obj: &RawObject<'a>, version_ok: bool) -> Entry<&'a RawValue> {
     let bad = |why| Entry::InvalidResponse { why };
     if !version_ok {
         return bad("jsonrpc must be \"2.0\"");
@@ -220,25 +254,17 @@ fn our_id(raw: &RawValue) -> Option<RequestId> {
         .and_then(|text| RequestId::parse(&text))
 }
 
-/// A request (with an id) or a notification (without).
+/// A request (with an id) or a notification (without), as the channel writes it
+/// (through [`Request`](super::Request)); params must be structured.
+#[cfg(test)]
 pub(crate) fn encode_request(
     id: Option<RequestId>,
     method: &str,
     params: Option<&RawValue>,
 ) -> String {
-    let mut out = String::with_capacity(64 + method.len() + params.map_or(0, |p| p.get().len()));
-    out.push_str("{\"jsonrpc\":\"2.0\",");
-    if let Some(id) = id {
-        out.push_str(&format!("\"id\":\"{id}\","));
-    }
-    out.push_str("\"method\":");
-    push_string(&mut out, method);
-    if let Some(params) = params {
-        out.push_str(",\"params\":");
-        out.push_str(params.get());
-    }
-    out.push('}');
-    out
+    super::Request::new(method, params)
+        .map(|request| request.finish(id))
+        .unwrap_or_default()
 }
 
 /// The length of what [`encode_request`] writes for a request with an id (`with_id`) or
@@ -294,7 +320,7 @@ pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) 
 }
 
 /// Appends `s` as a JSON string literal.
-fn push_string(out: &mut String, s: &str) {
+pub(crate) fn push_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -342,7 +368,7 @@ mod tests {
         }
     }
 
-    fn one(text: &str) -> Entry<'_> {
+    fn one(text: &str) -> Entry<&RawValue> {
         match parse(text, 16) {
             Parsed::One(entry) => entry,
             other => panic!("{text}: {other:?}"),

@@ -30,10 +30,12 @@ mod id;
 pub(crate) mod message;
 mod object;
 pub(crate) mod pending;
+mod request;
 
 pub use channel::Channel;
 pub use config::Config;
 pub use error::{PeerError, Refused, RespondError};
-pub use event::{EndReason, Event, ReplyTo, Stats};
+pub use event::{EndReason, Event, Parsed, ReplyTo, Stats, Unparsed};
 pub use id::{Id, RequestId};
 pub use object::ErrorObject;
+pub use request::Request;

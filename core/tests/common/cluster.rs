@@ -36,6 +36,8 @@ pub struct Cluster {
     pub events: Vec<(NodeId, Event)>,
     /// `Connect` events seen, per dialing node.
     pub connects: BTreeMap<NodeId, usize>,
+    /// Messages handed out to be parsed (`Event::Parse`).
+    pub parsed: usize,
 }
 
 #[allow(clippy::disallowed_methods)] // one real instant as the origin of virtual time
@@ -69,6 +71,7 @@ impl Cluster {
             held: Vec::new(),
             events: Vec::new(),
             connects: BTreeMap::new(),
+            parsed: 0,
         }
     }
 
@@ -275,6 +278,12 @@ impl Cluster {
                     }
                 } else {
                     self.held.push((node, link, reply, method));
+                }
+            }
+            Event::Parse { link, unparsed } => {
+                self.parsed += 1;
+                if let Some(pool) = self.pools.get_mut(&node) {
+                    pool.handle_parsed(now, link, unparsed.parse());
                 }
             }
             other => self.events.push((node, other)),

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{Event, Lane, LinkId, NodeId, Pool};
 use crate::pool::timers::Owner;
-use crate::rpc::{EndReason, ErrorObject, Refused, RequestId};
+use crate::rpc::{EndReason, ErrorObject, Refused, Request, RequestId};
 use crate::session::CallId;
 
 /// One call until it ends.
@@ -22,11 +22,10 @@ pub(super) struct Call {
 
 #[derive(Debug)]
 enum State {
-    /// In its node's queue, whole.
-    Waiting {
-        method: String,
-        params: Option<Box<RawValue>>,
-    },
+    /// In its node's queue, encoded but for its id.
+    Waiting(Request),
+    /// Being handed to its link's channel (only inside `flush`).
+    Sending,
     /// Written on `link` with this request id.
     Written { link: LinkId, request: RequestId },
 }
@@ -37,23 +36,19 @@ impl Call {
         lane: Lane,
         now: Instant,
         deadline: Option<Instant>,
-        method: &str,
-        params: Option<&RawValue>,
+        request: Request,
     ) -> Call {
         Call {
             node,
             lane,
             started: now,
             deadline,
-            state: State::Waiting {
-                method: method.to_owned(),
-                params: params.map(ToOwned::to_owned),
-            },
+            state: State::Waiting(request),
         }
     }
 
     pub(super) fn is_waiting(&self) -> bool {
-        matches!(self.state, State::Waiting { .. })
+        matches!(self.state, State::Waiting(_))
     }
 
     /// Waits in a queue, with this deadline.
@@ -63,8 +58,8 @@ impl Call {
 
     fn size(&self) -> usize {
         match &self.state {
-            State::Waiting { method, params } => size(method, params.as_deref()),
-            State::Written { .. } => 0,
+            State::Waiting(request) => request.len(),
+            State::Sending | State::Written { .. } => 0,
         }
     }
 }
@@ -74,43 +69,15 @@ impl Call {
 pub(super) enum Queued {
     /// A call; its request is in the call table (gone if it ended while waiting).
     Call(CallId),
-    /// A notification, whole.
-    Notify {
-        method: String,
-        params: Option<Box<RawValue>>,
-    },
-}
-
-impl Queued {
-    pub(super) fn notify(method: &str, params: Option<&RawValue>) -> Queued {
-        Queued::Notify {
-            method: method.to_owned(),
-            params: params.map(ToOwned::to_owned),
-        }
-    }
-}
-
-fn size(method: &str, params: Option<&RawValue>) -> usize {
-    method.len() + params.map_or(0, |p| p.get().len())
+    /// A notification, encoded.
+    Notify(Request),
 }
 
 impl Pool {
     /// Why a call or notification to `node` cannot be taken, if it cannot.
-    pub(super) fn check(
-        &self,
-        node: NodeId,
-        lane: Lane,
-        method: &str,
-        params: Option<&RawValue>,
-    ) -> Result<(), Refused> {
+    pub(super) fn check(&self, node: NodeId, lane: Lane, size: usize) -> Result<(), Refused> {
         if self.shutdown.is_some() {
             return Err(Refused::Closed);
-        }
-        if !matches!(
-            params.map(|p| p.get().as_bytes().first()),
-            None | Some(Some(b'{' | b'['))
-        ) {
-            return Err(Refused::InvalidParams);
         }
         let limits = self.config.queue;
         let (waiting, bytes, has_link) =
@@ -124,7 +91,7 @@ impl Pool {
                         w.link.is_some() || w.expect_inbound.is_some(),
                     )
                 });
-        if waiting >= limits.max_messages || bytes + size(method, params) > limits.max_bytes {
+        if waiting >= limits.max_messages || bytes.saturating_add(size) > limits.max_bytes {
             return Err(Refused::QueueFull {
                 messages: waiting,
                 bytes,
@@ -144,7 +111,7 @@ impl Pool {
                 let call = self.calls.get(call);
                 (call.map_or(0, Call::size), call.and_then(|c| c.deadline))
             }
-            Queued::Notify { method, params } => (size(method, params.as_deref()), None),
+            Queued::Notify(request) => (request.len(), None),
         };
         if let (Queued::Call(call), Some(at)) = (&item, deadline) {
             self.timers.push(at, Owner::Call(*call));
@@ -172,6 +139,7 @@ impl Pool {
         if !self.links.get(link).is_some_and(|l| l.is_open()) {
             return;
         }
+        let mut failed = None;
         loop {
             let Some(peer) = self.peers.get_mut(&node) else {
                 return;
@@ -187,42 +155,57 @@ impl Pool {
                 return;
             };
             match item {
-                Queued::Notify { method, params } => {
-                    if channel.notify(now, &method, params.as_deref()).is_err() {
-                        peer.queue.push_front(Queued::Notify { method, params });
+                Queued::Notify(request) => {
+                    if !channel.takes_requests() {
+                        peer.queue.push_front(Queued::Notify(request));
                         break;
                     }
                     peer.waiting -= 1;
-                    peer.waiting_bytes = peer
-                        .waiting_bytes
-                        .saturating_sub(size(&method, params.as_deref()));
+                    peer.waiting_bytes = peer.waiting_bytes.saturating_sub(request.len());
+                    // Just checked: the channel takes it.
+                    let _ = channel.notify_request(now, request);
                 }
                 Queued::Call(id) => {
                     // Ended while waiting: it no longer counts.
                     let Some(call) = self.calls.get_mut(&id) else {
                         continue;
                     };
-                    let State::Waiting { method, params } = &call.state else {
+                    if !call.is_waiting() {
+                        continue;
+                    }
+                    if !channel.takes_calls() {
+                        // No room under `max_in_flight` (or the link is closing): it waits
+                        // for an answer to make room, or for the next link.
+                        peer.queue.push_front(Queued::Call(id));
+                        break;
+                    }
+                    let size = call.size();
+                    let timeout = call.deadline.map(|at| at.saturating_duration_since(now));
+                    let State::Waiting(request) =
+                        std::mem::replace(&mut call.state, State::Sending)
+                    else {
                         continue;
                     };
-                    let timeout = call.deadline.map(|at| at.saturating_duration_since(now));
-                    match channel.call(now, method, params.as_deref(), timeout) {
+                    peer.waiting -= 1;
+                    peer.waiting_bytes = peer.waiting_bytes.saturating_sub(size);
+                    match channel.call_request(now, request, timeout) {
                         Ok(request) => {
-                            peer.waiting -= 1;
-                            peer.waiting_bytes = peer.waiting_bytes.saturating_sub(call.size());
                             call.state = State::Written { link, request };
                             l.calls.insert(request, id);
                             l.last_used = now;
                         }
+                        // Just checked that it takes calls: cannot happen, and if it did
+                        // the call must still end once.
                         Err(_) => {
-                            // No room under `max_in_flight` (or the link is closing): it
-                            // waits for an answer to make room, or for the next link.
-                            peer.queue.push_front(Queued::Call(id));
+                            failed = Some(id);
                             break;
                         }
                     }
                 }
             }
+        }
+        if let Some(id) = failed {
+            self.end_call(now, id, Some(EndReason::ConnectionLost { sent: false }));
         }
         self.after(now, link);
     }
@@ -273,7 +256,7 @@ impl Pool {
         };
         let size = c.size();
         match c.state {
-            State::Waiting { .. } => {
+            State::Waiting(_) => {
                 let way = self.peer(c.node).way(c.lane);
                 way.waiting = way.waiting.saturating_sub(1);
                 way.waiting_bytes = way.waiting_bytes.saturating_sub(size);
@@ -289,6 +272,8 @@ impl Pool {
                 }
                 self.after(now, link);
             }
+            // Already out of the queue's counts.
+            State::Sending => {}
         }
         if let Some(reason) = reason {
             self.calls_failed += 1;

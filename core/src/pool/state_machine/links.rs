@@ -98,6 +98,9 @@ impl Pool {
                     });
                 }
                 rpc::Event::Pong(payload) => self.pong(now, link, &payload),
+                rpc::Event::Parse(unparsed) => {
+                    self.events.push_back(Event::Parse { link, unparsed });
+                }
                 rpc::Event::Invalid(_) => {}
                 rpc::Event::WsError(error) => {
                     if let ProtocolError::Handshake(HandshakeError::BadStatus(status)) = &error {

@@ -158,6 +158,13 @@ impl Session {
 
     fn on_link_event(&mut self, now: Instant, event: rpc::Event) {
         match event {
+            // A session's channels parse every message themselves (`parse_aside` is off);
+            // were one handed out, it is parsed here.
+            rpc::Event::Parse(unparsed) => {
+                if let Some(channel) = self.link.as_mut().and_then(|l| l.channel.as_mut()) {
+                    channel.handle_parsed(now, unparsed.parse());
+                }
+            }
             rpc::Event::Open { .. } => self.on_open(now),
             rpc::Event::Response { id, result } => self.on_response(now, id, result),
             rpc::Event::Ended { id, reason } => match reason {
