@@ -16,7 +16,8 @@
 //! `cancel` agrees with the ledger; after `handle_timeout(now)` no deadline is left at or
 //! before `now`; `stats()` counts the calls made and failed as the harness does, and the
 //! links held stay within `max_links`; a link, once `Disconnect`ed and drained, gives no
-//! more bytes, no event names it again and inputs naming it change nothing. At the end the
+//! more bytes, no event names it again and inputs naming it change nothing; once shutting
+//! down, an open link with nothing under way is closing (no wait for the grace). At the end the
 //! peers go silent and time runs past every call's deadline: every call not cancelled has
 //! ended. Then the pool shuts down, and once its timers run out every link is gone, each
 //! after its `Disconnect`.
@@ -375,6 +376,8 @@ struct Harness {
     /// Links in the order the harness met them, for ops that pick one.
     order: Vec<LinkId>,
     calls: BTreeMap<CallId, Made>,
+    /// Calls by their params (each names its call), to know the requests the pool wrote.
+    by_params: BTreeMap<String, CallId>,
     /// Calls in the order made, for `Cancel(n)`.
     call_order: Vec<CallId>,
     /// The latest deadline of any call.
@@ -443,6 +446,7 @@ impl Harness {
             wires: BTreeMap::new(),
             order: Vec::new(),
             calls: BTreeMap::new(),
+            by_params: BTreeMap::new(),
             call_order: Vec::new(),
             horizon: origin,
             written: Vec::new(),
@@ -637,6 +641,7 @@ impl Harness {
             .pool
             .call_on(self.now, pick_node(node), lane, "echo", Some(&raw), timeout);
         if let Ok(id) = taken {
+            self.by_params.insert(params.clone(), id);
             let made = Made {
                 params,
                 state: CallState::Open,
@@ -883,6 +888,37 @@ impl Harness {
             stats.links,
             self.max_links
         );
+        if self.shut {
+            self.check_quiet_links_close();
+        }
+    }
+
+    /// Once shutting down, an open link with nothing under way (no call of ours written on
+    /// it and not ended, no request of the peer's unanswered) is closing. Links whose
+    /// bytes the harness cannot follow are left out.
+    fn check_quiet_links_close(&self) {
+        for (link, wire) in &self.wires {
+            if wire.gone || wire.reading != Reading::Frames {
+                continue;
+            }
+            if self.pool.link_state(*link) != ws::State::Open || self.pool.serving(*link) > 0 {
+                continue;
+            }
+            let ours = self
+                .written
+                .iter()
+                .filter(|w| w.link == *link)
+                .filter_map(|w| self.by_params.get(w.params.as_deref()?))
+                .any(|call| {
+                    self.calls
+                        .get(call)
+                        .is_some_and(|m| m.state == CallState::Open)
+                });
+            assert!(
+                ours,
+                "{link} has nothing under way after shutdown, yet stays open"
+            );
+        }
     }
 
     /// Takes `link`'s bytes and reads them as its peer.
