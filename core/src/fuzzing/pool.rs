@@ -17,10 +17,11 @@
 //! before `now`; `stats()` counts the calls made and failed as the harness does, and the
 //! links held stay within `max_links`; a link, once `Disconnect`ed and drained, gives no
 //! more bytes, no event names it again and inputs naming it change nothing; once shutting
-//! down, an open link with nothing under way is closing (no wait for the grace). At the end the
-//! peers go silent and time runs past every call's deadline: every call not cancelled has
-//! ended. Then the pool shuts down, and once its timers run out every link is gone, each
-//! after its `Disconnect`.
+//! down, an open link with nothing under way is closing (no wait for the grace).
+//!
+//! At the end the peers go silent and time runs past every call's deadline: every call not
+//! cancelled has ended. Then the pool shuts down, and once its timers run out every link
+//! is gone, each after its `Disconnect`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
