@@ -441,3 +441,51 @@ fn a_large_message_is_handed_out_to_be_parsed_and_its_call_still_gets_its_own_an
     let answer = answer.unwrap().unwrap();
     assert!(answer.len() > 300 << 10 && answer.contains(&big));
 }
+
+#[test]
+fn shutdown_closes_a_link_once_the_peers_last_request_is_answered() {
+    let mut c = cluster(2);
+    c.serve = false;
+    c.call(2, 1, "slow", 1);
+    c.settle();
+    assert_eq!(c.held.len(), 1);
+    let now = c.now();
+    c.pool(1).shutdown(now, Duration::from_secs(5));
+    c.settle();
+    assert_eq!(
+        c.pool(1).stats().links,
+        1,
+        "a request of the peer's is under way"
+    );
+    c.answer(0);
+    c.run_for(Duration::from_millis(100));
+    assert!(
+        c.pool(1).is_finished(),
+        "the link closes once the request is answered, not at the end of the grace"
+    );
+}
+
+/// The sibling of the test above: this path already worked (the channel reports the
+/// cancelled call as ended, which checks whether the link is done).
+#[test]
+fn shutdown_closes_a_link_once_its_last_call_is_cancelled() {
+    let mut c = cluster(2);
+    c.serve = false;
+    let a = c.call(1, 2, "slow", 1);
+    c.settle();
+    let now = c.now();
+    c.pool(1).shutdown(now, Duration::from_secs(5));
+    c.settle();
+    assert_eq!(c.pool(1).stats().links, 1, "a call is in flight");
+    assert!(c.pool(1).cancel(now, a));
+    c.run_for(Duration::from_millis(100));
+    assert!(
+        c.pool(1).is_finished(),
+        "the link closes once its last call is cancelled, not at the end of the grace"
+    );
+    assert_eq!(
+        outcomes(&c.take(1)),
+        vec![],
+        "a cancelled call ends without an event"
+    );
+}

@@ -72,3 +72,46 @@ fn session_seeds() {
         "no session seed opens a link and gets an answer: {reports:?}"
     );
 }
+
+#[test]
+fn pool_seeds() {
+    let origin = Instant::now();
+    // The hand-made seeds are committed as written by `pool_scenarios`: rewrite them with
+    // `POOL_SEEDS_WRITE=1` after changing a scenario or the script's format.
+    let dir = tether_tests::repo_root().join("fuzz/seeds/pool");
+    for (name, data) in tether_core::fuzzing::pool_scenarios() {
+        let path = dir.join(name);
+        if std::env::var_os("POOL_SEEDS_WRITE").is_some() {
+            std::fs::create_dir_all(&dir).expect("seed folder");
+            std::fs::write(&path, &data).expect("seed written");
+        }
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == data,
+            "{} is not what pool_scenarios writes (POOL_SEEDS_WRITE=1 rewrites it)",
+            path.display()
+        );
+    }
+    replay("pool", |data| tether_core::fuzzing::pool(origin, data));
+    // The seeds must reach what the target exists for: links up both ways, calls
+    // answered and failed, peers' calls served.
+    let reports: Vec<_> = seeds("pool")
+        .iter()
+        .map(|(_, data)| tether_core::fuzzing::pool_report(origin, data))
+        .collect();
+    eprintln!("{reports:?}");
+    assert!(
+        reports.iter().any(|r| r.links_up > 0 && r.answered > 0),
+        "no pool seed opens a link and gets an answer: {reports:?}"
+    );
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.accepted_upgrades > 0 && r.served > 0),
+        "no pool seed accepts a peer's link and answers its call: {reports:?}"
+    );
+    assert!(
+        reports.iter().any(|r| r.ended > 0),
+        "no pool seed ends a call without an answer: {reports:?}"
+    );
+}

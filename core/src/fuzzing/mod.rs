@@ -18,8 +18,10 @@ use crate::rng::Rng;
 use crate::rpc::{self, Channel, ErrorObject};
 use crate::ws::{Config, Connection, Event};
 
+mod pool;
 mod session;
 
+pub use pool::{pool, pool_report, pool_scenarios, PoolReport};
 pub use session::{session, session_report, SessionReport};
 
 /// The first byte picks the piece size and the role; the rest goes through the streaming

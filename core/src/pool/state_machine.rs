@@ -217,6 +217,8 @@ impl Pool {
         };
         let result = channel.respond(now, reply, result);
         self.after(now, link);
+        // The peer's last request answered while shutting down: nothing holds the link.
+        self.close_if_done(now, link);
         result
     }
 
