@@ -1,9 +1,9 @@
-//! Where a wait on the bulk lane comes from: how long the core pool's own methods take
-//! for one large call, two `tether_core::pool::Pool`s wired together in memory (no
-//! sockets, no runtime, no lock). The adapter calls each of these inside its pool's one
-//! lock (`Peers::call_on` → `Pool::call_on`; a link task's read → `Pool::handle_input`;
-//! its write → `Pool::poll_transmit`), so for that long no other link of the node moves:
-//! not its control link, not its pings.
+//! Where a wait on the bulk lane could come from: how long each step of one large call
+//! takes in the core pool, two `tether_core::pool::Pool`s wired together in memory (no
+//! sockets, no runtime, no lock). `Peers` runs some of them inside its pool's one lock
+//! (`Pool::call_request`, a link task's `Pool::handle_input` and `Pool::poll_transmit`,
+//! `Pool::handle_parsed`): for that long no other link of the node moves. The steps whose
+//! time grows with the message (`Request::new`, `Unparsed::parse`) run outside it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,18 +11,25 @@ use std::time::{Duration, Instant};
 use serde_json::value::{to_raw_value, RawValue};
 use tether_core::handshake::ClientRequest;
 use tether_core::pool::{Config, Event, Lane, LinkId, NodeId, Pool};
+use tether_core::rpc::Request;
 
 /// What one large call cost in the core, step by step.
 pub struct Hold {
-    /// Sender: `Pool::call_on` (the params kept with the call, the request encoded).
+    /// Sender, outside the lock: `Request::new` (the request encoded).
+    pub encode: Duration,
+    /// Sender, under the lock: `Pool::call_request`.
     pub call_on: Duration,
     /// Sender: the longest single `poll_transmit` (one fragment, masked).
     pub longest_transmit: Duration,
     /// Receiver: `handle_input` of one 64 KiB read, median.
     pub median_input: Duration,
-    /// Receiver: `handle_input` of the read that completes the message (the JSON-RPC
-    /// request parsed, its params handed out).
+    /// Receiver: `handle_input` of the read that completes the message (handed out to be
+    /// parsed).
     pub completing_input: Duration,
+    /// Receiver, outside the lock: `Unparsed::parse`.
+    pub parse: Duration,
+    /// Receiver, under the lock: `Pool::handle_parsed`.
+    pub handle_parsed: Duration,
 }
 
 /// Two pools, node 1 dialing node 2, and the links between them.
@@ -66,7 +73,10 @@ impl Wired {
             }
             while let Some(event) = self.receiver.poll_event() {
                 busy = true;
-                if let Event::Request {
+                if let Event::Parse { link, unparsed } = event {
+                    let parsed = unparsed.parse();
+                    self.receiver.handle_parsed(self.now, link, parsed);
+                } else if let Event::Request {
                     link,
                     reply,
                     params,
@@ -123,9 +133,12 @@ pub fn measure(params: &RawValue, max_message: usize, times: usize) -> Vec<Hold>
     let mut holds = Vec::new();
     for _ in 0..times {
         let start = Instant::now();
+        let request = Request::new("len", Some(params)).expect("structured params");
+        let encode = start.elapsed();
+        let start = Instant::now();
         wired
             .sender
-            .call_on(now, NodeId(2), Lane::Bulk, "len", Some(params), None)
+            .call_request(now, NodeId(2), Lane::Bulk, request, None)
             .expect("large call");
         let call_on = start.elapsed();
         let link = wired.sender.poll_ready().expect("the bulk link has bytes");
@@ -148,11 +161,27 @@ pub fn measure(params: &RawValue, max_message: usize, times: usize) -> Vec<Hold>
         }
         let completing_input = inputs.pop().expect("reads");
         inputs.sort();
+        let mut parse = Duration::ZERO;
+        let mut handle_parsed = Duration::ZERO;
+        while let Some(event) = wired.receiver.poll_event() {
+            if let Event::Parse { link, unparsed } = event {
+                let start = Instant::now();
+                let parsed = unparsed.parse();
+                parse = start.elapsed();
+                let start = Instant::now();
+                wired.receiver.handle_parsed(now, link, parsed);
+                handle_parsed = start.elapsed();
+                break;
+            }
+        }
         holds.push(Hold {
+            encode,
             call_on,
             longest_transmit,
             median_input: inputs[inputs.len() / 2],
             completing_input,
+            parse,
+            handle_parsed,
         });
         // The answer goes back; the call ends.
         wired.settle();

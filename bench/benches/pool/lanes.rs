@@ -188,35 +188,47 @@ pub fn run(settings: &Settings) {
 
     println!();
     println!(
-        "Where the wait on the bulk lane comes from: the core pool's own steps for one {} MiB \
-         call, two tether_core::pool::Pools wired in memory (no sockets, no runtime), median \
-         of {HOLD_TIMES}. Peers runs each step inside its pool's one lock, so for that long \
-         no other link of the node (its control link, its pings) moves",
+        "The core pool's steps for one {} MiB call, two tether_core::pool::Pools wired in \
+         memory (no sockets, no runtime), median of {HOLD_TIMES}: which run inside Peers' \
+         one lock (for that long no other link of the node moves) and which outside",
         settings.bulk_mib
     );
-    let mut table = Table::new(&["step (under the pool's lock in Peers)", "ms"]);
+    let mut table = Table::new(&["step", "lock", "ms"]);
     let step = |f: fn(&hold::Hold) -> Duration| {
         let ms: Vec<f64> = holds.iter().map(|h| f(h).as_secs_f64() * 1e3).collect();
         format!("{:.2}", median(&ms))
     };
-    table.row(vec![
-        "sender: Pool::call_on (params kept, request encoded)".to_owned(),
-        step(|h| h.call_on),
-    ]);
-    table.row(vec![
-        "sender: Pool::poll_transmit, the longest one (a fragment)".to_owned(),
-        step(|h| h.longest_transmit),
-    ]);
-    table.row(vec![
-        "receiver: Pool::handle_input, one 64 KiB read (median)".to_owned(),
-        step(|h| h.median_input),
-    ]);
-    table.row(vec![
-        "receiver: Pool::handle_input of the read completing the message".to_owned(),
-        step(|h| h.completing_input),
-    ]);
+    let rows: [(&str, &str, Step); 7] = [
+        ("sender: Request::new (encode)", "outside", |h| h.encode),
+        ("sender: Pool::call_request", "inside", |h| h.call_on),
+        (
+            "sender: Pool::poll_transmit, the longest (a fragment)",
+            "inside",
+            |h| h.longest_transmit,
+        ),
+        (
+            "receiver: Pool::handle_input, one 64 KiB read (median)",
+            "inside",
+            |h| h.median_input,
+        ),
+        (
+            "receiver: Pool::handle_input completing the message",
+            "inside",
+            |h| h.completing_input,
+        ),
+        ("receiver: Unparsed::parse", "outside", |h| h.parse),
+        ("receiver: Pool::handle_parsed", "inside", |h| {
+            h.handle_parsed
+        }),
+    ];
+    for (name, lock, f) in rows {
+        table.row(vec![name.to_owned(), lock.to_owned(), step(f)]);
+    }
     print!("{}", table.render());
 }
+
+/// How long one step of a large call took.
+type Step = fn(&hold::Hold) -> Duration;
 
 /// One mode with a fresh calling node `node`: probes running throughout, one untimed
 /// large call (or idle window) and then `bulk_sends` timed ones.
