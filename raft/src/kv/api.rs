@@ -4,19 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::{AsyncRuntime, BasicNode, Raft, ReadPolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tether_adapter::pool::{NodeId, Peers};
+use tether_adapter::pool::{Fault, NodeId, PeerState, Peers};
 use tether_adapter::rpc::{CallError, ErrorObject, Router};
 use tether_adapter::Runtime;
 
 use super::{
-    AddLearner, ChangeMembership, Changed, Init, Kv, Metrics, Read, StateMachine, Value, Write,
-    Written,
+    AddLearner, ChangeMembership, Changed, Init, Kv, Metrics, PeerStats, PoolStats, Read,
+    StateMachine, Value, Write, Written,
 };
 use crate::methods::code;
 
@@ -32,6 +33,8 @@ pub const ADD_LEARNER: &str = "mgmt/add_learner";
 pub const CHANGE_MEMBERSHIP: &str = "mgmt/change_membership";
 /// `mgmt/metrics`: where this node's Raft is.
 pub const METRICS: &str = "mgmt/metrics";
+/// `mgmt/peers`: this node's pool: each peer's link and calls.
+pub const PEERS: &str = "mgmt/peers";
 
 /// The error codes of the `kv/*` and `mgmt/*` methods (beside [`code`]'s).
 pub mod codes {
@@ -66,6 +69,9 @@ pub(crate) fn route<R: Runtime, Rt: AsyncRuntime>(router: &mut Router, app: &App
     handle(router, app, CHANGE_MEMBERSHIP, change_membership);
     handle(router, app, METRICS, |app, (): ()| async move {
         Ok(metrics(&app))
+    });
+    handle(router, app, PEERS, |app, (): ()| async move {
+        Ok(pool_stats(&app))
     });
 }
 
@@ -193,8 +199,62 @@ pub(crate) fn metrics<R: Runtime, Rt: AsyncRuntime>(app: &App<R, Rt>) -> Metrics
         leader: m.current_leader,
         last_log_index: m.last_log_index,
         last_applied: m.last_applied.as_ref().map(|id| id.index),
+        snapshot: m.snapshot.as_ref().map(|id| id.index),
+        installed_snapshot: app.state.installed_snapshot(),
+        purged: m.purged.as_ref().map(|id| id.index),
         voters: m.membership_config.voter_ids().collect(),
         raft: serde_json::to_value(&m).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// This node's pool, each peer as [`PeerStats`].
+pub(crate) fn pool_stats<R: Runtime, Rt: AsyncRuntime>(app: &App<R, Rt>) -> PoolStats {
+    let stats = app.peers.stats();
+    let now = R::now();
+    let micros = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let peers = stats
+        .peers
+        .iter()
+        .map(|peer| PeerStats {
+            node: peer.node.0,
+            state: match peer.state {
+                PeerState::Idle => "idle",
+                PeerState::Connecting => "connecting",
+                PeerState::Up => "up",
+                PeerState::Down => "down",
+            }
+            .to_owned(),
+            calls: peer.calls,
+            failures: peer.failures,
+            reconnects: peer.reconnects,
+            bytes_in: peer.bytes_in,
+            bytes_out: peer.bytes_out,
+            in_flight: peer.in_flight,
+            queued: peer.queued,
+            last_error: peer.last_error.as_ref().map(|fault| match fault {
+                Fault::Unreachable => "unreachable".to_owned(),
+                Fault::Refused(status) => format!("refused {status}"),
+                Fault::Silent => "silent".to_owned(),
+                Fault::Lost => "lost".to_owned(),
+                Fault::Protocol(error) => format!("protocol: {error}"),
+            }),
+            last_seen_us: micros(
+                peer.last_seen
+                    .map(|seen| now.saturating_duration_since(seen)),
+            ),
+            rtt_p50_us: micros(peer.rtt_p50),
+            rtt_p99_us: micros(peer.rtt_p99),
+            call_p50_us: micros(peer.latency_p50),
+            call_p95_us: micros(peer.latency_p95),
+            call_p99_us: micros(peer.latency_p99),
+        })
+        .collect();
+    PoolStats {
+        node: app.id,
+        links: stats.links,
+        calls: stats.calls,
+        failures: stats.failures,
+        peers,
     }
 }
 

@@ -5,7 +5,7 @@
 //! | methods | what | |
 //! |---|---|---|
 //! | `raft/vote`, `raft/pre_vote`, `raft/append`, `raft/snapshot`, `raft/transfer_leader` | Raft between the nodes | [`methods`](crate::methods) |
-//! | `mgmt/init`, `mgmt/add_learner`, `mgmt/change_membership`, `mgmt/metrics` | management | [`Init`], [`AddLearner`], [`ChangeMembership`], [`Metrics`] |
+//! | `mgmt/init`, `mgmt/add_learner`, `mgmt/change_membership`, `mgmt/metrics`, `mgmt/peers` | management | [`Init`], [`AddLearner`], [`ChangeMembership`], [`Metrics`], [`PoolStats`] |
 //! | `kv/write`, `kv/read` | the store | [`Write`], [`Read`] |
 //!
 //! `kv/write` commits through the leader: a follower forwards it there and answers with the
@@ -13,7 +13,8 @@
 //! with error [`NOT_LEADER`](codes::NOT_LEADER) naming the leader it knows. `kv/read` is
 //! linearizable: the leader confirms its leadership with a quorum and waits until it has
 //! applied everything committed when the read came (openraft's read index,
-//! `Raft::ensure_linearizable`); a follower forwards the read to the leader.
+//! `Raft::ensure_linearizable`); a follower forwards the read to the leader. `mgmt/peers`
+//! shows the node's pool ([`PoolStats`]): each peer's link, calls, latencies and bytes.
 //!
 //! The log ([`LogStore`]) and the map ([`StateMachine`]) live in memory; snapshots are the
 //! map as JSON.
@@ -25,12 +26,12 @@ mod node;
 mod state_machine;
 mod types;
 
-pub use api::{codes, ADD_LEARNER, CHANGE_MEMBERSHIP, INIT, METRICS, READ, WRITE};
+pub use api::{codes, ADD_LEARNER, CHANGE_MEMBERSHIP, INIT, METRICS, PEERS, READ, WRITE};
 pub use config::{Kv, KvTokio};
 pub use log_store::LogStore;
 pub use node::{KvNode, NodeConfig};
 pub use state_machine::StateMachine;
 pub use types::{
-    AddLearner, ChangeMembership, Changed, Init, Metrics, Read, Request, Response, Value, Write,
-    Written,
+    AddLearner, ChangeMembership, Changed, Init, Metrics, PeerStats, PoolStats, Read, Request,
+    Response, Value, Write, Written,
 };
