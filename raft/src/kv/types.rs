@@ -68,9 +68,6 @@ pub struct Write {
 pub struct Read {
     /// The key.
     pub key: String,
-    /// Set by the follower that forwards it.
-    #[serde(default)]
-    pub forwarded: bool,
 }
 
 /// The result of `kv/read`.
