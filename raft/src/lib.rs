@@ -46,7 +46,7 @@
 //!   uses tokio's channels and tokio's `select!` directly.
 //! - Reads: both have `Raft::ensure_linearizable` (read index); 0.10 adds
 //!   `get_read_linearizer`, which lets a follower serve a linearizable read from a read index
-//!   the leader gave it.
+//!   the leader gave it (the store's `kv/read` does).
 //!
 //! The price: the alpha's API moves between alphas (hence the exact pin), and its
 //! dependencies `quorum-set` and `validit` need Rust 1.88, so this crate says

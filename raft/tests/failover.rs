@@ -53,10 +53,7 @@ async fn write<R: Runtime>(client: &Client<R>, key: &str, value: &str) -> Writte
 }
 
 async fn read<R: Runtime>(client: &Client<R>, key: &str) -> Option<String> {
-    let params = Read {
-        key: key.into(),
-        forwarded: false,
-    };
+    let params = Read { key: key.into() };
     eventually(Duration::from_secs(15), async || {
         client.call::<_, Value>(kv::READ, &params).await.ok()
     })

@@ -4,26 +4,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError, RaftError};
+use openraft::raft::linearizable_read::{Linearizer, ReadLogId};
 use openraft::raft::ClientWriteResponse;
+use openraft::type_config::alias::LogIdOf;
 use openraft::{AsyncRuntime, BasicNode, Raft, ReadPolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tether_adapter::pool::{NodeId, Peers};
+use tether_adapter::pool::{Fault, NodeId, PeerState, Peers};
 use tether_adapter::rpc::{CallError, ErrorObject, Router};
 use tether_adapter::Runtime;
 
 use super::{
-    AddLearner, ChangeMembership, Changed, Init, Kv, Metrics, Read, StateMachine, Value, Write,
-    Written,
+    AddLearner, ChangeMembership, Changed, Init, Kv, Metrics, PeerStats, PoolStats, Read,
+    StateMachine, Value, Write, Written,
 };
 use crate::methods::code;
+use crate::service::fatal;
 
 /// `kv/write`: a change, committed through the leader.
 pub const WRITE: &str = "kv/write";
-/// `kv/read`: a key's value, linearizable.
+/// `kv/read`: a key's value, linearizable, from the state machine of the node asked.
 pub const READ: &str = "kv/read";
+/// `kv/read_index`: the leader's read index, which a follower waits to have applied before
+/// it answers a `kv/read` from its own state machine.
+pub const READ_INDEX: &str = "kv/read_index";
 /// `mgmt/init`: makes the first membership.
 pub const INIT: &str = "mgmt/init";
 /// `mgmt/add_learner`: a node that follows the log without voting.
@@ -32,6 +39,12 @@ pub const ADD_LEARNER: &str = "mgmt/add_learner";
 pub const CHANGE_MEMBERSHIP: &str = "mgmt/change_membership";
 /// `mgmt/metrics`: where this node's Raft is.
 pub const METRICS: &str = "mgmt/metrics";
+/// `mgmt/peers`: this node's pool: each peer's link and calls.
+pub const PEERS: &str = "mgmt/peers";
+
+/// How long a follower waits to apply the leader's read index before it answers a read with
+/// [`codes::BEHIND`].
+const CATCH_UP: Duration = Duration::from_secs(5);
 
 /// The error codes of the `kv/*` and `mgmt/*` methods (beside [`code`]'s).
 pub mod codes {
@@ -42,6 +55,9 @@ pub mod codes {
     /// openraft refused the request (`data` holds its error): not initialisable, a
     /// membership change in progress, no quorum to read, …
     pub const REFUSED: i64 = 1012;
+    /// A follower could not apply the leader's read index in time (it is catching up):
+    /// `data` is `{"read_index": n, "applied": n or null}`.
+    pub const BEHIND: i64 = 1013;
 }
 
 /// What the handlers work on, once the node is up.
@@ -61,11 +77,17 @@ pub(crate) type AppCell<R, Rt> = Arc<OnceLock<Arc<App<R, Rt>>>>;
 pub(crate) fn route<R: Runtime, Rt: AsyncRuntime>(router: &mut Router, app: &AppCell<R, Rt>) {
     handle(router, app, WRITE, write);
     handle(router, app, READ, read);
+    handle(router, app, READ_INDEX, |app, (): ()| async move {
+        leader_read_index(&app).await
+    });
     handle(router, app, INIT, init);
     handle(router, app, ADD_LEARNER, add_learner);
     handle(router, app, CHANGE_MEMBERSHIP, change_membership);
     handle(router, app, METRICS, |app, (): ()| async move {
         Ok(metrics(&app))
+    });
+    handle(router, app, PEERS, |app, (): ()| async move {
+        Ok(pool_stats(&app))
     });
 }
 
@@ -115,19 +137,39 @@ async fn read<R: Runtime, Rt: AsyncRuntime>(
     app: Arc<App<R, Rt>>,
     read: Read,
 ) -> Result<Value, ErrorObject> {
-    // Read index: the leader confirms it still leads (a quorum answers a heartbeat), then
-    // waits until the state machine has applied up to its commit index at that moment.
-    match app.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-        Ok(_) => Ok(Value {
+    // openraft's follower read: the leader confirms it still leads (a quorum answers a
+    // heartbeat) and names its read index, the commit index at that moment; this node,
+    // leader or not, answers once its own state machine has applied that far.
+    let index = match app.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+        Ok(linearizer) => *linearizer.read_log_id().log_id(),
+        Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(to))) => {
+            forward(&app, &to, READ_INDEX, &()).await?
+        }
+        Err(e) => return Err(refused(&e)),
+    };
+    let linearizer = Linearizer::<Kv<Rt>>::new(app.id, ReadLogId::from_log_id(index), None);
+    match linearizer.try_await_ready(&app.raft, Some(CATCH_UP)).await {
+        Ok(Ok(_)) => Ok(Value {
             value: app.state.get(&read.key),
         }),
-        Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(to))) if !read.forwarded => {
-            let read = Read {
-                forwarded: true,
-                ..read
-            };
-            forward(&app, &to, READ, &read).await
-        }
+        Ok(Err(state)) => Err(with_data(
+            codes::BEHIND,
+            "not caught up with the leader's read index",
+            &serde_json::json!({
+                "read_index": state.read_log_id().index(),
+                "applied": state.applied().map(|id| id.index),
+            }),
+        )),
+        Err(e) => Err(fatal(&e)),
+    }
+}
+
+/// The read index, if this node leads.
+async fn leader_read_index<R: Runtime, Rt: AsyncRuntime>(
+    app: &App<R, Rt>,
+) -> Result<LogIdOf<Kv<Rt>>, ErrorObject> {
+    match app.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+        Ok(linearizer) => Ok(*linearizer.read_log_id().log_id()),
         Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(to))) => {
             Err(not_leader(&to))
         }
@@ -193,8 +235,62 @@ pub(crate) fn metrics<R: Runtime, Rt: AsyncRuntime>(app: &App<R, Rt>) -> Metrics
         leader: m.current_leader,
         last_log_index: m.last_log_index,
         last_applied: m.last_applied.as_ref().map(|id| id.index),
+        snapshot: m.snapshot.as_ref().map(|id| id.index),
+        installed_snapshot: app.state.installed_snapshot(),
+        purged: m.purged.as_ref().map(|id| id.index),
         voters: m.membership_config.voter_ids().collect(),
         raft: serde_json::to_value(&m).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// This node's pool, each peer as [`PeerStats`].
+pub(crate) fn pool_stats<R: Runtime, Rt: AsyncRuntime>(app: &App<R, Rt>) -> PoolStats {
+    let stats = app.peers.stats();
+    let now = R::now();
+    let micros = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let peers = stats
+        .peers
+        .iter()
+        .map(|peer| PeerStats {
+            node: peer.node.0,
+            state: match peer.state {
+                PeerState::Idle => "idle",
+                PeerState::Connecting => "connecting",
+                PeerState::Up => "up",
+                PeerState::Down => "down",
+            }
+            .to_owned(),
+            calls: peer.calls,
+            failures: peer.failures,
+            reconnects: peer.reconnects,
+            bytes_in: peer.bytes_in,
+            bytes_out: peer.bytes_out,
+            in_flight: peer.in_flight,
+            queued: peer.queued,
+            last_error: peer.last_error.as_ref().map(|fault| match fault {
+                Fault::Unreachable => "unreachable".to_owned(),
+                Fault::Refused(status) => format!("refused {status}"),
+                Fault::Silent => "silent".to_owned(),
+                Fault::Lost => "lost".to_owned(),
+                Fault::Protocol(error) => format!("protocol: {error}"),
+            }),
+            last_seen_us: micros(
+                peer.last_seen
+                    .map(|seen| now.saturating_duration_since(seen)),
+            ),
+            rtt_p50_us: micros(peer.rtt_p50),
+            rtt_p99_us: micros(peer.rtt_p99),
+            call_p50_us: micros(peer.latency_p50),
+            call_p95_us: micros(peer.latency_p95),
+            call_p99_us: micros(peer.latency_p99),
+        })
+        .collect();
+    PoolStats {
+        node: app.id,
+        links: stats.links,
+        calls: stats.calls,
+        failures: stats.failures,
+        peers,
     }
 }
 

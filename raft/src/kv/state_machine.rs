@@ -31,6 +31,8 @@ struct Machine {
     data: BTreeMap<String, String>,
     /// The last snapshot built or installed, and its bytes.
     snapshot: Option<(Meta, Vec<u8>)>,
+    /// The last index of the last snapshot a leader sent and this node installed.
+    installed: Option<u64>,
 }
 
 impl StateMachine {
@@ -59,6 +61,12 @@ impl StateMachine {
     /// The index of the last entry applied.
     pub fn last_applied(&self) -> Option<u64> {
         self.lock().ok()?.last_applied.as_ref().map(|id| id.index)
+    }
+
+    /// The last index of the last snapshot installed from a leader (not one built here):
+    /// `Some` once this node caught up by snapshot rather than by the log.
+    pub fn installed_snapshot(&self) -> Option<u64> {
+        self.lock().ok()?.installed
     }
 }
 
@@ -137,6 +145,7 @@ impl<Rt: AsyncRuntime> RaftStateMachine<Kv<Rt>> for StateMachine {
         machine.membership = meta.last_membership.clone();
         machine.data = data;
         machine.snapshot = Some((meta.clone(), snapshot));
+        machine.installed = meta.last_log_id.as_ref().map(|id| id.index);
         Ok(())
     }
 

@@ -68,9 +68,6 @@ pub struct Write {
 pub struct Read {
     /// The key.
     pub key: String,
-    /// Set by the follower that forwards it.
-    #[serde(default)]
-    pub forwarded: bool,
 }
 
 /// The result of `kv/read`.
@@ -128,8 +125,70 @@ pub struct Metrics {
     pub last_log_index: Option<u64>,
     /// The last applied log index.
     pub last_applied: Option<u64>,
+    /// The last index of this node's current snapshot, built here or installed.
+    pub snapshot: Option<u64>,
+    /// The last index of the last snapshot this node installed from a leader: set once it
+    /// caught up by snapshot.
+    pub installed_snapshot: Option<u64>,
+    /// The log is purged up to this index (it is in the snapshot).
+    pub purged: Option<u64>,
     /// The voters.
     pub voters: Vec<u64>,
     /// openraft's metrics, as its serde gives them.
     pub raft: serde_json::Value,
+}
+
+/// The result of `mgmt/peers`: this node's pool as
+/// [`Peers::stats`](tether_adapter::pool::Peers::stats) sees it, in JSON's terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolStats {
+    /// The node whose pool this is.
+    pub node: u64,
+    /// Links it holds: to and from peers on every lane, and from clients.
+    pub links: usize,
+    /// Calls it made through the pool.
+    pub calls: u64,
+    /// Of those, ended without an answer.
+    pub failures: u64,
+    /// Every peer it knows, in node order.
+    pub peers: Vec<PeerStats>,
+}
+
+/// One peer in [`PoolStats`]: its link and the calls made to it. Durations are in
+/// microseconds; `None` where nothing was measured yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStats {
+    /// The peer.
+    pub node: u64,
+    /// Its link: `idle`, `connecting`, `up` or `down`.
+    pub state: String,
+    /// Calls made to it.
+    pub calls: u64,
+    /// Of those, ended without an answer (a remote error is an answer).
+    pub failures: u64,
+    /// Links opened to or from it after its first.
+    pub reconnects: u64,
+    /// Bytes read from its links.
+    pub bytes_in: u64,
+    /// Bytes written to its links.
+    pub bytes_out: u64,
+    /// Calls written and not answered yet.
+    pub in_flight: usize,
+    /// Calls waiting for its link.
+    pub queued: usize,
+    /// Why its last link failed, if one did: `unreachable`, `refused 409`, `silent`, `lost`,
+    /// `protocol: …`.
+    pub last_error: Option<String>,
+    /// How long ago its last byte came.
+    pub last_seen_us: Option<u64>,
+    /// Ping round trip, median.
+    pub rtt_p50_us: Option<u64>,
+    /// Ping round trip, 99th percentile.
+    pub rtt_p99_us: Option<u64>,
+    /// Time from call to answer, median.
+    pub call_p50_us: Option<u64>,
+    /// Time from call to answer, 95th percentile.
+    pub call_p95_us: Option<u64>,
+    /// Time from call to answer, 99th percentile.
+    pub call_p99_us: Option<u64>,
 }
