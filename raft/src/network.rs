@@ -51,6 +51,12 @@ pub struct NetworkConfig {
     /// The largest snapshot chunk, whatever openraft's `snapshot_max_chunk_size` says
     /// (default 4 MiB; base64 makes it a third larger on the wire).
     pub max_chunk: usize,
+    /// The deadline of an append on the bulk lane (default 10 s), when longer than the one
+    /// openraft gives. openraft gives every append three quarters of a heartbeat interval,
+    /// fit for a heartbeat but not for an append of megabytes, whose time grows with its
+    /// size; and it sends a timed-out append again at once, whole, so one that cannot make
+    /// the deadline would never get through and its follower never catch up.
+    pub bulk_timeout: Duration,
 }
 
 impl Default for NetworkConfig {
@@ -59,6 +65,7 @@ impl Default for NetworkConfig {
             bulk_threshold: 64 << 10,
             chunk_timeout: None,
             max_chunk: 4 << 20,
+            bulk_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -209,12 +216,11 @@ where
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
         let params = encode::<C, _>(&rpc)?;
-        let lane = if params.get().len() > self.config.bulk_threshold {
-            Lane::Bulk
+        let (lane, timeout) = if params.get().len() > self.config.bulk_threshold {
+            (Lane::Bulk, option.soft_ttl().max(self.config.bulk_timeout))
         } else {
-            Lane::Control
+            (Lane::Control, option.soft_ttl())
         };
-        let timeout = option.soft_ttl();
         self.call(
             RPCTypes::AppendEntries,
             lane,

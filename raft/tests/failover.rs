@@ -6,60 +6,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::eventually;
-use tether_adapter::rpc::{CallError, Client, ClientConfig};
+use common::{agreed_leader, read, write};
+use tether_adapter::rpc::{Client, ClientConfig};
 use tether_adapter::Runtime;
-use tether_raft::kv::{self, KvNode, Metrics, NodeConfig, Read, Request, Value, Write, Written};
+use tether_raft::kv::{self, KvNode, NodeConfig};
 use tether_raft::openraft::{AsyncRuntime, TokioRuntime};
 use tether_raft::SmolRuntime;
-
-/// The leader every client's node agrees on, once they agree.
-async fn agreed_leader<R: Runtime>(clients: &BTreeMap<u64, Client<R>>) -> u64 {
-    eventually(Duration::from_secs(15), async || {
-        let mut leaders = Vec::new();
-        for client in clients.values() {
-            let metrics: Metrics = client.call(kv::METRICS, &()).await.ok()?;
-            leaders.push(metrics.leader?);
-        }
-        leaders.dedup();
-        (leaders.len() == 1 && clients.contains_key(&leaders[0])).then(|| leaders[0])
-    })
-    .await
-}
-
-/// Writes `key=value` through `client`'s node until one attempt is acknowledged.
-async fn write<R: Runtime>(client: &Client<R>, key: &str, value: &str) -> Written {
-    let params = Write {
-        request: Request::Set {
-            key: key.into(),
-            value: value.into(),
-        },
-        forwarded: false,
-    };
-    eventually(Duration::from_secs(15), async || {
-        match client.call::<_, Written>(kv::WRITE, &params).await {
-            Ok(written) => Some(written),
-            Err(CallError::Rpc(e)) => {
-                eprintln!("write {key}: {} {}", e.code, e.message);
-                None
-            }
-            Err(e) => {
-                eprintln!("write {key}: {e}");
-                None
-            }
-        }
-    })
-    .await
-}
-
-async fn read<R: Runtime>(client: &Client<R>, key: &str) -> Option<String> {
-    let params = Read { key: key.into() };
-    eventually(Duration::from_secs(15), async || {
-        client.call::<_, Value>(kv::READ, &params).await.ok()
-    })
-    .await
-    .value
-}
 
 #[test]
 fn tokio_leader_killed_new_leader_elected_no_acknowledged_write_lost() {

@@ -84,18 +84,53 @@ impl<Rt: AsyncRuntime> RaftSnapshotBuilder<Kv<Rt>> for StateMachine {
     type SnapshotData = Vec<u8>;
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<Kv<Rt>, Vec<u8>>, io::Error> {
-        let mut machine = self.lock()?;
-        let bytes = serde_json::to_vec(&machine.data).map_err(io::Error::other)?;
-        let meta = Meta {
-            last_log_id: machine.last_applied,
-            last_membership: machine.membership.clone(),
+        // A copy of the map, taken under the lock with the log id it is at: the lock is
+        // released before encoding, so entries keep being applied meanwhile.
+        let (data, meta) = {
+            let machine = self.lock()?;
+            let meta = Meta {
+                last_log_id: machine.last_applied,
+                last_membership: machine.membership.clone(),
+            };
+            (machine.data.clone(), meta)
         };
-        machine.snapshot = Some((meta.clone(), bytes.clone()));
+        let bytes = off_executor(move || serde_json::to_vec(&data))
+            .await?
+            .map_err(io::Error::other)?;
+        let mut machine = self.lock()?;
+        // An installed snapshot may have overtaken this one while it was encoded.
+        if machine
+            .snapshot
+            .as_ref()
+            .is_none_or(|(kept, _)| kept.last_log_id <= meta.last_log_id)
+        {
+            machine.snapshot = Some((meta.clone(), bytes.clone()));
+        }
         Ok(SnapshotOf::<Kv<Rt>, Vec<u8>> {
             meta,
             snapshot: bytes,
         })
     }
+}
+
+/// Runs `work` on a thread of its own, and waits for it without holding up the executor.
+///
+/// Encoding or decoding a snapshot takes time in proportion to the map (a second or more for
+/// 64 MiB in a debug build); spent on an executor thread, it stalls every task queued there,
+/// the Raft's heartbeats and the pool's links among them, and followers that hear nothing
+/// for an election timeout elect another leader.
+async fn off_executor<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kv-snapshot".into())
+        .spawn(move || {
+            let _ = done.send(work());
+        })?;
+    result
+        .await
+        .map_err(|_| io::Error::other("the snapshot thread panicked"))
 }
 
 impl<Rt: AsyncRuntime> RaftStateMachine<Kv<Rt>> for StateMachine {
@@ -138,8 +173,13 @@ impl<Rt: AsyncRuntime> RaftStateMachine<Kv<Rt>> for StateMachine {
     }
 
     async fn install_snapshot(&mut self, meta: &Meta, snapshot: Vec<u8>) -> Result<(), io::Error> {
-        let data: BTreeMap<String, String> = serde_json::from_slice(&snapshot)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        // Decoded off the executor, and without the lock: see `off_executor`.
+        let (data, snapshot) = off_executor(move || {
+            serde_json::from_slice::<BTreeMap<String, String>>(&snapshot)
+                .map(|data| (data, snapshot))
+        })
+        .await?
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut machine = self.lock()?;
         machine.last_applied = meta.last_log_id;
         machine.membership = meta.last_membership.clone();
