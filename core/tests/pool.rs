@@ -489,3 +489,27 @@ fn shutdown_closes_a_link_once_its_last_call_is_cancelled() {
         "a cancelled call ends without an event"
     );
 }
+
+#[test]
+fn a_link_whose_last_bytes_are_taken_is_gone_once_it_says_finished() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    let link = c.pool(1).stats().peers[0].link.unwrap();
+    let now = c.now();
+    // A call written on the link and not taken yet when its transport ends.
+    let params = to_raw_value(&[2]).unwrap();
+    c.pool(1)
+        .call(now, NodeId(2), "echo", Some(&params), None)
+        .unwrap();
+    c.pool(1).handle_eof(now, link);
+    assert!(c.pool(1).pending_transmit(link) > 0, "bytes left to take");
+    // A driver takes the last bytes until the link says it is finished, then drops the
+    // transport: it never asks once more to hear `None`.
+    while !c.pool(1).is_link_finished(link) {
+        assert!(c.pool(1).poll_transmit(link).is_some());
+    }
+    assert_eq!(c.pool(1).stats().links, 0, "the finished link is forgotten");
+    c.pool(1).shutdown(now, Duration::from_secs(1));
+    assert!(c.pool(1).is_finished());
+}

@@ -419,19 +419,20 @@ impl Pool {
     }
 
     /// Bytes to write to `link`'s transport, in order; `None` when there are none now.
+    ///
+    /// An ended link is forgotten as its last bytes are handed out: once
+    /// [`is_link_finished`](Self::is_link_finished) says so, its driver may drop the
+    /// transport without asking again.
     pub fn poll_transmit(&mut self, link: LinkId) -> Option<Bytes> {
         let l = self.links.get_mut(link)?;
         let bytes = l.channel.as_mut().and_then(Channel::poll_transmit);
-        match &bytes {
-            Some(b) => {
-                if let Some(peer) = l.node.and_then(|n| self.peers.get_mut(&n)) {
-                    peer.counters.bytes_out += b.len() as u64;
-                }
+        if let Some(b) = &bytes {
+            if let Some(peer) = l.node.and_then(|n| self.peers.get_mut(&n)) {
+                peer.counters.bytes_out += b.len() as u64;
             }
-            None if l.phase == Phase::Ended => {
-                self.links.remove(link);
-            }
-            None => {}
+        }
+        if l.phase == Phase::Ended && l.pending_transmit() == 0 {
+            self.links.remove(link);
         }
         bytes
     }
@@ -605,7 +606,8 @@ impl Pool {
             l.in_ready = true;
             self.ready.push_back(link);
         }
-        if l.phase == Phase::Ended && l.pending_transmit() == 0 && !l.in_ready {
+        // Over with nothing to write: gone now (a stale entry in `ready` is skipped).
+        if l.phase == Phase::Ended && l.pending_transmit() == 0 {
             self.links.remove(link);
         }
     }
