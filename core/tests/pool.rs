@@ -407,17 +407,23 @@ fn a_dial_refused_because_the_peer_holds_a_link_to_us_waits_for_that_link() {
 }
 
 #[test]
-fn a_refused_dial_whose_peer_link_never_comes_fails_as_unreachable() {
+fn a_refused_dial_whose_peer_link_never_comes_dials_again_for_its_calls() {
     let mut c = cluster(2);
     c.slow_dials.insert(NodeId(1));
-    c.call(1, 2, "echo", 1);
+    let a = c.call(1, 2, "echo", 1);
     let b = c.call(2, 1, "echo", 2);
     c.settle();
     // Node 1's dial never arrives: it gives up at its connect timeout, and so does node
-    // 2's wait for it.
+    // 2's wait for it. Node 2's call was never tried on a link of its own, so node 2 dials
+    // node 1 itself rather than fail it Unreachable, and the call is answered.
     c.run_for(Duration::from_secs(6));
-    assert_eq!(outcomes(&c.take(2)), vec![(b, Err(EndReason::Unreachable))]);
-    assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Down);
+    assert_eq!(outcomes(&c.take(1)), vec![(a, Err(EndReason::Unreachable))]);
+    assert_eq!(c.connects[&NodeId(2)], 2);
+    assert_eq!(
+        outcomes(&c.take(2)),
+        vec![(b, Ok(r#"{"node":1,"params":[2]}"#.into()))]
+    );
+    assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Up);
 }
 
 #[test]

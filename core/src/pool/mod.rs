@@ -6,7 +6,8 @@
 //! silent or idles; the next call opens another. Peers that connect to us name their node
 //! in the upgrade ([`NODE_ID_HEADER`]) and their link is registered as theirs, so either
 //! side calls the other over one connection; two nodes that dial each other at once keep
-//! the lower id's dial (the other is refused with 409 and waits for it).
+//! the lower id's dial (the other is refused with 409 and waits for it, up to
+//! [`Config::connect_timeout`], then dials again if calls still wait).
 //!
 //! - Links are named by [`LinkId`]s that carry a generation: an id of a link that is gone
 //!   never reaches the one that took its slot.

@@ -295,9 +295,16 @@ impl Pool {
         }
     }
 
-    /// The peer said it had a link of `lane` to us, and none came in time.
+    /// The peer said it had a link of `lane` to us, and none came in time: its dial failed,
+    /// or it gave up on it. The calls still waiting were never tried on a link of ours, so
+    /// we dial for them; they end `Unreachable` only if that dial fails too.
     pub(super) fn inbound_never_came(&mut self, now: Instant, node: NodeId, lane: Lane) {
-        self.peer(node).way(lane).expect_inbound = None;
+        let way = self.peer(node).way(lane);
+        way.expect_inbound = None;
+        let dial = way.waiting > 0 && way.link.is_none();
+        if dial && self.open_link(now, node, lane).is_ok() {
+            return;
+        }
         self.end_queued(now, node, lane, EndReason::Unreachable);
         self.lane_state(node, lane, PeerState::Down);
         self.peer(node).counters.last_error = Some(Fault::Unreachable);
