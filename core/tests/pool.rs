@@ -519,3 +519,33 @@ fn a_link_whose_last_bytes_are_taken_is_gone_once_it_says_finished() {
     c.pool(1).shutdown(now, Duration::from_secs(1));
     assert!(c.pool(1).is_finished());
 }
+
+#[test]
+fn a_link_declared_dead_goes_at_once_without_writing_its_backlog() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    c.take(1);
+    let link = c.pool(1).stats().peers[0].link.unwrap();
+    // A call goes out, its bytes still waiting for a socket that takes nothing (the peer
+    // stopped reading), and nothing comes back for the heartbeat's timeout.
+    let now = c.now();
+    let params = to_raw_value(&[2]).unwrap();
+    let call = c
+        .pool(1)
+        .call(now, NodeId(2), "echo", Some(&params), None)
+        .unwrap();
+    assert!(c.pool(1).pending_transmit(link) > 0);
+    c.pool(1).handle_timeout(now + Duration::from_secs(5));
+    let events: Vec<_> = std::iter::from_fn(|| c.pool(1).poll_event()).collect();
+    assert!(matches!(
+        outcomes(&events).as_slice(),
+        [(id, Err(EndReason::ConnectionLost { .. }))] if *id == call
+    ));
+    assert_eq!(c.pool(1).stats().peers[0].last_error, Some(Fault::Silent));
+    // Dead is dead: the backlog is not written (the peer would take a link we gave up for
+    // a live one while it trickles in), and the transport can go now.
+    assert!(c.pool(1).is_link_finished(link));
+    assert_eq!(c.pool(1).pending_transmit(link), 0);
+    assert_eq!(c.pool(1).stats().links, 0);
+}

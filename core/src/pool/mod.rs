@@ -18,9 +18,10 @@
 //!   says whether the node may have run it), [`EndReason::TimedOut`] or
 //!   [`EndReason::Closed`] (shut down before it was sent).
 //! - Liveness: pings on every open link; a link that stays silent past the heartbeat's
-//!   timeout is dead. By default any input is a sign of life, so a link busy receiving a
-//!   large message is never declared dead. A link with nothing under way for
-//!   `idle_timeout` closes.
+//!   timeout is dead, and goes at once: what it still had to write is dropped (as is a
+//!   link's that did not open in time). By default any input is a sign of life, so a link
+//!   busy receiving a large message is never declared dead. A link with nothing under way
+//!   for `idle_timeout` closes.
 //! - Deadlines of every link, waiting call and node sit in one heap, and links with bytes
 //!   to write in a ready queue ([`Pool::poll_ready`]): no event scans every peer.
 //!

@@ -250,7 +250,9 @@ impl Pool {
             (false, Some(Fault::Protocol(_)) | None) => Some(Fault::Unreachable),
             (_, fault) => fault,
         };
-        if l.channel.is_none() || l.pending_transmit() == 0 {
+        // A link we gave up on goes with its backlog: written late, it would keep the peer
+        // taking the link for a live one (and refusing our next dial) while it trickles in.
+        if l.channel.is_none() || l.pending_transmit() == 0 || l.abandoned {
             self.links.remove(link);
         }
         self.events.push_back(Event::Disconnect { link });
@@ -327,6 +329,7 @@ impl Pool {
         let connecting = matches!(l.phase, Phase::Dialing | Phase::Handshaking);
         if connecting && l.connect_by.is_some_and(|at| at <= now) {
             l.fault = Some(Fault::Unreachable);
+            l.abandoned = true;
             match l.channel.as_mut() {
                 Some(channel) => channel.handle_eof(now),
                 None => {
@@ -349,6 +352,7 @@ impl Pool {
                 Due::Dead => {
                     l.beat = None;
                     l.fault = Some(Fault::Silent);
+                    l.abandoned = true;
                     if let Some(channel) = l.channel.as_mut() {
                         channel.handle_eof(now);
                     }
