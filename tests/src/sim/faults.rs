@@ -55,8 +55,8 @@ pub struct Faults {
     pub clock_jump_secs: (u64, u64),
     /// Chance that a connection dialed inside the fault window is a slow link: a narrow,
     /// far pipe whose bytes take `len / bandwidth` to go out, one after the other, so a
-    /// large message keeps the link busy for seconds. It is congestion that clears: bytes
-    /// written after the fault window go at full speed, behind those still on the way.
+    /// large message keeps the link busy for seconds. It is congestion that clears: when
+    /// the fault window ends, bytes still queued and bytes written later leave at once.
     pub slow_link_percent: u64,
     /// Bytes per second of a slow link, each direction.
     pub slow_bandwidth: (u64, u64),

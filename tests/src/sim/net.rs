@@ -11,7 +11,8 @@
 //! A slow link ([`Faults::slow_link_percent`]) also has a bandwidth: each direction sends
 //! its bytes one after the other, `len / bandwidth` each, in pieces of at most an MTU, so
 //! a large message arrives bit by bit over seconds, and its window is what one second at
-//! that bandwidth carries.
+//! that bandwidth carries. The congestion clears when the fault window ends: from then on
+//! bytes, those still queued included, leave at once.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -158,14 +159,11 @@ impl Conn {
         let dir = &mut self.dirs[side];
         let mut sent = now;
         if let (Kind::Data(data), Some(slow)) = (&kind, self.slow) {
-            // On a slow link the bytes leave one after the other, while it is slow.
+            // On a slow link the bytes leave one after the other while it is slow; when
+            // the congestion clears, what is still queued leaves at once.
             let start = dir.busy_until.map_or(now, |busy| busy.max(now));
-            let took = if now < slow.until {
-                Duration::from_nanos(data.len() as u64 * 1_000_000_000 / slow.bytes_per_sec)
-            } else {
-                Duration::ZERO
-            };
-            sent = start + took;
+            let took = Duration::from_nanos(data.len() as u64 * 1_000_000_000 / slow.bytes_per_sec);
+            sent = (start + took).min(start.max(slow.until));
             dir.busy_until = Some(sent);
         }
         let at = sent + self.latency + Duration::from_millis(rng.range(0, self.jitter_ms));
