@@ -163,6 +163,8 @@ fn pool_seeds() {
                 "pool.restarts",
                 "pool.died_with_node",
                 "pool.calm_calls",
+                "pool.bulk_calls",
+                "pool.bulk_answered",
                 "pool.pairs_checked",
             ],
         );

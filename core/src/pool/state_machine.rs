@@ -490,6 +490,12 @@ impl Pool {
         self.links.get(link).and_then(|l| l.node)
     }
 
+    /// The lane `link` carries (an accepted link's is known once its upgrade is read);
+    /// `None` once it is gone.
+    pub fn link_lane(&self, link: LinkId) -> Option<Lane> {
+        self.links.get(link).map(|l| l.lane)
+    }
+
     /// The nodes with an open control link now, in node order: whom a broadcast reaches.
     pub fn connected(&self) -> Vec<NodeId> {
         self.peers

@@ -63,22 +63,22 @@
 //!
 //! [`pool_scenario::run`] is the cluster layer's run: four [`PoolNode`]s, each one
 //! `pool::Pool` wired to the network as a driver would (dial on `Connect`, `accept` on a
-//! dial, bytes only from links `poll_ready` names, a reset link's last bytes thrown away),
+//! dial, bytes only from links `poll_ready` names, `release` for a reset transport),
 //! every node liable to crash and restart with a fresh pool under the same node id, and
 //! slow links on top of the usual faults. Each node calls random peers (some calls large,
-//! some echoed back large, some cancelled) and answers its peers after a delay; once the
-//! faults are over, every node calls every other every 500 ms, the nodes' links are
-//! compared at one instant, and the pools shut down. Checked, each failure naming its
-//! invariant:
+//! half of those on the bulk lane, some echoed back large, some cancelled) and answers
+//! its peers after a delay; once the faults are over, every node calls every other every
+//! 500 ms, the nodes' links are compared at one instant, and the pools shut down.
+//! Checked, each failure naming its invariant:
 //! 1. every call ends exactly once (an answer, an ending, or a `cancel` that returned
 //!    true), by the end of the run unless its node crashed; an answer names the node
 //!    called and echoes the caller's node, life and call tag; a request comes on a link
 //!    registered to its sender;
-//! 2. no live, busy link is declared dead: `Fault::Silent` only after the heartbeat's
-//!    `timeout` without a byte delivered to that link;
+//! 2. no live, busy link is declared dead: `Fault::Silent` (on a control link) only after
+//!    the heartbeat's `timeout` without a byte delivered to that link;
 //! 3. one link per peer pair once calm: every calm call answered (one lost to a peer's
 //!    idle close is made again), and at the snapshot each pair holds exactly one open
-//!    link to each other, both ends of one connection;
+//!    control link to each other, both ends of one connection, and at most one bulk link;
 //! 4. `Pool::stats` agree with the workload's counts (calls and failures, in total and
 //!    per peer; in flight and queued within the calls still open);
 //! 5. `Unreachable` only if, from the start of the link attempt the call waited on (less

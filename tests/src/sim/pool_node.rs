@@ -6,8 +6,9 @@
 //! The wiring is a driver's: `Connect` dials the peer's node (its `accept` takes the
 //! connection, or the dial is refused when it is down), the transport's fate goes back as
 //! `transport_open` / `transport_failed`, bytes are taken only from links announced by
-//! `poll_ready` (until `poll_transmit` says `None`), a reset transport's last bytes are
-//! thrown away, and a link the pool is done with closes its port.
+//! `poll_ready` (until `poll_transmit` says `None`), a reset transport is `release`d (its
+//! last bytes thrown away), and a link the pool says is finished closes its port. Half the
+//! large calls go on the bulk lane (`call_on(Lane::Bulk)`), the rest on the control link.
 //!
 //! The run's script: calls while faults may strike; once they are over, a calm period in
 //! which every node calls every other every [`CALM_GAP`]; a snapshot of every node's links
@@ -18,11 +19,12 @@
 //!    carries its own answer: the answering node echoes the caller's node, incarnation and
 //!    call tag and names itself, and it must be the node called; a request comes on a
 //!    link registered to the node that sent it (or to none, once replaced);
-//! 2. no live, busy link is declared dead: a link ends with [`Fault::Silent`] only if
-//!    nothing was delivered to its port for the heartbeat's `timeout` before;
+//! 2. no live, busy link is declared dead: a control link ends with [`Fault::Silent`]
+//!    only if nothing was delivered to its port for the heartbeat's `timeout` before (a
+//!    bulk link's fault shows in no event, so it goes unchecked);
 //! 3. one link per peer pair once calm: at the snapshot every pair of nodes holds exactly
-//!    one open link to each other, the two ends of one transport, and every calm call
-//!    was answered;
+//!    one open control link to each other, the two ends of one transport, and at most one
+//!    open bulk link each; and every calm call was answered;
 //! 4. the pool's [`Stats`](tether_core::pool::Stats) agree with the workload's own counts
 //!    (calls, failures, per peer), and calls in flight and queued per peer are calls
 //!    still open;
@@ -35,7 +37,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tether_core::handshake::ClientRequest;
-use tether_core::pool::{self, Config, Event, Fault, LinkId, PeerState, Pool};
+use tether_core::pool::{self, Config, Event, Fault, Lane, LinkId, PeerState, Pool};
 use tether_core::rpc::{EndReason, ErrorObject, Refused};
 use tether_core::session::CallId;
 use tether_core::ws;
@@ -103,6 +105,7 @@ struct Planned {
     timeout: Duration,
     pad: usize,
     bulk: bool,
+    lane: Lane,
     cancel_after: Option<Duration>,
 }
 
@@ -218,9 +221,15 @@ pub struct PoolNode {
     answers: BTreeMap<(Instant, u64), Answer>,
     answers_made: u64,
     counted: Counted,
-    /// Peer states from `Event::Peer`, and when each last began `Connecting`.
+    /// Peer states from `Event::Peer` (their control links), and when each last began
+    /// `Connecting`.
     peer_state: BTreeMap<pool::NodeId, PeerState>,
     connecting_since: BTreeMap<pool::NodeId, Instant>,
+    /// Per peer, the first bulk call since one was last answered: no bulk link attempt
+    /// under way began earlier (the bulk lane has no state events).
+    bulk_since: BTreeMap<pool::NodeId, Instant>,
+    /// Bulk calls open, to know which answers are bulk ones.
+    bulk_open: BTreeSet<CallId>,
     /// The event before the one being handled was the `Disconnect` of this link.
     just_disconnected: Option<LinkId>,
     /// In the events being drained: peers whose link closed cleanly (`Idle`), and calm
@@ -298,7 +307,14 @@ impl PoolNode {
                     1 | 2 => rng.range(64, 2048) as usize,
                     _ => rng.range(0, 64) as usize,
                 };
+                // Half the large calls go on the bulk lane, as a snapshot chunk would.
+                let lane = if pad >= 8 << 10 && rng.chance(50) {
+                    Lane::Bulk
+                } else {
+                    Lane::Control
+                };
                 Planned {
+                    lane,
                     at: origin + Duration::from_millis(rng.range(0, window_ms)),
                     target: peers[rng.range(0, peers.len() as u64 - 1) as usize],
                     timeout: Duration::from_millis(rng.range(50, 3000)),
@@ -334,6 +350,8 @@ impl PoolNode {
             counted: Counted::default(),
             peer_state: BTreeMap::new(),
             connecting_since: BTreeMap::new(),
+            bulk_since: BTreeMap::new(),
+            bulk_open: BTreeSet::new(),
             just_disconnected: None,
             went_idle: BTreeSet::new(),
             calm_lost: Vec::new(),
@@ -443,7 +461,16 @@ impl PoolNode {
             }
             ctx.count("pool.calm_idle_races");
             self.calm_retries += 1;
-            self.call(ctx, target, CALM_TIMEOUT, 16, false, Calm::Retry, None);
+            self.call(
+                ctx,
+                target,
+                CALM_TIMEOUT,
+                16,
+                false,
+                Lane::Control,
+                Calm::Retry,
+                None,
+            );
         }
     }
 
@@ -503,6 +530,11 @@ impl PoolNode {
     ) {
         let name = self.name();
         let made = self.end(ctx, call, "answered");
+        if self.bulk_open.remove(&call) {
+            // A bulk link was open: attempts after this begin later.
+            self.bulk_since.remove(&node);
+            ctx.count("pool.bulk_answered");
+        }
         if made.target != node {
             ctx.fail(format_args!(
                 "invariant 1 (every call ends once, with its own answer): {name}: {call:?} to {} answered as from {node}",
@@ -549,6 +581,7 @@ impl PoolNode {
     fn on_ended(&mut self, ctx: &mut Ctx, call: CallId, node: pool::NodeId, reason: EndReason) {
         let name = self.name();
         let made = self.end(ctx, call, "ended");
+        self.bulk_open.remove(&call);
         if made.target != node {
             ctx.fail(format_args!(
                 "invariant 1 (every call ends once, with its own answer): {name}: {call:?} to {} ended as a call to {node}",
@@ -695,6 +728,7 @@ impl PoolNode {
         timeout: Duration,
         pad: usize,
         bulk: bool,
+        lane: Lane,
         calm: Calm,
         cancel_after: Option<Duration>,
     ) -> bool {
@@ -710,9 +744,10 @@ impl PoolNode {
         let raw = RawValue::from_string(params).expect("the node builds valid JSON");
         // The attempt this call may wait on: begun now, or earlier if one is under way.
         let state = self.peer_state.get(&target).copied().unwrap_or_default();
-        let attempt = match state {
-            PeerState::Idle | PeerState::Up => ctx.now,
-            PeerState::Connecting | PeerState::Down => self
+        let attempt = match (lane, state) {
+            (Lane::Bulk, _) => *self.bulk_since.entry(target).or_insert(ctx.now),
+            (Lane::Control, PeerState::Idle | PeerState::Up) => ctx.now,
+            (Lane::Control, PeerState::Connecting | PeerState::Down) => self
                 .connecting_since
                 .get(&target)
                 .map_or(ctx.now, |&at| at.min(ctx.now)),
@@ -723,7 +758,7 @@ impl PoolNode {
         let Some(pool) = self.pool.as_mut() else {
             return false;
         };
-        let result = pool.call(ctx.now, target, "echo", Some(&raw), Some(timeout));
+        let result = pool.call_on(ctx.now, target, lane, "echo", Some(&raw), Some(timeout));
         ctx.trace
             .add(format!("call {tag} {target} {result:?}").as_bytes());
         let id = match result {
@@ -760,6 +795,10 @@ impl PoolNode {
         }
         self.counted.calls += 1;
         self.counted.per_peer.entry(target).or_default().0 += 1;
+        if lane == Lane::Bulk {
+            self.bulk_open.insert(id);
+            ctx.count("pool.bulk_calls");
+        }
         ctx.count(if calm {
             "pool.calm_calls"
         } else {
@@ -813,6 +852,7 @@ impl PoolNode {
                 p.timeout,
                 p.pad,
                 p.bulk,
+                p.lane,
                 Calm::No,
                 p.cancel_after,
             );
@@ -827,7 +867,16 @@ impl PoolNode {
         while let Some(round) = self.next_round.filter(|&r| r <= ctx.now) {
             self.next_round = Some(round + CALM_GAP).filter(|&r| r < script.snap_at);
             for target in self.peers.clone() {
-                self.call(ctx, target, CALM_TIMEOUT, 16, false, Calm::Round, None);
+                self.call(
+                    ctx,
+                    target,
+                    CALM_TIMEOUT,
+                    16,
+                    false,
+                    Lane::Control,
+                    Calm::Round,
+                    None,
+                );
             }
         }
         if self.phase < Phase::Stopping && ctx.now >= script.stop_at {
@@ -856,19 +905,22 @@ impl PoolNode {
                 .and_then(|l| self.link_ports.get(&l))
                 .map(|p| p.conn());
             let open = current.is_some_and(|l| pool.link_state(l) == ws::State::Open);
-            let open_links = self
-                .ports
-                .values()
-                .filter(|&&l| pool.link_node(l) == Some(peer))
-                .filter(|&&l| pool.link_state(l) == ws::State::Open)
-                .count();
+            let open_on = |lane: Lane| {
+                self.ports
+                    .values()
+                    .filter(|&&l| pool.link_node(l) == Some(peer))
+                    .filter(|&&l| pool.link_lane(l) == Some(lane))
+                    .filter(|&&l| pool.link_state(l) == ws::State::Open)
+                    .count()
+            };
             views.insert(
                 sim_id(peer),
                 View {
                     link: current.map(|l| l.to_string()),
                     conn,
                     open,
-                    open_links,
+                    open_links: open_on(Lane::Control),
+                    open_bulk_links: open_on(Lane::Bulk),
                 },
             );
         }
@@ -1044,9 +1096,10 @@ impl Node for PoolNode {
         let Some(&link) = self.ports.get(&port) else {
             return;
         };
+        // The socket is gone for good: the pool ends the link and drops its unsent bytes.
         self.dead.insert(port);
         if let Some(pool) = self.pool.as_mut() {
-            pool.transport_failed(ctx.now, link);
+            pool.release(ctx.now, link);
         }
         self.discard(link);
         self.react(ctx);
@@ -1161,6 +1214,8 @@ impl Node for PoolNode {
         self.answers.clear();
         self.peer_state.clear();
         self.connecting_since.clear();
+        self.bulk_since.clear();
+        self.bulk_open.clear();
         self.just_disconnected = None;
         self.went_idle.clear();
         self.calm_lost.clear();
