@@ -230,8 +230,11 @@ pub struct PoolNode {
     bulk_since: BTreeMap<pool::NodeId, Instant>,
     /// Bulk calls open, to know which answers are bulk ones.
     bulk_open: BTreeSet<CallId>,
-    /// The event before the one being handled was the `Disconnect` of this link.
-    just_disconnected: Option<LinkId>,
+    /// In the events being drained: links that ended, and peers that went `Down`.
+    ended_links: Vec<LinkId>,
+    went_down: BTreeSet<pool::NodeId>,
+    /// Each peer's `last_error` as of the last batch of events judged.
+    last_errors: BTreeMap<pool::NodeId, Option<Fault>>,
     /// In the events being drained: peers whose link closed cleanly (`Idle`), and calm
     /// calls lost on a link, judged once the batch is read.
     went_idle: BTreeSet<pool::NodeId>,
@@ -352,7 +355,9 @@ impl PoolNode {
             connecting_since: BTreeMap::new(),
             bulk_since: BTreeMap::new(),
             bulk_open: BTreeSet::new(),
-            just_disconnected: None,
+            ended_links: Vec::new(),
+            went_down: BTreeSet::new(),
+            last_errors: BTreeMap::new(),
             went_idle: BTreeSet::new(),
             calm_lost: Vec::new(),
             calm_retries: 0,
@@ -384,7 +389,6 @@ impl PoolNode {
             let text = summary(&event);
             ctx.trace.add(text.as_bytes());
             ctx.log(format_args!("{}: {text}", self.name()));
-            let disconnected = self.just_disconnected.take();
             match event {
                 Event::Connect { link, node } => {
                     let port = ctx.connect(sim_id(node));
@@ -393,7 +397,7 @@ impl PoolNode {
                     ctx.count("pool.dials");
                 }
                 Event::Disconnect { link } => {
-                    self.just_disconnected = Some(link);
+                    self.ended_links.push(link);
                     match self.link_ports.get(&link) {
                         // Its transport is gone: what is left to write goes nowhere.
                         Some(port) if self.dead.contains(port) => self.discard(link),
@@ -410,7 +414,7 @@ impl PoolNode {
                         self.went_idle.insert(node);
                     }
                     if state == PeerState::Down {
-                        self.on_down(ctx, node, disconnected);
+                        self.went_down.insert(node);
                     }
                     self.peer_state.insert(node, state);
                 }
@@ -438,6 +442,7 @@ impl PoolNode {
         if ended {
             self.check_stats(ctx);
         }
+        self.judge_silence(ctx);
         self.judge_calm_losses(ctx);
     }
 
@@ -482,43 +487,60 @@ impl PoolNode {
         }
     }
 
-    /// A peer went `Down`: if its link was declared silent, invariant 2.
-    fn on_down(&mut self, ctx: &mut Ctx, node: pool::NodeId, disconnected: Option<LinkId>) {
+    /// Invariant 2, once a batch of events is read. Which link a fault belongs to is in
+    /// no event, and `last_error` is read after the whole batch (a clock jump can end a
+    /// control link unopened and then a silent bulk link, in one `handle_timeout`). So: a
+    /// peer whose `last_error` became `Silent` in this batch (it went `Down`, or the error
+    /// changed) had some link declared silent among those that ended in it, and at least
+    /// one of those that had opened must have gone the heartbeat's `timeout` without a
+    /// byte delivered.
+    fn judge_silence(&mut self, ctx: &mut Ctx) {
+        let ended = std::mem::take(&mut self.ended_links);
+        let went_down = std::mem::take(&mut self.went_down);
+        if ended.is_empty() && went_down.is_empty() {
+            return;
+        }
         let Some(pool) = self.pool.as_ref() else {
             return;
         };
-        let stats = pool.stats();
-        let fault = stats
-            .peers
-            .iter()
-            .find(|p| p.node == node)
-            .and_then(|p| p.last_error.clone());
-        match &fault {
-            Some(Fault::Silent) => ctx.count("pool.silent"),
-            Some(Fault::Unreachable) => ctx.count("pool.down_unreachable"),
-            Some(Fault::Refused(_)) => ctx.count("pool.down_refused"),
-            Some(Fault::Lost) => ctx.count("pool.down_lost"),
-            Some(Fault::Protocol(_)) => ctx.count("pool.down_protocol"),
-            None => {}
+        let name = self.name();
+        for peer in pool.stats().peers {
+            let before = self.last_errors.insert(peer.node, peer.last_error.clone());
+            let changed = before.as_ref() != Some(&peer.last_error);
+            if went_down.contains(&peer.node) {
+                ctx.count(match &peer.last_error {
+                    Some(Fault::Silent) => "pool.down_silent",
+                    Some(Fault::Unreachable) => "pool.down_unreachable",
+                    Some(Fault::Refused(_)) => "pool.down_refused",
+                    Some(Fault::Lost) => "pool.down_lost",
+                    Some(Fault::Protocol(_)) => "pool.down_protocol",
+                    None => "pool.down_no_error",
+                });
+            }
+            if peer.last_error != Some(Fault::Silent)
+                || !(changed || went_down.contains(&peer.node))
+            {
+                continue;
+            }
+            ctx.count("pool.silent");
+            let Some(heartbeat) = self.config.heartbeat else {
+                ctx.fail(format_args!(
+                    "invariant 2 (no live, busy link declared dead): {name} declared a link to {} silent with no heartbeat configured",
+                    peer.node
+                ));
+            };
+            // Links that ended now and had opened (bytes came), with how long they were
+            // quiet.
+            let quiet: Vec<(LinkId, Duration)> = ended
+                .iter()
+                .filter_map(|link| {
+                    let port = self.link_ports.get(link)?;
+                    let last = self.last_input.get(port)?;
+                    Some((*link, ctx.now.saturating_duration_since(*last)))
+                })
+                .collect();
+            pool_checks::silent_link(ctx, &name, peer.node, &quiet, heartbeat.timeout);
         }
-        if fault != Some(Fault::Silent) {
-            return;
-        }
-        let Some(heartbeat) = self.config.heartbeat else {
-            ctx.fail(format_args!(
-                "invariant 2 (no live, busy link declared dead): {} declared its link to {node} silent with no heartbeat configured",
-                self.name()
-            ));
-        };
-        let Some(link) = disconnected else {
-            ctx.fail(format_args!(
-                "invariant 2 (no live, busy link declared dead): {}: {node} went down silent without its link's Disconnect",
-                self.name()
-            ));
-        };
-        let port = self.link_ports.get(&link).copied();
-        let last = port.and_then(|p| self.last_input.get(&p)).copied();
-        pool_checks::silent_link(ctx, &self.name(), node, link, port, last, heartbeat.timeout);
     }
 
     fn on_response(
@@ -1216,7 +1238,9 @@ impl Node for PoolNode {
         self.connecting_since.clear();
         self.bulk_since.clear();
         self.bulk_open.clear();
-        self.just_disconnected = None;
+        self.ended_links.clear();
+        self.went_down.clear();
+        self.last_errors.clear();
         self.went_idle.clear();
         self.calm_lost.clear();
         self.counted = Counted::default();
