@@ -165,6 +165,7 @@ fn pool_seeds() {
                 "pool.calm_calls",
                 "pool.bulk_calls",
                 "pool.bulk_answered",
+                "pool.parsed_aside",
                 "pool.pairs_checked",
             ],
         );

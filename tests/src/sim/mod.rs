@@ -63,7 +63,8 @@
 //!
 //! [`pool_scenario::run`] is the cluster layer's run: four [`PoolNode`]s, each one
 //! `pool::Pool` wired to the network as a driver would (dial on `Connect`, `accept` on a
-//! dial, bytes only from links `poll_ready` names, `release` for a reset transport),
+//! dial, bytes only from links `poll_ready` names, large messages parsed aside and handed
+//! back, `release` for a reset transport),
 //! every node liable to crash and restart with a fresh pool under the same node id, and
 //! slow links on top of the usual faults. Each node calls random peers (some calls large,
 //! half of those on the bulk lane, some echoed back large, some cancelled) and answers

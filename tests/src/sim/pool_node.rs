@@ -6,8 +6,10 @@
 //! The wiring is a driver's: `Connect` dials the peer's node (its `accept` takes the
 //! connection, or the dial is refused when it is down), the transport's fate goes back as
 //! `transport_open` / `transport_failed`, bytes are taken only from links announced by
-//! `poll_ready` (until `poll_transmit` says `None`), a reset transport is `release`d (its
-//! last bytes thrown away), and a link the pool says is finished closes its port. Half the
+//! `poll_ready` (until `poll_transmit` says `None`), a message handed out to be parsed
+//! (`Event::Parse`) comes back with `handle_parsed` a few milliseconds later, a reset
+//! transport is `release`d (its last bytes thrown away), and a link the pool says is
+//! finished closes its port. Half the
 //! large calls go on the bulk lane (`call_on(Lane::Bulk)`), the rest on the control link.
 //!
 //! The run's script: calls while faults may strike; once they are over, a calm period in
@@ -38,7 +40,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tether_core::handshake::ClientRequest;
 use tether_core::pool::{self, Config, Event, Fault, Lane, LinkId, PeerState, Pool};
-use tether_core::rpc::{EndReason, ErrorObject, Refused};
+use tether_core::rpc::{EndReason, ErrorObject, Refused, Unparsed};
 use tether_core::session::CallId;
 use tether_core::ws;
 
@@ -220,6 +222,10 @@ pub struct PoolNode {
     cancels: BTreeMap<(Instant, CallId), ()>,
     answers: BTreeMap<(Instant, u64), Answer>,
     answers_made: u64,
+    /// Large messages handed out to be parsed (`Event::Parse`), each parsed a little
+    /// later, as a driver does outside the pool's lock.
+    parses: BTreeMap<(Instant, u64), (LinkId, Unparsed)>,
+    parses_made: u64,
     counted: Counted,
     /// Peer states from `Event::Peer` (their control links), and when each last began
     /// `Connecting`.
@@ -260,6 +266,9 @@ pub fn draw_config(rng: &mut SimRng) -> Config {
         ..ws::Config::default()
     };
     config.rpc.max_in_flight = rng.range(2, 32) as usize;
+    // Messages past this are handed out to be parsed (`Event::Parse`): small enough here
+    // that the large calls and answers take that path.
+    config.rpc.parse_aside = Some(rng.log_range(4 << 10, 64 << 10) as usize);
     config.connect_timeout = ms(rng.range(1500, 4000));
     // Any input is a sign of life (the pool's default mode); the timeout outlasts an
     // interval plus a round trip (at most 540 ms, on a slow link), as the pool's docs ask,
@@ -350,6 +359,8 @@ impl PoolNode {
             cancels: BTreeMap::new(),
             answers: BTreeMap::new(),
             answers_made: 0,
+            parses: BTreeMap::new(),
+            parses_made: 0,
             counted: Counted::default(),
             peer_state: BTreeMap::new(),
             connecting_since: BTreeMap::new(),
@@ -433,6 +444,13 @@ impl PoolNode {
                     method,
                     params,
                 } => self.on_request(ctx, link, node, reply, &method, params.as_deref()),
+                Event::Parse { link, unparsed } => {
+                    let delay = rng_ms(ctx, 0, 5);
+                    self.parses_made += 1;
+                    self.parses
+                        .insert((ctx.now + delay, self.parses_made), (link, unparsed));
+                    ctx.count("pool.parsed_aside");
+                }
                 Event::Notification { method, .. } => ctx.fail(format_args!(
                     "{}: a notification {method:?}, and nobody sends any",
                     self.name()
@@ -707,6 +725,21 @@ impl PoolNode {
         };
         self.answers
             .insert((ctx.now + delay, self.answers_made), answer);
+    }
+
+    /// Hands back the messages whose parse is done.
+    fn parse(&mut self, ctx: &mut Ctx) {
+        while let Some(entry) = self.parses.first_entry() {
+            if entry.key().0 > ctx.now {
+                break;
+            }
+            let (link, unparsed) = entry.remove();
+            let Some(pool) = self.pool.as_mut() else {
+                return;
+            };
+            pool.handle_parsed(ctx.now, link, unparsed.parse());
+            self.react(ctx);
+        }
     }
 
     /// Sends the answers that are due.
@@ -1034,6 +1067,7 @@ fn summary(event: &Event) -> String {
                 .map_or(String::new(), |p| checks::short(p.get()))
         ),
         Event::Notification { link, method, .. } => format!("Notification {method} on {link}"),
+        Event::Parse { link, unparsed } => format!("Parse {} bytes on {link}", unparsed.len()),
     }
 }
 
@@ -1149,6 +1183,7 @@ impl Node for PoolNode {
             }
         }
         self.react(ctx);
+        self.parse(ctx);
         self.answer(ctx);
         self.cancel(ctx);
         self.act(ctx);
@@ -1190,6 +1225,7 @@ impl Node for PoolNode {
             self.plan.front().map(|p| p.at),
             self.cancels.keys().next().map(|k| k.0),
             self.answers.keys().next().map(|k| k.0),
+            self.parses.keys().next().map(|k| k.0),
             self.next_round,
             script,
         ]
@@ -1234,6 +1270,7 @@ impl Node for PoolNode {
         self.last_input.clear();
         self.cancels.clear();
         self.answers.clear();
+        self.parses.clear();
         self.peer_state.clear();
         self.connecting_since.clear();
         self.bulk_since.clear();
