@@ -407,17 +407,23 @@ fn a_dial_refused_because_the_peer_holds_a_link_to_us_waits_for_that_link() {
 }
 
 #[test]
-fn a_refused_dial_whose_peer_link_never_comes_fails_as_unreachable() {
+fn a_refused_dial_whose_peer_link_never_comes_dials_again_for_its_calls() {
     let mut c = cluster(2);
     c.slow_dials.insert(NodeId(1));
-    c.call(1, 2, "echo", 1);
+    let a = c.call(1, 2, "echo", 1);
     let b = c.call(2, 1, "echo", 2);
     c.settle();
     // Node 1's dial never arrives: it gives up at its connect timeout, and so does node
-    // 2's wait for it.
+    // 2's wait for it. Node 2's call was never tried on a link of its own, so node 2 dials
+    // node 1 itself rather than fail it Unreachable, and the call is answered.
     c.run_for(Duration::from_secs(6));
-    assert_eq!(outcomes(&c.take(2)), vec![(b, Err(EndReason::Unreachable))]);
-    assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Down);
+    assert_eq!(outcomes(&c.take(1)), vec![(a, Err(EndReason::Unreachable))]);
+    assert_eq!(c.connects[&NodeId(2)], 2);
+    assert_eq!(
+        outcomes(&c.take(2)),
+        vec![(b, Ok(r#"{"node":1,"params":[2]}"#.into()))]
+    );
+    assert_eq!(c.pool(2).peer_state(NodeId(1)), PeerState::Up);
 }
 
 #[test]
@@ -488,4 +494,58 @@ fn shutdown_closes_a_link_once_its_last_call_is_cancelled() {
         vec![],
         "a cancelled call ends without an event"
     );
+}
+
+#[test]
+fn a_link_whose_last_bytes_are_taken_is_gone_once_it_says_finished() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    let link = c.pool(1).stats().peers[0].link.unwrap();
+    let now = c.now();
+    // A call written on the link and not taken yet when its transport ends.
+    let params = to_raw_value(&[2]).unwrap();
+    c.pool(1)
+        .call(now, NodeId(2), "echo", Some(&params), None)
+        .unwrap();
+    c.pool(1).handle_eof(now, link);
+    assert!(c.pool(1).pending_transmit(link) > 0, "bytes left to take");
+    // A driver takes the last bytes until the link says it is finished, then drops the
+    // transport: it never asks once more to hear `None`.
+    while !c.pool(1).is_link_finished(link) {
+        assert!(c.pool(1).poll_transmit(link).is_some());
+    }
+    assert_eq!(c.pool(1).stats().links, 0, "the finished link is forgotten");
+    c.pool(1).shutdown(now, Duration::from_secs(1));
+    assert!(c.pool(1).is_finished());
+}
+
+#[test]
+fn a_link_declared_dead_goes_at_once_without_writing_its_backlog() {
+    let mut c = cluster(2);
+    c.call(1, 2, "echo", 1);
+    c.settle();
+    c.take(1);
+    let link = c.pool(1).stats().peers[0].link.unwrap();
+    // A call goes out, its bytes still waiting for a socket that takes nothing (the peer
+    // stopped reading), and nothing comes back for the heartbeat's timeout.
+    let now = c.now();
+    let params = to_raw_value(&[2]).unwrap();
+    let call = c
+        .pool(1)
+        .call(now, NodeId(2), "echo", Some(&params), None)
+        .unwrap();
+    assert!(c.pool(1).pending_transmit(link) > 0);
+    c.pool(1).handle_timeout(now + Duration::from_secs(5));
+    let events: Vec<_> = std::iter::from_fn(|| c.pool(1).poll_event()).collect();
+    assert!(matches!(
+        outcomes(&events).as_slice(),
+        [(id, Err(EndReason::ConnectionLost { .. }))] if *id == call
+    ));
+    assert_eq!(c.pool(1).stats().peers[0].last_error, Some(Fault::Silent));
+    // Dead is dead: the backlog is not written (the peer would take a link we gave up for
+    // a live one while it trickles in), and the transport can go now.
+    assert!(c.pool(1).is_link_finished(link));
+    assert_eq!(c.pool(1).pending_transmit(link), 0);
+    assert_eq!(c.pool(1).stats().links, 0);
 }

@@ -53,6 +53,9 @@ pub(crate) struct Link {
     pub(crate) refused: Option<u16>,
     /// Why it failed, if it did.
     pub(crate) fault: Option<Fault>,
+    /// We gave up on it (silent past the heartbeat's timeout, or not open in time): when it
+    /// closes, what it still had to write is dropped, not sent.
+    pub(crate) abandoned: bool,
 }
 
 impl Link {
@@ -82,6 +85,7 @@ impl Link {
             in_ready: false,
             refused: None,
             fault: None,
+            abandoned: false,
         }
     }
 

@@ -6,7 +6,8 @@
 //! silent or idles; the next call opens another. Peers that connect to us name their node
 //! in the upgrade ([`NODE_ID_HEADER`]) and their link is registered as theirs, so either
 //! side calls the other over one connection; two nodes that dial each other at once keep
-//! the lower id's dial (the other is refused with 409 and waits for it).
+//! the lower id's dial (the other is refused with 409 and waits for it, up to
+//! [`Config::connect_timeout`], then dials again if calls still wait).
 //!
 //! - Links are named by [`LinkId`]s that carry a generation: an id of a link that is gone
 //!   never reaches the one that took its slot.
@@ -17,9 +18,10 @@
 //!   says whether the node may have run it), [`EndReason::TimedOut`] or
 //!   [`EndReason::Closed`] (shut down before it was sent).
 //! - Liveness: pings on every open link; a link that stays silent past the heartbeat's
-//!   timeout is dead. By default any input is a sign of life, so a link busy receiving a
-//!   large message is never declared dead. A link with nothing under way for
-//!   `idle_timeout` closes.
+//!   timeout is dead, and goes at once: what it still had to write is dropped (as is a
+//!   link's that did not open in time). By default any input is a sign of life, so a link
+//!   busy receiving a large message is never declared dead. A link with nothing under way
+//!   for `idle_timeout` closes.
 //! - Deadlines of every link, waiting call and node sit in one heap, and links with bytes
 //!   to write in a ready queue ([`Pool::poll_ready`]): no event scans every peer.
 //!

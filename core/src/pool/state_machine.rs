@@ -419,19 +419,20 @@ impl Pool {
     }
 
     /// Bytes to write to `link`'s transport, in order; `None` when there are none now.
+    ///
+    /// An ended link is forgotten as its last bytes are handed out: once
+    /// [`is_link_finished`](Self::is_link_finished) says so, its driver may drop the
+    /// transport without asking again.
     pub fn poll_transmit(&mut self, link: LinkId) -> Option<Bytes> {
         let l = self.links.get_mut(link)?;
         let bytes = l.channel.as_mut().and_then(Channel::poll_transmit);
-        match &bytes {
-            Some(b) => {
-                if let Some(peer) = l.node.and_then(|n| self.peers.get_mut(&n)) {
-                    peer.counters.bytes_out += b.len() as u64;
-                }
+        if let Some(b) = &bytes {
+            if let Some(peer) = l.node.and_then(|n| self.peers.get_mut(&n)) {
+                peer.counters.bytes_out += b.len() as u64;
             }
-            None if l.phase == Phase::Ended => {
-                self.links.remove(link);
-            }
-            None => {}
+        }
+        if l.phase == Phase::Ended && l.pending_transmit() == 0 {
+            self.links.remove(link);
         }
         bytes
     }
@@ -487,6 +488,12 @@ impl Pool {
     /// The node at the other end of `link`, if it named one.
     pub fn link_node(&self, link: LinkId) -> Option<NodeId> {
         self.links.get(link).and_then(|l| l.node)
+    }
+
+    /// The lane `link` carries (an accepted link's is known once its upgrade is read);
+    /// `None` once it is gone.
+    pub fn link_lane(&self, link: LinkId) -> Option<Lane> {
+        self.links.get(link).map(|l| l.lane)
     }
 
     /// The nodes with an open control link now, in node order: whom a broadcast reaches.
@@ -605,7 +612,8 @@ impl Pool {
             l.in_ready = true;
             self.ready.push_back(link);
         }
-        if l.phase == Phase::Ended && l.pending_transmit() == 0 && !l.in_ready {
+        // Over with nothing to write: gone now (a stale entry in `ready` is skipped).
+        if l.phase == Phase::Ended && l.pending_transmit() == 0 {
             self.links.remove(link);
         }
     }

@@ -53,6 +53,15 @@ pub struct Faults {
     pub clock_jump_percent: u64,
     /// How far the clock jumps, in seconds.
     pub clock_jump_secs: (u64, u64),
+    /// Chance that a connection dialed inside the fault window is a slow link: a narrow,
+    /// far pipe whose bytes take `len / bandwidth` to go out, one after the other, so a
+    /// large message keeps the link busy for seconds. It is congestion that clears: when
+    /// the fault window ends, bytes still queued and bytes written later leave at once.
+    pub slow_link_percent: u64,
+    /// Bytes per second of a slow link, each direction.
+    pub slow_bandwidth: (u64, u64),
+    /// One-way latency of a slow link.
+    pub slow_latency_ms: (u64, u64),
 }
 
 impl Default for Faults {
@@ -73,6 +82,9 @@ impl Default for Faults {
             down_ms: (10, 2000),
             clock_jump_percent: 20,
             clock_jump_secs: (5, 120),
+            slow_link_percent: 0,
+            slow_bandwidth: (0, 0),
+            slow_latency_ms: (0, 0),
         }
     }
 }
@@ -96,6 +108,9 @@ impl Faults {
             down_ms: (0, 0),
             clock_jump_percent: 0,
             clock_jump_secs: (0, 0),
+            slow_link_percent: 0,
+            slow_bandwidth: (0, 0),
+            slow_latency_ms: (0, 0),
         }
     }
 

@@ -20,7 +20,14 @@
 //!   in its peers' machines);
 //! - crashes of nodes marked [`Sim::may_crash`] (their connections reset, dials refused,
 //!   state forgotten via [`Node::crash`]) and their restart ([`Node::restart`]);
-//! - one forward clock jump (every node's timers fire).
+//! - one forward clock jump (every node's timers fire);
+//! - slow links, when [`Faults::slow_link_percent`] is set (the pool run): a connection
+//!   dialed in the fault window gets a bandwidth and a long latency, so a large message
+//!   trickles in over seconds (congestion that clears when the fault window ends).
+//!
+//! The network's own record, for checks that need it: [`Ctx::plan`] (partitions, stalls,
+//! crashes, the jump) and [`Ctx::conn_broken_between`] (connections it reset, dials
+//! refused).
 //!
 //! The loop picks the earliest due thing (a fault, a piece of bytes, a node's deadline),
 //! hands it to its node, takes what the nodes wrote ([`Node::poll_transmit`]) while the
@@ -53,6 +60,32 @@
 //!   the session changed links around it;
 //! - after the last fault every session is `Connected` again within a bound, drains its
 //!   queue, gets a last call answered and closes; every machine is finished at the end.
+//!
+//! [`pool_scenario::run`] is the cluster layer's run: four [`PoolNode`]s, each one
+//! `pool::Pool` wired to the network as a driver would (dial on `Connect`, `accept` on a
+//! dial, bytes only from links `poll_ready` names, large messages parsed aside and handed
+//! back, `release` for a reset transport),
+//! every node liable to crash and restart with a fresh pool under the same node id, and
+//! slow links on top of the usual faults. Each node calls random peers (some calls large,
+//! half of those on the bulk lane, some echoed back large, some cancelled) and answers
+//! its peers after a delay; once the faults are over, every node calls every other every
+//! 500 ms, the nodes' links are compared at one instant, and the pools shut down.
+//! Checked, each failure naming its invariant:
+//! 1. every call ends exactly once (an answer, an ending, or a `cancel` that returned
+//!    true), by the end of the run unless its node crashed; an answer names the node
+//!    called and echoes the caller's node, life and call tag; a request comes on a link
+//!    registered to its sender;
+//! 2. no live, busy link is declared dead: `Fault::Silent` (on a control link) only after
+//!    the heartbeat's `timeout` without a byte delivered to that link;
+//! 3. one link per peer pair once calm: every calm call answered (one lost to a peer's
+//!    idle close is made again), and at the snapshot each pair holds exactly one open
+//!    control link to each other, both ends of one connection, and at most one bulk link;
+//! 4. `Pool::stats` agree with the workload's counts (calls and failures, in total and
+//!    per peer; in flight and queued within the calls still open);
+//! 5. `Unreachable` only if, from the start of the link attempt the call waited on (less
+//!    one connect timeout, for a crossing dial it was told to wait for) until it ended,
+//!    the network failed the pair: the target down, a partition, a stall of either, the
+//!    clock jump, a connection between them reset or a dial refused.
 //!
 //! # Your own nodes
 //!
@@ -133,12 +166,15 @@ mod net;
 mod net_session;
 mod node;
 mod notes;
+mod pool_node;
 mod rng;
 mod rpc_client;
 mod session_node;
 mod simulator;
 
 pub mod checks;
+pub mod pool_checks;
+pub mod pool_scenario;
 pub mod scenario;
 
 pub use echo_server::{EchoServer, NoteSink};
@@ -146,6 +182,7 @@ pub use faults::{Faults, Plan};
 pub use net_session::NetSession;
 pub use node::{Ctx, Node, NodeId, Port};
 pub use notes::NoteLedger;
+pub use pool_node::{pool_id, sim_id, PoolNode, Sabotage, Workload};
 pub use rng::{SimRng, Trace};
 pub use rpc_client::{RpcClient, RpcClientConfig};
 pub use scenario::run;

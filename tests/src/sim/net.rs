@@ -7,6 +7,12 @@
 //! its node closed are answered with a `Reset`, as a kernel would. A reset (a fault, or
 //! the crash of a node) drops the bytes in flight and sends `Reset` to the ends still
 //! open.
+//!
+//! A slow link ([`Faults::slow_link_percent`]) also has a bandwidth: each direction sends
+//! its bytes one after the other, `len / bandwidth` each, in pieces of at most an MTU, so
+//! a large message arrives bit by bit over seconds, and its window is what one second at
+//! that bandwidth carries. The congestion clears when the fault window ends: from then on
+//! bytes, those still queued included, leave at once.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -52,6 +58,18 @@ pub(super) struct Direction {
     pub(super) queue: VecDeque<Piece>,
     /// Data bytes in `queue`: the writer is not read from while this is at the window.
     pub(super) bytes: usize,
+    /// On a slow link: when the bytes queued so far are all on the wire.
+    busy_until: Option<Instant>,
+}
+
+/// The largest piece a slow link delivers at once: bytes trickle in, as from a socket.
+const MTU: usize = 1460;
+
+/// A slow link's bandwidth, and until when it is slow.
+#[derive(Debug, Clone, Copy)]
+struct Slow {
+    bytes_per_sec: u64,
+    until: Instant,
 }
 
 /// A connection: `nodes[0]` dialed `nodes[1]`; `dirs[d]` carries bytes written by end `d`.
@@ -70,6 +88,8 @@ pub(super) struct Conn {
     pub(super) reset_at: Option<Instant>,
     /// Something was delivered since the last flush: a writer may have room again.
     pub(super) dirty: bool,
+    /// Set for a slow link.
+    slow: Option<Slow>,
 }
 
 impl Conn {
@@ -105,9 +125,27 @@ impl Conn {
             window,
             reset_at,
             dirty: true,
+            slow: None,
         };
+        // Drawn last, and only when slow links are on, so runs without them draw as before.
+        if faults.slow_link_percent > 0 && now < fault_end && rng.chance(faults.slow_link_percent) {
+            let bytes_per_sec = rng.log_range(faults.slow_bandwidth.0, faults.slow_bandwidth.1);
+            conn.latency = Duration::from_millis(
+                rng.range(faults.slow_latency_ms.0, faults.slow_latency_ms.1),
+            );
+            conn.window = conn.window.min(bytes_per_sec as usize).max(MTU);
+            conn.slow = Some(Slow {
+                bytes_per_sec,
+                until: fault_end,
+            });
+        }
         conn.push(0, Kind::Syn, now, rng);
         conn
+    }
+
+    /// Whether this is a slow link (see [`Faults::slow_link_percent`]).
+    pub(super) fn is_slow(&self) -> bool {
+        self.slow.is_some()
     }
 
     /// The port of end `side`.
@@ -118,8 +156,17 @@ impl Conn {
     /// Queues `kind` on the direction written by `side`, due after the latency plus
     /// jitter, never before the piece ahead of it.
     pub(super) fn push(&mut self, side: usize, kind: Kind, now: Instant, rng: &mut SimRng) {
-        let at = now + self.latency + Duration::from_millis(rng.range(0, self.jitter_ms));
         let dir = &mut self.dirs[side];
+        let mut sent = now;
+        if let (Kind::Data(data), Some(slow)) = (&kind, self.slow) {
+            // On a slow link the bytes leave one after the other while it is slow; when
+            // the congestion clears, what is still queued leaves at once.
+            let start = dir.busy_until.map_or(now, |busy| busy.max(now));
+            let took = Duration::from_nanos(data.len() as u64 * 1_000_000_000 / slow.bytes_per_sec);
+            sent = (start + took).min(start.max(slow.until));
+            dir.busy_until = Some(sent);
+        }
+        let at = sent + self.latency + Duration::from_millis(rng.range(0, self.jitter_ms));
         let at = dir.queue.back().map_or(at, |last| at.max(last.at));
         if let Kind::Data(data) = &kind {
             dir.bytes += data.len();
@@ -130,7 +177,9 @@ impl Conn {
     /// Queues bytes written by `side`, cut at random boundaries.
     pub(super) fn write(&mut self, side: usize, mut data: &[u8], now: Instant, rng: &mut SimRng) {
         while !data.is_empty() {
-            let len = if self.max_piece == usize::MAX {
+            let len = if self.slow.is_some() {
+                MTU.min(data.len())
+            } else if self.max_piece == usize::MAX {
                 data.len()
             } else {
                 (rng.range(1, self.max_piece as u64) as usize).min(data.len())

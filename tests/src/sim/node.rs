@@ -69,6 +69,8 @@ pub struct Ctx {
     pub(super) next_conn: u64,
     pub(super) counters: BTreeMap<&'static str, u64>,
     pub(super) plan: Plan,
+    /// Connections the network reset or whose dial was refused: when, and between whom.
+    pub(super) broken: Vec<(Instant, NodeId, NodeId)>,
     /// Print what happens (`SIM_LOG=1`), to read a failing seed's story.
     pub(super) verbose: bool,
 }
@@ -86,6 +88,7 @@ impl Ctx {
             next_conn: 0,
             counters: BTreeMap::new(),
             plan: Plan::new(origin),
+            broken: Vec::new(),
             verbose: std::env::var_os("SIM_LOG").is_some_and(|v| v != "0"),
         }
     }
@@ -99,6 +102,15 @@ impl Ctx {
     /// notice, and to know when faults are over.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Whether the network reset a connection between `a` and `b` (either way), or refused
+    /// a dial between them (the target was down or did not accept), at an instant in
+    /// `[from, to]`. With the [plan](Ctx::plan), what the network did to a pair of nodes.
+    pub fn conn_broken_between(&self, a: NodeId, b: NodeId, from: Instant, to: Instant) -> bool {
+        self.broken
+            .iter()
+            .any(|&(at, x, y)| (from..=to).contains(&at) && ((x, y) == (a, b) || (x, y) == (b, a)))
     }
 
     /// The node being called.

@@ -286,6 +286,9 @@ impl Sim {
                     self.ctx.trace.add(b"reset");
                     self.ctx.trace.add_u64(id);
                     self.ctx.count("net.resets");
+                    self.ctx
+                        .broken
+                        .push((self.ctx.now, conn.nodes[0], conn.nodes[1]));
                     conn.reset(self.ctx.now, &mut self.ctx.rng);
                 }
             }
@@ -356,6 +359,7 @@ impl Sim {
                     conn.push(to, Kind::Open, now, &mut self.ctx.rng);
                 } else {
                     self.ctx.count("net.refused");
+                    self.ctx.broken.push((now, conn.nodes[0], conn.nodes[1]));
                     conn.ends[to] = End::Gone;
                     conn.push(to, Kind::Reset, now, &mut self.ctx.rng);
                 }
@@ -411,6 +415,9 @@ impl Sim {
                 &self.faults,
                 &mut self.ctx.rng,
             );
+            if conn.is_slow() {
+                self.ctx.count("net.slow_links");
+            }
             self.conns.insert(id, conn);
         }
     }

@@ -250,7 +250,9 @@ impl Pool {
             (false, Some(Fault::Protocol(_)) | None) => Some(Fault::Unreachable),
             (_, fault) => fault,
         };
-        if l.channel.is_none() || l.pending_transmit() == 0 {
+        // A link we gave up on goes with its backlog: written late, it would keep the peer
+        // taking the link for a live one (and refusing our next dial) while it trickles in.
+        if l.channel.is_none() || l.pending_transmit() == 0 || l.abandoned {
             self.links.remove(link);
         }
         self.events.push_back(Event::Disconnect { link });
@@ -295,9 +297,16 @@ impl Pool {
         }
     }
 
-    /// The peer said it had a link of `lane` to us, and none came in time.
+    /// The peer said it had a link of `lane` to us, and none came in time: its dial failed,
+    /// or it gave up on it. The calls still waiting were never tried on a link of ours, so
+    /// we dial for them; they end `Unreachable` only if that dial fails too.
     pub(super) fn inbound_never_came(&mut self, now: Instant, node: NodeId, lane: Lane) {
-        self.peer(node).way(lane).expect_inbound = None;
+        let way = self.peer(node).way(lane);
+        way.expect_inbound = None;
+        let dial = way.waiting > 0 && way.link.is_none();
+        if dial && self.open_link(now, node, lane).is_ok() {
+            return;
+        }
         self.end_queued(now, node, lane, EndReason::Unreachable);
         self.lane_state(node, lane, PeerState::Down);
         self.peer(node).counters.last_error = Some(Fault::Unreachable);
@@ -320,6 +329,7 @@ impl Pool {
         let connecting = matches!(l.phase, Phase::Dialing | Phase::Handshaking);
         if connecting && l.connect_by.is_some_and(|at| at <= now) {
             l.fault = Some(Fault::Unreachable);
+            l.abandoned = true;
             match l.channel.as_mut() {
                 Some(channel) => channel.handle_eof(now),
                 None => {
@@ -342,6 +352,7 @@ impl Pool {
                 Due::Dead => {
                     l.beat = None;
                     l.fault = Some(Fault::Silent);
+                    l.abandoned = true;
                     if let Some(channel) = l.channel.as_mut() {
                         channel.handle_eof(now);
                     }
