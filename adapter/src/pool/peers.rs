@@ -314,12 +314,6 @@ pub(crate) struct Started<R: Runtime> {
 }
 
 impl<R: Runtime> Started<R> {
-    /// The node called.
-    #[allow(dead_code)]
-    pub(crate) fn node(&self) -> NodeId {
-        self.node
-    }
-
     /// Waits for the call's end.
     pub(crate) async fn wait(mut self) -> Result<Box<RawValue>, NodeError> {
         let result = self.rx.recv().await;
