@@ -5,9 +5,13 @@ use flate2::{Decompress, FlushDecompress, Status};
 
 use super::TRAILER;
 
-/// The most output room handed to zlib per call. Room is zero-filled before zlib writes
-/// into it (the core has no unsafe code), so it is kept close to what is likely needed.
+/// The most output room handed to zlib at once. Room is zero-filled before zlib writes
+/// into it (the core has no unsafe code), so it is sized from this call's input and what
+/// zlib has produced in it so far, never from the buffer's spare capacity: after a large
+/// message a buffer's spare capacity can be tens of MiB, and zero-filling that for each
+/// one-byte frame made a frame of 7 bytes on the wire cost a millisecond of CPU.
 const MAX_ROOM: usize = 64 << 10;
+/// The room of a call's first step when its input is tiny.
 const MIN_ROOM: usize = 1 << 10;
 
 /// Why a compressed message could not be inflated.
@@ -29,6 +33,9 @@ pub(crate) struct Decompressor {
     /// The peer ended its stream with a final block inside this message: the rest of the
     /// message (our trailer included) has nothing for us.
     ended: bool,
+    /// Bytes zero-filled as room for zlib so far: the work a test can bound.
+    #[cfg(test)]
+    zeroed: usize,
 }
 
 impl Decompressor {
@@ -38,11 +45,15 @@ impl Decompressor {
             inner: None,
             reset_after_message: peer_no_context_takeover,
             ended: false,
+            #[cfg(test)]
+            zeroed: 0,
         }
     }
 
     /// Inflates the next piece of a compressed message onto `out`, which never grows past
-    /// `limit` bytes: inflating stops as soon as the output would.
+    /// `limit` bytes: inflating stops as soon as the output would. The work is bounded by
+    /// this call's input and output, whatever `out` holds already: at most
+    /// `MIN_ROOM + 4 × input + 3 × output` bytes are zero-filled for zlib to write into.
     pub(crate) fn inflate(
         &mut self,
         input: &[u8],
@@ -84,16 +95,19 @@ impl Decompressor {
         // Our window is always 32 KiB: it inflates what any window up to that produced, even
         // from a zlib that widens a negotiated 8 bits to 9.
         let inflate = self.inner.get_or_insert_with(|| Decompress::new(false));
+        // Deflate inflates JSON several times over: guess from the input, then double
+        // while zlib fills what it is given, so a large message takes few steps.
+        let mut step = input.len().saturating_mul(4).clamp(MIN_ROOM, MAX_ROOM);
         loop {
             let len = out.len();
             // One byte past the limit tells "too big" from "exactly at the limit".
             let cap = (limit - len.min(limit)).saturating_add(1);
-            let spare = out.capacity() - len;
-            // Deflate inflates JSON several times over: guess from the input, and grow with
-            // what came out so far, so a large message takes few calls.
-            let guess = input.len().saturating_mul(4).max(len);
-            let room = spare.max(guess.clamp(MIN_ROOM, MAX_ROOM)).min(cap);
+            let room = step.min(cap);
             out.resize(len + room, 0);
+            #[cfg(test)]
+            {
+                self.zeroed += room;
+            }
             let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
             let status = inflate.decompress(input, &mut out[len..], FlushDecompress::Sync);
             let consumed = (inflate.total_in() - in_before) as usize;
@@ -118,6 +132,11 @@ impl Decompressor {
             if consumed == 0 && produced == 0 {
                 // Input left and room for output, yet no progress: not a stream zlib can read.
                 return Err(InflateError::Corrupt);
+            }
+            if produced >= room {
+                // Every step but the last is filled, so the room handed out stays within
+                // a few times what came out.
+                step = step.saturating_mul(2).min(MAX_ROOM);
             }
         }
     }
@@ -187,6 +206,45 @@ mod tests {
         assert_eq!(
             inflate_in_pieces(&mut d, &exact, 100, limit).unwrap().len(),
             limit
+        );
+    }
+
+    #[test]
+    fn tiny_frames_after_a_large_inflate_cost_what_they_carry() {
+        // 30 MiB of one byte, then incompressible bytes, all in one message.
+        let mut compress = Compress::new(Compression::default(), false);
+        let mut wire = Vec::with_capacity(1 << 20);
+        compress
+            .compress_vec(&vec![b'a'; 30 << 20], &mut wire, FlushCompress::Sync)
+            .unwrap();
+        let first = wire.len();
+        let noise: Vec<u8> = (0u32..4000)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut tail = Vec::with_capacity(8000);
+        compress
+            .compress_vec(&noise, &mut tail, FlushCompress::Sync)
+            .unwrap();
+        let mut d = Decompressor::new(false);
+        let mut out = BytesMut::new();
+        d.inflate(&wire[..first], &mut out, 64 << 20).unwrap();
+        assert_eq!(out.len(), 30 << 20);
+        assert!(
+            out.capacity() - out.len() > 0,
+            "spare capacity left to zero-fill"
+        );
+        let (before, zeroed_before) = (out.len(), d.zeroed);
+        for byte in tail.chunks(1) {
+            d.inflate(byte, &mut out, 64 << 20).unwrap();
+        }
+        assert_eq!(&out[before..], &noise[..]);
+        // Each call zero-fills at most MIN_ROOM + 4 × input + 3 × output.
+        let zeroed = d.zeroed - zeroed_before;
+        let bound = tail.len() * (MIN_ROOM + 4) + 3 * noise.len();
+        assert!(
+            zeroed <= bound,
+            "{zeroed} bytes zero-filled for {} one-byte calls",
+            tail.len()
         );
     }
 
