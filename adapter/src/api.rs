@@ -13,7 +13,7 @@ macro_rules! runtime_api {
     ($rt:ty) => {
         pub use $crate::{
             rustls, ClientConfig, ClientTls, CloseCode, CloseInfo, Config, ConnectError, Deflate,
-            DeflateParams, Error, Event, Initiator, Message, Receiver, Runtime, Sender,
+            DeflateParams, Error, Event, HeldGauge, Initiator, Message, Receiver, Runtime, Sender,
             ServerConfig, ServerTls, TlsError, UrlError, WebSocket,
         };
 

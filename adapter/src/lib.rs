@@ -45,6 +45,7 @@
 mod api;
 mod config;
 mod error;
+mod held;
 mod listener;
 pub mod pool;
 mod retire;
@@ -59,6 +60,7 @@ use std::io;
 
 pub use config::{ClientConfig, ServerConfig};
 pub use error::{ConnectError, Error, OpenError, UrlError};
+pub use held::HeldGauge;
 pub use runtime::{Runtime, Timer};
 pub use target::Target;
 pub use ws::{connect, Receiver, Sender, Server, WebSocket};

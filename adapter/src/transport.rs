@@ -62,13 +62,18 @@ struct Ready {
 }
 
 impl<R: Runtime> Transport<R> {
-    /// `linger` bounds the final flush and the wait for the peer's EOF.
-    pub(crate) fn new(stream: Stream<R>, linger: Duration) -> Transport<R> {
+    /// `linger` bounds the final flush and the wait for the peer's EOF; `write_stall` how
+    /// long queued bytes may wait for the socket to take any (a peer that does not read).
+    pub(crate) fn new(
+        stream: Stream<R>,
+        linger: Duration,
+        write_stall: Option<Duration>,
+    ) -> Transport<R> {
         Transport {
             stream,
             unflushed: false,
             linger,
-            flow: Flow::new(linger),
+            flow: Flow::new(linger, write_stall),
             // Polled only once `drain` armed it for a deadline.
             timer: R::timer(R::now()),
         }
@@ -85,6 +90,12 @@ impl<R: Runtime> Transport<R> {
     /// Whether the socket keeps up: false while much is waiting to be written.
     pub(crate) fn has_room(&self, core: &impl Machine) -> bool {
         self.flow.has_room(core)
+    }
+
+    /// Bytes taken from the core and not yet written: what the core counts as held
+    /// outside it.
+    pub(crate) fn queued(&self) -> usize {
+        self.flow.queued()
     }
 
     /// Closed and flushed (or flushing took too long): the socket can go.
@@ -132,9 +143,18 @@ impl<R: Runtime> Transport<R> {
             }
             self.flow.on_read(now, core, n);
         }
-        if happened.fired && self.flow.on_timer(now, core) == Fired::GaveUp {
-            debug!("peer stopped reading; gave up the flush");
-            self.unflushed = false;
+        if happened.fired {
+            match self.flow.on_timer(now, core) {
+                Fired::Deadline => {}
+                Fired::GaveUp => {
+                    debug!("peer stopped reading; gave up the flush");
+                    self.unflushed = false;
+                }
+                Fired::Stalled => {
+                    debug!("peer took none of our bytes for the write-stall timeout; dropped");
+                    self.unflushed = false;
+                }
+            }
         }
     }
 
@@ -169,7 +189,7 @@ impl<R: Runtime> Transport<R> {
             return Poll::Pending;
         }
         if let Some(written) = written {
-            self.flow.on_written(written?)?;
+            self.flow.on_written(R::now(), written?)?;
             self.unflushed = self.stream.buffers();
         }
         if let Some(flushed) = flushed {

@@ -18,6 +18,7 @@
 //! | [`pool`] | the cluster layer: one link per peer node, addressed by node id, both ways: a [`pool::Pool`] |
 //! | [`replica`] | replicated calls: a quorum write, a failover read, retries, each under a budget |
 //! | [`time`] | the table of deadlines a state machine waits for |
+//! | [`budget`] | what one connection holds for its peer, counted against its budget |
 //! | [`transmit`] | the socket half of a driver loop without the socket: buffers, deadline, linger |
 //! | [`Machine`] | the contract below as a trait, for drivers and harnesses of any machine |
 //! | [`rng`] | the caller-seeded RNG behind masks and keys |
@@ -78,12 +79,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod deflate;
 pub mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+mod heartbeat;
 mod histogram;
 mod machine;
 pub mod pool;

@@ -51,6 +51,12 @@ pub trait Machine {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Bytes queued for the transport and not yet handed out (for back-pressure).
     fn pending_transmit(&self) -> usize;
+    /// Whether the transport should be read now: false while the machine holds its budget
+    /// for the peer (see [`crate::budget`]), so the peer waits in the transport. A machine
+    /// that holds nothing for its peer reads always.
+    fn wants_input(&self) -> bool {
+        true
+    }
     /// Closed and flushed: the transport can go.
     fn is_finished(&self) -> bool;
     /// Where the underlying WebSocket is in its life.
@@ -83,6 +89,9 @@ macro_rules! forward_machine {
             fn pending_transmit(&self) -> usize {
                 let pending: fn(&$ty) -> usize = $pending;
                 pending(self)
+            }
+            fn wants_input(&self) -> bool {
+                <$ty>::wants_input(self)
             }
             fn is_finished(&self) -> bool {
                 <$ty>::is_finished(self)

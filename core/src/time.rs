@@ -3,7 +3,13 @@
 //! The core never reads a clock: deadlines are computed from the `now` passed in and
 //! compared against the `now` of a later `handle_timeout`. An early call is harmless.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The deadline `after` from `at`, at least a nanosecond later so a timer set while
+/// handling a timeout is never already due; `None` if `Instant` cannot hold it (never).
+pub(crate) fn later(at: Instant, after: Duration) -> Option<Instant> {
+    at.checked_add(after.max(Duration::from_nanos(1)))
+}
 
 /// Every deadline a WebSocket connection can wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,9 +18,11 @@ pub enum Timer {
     Handshake = 0,
     /// After we sent a close frame (or saw the close exchange end), the peer must finish by then.
     Close = 1,
+    /// The heartbeat's next ping, or the time by which the peer must have sent something.
+    Heartbeat = 2,
 }
 
-const TIMER_COUNT: usize = 2;
+const TIMER_COUNT: usize = 3;
 
 /// One optional deadline per [`Timer`].
 #[derive(Debug, Clone, Default)]

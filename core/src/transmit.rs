@@ -3,8 +3,9 @@
 //! Every adapter runs the loop of the crate docs over a byte stream the same way: read
 //! into a buffer that grows while reads fill it and shrinks when they are small, write a
 //! queue of the buffers [`Machine::poll_transmit`] handed out (advancing on partial
-//! writes, never copying), sleep until the machine's next deadline, and after the close
-//! keep flushing for a bounded while. [`Flow`] holds that bookkeeping, so an adapter only
+//! writes, never copying), sleep until the machine's next deadline, after the close
+//! keep flushing for a bounded while, and drop a peer that leaves our writes unread past
+//! the write-stall timeout. [`Flow`] holds that bookkeeping, so an adapter only
 //! moves bytes between its socket and these buffers and arms one timer. It is pure: the
 //! adapter passes `now` and the outcome of each read, write and timer.
 //!
@@ -17,13 +18,13 @@
 //! let now = Instant::now();
 //! let request = ClientRequest { host: "node-2".into(), path: "/".into(), ..Default::default() };
 //! let mut conn = Connection::client(now, Config::default(), request, [7; 32]).unwrap();
-//! let mut flow = Flow::new(Duration::from_secs(1));
+//! let mut flow = Flow::new(Duration::from_secs(1), Some(Duration::from_secs(30)));
 //! flow.drain(now, &mut conn, None);
 //! // A socket that took 10 bytes of the upgrade request:
 //! let mut slices = [IoSlice::new(&[]); MAX_IOV];
 //! let (_read_space, iov) = flow.buffers(&mut slices);
 //! assert!(iov > 0 && slices[0].starts_with(b"GET / HTTP/1.1"));
-//! flow.on_written(10).unwrap();
+//! flow.on_written(now, 10).unwrap();
 //! assert!(flow.is_active(true));
 //! ```
 
@@ -165,11 +166,14 @@ pub enum Fired {
     /// The linger after the close ran out with bytes unwritten: the peer stopped reading,
     /// and the flush was given up.
     GaveUp,
+    /// Bytes waited for the socket and none was written for the write-stall timeout: the
+    /// peer does not read. The machine was told the transport is gone (as an EOF).
+    Stalled,
 }
 
 /// The bookkeeping of one socket between a [`Machine`] and its transport: the read
-/// buffer, the write queue, the one deadline to sleep until, end of stream, and the
-/// bounded flush after the machine closed. See the module docs.
+/// buffer, the write queue, the one deadline to sleep until, end of stream, the
+/// write-stall timeout, and the bounded flush after the machine closed. See the module docs.
 ///
 /// An adapter's loop around it:
 /// 1. [`drain`](Self::drain) after every input; re-arm the timer if it returns a time.
@@ -193,11 +197,20 @@ pub struct Flow {
     linger_until: Option<Instant>,
     /// We stopped trying to flush: the socket can go whatever the machine still holds.
     gave_up: bool,
+    /// How long queued bytes may wait without any being written; `None`: for ever.
+    stall: Option<Duration>,
+    /// While bytes are queued: when the socket last took some (or, if it has taken none
+    /// since the queue was empty, when they were queued).
+    progress_at: Option<Instant>,
+    /// The machine wants input (within its budget), as of the last `drain`.
+    machine_reads: bool,
 }
 
 impl Flow {
-    /// `linger` bounds the final flush and the wait for the peer's EOF.
-    pub fn new(linger: Duration) -> Flow {
+    /// `linger` bounds the final flush and the wait for the peer's EOF; `write_stall`
+    /// how long queued bytes may wait without the socket taking any (see
+    /// [`ws::Config::write_stall_timeout`](crate::ws::Config::write_stall_timeout)).
+    pub fn new(linger: Duration, write_stall: Option<Duration>) -> Flow {
         Flow {
             read: ReadBuffer::default(),
             queue: WriteQueue::default(),
@@ -206,6 +219,9 @@ impl Flow {
             linger,
             linger_until: None,
             gave_up: false,
+            stall: write_stall,
+            progress_at: None,
+            machine_reads: true,
         }
     }
 
@@ -224,13 +240,24 @@ impl Flow {
                 None => break,
             }
         }
+        if self.queue.is_empty() {
+            self.progress_at = None;
+        } else if self.progress_at.is_none() {
+            self.progress_at = Some(now);
+        }
+        self.machine_reads = core.wants_input();
         if self.linger_until.is_none() && core.state() == State::Closed {
             self.linger_until = now.checked_add(self.linger);
         }
-        let deadline = [core.poll_timeout(), self.linger_until, extra]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            core.poll_timeout(),
+            self.linger_until,
+            self.stalled_at(),
+            extra,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if deadline == self.deadline {
             return None;
         }
@@ -241,6 +268,14 @@ impl Flow {
     /// When the timer should fire; `None` while nothing is awaited.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// When the queued bytes count as stalled if the socket takes none before.
+    fn stalled_at(&self) -> Option<Instant> {
+        if self.gave_up {
+            return None;
+        }
+        self.progress_at?.checked_add(self.stall?)
     }
 
     /// Whether the socket keeps up: false while much is waiting to be written.
@@ -254,9 +289,11 @@ impl Flow {
     }
 
     /// Whether a read is worth waiting for; `reading` is the driver's wish to read (false
-    /// while it cannot take more events).
+    /// while it cannot take more events). The machine's own wish counts too: past its
+    /// budget ([`Machine::wants_input`], as of the last [`drain`](Self::drain)) the peer
+    /// waits in the socket.
     pub fn wants_read(&self, reading: bool) -> bool {
-        reading && !self.eof
+        reading && !self.eof && self.machine_reads
     }
 
     /// Whether there is anything to wait for: a read, a write or the timer.
@@ -291,13 +328,15 @@ impl Flow {
         }
     }
 
-    /// A write took `n` bytes off the front of the queue. A write of nothing, while there
-    /// was something to write, is an error: the socket will never take more.
-    pub fn on_written(&mut self, n: usize) -> io::Result<()> {
+    /// A write took `n` bytes off the front of the queue at `now`: progress, for the
+    /// write-stall timeout. A write of nothing, while there was something to write, is an
+    /// error: the socket will never take more.
+    pub fn on_written(&mut self, now: Instant, n: usize) -> io::Result<()> {
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
         self.queue.advance(n);
+        self.progress_at = (!self.queue.is_empty()).then_some(now);
         Ok(())
     }
 
@@ -305,6 +344,12 @@ impl Flow {
     /// given up. The timer is spent until [`drain`](Self::drain) re-arms it.
     pub fn on_timer(&mut self, now: Instant, core: &mut impl Machine) -> Fired {
         let mut fired = Fired::Deadline;
+        if self.stalled_at().is_some_and(|at| at <= now) {
+            // The peer does not read: no close handshake can reach it either.
+            self.deadline = None;
+            self.fail(now, core);
+            return Fired::Stalled;
+        }
         if self.linger_until.is_some_and(|until| until <= now) {
             self.queue.clear();
             self.gave_up = true;
@@ -325,6 +370,7 @@ impl Flow {
     /// is gone the only way it can, as an end of stream.
     pub fn fail(&mut self, now: Instant, core: &mut impl Machine) {
         self.queue.clear();
+        self.progress_at = None;
         self.eof = true;
         self.gave_up = true;
         core.handle_eof(now);
@@ -445,7 +491,7 @@ mod tests {
     fn flow_queues_the_request_and_arms_the_handshake_deadline_once() {
         let now = origin();
         let mut conn = client(now);
-        let mut flow = Flow::new(Duration::from_secs(1));
+        let mut flow = Flow::new(Duration::from_secs(1), None);
         let armed = flow.drain(now, &mut conn, None);
         assert_eq!(armed, conn.poll_timeout());
         assert!(armed.is_some());
@@ -461,7 +507,7 @@ mod tests {
     fn flow_reports_end_of_stream_to_the_machine() {
         let now = origin();
         let mut conn = client(now);
-        let mut flow = Flow::new(Duration::from_secs(1));
+        let mut flow = Flow::new(Duration::from_secs(1), None);
         flow.drain(now, &mut conn, None);
         assert!(flow.wants_read(true));
         flow.on_read(now, &mut conn, 0);
@@ -473,8 +519,8 @@ mod tests {
 
     #[test]
     fn flow_refuses_a_write_of_nothing() {
-        let mut flow = Flow::new(Duration::from_secs(1));
-        let error = flow.on_written(0).err().map(|e| e.kind());
+        let mut flow = Flow::new(Duration::from_secs(1), None);
+        let error = flow.on_written(origin(), 0).err().map(|e| e.kind());
         assert_eq!(error, Some(io::ErrorKind::WriteZero));
     }
 
@@ -483,13 +529,13 @@ mod tests {
         let now = origin();
         let mut conn = client(now);
         let linger = Duration::from_secs(1);
-        let mut flow = Flow::new(linger);
+        let mut flow = Flow::new(linger, None);
         // The peer vanished: the connection is closed with the request still unwritten.
         flow.fail(now, &mut conn);
         assert!(flow.finished(&conn));
 
         let mut conn = client(now);
-        let mut flow = Flow::new(linger);
+        let mut flow = Flow::new(linger, None);
         flow.drain(now, &mut conn, None);
         flow.on_read(now, &mut conn, 0);
         flow.drain(now, &mut conn, None);
@@ -501,8 +547,48 @@ mod tests {
     }
 
     #[test]
+    fn flow_drops_a_peer_that_takes_none_of_our_bytes_for_the_stall_timeout() {
+        let now = origin();
+        let s = Duration::from_secs;
+        let request = ClientRequest {
+            host: "h".into(),
+            path: "/".into(),
+            ..Default::default()
+        };
+        let config = Config {
+            handshake_timeout: s(3600),
+            ..Config::default()
+        };
+        let Ok(mut conn) = Connection::client(now, config.clone(), request.clone(), [3; 32]) else {
+            panic!("client");
+        };
+        let mut flow = Flow::new(s(1), Some(s(30)));
+        // The upgrade request is queued at `now`: the stall clock starts.
+        assert_eq!(flow.drain(now, &mut conn, None), Some(now + s(30)));
+        // The socket takes a little at 20 s: the clock starts again from there.
+        flow.on_written(now + s(20), 5).unwrap();
+        assert_eq!(flow.drain(now + s(20), &mut conn, None), Some(now + s(50)));
+        assert_eq!(flow.on_timer(now + s(49), &mut conn), Fired::Deadline);
+        assert!(!flow.finished(&conn));
+        flow.drain(now + s(49), &mut conn, None);
+        assert_eq!(flow.on_timer(now + s(50), &mut conn), Fired::Stalled);
+        assert!(flow.finished(&conn));
+        assert_eq!(conn.state(), State::Closed);
+        // Everything written: no stall clock runs.
+        let Ok(mut conn) = Connection::client(now, config, request, [3; 32]) else {
+            panic!("client");
+        };
+        let mut flow = Flow::new(s(1), Some(s(30)));
+        flow.drain(now, &mut conn, None);
+        let queued = flow.queued();
+        flow.on_written(now + s(1), queued).unwrap();
+        assert_eq!(flow.drain(now + s(1), &mut conn, None), conn.poll_timeout());
+        assert_eq!(flow.stalled_at(), None);
+    }
+
+    #[test]
     fn flow_is_idle_only_with_nothing_to_read_write_or_wait_for() {
-        let mut flow = Flow::new(Duration::from_secs(1));
+        let mut flow = Flow::new(Duration::from_secs(1), None);
         assert!(flow.is_active(true));
         assert!(!flow.is_active(false));
         flow.queue.push(Bytes::from_static(b"x"));

@@ -60,7 +60,8 @@ pub(crate) async fn run<R: Runtime>(
     stream: Stream<R>,
     wake: Arc<Notify>,
 ) {
-    let mut io = Transport::<R>::new(stream, shared.config.linger());
+    let stall = shared.config.pool.ws.write_stall_timeout;
+    let mut io = Transport::<R>::new(stream, shared.config.linger(), stall);
     let max = shared.config.max_handlers_per_link.max(1);
     loop {
         let (reading, finished) = shared.locked(|core| {

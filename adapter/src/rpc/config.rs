@@ -93,16 +93,25 @@ impl ClientConfig {
     }
 }
 
-/// How a server runs each connection.
+/// How a server runs each connection. The defaults are chosen for a node of a cluster
+/// (SECURITY.md has them in one table): what one connection can make the server hold is
+/// bounded by `ws.budget` (16 MiB) plus one message (`ws.max_message_size`, 16 MiB).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Limits and timeouts of each WebSocket.
+    /// Limits and timeouts of each WebSocket: the largest message, the connection's
+    /// budget (past it the server stops reading that connection until the peer's work
+    /// drains), pings and the idle timeout, the write-stall timeout.
     pub ws: tether_core::ws::Config,
     /// Batch limits, and the settings of calls made on the connection.
     pub rpc: RpcConfig,
     /// Handlers running at once on one connection (default 256). Past it, the server
     /// stops reading that connection until one finishes: requests wait, none is refused.
     pub max_handlers_per_connection: usize,
+    /// How long one handler may run (default 30 s, a client's default call timeout): past
+    /// it the handler is cancelled (its future dropped) and its caller answered `-32000`
+    /// ([`ErrorObject::handler_timed_out`](tether_core::rpc::ErrorObject::handler_timed_out));
+    /// a notification's handler is just cancelled. `None` lets handlers run for ever.
+    pub handler_timeout: Option<Duration>,
     /// Serve `wss://`: every accepted connection starts with a TLS handshake, bounded by
     /// the WebSocket's handshake and close timeouts. `None` serves plain `ws://`.
     pub tls: Option<ServerTls>,
@@ -114,6 +123,7 @@ impl Default for ServerConfig {
             ws: tether_core::ws::Config::default(),
             rpc: RpcConfig::default(),
             max_handlers_per_connection: 256,
+            handler_timeout: Some(Duration::from_secs(30)),
             tls: None,
         }
     }

@@ -1,36 +1,53 @@
 //! The one task that owns a server connection's socket and its [`Channel`].
 //!
 //! The peer's requests go to the [`Router`], and each handler runs as a task of its own,
-//! so a slow one blocks nobody; its answer comes back here to be written. While
-//! `max_handlers` are running, the driver takes no more events and reads no more bytes:
-//! the peer waits, nothing is refused. Each turn it waits for the first of: the socket, a
-//! handler finishing. (A client's task is the [`session`](super::session) driver: clients
-//! are reconnecting sessions.)
+//! so a slow one blocks nobody; its answer comes back here to be written. What runs is
+//! kept in the core's [`Serving`]: while `max_handlers` are running the driver takes no
+//! more events, and a handler past the handler timeout is cancelled and its caller
+//! answered `-32000`. What the connection holds for the peer (its input, the requests
+//! whose handlers run, the replies not yet written) is counted against its budget by the
+//! core, and past it the driver stops reading: the peer waits, nothing is refused or
+//! dropped. Each turn it waits for the first of: the socket, a handler finishing. (A
+//! client's task is the [`session`](super::session) driver: clients are reconnecting
+//! sessions.)
 
+use std::collections::BTreeMap;
 use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
 use serde_json::value::RawValue;
-use tether_core::rpc::{Channel, ErrorObject, Event, ReplyTo};
+use tether_core::budget::Held;
+use tether_core::rpc::{Channel, ErrorObject, Event, JobId, ReplyTo, Serving};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::router::{Outcome, Router, Running};
+use crate::held::HeldShare;
 use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
 use crate::Runtime;
 
-/// A handler's end: where the answer goes (none for a notification), and the answer.
-type Finished = (Option<ReplyTo>, Outcome);
+/// A handler's end: which one, and its answer.
+type Finished = (JobId, Outcome);
 
 /// What woke the driver.
 enum Wake {
     Io(io::Result<Happened>),
     Handler(Option<Finished>),
+}
+
+/// How a driver runs its connection's handlers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Handlers running at once (0 counts as 1).
+    pub(crate) max_handlers: usize,
+    /// How long one may run before it is cancelled.
+    pub(crate) handler_timeout: Option<Duration>,
 }
 
 /// Owns one socket and one server [`Channel`]; see the module docs.
@@ -40,40 +57,41 @@ pub(crate) struct Driver<R: Runtime> {
     io: Transport<R>,
     router: Arc<Router>,
     max_handlers: usize,
-    /// Handlers started and not finished yet.
-    running: usize,
+    serving: Serving,
+    /// Each running handler's cancel: dropping it ends the handler. The driver holds them
+    /// all, so when it is dropped every handler still running ends too: nobody could read
+    /// their answers.
+    cancels: BTreeMap<JobId, oneshot::Sender<()>>,
     finished_tx: Tx<Finished>,
     finished: Rx<Finished>,
-    /// Never written: it closes when the driver is dropped, which ends the handlers still
-    /// running, since nobody could read their answers.
-    alive: Rx<()>,
-    _alive: Tx<()>,
+    held: HeldShare,
     runtime: PhantomData<fn() -> R>,
 }
 
 impl<R: Runtime> Driver<R> {
-    /// A driver for `channel` over `stream`, serving `router` with at most `max_handlers`
-    /// running at once. `linger` bounds the final flush.
+    /// A driver for `channel` over `stream`, serving `router` within `limits`. `linger`
+    /// bounds the final flush; `held` is where it reports what it holds.
     pub(crate) fn new(
         channel: Channel,
         stream: Stream<R>,
         linger: Duration,
         router: Arc<Router>,
-        max_handlers: usize,
+        limits: Limits,
+        held: HeldShare,
     ) -> Driver<R> {
         let (finished_tx, finished) = async_channel::unbounded();
-        let (alive_tx, alive) = async_channel::bounded(1);
+        let write_stall = channel.connection().config().write_stall_timeout;
         Driver {
             channel,
-            io: Transport::new(stream, linger),
+            io: Transport::new(stream, linger, write_stall),
             router,
             // Zero would never take an event again.
-            max_handlers: max_handlers.max(1),
-            running: 0,
+            max_handlers: limits.max_handlers.max(1),
+            serving: Serving::new(limits.handler_timeout),
+            cancels: BTreeMap::new(),
             finished_tx,
             finished,
-            alive,
-            _alive: alive_tx,
+            held,
             runtime: PhantomData,
         }
     }
@@ -98,27 +116,62 @@ impl<R: Runtime> Driver<R> {
 
     /// Whether another request may start: below `max_handlers`. At the bound, the peer's
     /// next requests wait in the socket, not in our memory.
-    fn reading(&self) -> bool {
-        self.running < self.max_handlers
+    fn has_room(&self) -> bool {
+        self.serving.len() < self.max_handlers
     }
 
-    /// Takes events (while handlers may start), then bytes and the next deadline.
+    /// Ends handlers past their deadline, then takes events (while handlers may start),
+    /// then bytes and the next deadline, telling the core what it holds outside at each
+    /// step.
     fn drain(&mut self) {
-        while self.reading() {
+        let now = R::now();
+        while let Some(expired) = self.serving.expire(now) {
+            self.cancels.remove(&expired.job);
+            if let Some(reply) = expired.reply {
+                debug!("handler timed out; cancelled");
+                self.respond(reply, Err(ErrorObject::handler_timed_out()));
+            }
+        }
+        loop {
+            self.report(now);
+            while self.has_room() {
+                let Some(event) = self.channel.poll_event() else {
+                    break;
+                };
+                self.on_event(now, event);
+            }
+            self.io.drain(&mut self.channel, self.serving.poll_timeout());
+            self.report(now);
+            // Writing queued bytes frees no budget, so this rarely loops; it does when a
+            // message let in by the last report left events behind.
+            if !self.has_room() {
+                break;
+            }
             let Some(event) = self.channel.poll_event() else {
                 break;
             };
-            self.on_event(event);
+            self.on_event(now, event);
         }
-        self.io.drain(&mut self.channel, None);
+        self.held.report(self.channel.held());
     }
 
-    fn on_event(&mut self, event: Event) {
+    /// Tells the core what is held outside it: the requests whose handlers run, and the
+    /// bytes taken for the socket and not written yet.
+    fn report(&mut self, now: Instant) {
+        let outside = Held {
+            input: 0,
+            handling: self.serving.bytes(),
+            unwritten: self.io.queued(),
+        };
+        self.channel.set_outside(now, outside);
+    }
+
+    fn on_event(&mut self, now: Instant, event: Event) {
         match event {
             Event::Upgrade(request) => {
                 debug!(path = %request.path, "upgrade request");
-                if self.channel.accept(R::now(), None, &[]).is_err() {
-                    let _ = self.channel.reject(R::now(), 500);
+                if self.channel.accept(now, None, &[]).is_err() {
+                    let _ = self.channel.reject(now, 500);
                 }
             }
             Event::Open { .. } => debug!("open"),
@@ -126,14 +179,14 @@ impl<R: Runtime> Driver<R> {
             // `parse_aside` set) is parsed right here.
             Event::Parse(unparsed) => {
                 let parsed = unparsed.parse();
-                self.channel.handle_parsed(R::now(), parsed);
+                self.channel.handle_parsed(now, parsed);
             }
             Event::Request {
                 reply,
                 method,
                 params,
-            } => self.serve(Some(reply), &method, params),
-            Event::Notification { method, params } => self.serve(None, &method, params),
+            } => self.serve(now, Some(reply), &method, params),
+            Event::Notification { method, params } => self.serve(now, None, &method, params),
             // Already answered by the core where the spec says so; the connection goes on.
             Event::Invalid(error) => debug!(%error, "invalid message from the peer"),
             Event::WsError(error) => debug!(%error, "protocol error"),
@@ -146,27 +199,37 @@ impl<R: Runtime> Driver<R> {
 
     /// Starts the handler for a request or notification, or answers an unknown method
     /// (a notification for one is dropped).
-    fn serve(&mut self, reply: Option<ReplyTo>, method: &str, params: Option<Box<RawValue>>) {
+    fn serve(
+        &mut self,
+        now: Instant,
+        reply: Option<ReplyTo>,
+        method: &str,
+        params: Option<Box<RawValue>>,
+    ) {
+        let size = method.len() + params.as_ref().map_or(0, |p| p.get().len());
         match (self.router.dispatch(method, params), reply) {
-            (Some(handler), reply) => self.start(reply, handler),
+            (Some(handler), reply) => self.start(now, reply, size, handler),
             (None, Some(reply)) => self.respond(reply, Err(ErrorObject::method_not_found())),
             (None, None) => debug!(method, "notification for an unknown method dropped"),
         }
     }
 
-    /// Runs `handler` in a task of its own; its outcome comes back on `finished`.
-    fn start(&mut self, reply: Option<ReplyTo>, handler: Running) {
-        self.running += 1;
+    /// Runs `handler` in a task of its own; its outcome comes back on `finished`, unless
+    /// it is cancelled first (its deadline passed, or the driver is gone).
+    fn start(&mut self, now: Instant, reply: Option<ReplyTo>, size: usize, handler: Running) {
+        let job = self.serving.start(now, reply, size);
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        self.cancels.insert(job, cancel);
         let finished = self.finished_tx.clone();
-        let alive = self.alive.clone();
         R::spawn(async move {
             let outcome = future::or(async { Some(handler.await) }, async {
-                let _ = alive.recv().await;
+                // Dropping the sender is the signal; nothing is ever sent.
+                let _ = cancelled.await;
                 None
             })
             .await;
             if let Some(outcome) = outcome {
-                let _ = finished.try_send((reply, outcome));
+                let _ = finished.try_send((job, outcome));
             }
         });
     }
@@ -182,19 +245,20 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// A handler ended: its answer goes out (a notification's has nowhere to go).
-    fn finish(&mut self, (reply, outcome): Finished) {
-        self.running -= 1;
-        if let Some(reply) = reply {
+    /// A handler ended: its answer goes out (a notification's has nowhere to go, and one
+    /// past its deadline was answered already).
+    fn finish(&mut self, (job, outcome): Finished) {
+        self.cancels.remove(&job);
+        if let Some(Some(reply)) = self.serving.finish(job) {
             self.respond(reply, outcome);
         }
     }
 
     /// Waits for one thing to happen and feeds it to the core.
     async fn step(&mut self) -> io::Result<()> {
-        let reading = self.reading();
+        let reading = self.has_room();
         let io_active = self.io.is_active(reading);
-        let handlers = self.running > 0;
+        let handlers = !self.serving.is_empty();
         if !(io_active || handlers) {
             self.io.stalled(&mut self.channel);
             return Ok(());

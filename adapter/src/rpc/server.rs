@@ -10,8 +10,9 @@ use serde::Serialize;
 use tether_core::rpc::{Channel, ErrorObject};
 use tracing::{debug, Instrument};
 
-use super::driver::Driver;
+use super::driver::{Driver, Limits};
 use super::{Router, ServerConfig};
+use crate::held::{HeldGauge, HeldShare};
 use crate::listener::{seed_or_log, Listener};
 use crate::runtime::within;
 use crate::{stream, Runtime};
@@ -46,6 +47,7 @@ pub struct Server<R: Runtime> {
     listener: Listener<R>,
     config: ServerConfig,
     router: Router,
+    held: HeldGauge,
 }
 
 impl<R: Runtime> Server<R> {
@@ -57,7 +59,15 @@ impl<R: Runtime> Server<R> {
             listener: Listener::bind(addr)?,
             config,
             router: Router::default(),
+            held: HeldGauge::default(),
         })
+    }
+
+    /// What the server's connections hold for their peers (input, requests being
+    /// handled, replies not yet written), as each counts it against its budget. Taken
+    /// before [`serve`](Self::serve), it keeps counting while the server serves.
+    pub fn held(&self) -> HeldGauge {
+        self.held.clone()
     }
 
     /// The address the server listens on.
@@ -87,7 +97,8 @@ impl<R: Runtime> Server<R> {
             match self.listener.accept().await {
                 Ok((stream, addr)) => {
                     let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
-                    let task = connection::<R>(stream, self.config.clone(), router.clone());
+                    let held = HeldShare::new(self.held.clone());
+                    let task = connection::<R>(stream, self.config.clone(), router.clone(), held);
                     R::spawn(task.instrument(span));
                 }
                 Err(e) => return Err(e),
@@ -97,7 +108,12 @@ impl<R: Runtime> Server<R> {
 }
 
 /// Runs one accepted connection from upgrade to close.
-async fn connection<R: Runtime>(stream: R::Tcp, config: ServerConfig, router: Arc<Router>) {
+async fn connection<R: Runtime>(
+    stream: R::Tcp,
+    config: ServerConfig,
+    router: Arc<Router>,
+    held: HeldShare,
+) {
     let Some(seed) = seed_or_log() else {
         return;
     };
@@ -113,8 +129,11 @@ async fn connection<R: Runtime>(stream: R::Tcp, config: ServerConfig, router: Ar
     };
     // The core answers the upgrade and times the handshake out itself.
     let channel = Channel::server(R::now(), config.ws, config.rpc, seed);
-    let max = config.max_handlers_per_connection;
-    Driver::<R>::new(channel, stream, linger, router, max)
+    let limits = Limits {
+        max_handlers: config.max_handlers_per_connection,
+        handler_timeout: config.handler_timeout,
+    };
+    Driver::<R>::new(channel, stream, linger, router, limits, held)
         .run()
         .await;
 }

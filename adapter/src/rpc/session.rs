@@ -699,7 +699,8 @@ impl<R: Runtime> Driver<R> {
         match dialed {
             Ok(socket) => {
                 debug!(%attempt, "transport open");
-                self.link = Some((attempt, Transport::new(socket, self.linger)));
+                let stall = self.session.config().ws.write_stall_timeout;
+                self.link = Some((attempt, Transport::new(socket, self.linger, stall)));
                 self.session.transport_open(R::now(), attempt);
             }
             Err(error) => {

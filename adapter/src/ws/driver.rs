@@ -138,9 +138,10 @@ impl<R: Runtime> Driver<R> {
         let (data_tx, data_rx) = mpsc::channel(DATA_CAPACITY);
         let (control_tx, control_rx) = mpsc::channel(CONTROL_CAPACITY);
         let shared = Arc::new(Shared::default());
+        let write_stall = conn.config().write_stall_timeout;
         let driver = Driver {
             conn,
-            io: Transport::new(stream, linger),
+            io: Transport::new(stream, linger, write_stall),
             dispatch: Dispatch::new(supported),
             events: Events {
                 tx: events_tx,

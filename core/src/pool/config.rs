@@ -28,7 +28,8 @@ use crate::ws;
 pub struct Config {
     /// This node: named in the upgrade requests of the links we dial.
     pub node: NodeId,
-    /// The WebSocket settings of every link.
+    /// The WebSocket settings of every link. Its own `heartbeat` is off by default: the
+    /// pool's (below) pings every link.
     pub ws: ws::Config,
     /// The JSON-RPC settings of every link: `default_timeout` is every call's deadline
     /// unless it gives its own, `max_in_flight` bounds the calls written on one link
@@ -57,7 +58,10 @@ impl Config {
     pub fn new(node: NodeId) -> Config {
         Config {
             node,
-            ws: ws::Config::default(),
+            ws: ws::Config {
+                heartbeat: None,
+                ..ws::Config::default()
+            },
             rpc: rpc::Config {
                 parse_aside: Some(256 << 10),
                 ..rpc::Config::default()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Fault, Lane, NodeId};
 use crate::rpc::{Channel, RequestId};
-use crate::session::heartbeat::Beat;
+use crate::heartbeat::Beat;
 use crate::session::CallId;
 use crate::ws::State;
 

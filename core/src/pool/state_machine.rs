@@ -479,6 +479,15 @@ impl Pool {
             .is_none_or(|l| l.phase == Phase::Ended && l.pending_transmit() == 0)
     }
 
+    /// Whether `link`'s transport should be read: its channel holds less than its budget
+    /// (see [`crate::budget`]); a link without a channel reads.
+    pub fn wants_input(&self, link: LinkId) -> bool {
+        self.links
+            .get(link)
+            .and_then(|l| l.channel.as_ref())
+            .is_none_or(Channel::wants_input)
+    }
+
     /// The peer's requests on `link` not answered yet: a driver stops reading a link at
     /// its bound, so the peer waits rather than our memory filling.
     pub fn serving(&self, link: LinkId) -> usize {

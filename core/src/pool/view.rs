@@ -63,6 +63,10 @@ impl Machine for LinkView<'_> {
         self.pool.pending_transmit(self.link)
     }
 
+    fn wants_input(&self) -> bool {
+        self.pool.wants_input(self.link)
+    }
+
     fn is_finished(&self) -> bool {
         self.pool.is_link_finished(self.link)
     }

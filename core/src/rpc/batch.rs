@@ -17,6 +17,8 @@ struct Batch {
 pub(crate) struct Batches {
     next: u64,
     open: BTreeMap<u64, Batch>,
+    /// Bytes of the answers filed and not yet sent (their batch is not complete).
+    filed: usize,
 }
 
 impl Batches {
@@ -53,6 +55,7 @@ impl Batches {
             // Only a forged handle can answer twice: `ReplyTo` is not `Clone`.
             return Err(RespondError::UnknownRequest);
         }
+        self.filed += reply.len();
         *place = Some(reply);
         open.missing -= 1;
         if open.missing > 0 {
@@ -60,12 +63,20 @@ impl Batches {
         }
         let done = self.open.remove(&batch).map(|b| b.replies);
         let replies: Vec<String> = done.into_iter().flatten().flatten().collect();
+        let filed: usize = replies.iter().map(String::len).sum();
+        self.filed -= filed;
         Ok(Some(format!("[{}]", replies.join(","))))
+    }
+
+    /// Bytes of the answers waiting for the rest of their batch.
+    pub(crate) fn held(&self) -> usize {
+        self.filed
     }
 
     /// Forgets every batch (the connection is gone).
     pub(crate) fn clear(&mut self) {
         self.open.clear();
+        self.filed = 0;
     }
 }
 
@@ -78,6 +89,7 @@ mod tests {
         let mut batches = Batches::default();
         let b = batches.open(3);
         assert_eq!(batches.fill(b, 2, "c".into()), Ok(None));
+        assert_eq!(batches.held(), 1);
         assert_eq!(
             batches.fill(b, 2, "x".into()),
             Err(RespondError::UnknownRequest)
@@ -87,7 +99,9 @@ mod tests {
             batches.fill(b, 9, "x".into()),
             Err(RespondError::UnknownRequest)
         );
+        assert_eq!(batches.held(), 2);
         assert_eq!(batches.fill(b, 1, "b".into()), Ok(Some("[a,b,c]".into())));
+        assert_eq!(batches.held(), 0);
         assert_eq!(
             batches.fill(b, 1, "b".into()),
             Err(RespondError::UnknownRequest)

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::batch::Batches;
+use crate::budget::Held;
 use super::message::{self, Entry};
 use super::pending::{Call, Pending};
 use super::{
@@ -51,6 +52,9 @@ pub struct Channel {
     events: VecDeque<Event>,
     /// A message is out to be parsed (`Event::Parse`) and not back yet.
     aside: bool,
+    /// Bytes of the peer's requests and notifications in `events`, and of a message out to
+    /// be parsed: what the owner has yet to take.
+    queued: usize,
     /// Counters; `in_flight` is filled in by `stats()`.
     stats: Stats,
 }
@@ -88,6 +92,7 @@ impl Channel {
             batches: Batches::default(),
             events: VecDeque::new(),
             aside: false,
+            queued: 0,
             stats: Stats::default(),
         }
     }
@@ -105,6 +110,43 @@ impl Channel {
     /// The WebSocket underneath, for its getters (`pending_transmit`, `buffered_input`, …).
     pub fn connection(&self) -> &Connection {
         &self.ws
+    }
+
+    /// What this connection holds for its peer, counted against the WebSocket's
+    /// [`budget`](crate::ws::Config::budget): the connection's input and output, the
+    /// requests not yet taken, the answers waiting for the rest of their batch, and what
+    /// the owner said it holds outside ([`set_outside`](Self::set_outside)).
+    pub fn held(&self) -> Held {
+        let own = Held {
+            input: 0,
+            handling: self.queued,
+            unwritten: self.batches.held(),
+        };
+        self.ws.held() + own
+    }
+
+    /// The owner holds `outside` for the peer, beyond what the channel counts itself:
+    /// the requests its handlers run (as `handling`), the bytes it took with
+    /// `poll_transmit` and has not written yet (as `unwritten`). Call it whenever that
+    /// changes: once under budget again, the channel takes the messages that waited.
+    pub fn set_outside(&mut self, now: Instant, outside: Held) {
+        self.ws.set_outside(now, outside);
+        self.pump(now);
+    }
+
+    /// Whether the owner should read the transport: the channel holds less than its
+    /// budget besides the message in progress (see [`Held::reads`]). Past it, the
+    /// peer waits in the transport until what we hold for it drains.
+    /// A closed channel reads on: input is ignored then, and only an EOF is of use.
+    pub fn wants_input(&self) -> bool {
+        let message = self.ws.message_in_progress();
+        self.held().reads(message, self.ws.config().budget) || self.ws.state() == State::Closed
+    }
+
+    /// Whether the channel takes its next message from the connection: the work already
+    /// taken is under budget ([`Held::takes_next`]), or the connection is closed.
+    fn takes_next(&self) -> bool {
+        self.held().takes_next(self.ws.config().budget) || self.ws.state() == State::Closed
     }
 
     /// Counters: calls in flight, answers dropped, invalid messages.
@@ -320,7 +362,9 @@ impl Channel {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        self.queued = self.queued.saturating_sub(queued_size(&event));
+        Some(event)
     }
 
     /// The next deadline: the WebSocket's or the soonest call's. After
@@ -337,10 +381,11 @@ impl Channel {
         self.ws.is_finished()
     }
 
-    /// Turns what the WebSocket reported into RPC events.
+    /// Turns what the WebSocket reported into RPC events, while the budget allows: past
+    /// it the next message waits (raw, unparsed) in the connection, and so does the peer.
     fn pump(&mut self, now: Instant) {
         // While a message is out to be parsed, the ones after it wait in the connection.
-        while !self.aside {
+        while !self.aside && self.takes_next() {
             let Some(event) = self.ws.poll_event() else {
                 break;
             };
@@ -372,6 +417,15 @@ impl Channel {
                 }
             }
         }
+        // The heartbeat does not count the peer's silence while we do not read it.
+        let reading = self.wants_input();
+        self.ws.set_reading(now, reading);
+    }
+
+    /// Queues an event for the owner, counting the peer's requests in it.
+    fn push(&mut self, event: Event) {
+        self.queued += queued_size(&event);
+        self.events.push_back(event);
     }
 
     fn flush_unsent(&mut self, now: Instant) {
@@ -392,8 +446,7 @@ impl Channel {
         if self.config.parse_aside.is_some_and(|at| text.len() >= at) {
             self.aside = true;
             let max_batch = self.config.max_batch_len;
-            self.events
-                .push_back(Event::Parse(Unparsed { text, max_batch }));
+            self.push(Event::Parse(Unparsed { text, max_batch }));
             return;
         }
         let parsed = message::parse(&text, self.config.max_batch_len).into_owned();
@@ -441,14 +494,13 @@ impl Channel {
 
     fn on_entry(&mut self, now: Instant, entry: Entry<Box<RawValue>>, slot: Option<(u64, usize)>) {
         match entry {
-            Entry::Request { id, method, params } => self.events.push_back(Event::Request {
+            Entry::Request { id, method, params } => self.push(Event::Request {
                 reply: ReplyTo { id, slot },
                 method,
                 params,
             }),
             Entry::Notification { method, params } => {
-                self.events
-                    .push_back(Event::Notification { method, params });
+                self.push(Event::Notification { method, params });
             }
             Entry::Response { id, result } => {
                 match id.filter(|id| self.pending.remove(id).is_some()) {
@@ -490,6 +542,18 @@ impl Channel {
         let text = message::encode_response(&id, Err(error));
         // If we are closing, the peer gets no answer; nothing else to do.
         let _ = self.reply(now, slot, text);
+    }
+}
+
+/// The bytes of the peer's that `event` holds, as the budget counts them: a request's or
+/// notification's method and params, a message to parse.
+pub(crate) fn queued_size(event: &Event) -> usize {
+    match event {
+        Event::Request { method, params, .. } | Event::Notification { method, params } => {
+            method.len() + params.as_ref().map_or(0, |p| p.get().len())
+        }
+        Event::Parse(unparsed) => unparsed.len(),
+        _ => 0,
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) mod message;
 mod object;
 pub(crate) mod pending;
 mod request;
+mod serving;
 
 pub use channel::Channel;
 pub use config::Config;
@@ -39,3 +40,4 @@ pub use event::{EndReason, Event, Parsed, ReplyTo, Stats, Unparsed};
 pub use id::{Id, RequestId};
 pub use object::ErrorObject;
 pub use request::Request;
+pub use serving::{Expired, JobId, Serving};

@@ -29,6 +29,9 @@ impl ErrorObject {
     pub const INVALID_PARAMS: i64 = -32602;
     /// The server failed while handling the call.
     pub const INTERNAL_ERROR: i64 = -32603;
+    /// The server gave up on the call's handler: it ran past the server's handler timeout
+    /// and was cancelled. A server error, in the range the spec reserves for them.
+    pub const HANDLER_TIMED_OUT: i64 = -32000;
 
     /// An error object without data.
     pub fn new(code: i64, message: impl Into<String>) -> ErrorObject {
@@ -52,6 +55,12 @@ impl ErrorObject {
     /// `-32603 Internal error`.
     pub fn internal(message: impl Into<String>) -> ErrorObject {
         ErrorObject::new(Self::INTERNAL_ERROR, message)
+    }
+
+    /// `-32000 Handler timed out`: the answer to a call whose handler the server cancelled
+    /// at its deadline.
+    pub fn handler_timed_out() -> ErrorObject {
+        ErrorObject::new(Self::HANDLER_TIMED_OUT, "Handler timed out")
     }
 }
 

@@ -20,7 +20,8 @@ use crate::{rpc, ws};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Settings of each link's WebSocket.
+    /// Settings of each link's WebSocket. Its own `heartbeat` is off by default: the
+    /// session's (below) pings and measures the round trip.
     pub ws: ws::Config,
     /// Settings of each link's JSON-RPC channel: `default_timeout` is the deadline of a
     /// call that names none, `max_in_flight` how many calls are written and unanswered at once.
@@ -39,7 +40,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            ws: ws::Config::default(),
+            ws: ws::Config {
+                heartbeat: None,
+                ..ws::Config::default()
+            },
             rpc: rpc::Config::default(),
             connect_timeout: Duration::from_secs(5),
             backoff: Backoff::default(),

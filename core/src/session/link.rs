@@ -85,6 +85,10 @@ impl Machine for Link<'_> {
         self.session.pending_transmit_for(self.attempt)
     }
 
+    fn wants_input(&self) -> bool {
+        self.session.wants_input_for(self.attempt)
+    }
+
     fn is_finished(&self) -> bool {
         self.session.is_abandoned(self.attempt)
     }

@@ -59,29 +59,23 @@ mod backoff;
 mod call;
 mod config;
 mod event;
-pub(crate) mod heartbeat;
 mod link;
 mod metrics;
 mod queue;
 mod state;
 mod state_machine;
 
-use std::time::{Duration, Instant};
 
 pub use crate::rpc::{EndReason, Refused};
 pub use backoff::Backoff;
 pub use call::{CallId, CallOptions, Retry};
 pub use config::Config;
 pub use event::Event;
-pub use heartbeat::{Heartbeat, HeartbeatMode};
+pub use crate::heartbeat::{Heartbeat, HeartbeatMode};
 pub use link::Link;
 pub use metrics::Metrics;
 pub use queue::QueueLimits;
 pub use state::{Attempt, State};
 pub use state_machine::Session;
 
-/// The deadline `after` from `at`, at least a nanosecond later so a timer set while
-/// handling a timeout is never already due; `None` if `Instant` cannot hold it (never).
-fn later(at: Instant, after: Duration) -> Option<Instant> {
-    at.checked_add(after.max(Duration::from_nanos(1)))
-}
+pub(crate) use crate::time::later;

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::value::RawValue;
 
 use super::call::{Call, Place, Request};
-use super::heartbeat::Beat;
+use crate::heartbeat::Beat;
 use super::metrics::Counters;
 use super::queue::{Item, Queue};
 use super::{
@@ -519,6 +519,18 @@ impl Session {
             .as_ref()
             .and_then(|link| link.channel.as_ref())
             .map_or(0, |channel| channel.connection().pending_transmit())
+    }
+
+    /// Whether the transport of `attempt` should be read: the current link's channel holds
+    /// less than its budget (see [`crate::budget`]). Any other transport reads (for its EOF).
+    pub fn wants_input_for(&self, attempt: Attempt) -> bool {
+        if !self.is_current(attempt) {
+            return true;
+        }
+        self.link
+            .as_ref()
+            .and_then(|link| link.channel.as_ref())
+            .is_none_or(Channel::wants_input)
     }
 
     /// Bytes waiting for the transport of `attempt` and not yet handed out.

@@ -8,14 +8,19 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::incoming::{Reader, Received};
 use super::outgoing::Outgoing;
 use super::{CloseInfo, Config, Event, Initiator, Message, ProtocolError, Role, SendError, State};
+use crate::budget::Held;
 use crate::deflate::{Compressor, DeflateParams};
 use crate::frame::{CloseCode, OpCode};
 use crate::handshake::{self, ClientRequest, HandshakeError};
+use crate::heartbeat::{Beat, Due};
 use crate::rng::{Rng, Seed};
 use crate::time::{Timer, TimerTable};
 
 /// Input buffers larger than this are given back once they drain.
 const IDLE_INPUT_CAPACITY: usize = 64 << 10;
+/// What our heartbeat's pings start with, so their pongs are told from the answers to the
+/// owner's own pings (a session's or a pool's, whose payloads are bare counters).
+const BEAT_PREFIX: &[u8] = b"hb";
 
 /// Where the opening handshake stands.
 #[derive(Debug)]
@@ -112,6 +117,20 @@ pub struct Connection {
     deferred_failure: Option<(CloseCode, Instant)>,
     /// The transport is done with: EOF seen, or (client) we stopped waiting for it.
     transport_done: bool,
+    /// The latest time an input or command carried: parsing that resumes when the owner
+    /// takes a message (in `poll_event`) is stamped with it.
+    clock: Instant,
+    /// Data messages parsed and not yet taken with `poll_event`, and their bytes. Parsing
+    /// stops while one waits, so the bytes after it stay raw (and inflate only when their
+    /// turn comes): how much a read turns into is decided by the owner taking messages.
+    waiting: usize,
+    waiting_bytes: usize,
+    /// Our pings and the idle timeout, once open (see [`Config::heartbeat`]).
+    beat: Option<Beat>,
+    /// The owner reads the transport (see [`set_reading`](Self::set_reading)).
+    reading: bool,
+    /// What the owner holds for the peer outside the connection (see [`set_outside`](Self::set_outside)).
+    outside: Held,
 }
 
 impl Connection {
@@ -179,6 +198,12 @@ impl Connection {
             failed: false,
             deferred_failure: None,
             transport_done: false,
+            clock: now,
+            waiting: 0,
+            waiting_bytes: 0,
+            beat: None,
+            reading: true,
+            outside: Held::default(),
         }
     }
 
@@ -205,20 +230,40 @@ impl Connection {
 
     /// Feeds bytes read from the transport.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.tick(now);
         if self.state == State::Closed || self.deferred_failure.is_some() {
             // Nothing after a protocol error is read: the stream can no longer be trusted.
             return;
         }
+        if !data.is_empty() {
+            if let Some(beat) = &mut self.beat {
+                beat.on_input(now);
+            }
+            self.arm_heartbeat();
+        }
         self.input.extend_from_slice(data);
         self.process(now);
+        self.shrink_input();
+    }
+
+    fn shrink_input(&mut self) {
         if self.input.is_empty() && self.input.capacity() > IDLE_INPUT_CAPACITY {
             self.input = BytesMut::new();
         }
     }
 
+    /// Moves the clock on; an older `now` (inputs out of order) leaves it.
+    fn tick(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+    }
+
     /// The peer closed its write side: no more input will come. Not an error in itself; a
     /// connection that was not closed cleanly ends with code 1006.
     pub fn handle_eof(&mut self, now: Instant) {
+        // A message parsed and waiting is still handed over, before `Closed`. Input not
+        // parsed yet is not: owners read only once they took every message (or past their
+        // budget, not at all), so it is there only when the transport failed or stalled.
+        self.tick(now);
         self.transport_done = true;
         if self.state == State::Closed {
             // A client waiting for the server's EOF after the close exchange has it now.
@@ -239,6 +284,10 @@ impl Connection {
 
     /// Fires every deadline at or before `now`. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        if self.timers.expire(Timer::Heartbeat, now) {
+            self.beat_due(now);
+        }
         if self.timers.expire(Timer::Handshake, now) && self.state == State::Handshaking {
             self.events
                 .push_back(Event::Error(ProtocolError::HandshakeTimeout));
@@ -268,6 +317,7 @@ impl Connection {
         protocol: Option<&str>,
         headers: &[(String, String)],
     ) -> Result<(), SendError> {
+        self.tick(now);
         let Opening::AwaitDecision { key, deflate } = &self.opening else {
             return Err(SendError::NoPendingUpgrade);
         };
@@ -291,6 +341,7 @@ impl Connection {
 
     /// Server role: refuses the pending upgrade with an HTTP status.
     pub fn reject(&mut self, now: Instant, status: u16) -> Result<(), SendError> {
+        self.tick(now);
         if !matches!(self.opening, Opening::AwaitDecision { .. }) {
             return Err(SendError::NoPendingUpgrade);
         }
@@ -311,7 +362,8 @@ impl Connection {
     /// several frames. With permessage-deflate agreed, a message of at least the
     /// [threshold](crate::deflate::Deflate::threshold) is compressed here, whole, and its
     /// compressed bytes go out in those frames.
-    pub fn send(&mut self, _now: Instant, message: Message) -> Result<(), SendError> {
+    pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
+        self.tick(now);
         self.check_sendable()?;
         let (opcode, payload) = match message {
             Message::Text(text) => (OpCode::Text, Bytes::from(text)),
@@ -326,7 +378,8 @@ impl Connection {
 
     /// Queues a ping; it is written before queued messages. The answer is a
     /// [`Event::Pong`].
-    pub fn ping(&mut self, _now: Instant, payload: Bytes) -> Result<(), SendError> {
+    pub fn ping(&mut self, now: Instant, payload: Bytes) -> Result<(), SendError> {
+        self.tick(now);
         self.check_sendable()?;
         if payload.len() > 125 {
             return Err(SendError::ControlTooLong(payload.len()));
@@ -348,6 +401,7 @@ impl Connection {
     /// Starts the closing handshake: the close frame goes out after the messages already
     /// queued. Closing again, or after the peer closed, is a no-op.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.tick(now);
         if !code.is_sendable() {
             return Err(SendError::InvalidCloseCode(code.0));
         }
@@ -372,6 +426,7 @@ impl Connection {
                 self.output.push_close(close_payload(Some(code), reason));
                 self.close_sent = true;
                 self.state = State::Closing;
+                self.timers.stop(Timer::Heartbeat);
                 self.timers
                     .set_after(Timer::Close, now, self.config.close_timeout);
                 Ok(())
@@ -394,12 +449,27 @@ impl Connection {
     /// When the peer breaks the protocol, parsing stops and an [`Event::Error`] is queued
     /// after the events before it. The connection fails when that event is polled: its
     /// close frame is queued then, after whatever was sent in answer to earlier events.
+    ///
+    /// At most one parsed message waits here at a time: taking it parses the input after
+    /// it (stamped with the time of the latest input), up to the next message.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front()?;
-        if let Event::Error(_) = event {
-            if let Some((code, at)) = self.deferred_failure.take() {
-                self.fail(at, code);
+        match &event {
+            Event::Error(_) => {
+                if let Some((code, at)) = self.deferred_failure.take() {
+                    self.fail(at, code);
+                }
             }
+            Event::Message(message) => {
+                self.waiting = self.waiting.saturating_sub(1);
+                self.waiting_bytes = self.waiting_bytes.saturating_sub(message.len());
+                if self.waiting == 0 {
+                    let now = self.clock;
+                    self.process(now);
+                    self.shrink_input();
+                }
+            }
+            _ => {}
         }
         Some(event)
     }
@@ -423,9 +493,10 @@ impl Connection {
         self.output.pending()
     }
 
-    /// Bytes this connection holds for input: unparsed input plus a message in progress.
+    /// Bytes this connection holds for input: unparsed input, a message in progress, and
+    /// the parsed message waiting to be taken with `poll_event`.
     pub fn buffered_input(&self) -> usize {
-        self.input.len() + self.reader.buffered()
+        self.input.len() + self.reader.buffered() + self.waiting_bytes
     }
 
     /// Closed, nothing left to write, and (for a client after a clean close) the server
@@ -433,6 +504,121 @@ impl Connection {
     pub fn is_finished(&self) -> bool {
         let transport_ok = self.transport_done || self.role == Role::Server || !self.close_received;
         self.state == State::Closed && self.output.is_empty() && transport_ok
+    }
+
+    /// What the connection holds for its peer: input not yet taken (raw, being assembled,
+    /// or parsed and waiting) and what it has yet to write. Its owner adds what it holds
+    /// outside (see [`crate::budget`]).
+    pub fn held(&self) -> Held {
+        let own = Held {
+            input: self.buffered_input(),
+            handling: 0,
+            unwritten: self.pending_transmit(),
+        };
+        own + self.outside
+    }
+
+    /// The owner holds `outside` for the peer, beyond what the connection counts itself:
+    /// messages it took and has not handed on (as `handling`), bytes it took with
+    /// `poll_transmit` and has not written (as `unwritten`). Call it whenever that changes.
+    pub fn set_outside(&mut self, now: Instant, outside: Held) {
+        self.outside = outside;
+        let reading = self.wants_input();
+        self.set_reading(now, reading);
+    }
+
+    /// Whether the owner should read the transport: the connection, with what its owner
+    /// holds outside, holds less than its [`budget`](Config::budget) besides the message
+    /// in progress ([`Held::reads`]). A closed connection reads on: only an EOF is of use
+    /// then.
+    pub fn wants_input(&self) -> bool {
+        let message = self.message_in_progress();
+        self.held().reads(message, self.config.budget) || self.state == State::Closed
+    }
+
+    /// The bytes of the message in progress: being assembled, or parsed and waiting to be
+    /// taken. The budget always lets it in whole (see [`Held::reads`]).
+    pub fn message_in_progress(&self) -> usize {
+        self.reader.buffered() + self.waiting_bytes
+    }
+
+    /// Whether the owner should take the next message (and so make more work): the work
+    /// already taken is under the budget ([`Held::takes_next`]). A closed connection hands
+    /// out what is left.
+    pub fn takes_next(&self) -> bool {
+        self.held().takes_next(self.config.budget) || self.state == State::Closed
+    }
+
+    /// The owner stops (`false`) or resumes (`true`) reading the transport, to hold the
+    /// peer back while it holds its budget. Meanwhile the peer seems silent, but the
+    /// silence is ours: the heartbeat neither pings nor declares the peer idle. Once
+    /// reading again, the peer has a whole timeout from `now` to show a sign of life.
+    pub fn set_reading(&mut self, now: Instant, reading: bool) {
+        self.tick(now);
+        if self.reading == reading {
+            return;
+        }
+        self.reading = reading;
+        if reading {
+            if let Some(beat) = &mut self.beat {
+                beat.resume(now);
+            }
+        }
+        self.arm_heartbeat();
+    }
+
+    /// Whether the owner reads the transport (see [`set_reading`](Self::set_reading)).
+    pub fn is_reading(&self) -> bool {
+        self.reading
+    }
+
+    /// Sets the heartbeat's timer from its next deadline: only while open and read.
+    fn arm_heartbeat(&mut self) {
+        let next = self
+            .beat
+            .as_ref()
+            .filter(|_| self.reading && self.state == State::Open)
+            .and_then(Beat::next);
+        match next {
+            Some(at) => self.timers.set(Timer::Heartbeat, at),
+            None => self.timers.stop(Timer::Heartbeat),
+        }
+    }
+
+    /// The heartbeat's timer fired: pings that fell due, or the end of a silent peer.
+    fn beat_due(&mut self, now: Instant) {
+        if self.state != State::Open || !self.reading {
+            return;
+        }
+        let Some(beat) = &mut self.beat else {
+            return;
+        };
+        match beat.due(now) {
+            Due::Nothing => {}
+            Due::Ping(counter) => {
+                let mut payload = [0u8; 10];
+                payload[..2].copy_from_slice(BEAT_PREFIX);
+                payload[2..].copy_from_slice(&counter);
+                let mask = self.mask();
+                self.output.push_urgent_frame(OpCode::Ping, &payload, mask);
+            }
+            Due::Dead => {
+                let error = ProtocolError::IdleTimeout;
+                let code = error.close_code();
+                self.events.push_back(Event::Error(error));
+                self.fail(now, code);
+            }
+        }
+        self.arm_heartbeat();
+    }
+
+    /// A pong to one of our heartbeat's pings (swallowed: the owner never asked for it).
+    fn is_beat_pong(&mut self, now: Instant, payload: &[u8]) -> bool {
+        let (Some(beat), Some(counter)) = (&mut self.beat, payload.strip_prefix(BEAT_PREFIX))
+        else {
+            return false;
+        };
+        beat.on_pong(now, counter).is_some()
     }
 
     fn mask(&mut self) -> Option<[u8; 4]> {
@@ -456,6 +642,8 @@ impl Connection {
     fn open(&mut self, protocol: Option<String>) {
         self.state = State::Open;
         self.timers.stop(Timer::Handshake);
+        self.beat = self.config.heartbeat.map(|config| Beat::new(config, self.clock));
+        self.arm_heartbeat();
         self.events.push_back(Event::Open { protocol });
     }
 
@@ -467,6 +655,7 @@ impl Connection {
         while matches!(self.state, State::Open | State::Closing)
             && !self.close_received
             && self.deferred_failure.is_none()
+            && self.waiting == 0
         {
             match self.reader.next(&mut self.input) {
                 Ok(None) => break,
@@ -570,14 +759,22 @@ impl Connection {
 
     fn on_received(&mut self, now: Instant, received: Received) {
         match received {
-            Received::Message(message) => self.events.push_back(Event::Message(message)),
+            Received::Message(message) => {
+                self.waiting += 1;
+                self.waiting_bytes += message.len();
+                self.events.push_back(Event::Message(message));
+            }
             Received::Ping(payload) => {
                 if !self.close_sent {
                     self.output.push_pong(payload.clone());
                 }
                 self.events.push_back(Event::Ping(payload));
             }
-            Received::Pong(payload) => self.events.push_back(Event::Pong(payload)),
+            Received::Pong(payload) => {
+                if !self.is_beat_pong(now, &payload) {
+                    self.events.push_back(Event::Pong(payload));
+                }
+            }
             Received::Close(frame) => self.on_close_frame(now, frame),
         }
     }
@@ -633,6 +830,7 @@ impl Connection {
         self.opening = Opening::Done;
         self.timers.stop(Timer::Handshake);
         self.timers.stop(Timer::Close);
+        self.timers.stop(Timer::Heartbeat);
         if self.role == Role::Client && self.close_received && !self.transport_done {
             // RFC 6455 §7.1.1: the server closes the TCP connection first; wait for its EOF.
             self.timers

@@ -44,6 +44,10 @@ pub enum ProtocolError {
     /// The opening handshake did not finish in time.
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// The peer sent nothing at all, not even a pong to our pings, for the heartbeat's
+    /// timeout ([`Config::heartbeat`](super::Config::heartbeat)).
+    #[error("the peer was silent past the idle timeout")]
+    IdleTimeout,
 }
 
 impl ProtocolError {
@@ -54,6 +58,7 @@ impl ProtocolError {
             ProtocolError::Utf8(_) | ProtocolError::BadCompression => CloseCode::INVALID_PAYLOAD,
             ProtocolError::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
             ProtocolError::Frame(FrameError::TooLarge { .. }) => CloseCode::MESSAGE_TOO_BIG,
+            ProtocolError::IdleTimeout => CloseCode::GOING_AWAY,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }

@@ -12,7 +12,7 @@ use crate::pool::link::{Link, Phase};
 use crate::pool::timers::Owner;
 use crate::pool::{Fault, Lane, LANE_HEADER, NODE_ID_HEADER};
 use crate::rpc::{self, EndReason, Refused};
-use crate::session::heartbeat::{Beat, Due};
+use crate::heartbeat::{Beat, Due};
 use crate::ws::{CloseInfo, ProtocolError};
 
 /// How an accepted upgrade is answered.

@@ -1,10 +1,13 @@
 //! Liveness of an open link: pings on a timer, and the deadline by which the peer must
-//! show it is alive.
+//! show it is alive. One implementation for every owner of a link: a
+//! [`Session`](crate::session::Session), a [`Pool`](crate::pool::Pool), and a
+//! [`Connection`](crate::ws::Connection) whose [`Config::heartbeat`](crate::ws::Config::heartbeat)
+//! is set (a server's pings to its clients).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::later;
+use crate::time::later;
 
 /// Pings kept waiting for their pong; a peer that answers none cannot make us hold more.
 const MAX_UNANSWERED: usize = 32;
