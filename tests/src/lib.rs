@@ -7,7 +7,7 @@
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
 //!   every scenario family (`interop`, `interop_deflate`, `interop_tls`, `loopback`,
-//!   `notifications`, `rpc_loopback`, `rpc_python`, `rpc_jsonrpsee`, `session`,
+//!   `notifications`, `rpc_loopback`, `rpc_python`, `rpc_jsonrpsee`, `hostile`, `session`,
 //!   `session_python`, `tls`, `cross_runtime`), compiled for that module's adapter and run
 //!   by `tests/<family>.rs` (the interop ones per peer, by `tests/interop_*.rs`), and
 //!   `rpc`, the in-process JSON-RPC server of `rpc_python` and `rpc_jsonrpsee`.

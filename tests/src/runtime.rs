@@ -1,7 +1,8 @@
 //! The adapters and executors the scenario tests run on, one module each, and the
 //! macros that declare a `#[test]` per scenario for one of them.
 //!
-//! The scenario files ([`interop`](crate::runtime::tokio::interop),
+//! The scenario files ([`hostile`](crate::runtime::tokio::hostile),
+//! [`interop`](crate::runtime::tokio::interop),
 //! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
@@ -253,6 +254,30 @@ macro_rules! rpc_loopback_tests {
             a_batch_is_answered_as_one_array,
             a_server_that_goes_away_ends_calls_with_connection_lost,
             a_server_that_dies_loses_the_pending_calls_and_the_client_gives_up_after_max_attempts,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each hostile-client scenario against our JSON-RPC server (a
+/// flood that never reads, invalid batches, a huge batch, a silent client, a client that
+/// stops reading, a handler past its timeout) on one runtime module, or with no argument
+/// in a module per runtime.
+#[macro_export]
+macro_rules! hostile_tests {
+    () => {
+        $crate::every_runtime!(hostile_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            hostile,
+            (),
+            a_client_that_floods_calls_and_never_reads_is_held_to_its_budget,
+            a_flood_of_invalid_batches_is_held_to_its_budget,
+            a_huge_batch_is_refused_and_the_connection_goes_on,
+            a_silent_client_is_dropped_after_the_idle_timeout,
+            a_client_that_stops_reading_is_dropped_after_the_write_stall_timeout,
+            a_handler_past_its_timeout_is_answered_with_an_error,
         );
     };
 }

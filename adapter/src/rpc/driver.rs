@@ -134,24 +134,28 @@ impl<R: Runtime> Driver<R> {
         }
         loop {
             self.report(now);
+            let mut took = false;
             while self.has_room() {
                 let Some(event) = self.channel.poll_event() else {
                     break;
                 };
+                took = true;
                 self.on_event(now, event);
             }
-            self.io.drain(&mut self.channel, self.serving.poll_timeout());
+            // The requests just handed to handlers left the channel's count for ours.
             self.report(now);
-            // Writing queued bytes frees no budget, so this rarely loops; it does when a
-            // message let in by the last report left events behind.
-            if !self.has_room() {
+            self.io
+                .drain(&mut self.channel, self.serving.poll_timeout());
+            // The bytes just taken for the socket left the connection's count for ours;
+            // telling it may let in messages that waited, whose events the next round takes.
+            self.report(now);
+            if !took {
                 break;
             }
-            let Some(event) = self.channel.poll_event() else {
-                break;
-            };
-            self.on_event(now, event);
         }
+        // Once more, so the read gate the transport keeps is the one of everything reported.
+        self.io
+            .drain(&mut self.channel, self.serving.poll_timeout());
         self.held.report(self.channel.held());
     }
 

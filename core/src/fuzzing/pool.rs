@@ -413,6 +413,10 @@ impl Harness {
                 handshake_timeout: Duration::from_secs(2),
                 close_timeout: Duration::from_millis(500),
                 compression: None,
+                // The pool's own heartbeat and bounds are under test here.
+                budget: usize::MAX,
+                heartbeat: None,
+                write_stall_timeout: None,
             },
             rpc: rpc::Config {
                 default_timeout,

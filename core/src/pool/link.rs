@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{Fault, Lane, NodeId};
-use crate::rpc::{Channel, RequestId};
 use crate::heartbeat::Beat;
+use crate::rpc::{Channel, RequestId};
 use crate::session::CallId;
 use crate::ws::State;
 

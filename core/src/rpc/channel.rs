@@ -7,13 +7,13 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::batch::Batches;
-use crate::budget::Held;
 use super::message::{self, Entry};
 use super::pending::{Call, Pending};
 use super::{
     Config, EndReason, ErrorObject, Event, Id, Parsed, PeerError, Refused, ReplyTo, Request,
     RequestId, RespondError, Stats, Unparsed,
 };
+use crate::budget::Held;
 use crate::frame::CloseCode;
 use crate::handshake::{ClientRequest, HandshakeError};
 use crate::rng::{Rng, Seed};

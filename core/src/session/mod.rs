@@ -65,13 +65,12 @@ mod queue;
 mod state;
 mod state_machine;
 
-
+pub use crate::heartbeat::{Heartbeat, HeartbeatMode};
 pub use crate::rpc::{EndReason, Refused};
 pub use backoff::Backoff;
 pub use call::{CallId, CallOptions, Retry};
 pub use config::Config;
 pub use event::Event;
-pub use crate::heartbeat::{Heartbeat, HeartbeatMode};
 pub use link::Link;
 pub use metrics::Metrics;
 pub use queue::QueueLimits;

@@ -13,7 +13,6 @@ use bytes::{Bytes, BytesMut};
 use serde_json::value::RawValue;
 
 use super::call::{Call, Place, Request};
-use crate::heartbeat::Beat;
 use super::metrics::Counters;
 use super::queue::{Item, Queue};
 use super::{
@@ -21,6 +20,7 @@ use super::{
 };
 use crate::frame::CloseCode;
 use crate::handshake::{ClientRequest, HandshakeError};
+use crate::heartbeat::Beat;
 use crate::rng::{Rng, Seed};
 use crate::rpc::message::encoded_request_len;
 use crate::rpc::pending::Pending;

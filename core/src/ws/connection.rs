@@ -642,7 +642,10 @@ impl Connection {
     fn open(&mut self, protocol: Option<String>) {
         self.state = State::Open;
         self.timers.stop(Timer::Handshake);
-        self.beat = self.config.heartbeat.map(|config| Beat::new(config, self.clock));
+        self.beat = self
+            .config
+            .heartbeat
+            .map(|config| Beat::new(config, self.clock));
         self.arm_heartbeat();
         self.events.push_back(Event::Open { protocol });
     }

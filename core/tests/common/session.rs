@@ -102,7 +102,11 @@ impl SessionNet {
             ..Default::default()
         };
         let session = Session::new(now, config, request, [seed; 32]).expect("valid request");
-        let server_ws = ws::Config::default();
+        // The session's own heartbeat is under test, not the server's.
+        let server_ws = ws::Config {
+            heartbeat: None,
+            ..ws::Config::default()
+        };
         let server_rpc = rpc::Config::default();
         let placeholder = Channel::server(now, server_ws.clone(), server_rpc.clone(), [0; 32]);
         let client = SessionSide {

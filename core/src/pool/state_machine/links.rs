@@ -8,11 +8,11 @@ use bytes::Bytes;
 use super::{Event, LinkId, NodeId, PeerState, Pool};
 use crate::frame::CloseCode;
 use crate::handshake::{HandshakeError, Request as UpgradeRequest};
+use crate::heartbeat::{Beat, Due};
 use crate::pool::link::{Link, Phase};
 use crate::pool::timers::Owner;
 use crate::pool::{Fault, Lane, LANE_HEADER, NODE_ID_HEADER};
 use crate::rpc::{self, EndReason, Refused};
-use crate::heartbeat::{Beat, Due};
 use crate::ws::{CloseInfo, ProtocolError};
 
 /// How an accepted upgrade is answered.

@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use super::{LinkSlot, Session};
 use crate::frame::CloseCode;
-use crate::rpc::{self, Channel, ErrorObject};
 use crate::heartbeat::{Beat, Due};
+use crate::rpc::{self, Channel, ErrorObject};
 use crate::session::{later, Attempt, EndReason, Event, State};
 
 /// An abandoned link's last bytes (a heartbeat close frame) are handed out only if this
