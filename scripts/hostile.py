@@ -305,10 +305,11 @@ def invalid_batch_flood(server, args):
 
 
 def huge_batch(server, args):
-    """One 48 MiB message `[0,0,…]`: a batch far past the limit. Reads the answer."""
+    """One message `[0,0,…]` of 15 MiB (--batch-mib): a batch far past the limit. Reads
+    the answer."""
     before = settle(server)
     sock = connect(server.addr)
-    entries = (48 * MIB) // 2
+    entries = int(args.batch_mib * MIB) // 2
     payload = b"[" + b"0," * (entries - 1) + b"0]"
     sock.sendall(text(payload))
     sock.settimeout(60)
@@ -373,6 +374,7 @@ def main():
     parser.add_argument("flood", choices=sorted(FLOODS))
     parser.add_argument("--seconds", type=float, default=20, help="how long a flood sends (default 20)")
     parser.add_argument("--max-mib", type=float, default=400, help="stop a flood after sending this much (default 400)")
+    parser.add_argument("--batch-mib", type=float, default=15, help="the size of huge-batch's message (default 15)")
     parser.add_argument("--first-mib", type=float, default=30, help="what the first frame of deflate-tiny-frames inflates to (default 30)")
     parser.add_argument("--frames", type=int, default=20000, help="tiny frames for deflate-tiny-frames (default 20000)")
     if "--" not in sys.argv:

@@ -115,3 +115,45 @@ fn pool_seeds() {
         "no pool seed ends a call without an answer: {reports:?}"
     );
 }
+
+#[test]
+fn budget_seeds() {
+    let origin = Instant::now();
+    replay("budget", |data| tether_core::fuzzing::budget(origin, data));
+}
+
+/// Scripts drawn from a fixed seed, beyond the committed ones: a simulation seed set for
+/// the budget (`BUDGET_SCRIPTS=N` runs more).
+#[test]
+fn budget_random_scripts() {
+    let origin = Instant::now();
+    let count: u64 = std::env::var("BUDGET_SCRIPTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        // xorshift64*: deterministic, good enough to pick bytes.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    for script in 0..count {
+        let len = 64 + (next() % 1500) as usize;
+        let mut data: Vec<u8> = (0..len).map(|_| (next() >> 56) as u8).collect();
+        // Some scripts lean on one step, so floods and stalls come up, not only mixes.
+        if script % 3 == 0 {
+            let favourite = (next() % 8) as u8;
+            for (i, byte) in data.iter_mut().enumerate().skip(1) {
+                if i % 2 == 1 && next() % 4 != 0 {
+                    *byte = favourite;
+                }
+            }
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tether_core::fuzzing::budget(origin, &data)
+        }));
+        assert!(outcome.is_ok(), "budget script {script} fails: {data:?}");
+    }
+}

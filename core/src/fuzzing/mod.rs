@@ -18,9 +18,11 @@ use crate::rng::Rng;
 use crate::rpc::{self, Channel, ErrorObject};
 use crate::ws::{Config, Connection, Event};
 
+mod budget;
 mod pool;
 mod session;
 
+pub use budget::budget;
 pub use pool::{pool, pool_report, pool_scenarios, PoolReport};
 pub use session::{session, session_report, SessionReport};
 
