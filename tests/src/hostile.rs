@@ -392,3 +392,55 @@ pub async fn a_handler_past_its_timeout_is_answered_with_an_error() {
     })
     .await;
 }
+
+/// A client floods messages at a WebSocket server whose application never receives them:
+/// the server stops reading once they fill the connection's budget, and what it held
+/// stays within the budget plus one message and one read. Once the application receives,
+/// the rest of the flood comes in, in order.
+pub async fn a_websocket_flood_the_application_never_receives_is_held_to_its_budget() {
+    within(async {
+        let (budget, max_message) = (256 << 10, 64 << 10);
+        let config = adapter::ServerConfig {
+            ws: small(budget, max_message).ws,
+            ..adapter::ServerConfig::default()
+        };
+        let mut server = adapter::Server::bind("127.0.0.1:0", config)
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("local_addr");
+        let held = server.held();
+        let count = 4096;
+        let flood = on_thread(move || {
+            let mut raw = Raw::connect(addr);
+            let frames = (0..count).map(|i: u32| {
+                let mut text = vec![b'z'; 60 << 10];
+                text[..4].copy_from_slice(&i.to_be_bytes().map(|b| b'a' + b % 26));
+                Raw::frame(&text)
+            });
+            let (sent, blocked) = raw.flood(frames, usize::MAX);
+            (raw, sent, blocked)
+        });
+        // The server takes TCP connections only while `accept` waits; the application then
+        // holds its connection and receives nothing until the flood is over.
+        let (accepted, (raw, sent, blocked)) =
+            futures_lite::future::zip(server.accept(), flood).await;
+        let (mut ws, _) = accepted.expect("accept");
+        assert!(blocked, "the server read all {sent} bytes");
+        let peak = held.peak();
+        assert!(peak >= budget, "the flood never reached the budget: {peak}");
+        assert!(
+            peak <= bound(budget, max_message),
+            "held {peak} bytes for one connection"
+        );
+        // The application receives: every message so far arrives whole and in order.
+        for i in 0..64u32 {
+            let Some(adapter::Message::Text(text)) = ws.recv().await else {
+                panic!("message {i} did not arrive");
+            };
+            let want = i.to_be_bytes().map(|b| b'a' + b % 26);
+            assert_eq!(&text.as_bytes()[..4], &want, "message {i} out of order");
+        }
+        drop(raw);
+    })
+    .await;
+}

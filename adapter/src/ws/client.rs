@@ -7,6 +7,7 @@ use tracing::Instrument;
 
 use super::driver::Driver;
 use super::WebSocket;
+use crate::held::HeldShare;
 use crate::runtime::within;
 use crate::{stream, ClientConfig, ConnectError, Runtime, Target};
 
@@ -42,7 +43,8 @@ async fn open<R: Runtime>(target: Target, config: ClientConfig) -> Result<WebSoc
     let conn = Connection::client(R::now(), config.ws, request, crate::seed()?)
         .map_err(ConnectError::Handshake)?;
     let stream = stream::connect::<R>(&target, config.tls.as_ref()).await?;
-    let (mut driver, parts) = Driver::<R>::new(conn, stream, Arc::from([]), linger);
+    let (mut driver, parts) =
+        Driver::<R>::new(conn, stream, Arc::from([]), linger, HeldShare::default());
     let protocol = driver.open().await?;
     let compression = driver.compression();
     R::spawn(driver.run().in_current_span());

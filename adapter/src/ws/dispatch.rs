@@ -104,8 +104,10 @@ impl Dispatch {
 
     /// Takes the core's events (all but a held error) and routes them. Call before
     /// draining the core's bytes: answering an upgrade queues some.
+    /// Past the connection's budget ([`Connection::takes_next`]) the next message waits in
+    /// the connection, and so does the peer.
     pub fn drain(&mut self, now: Instant, conn: &mut Connection, inbox: &mut impl Inbox) {
-        while !self.holds_error(now, conn, inbox) {
+        while !self.holds_error(now, conn, inbox) && conn.takes_next() {
             let Some(event) = conn.poll_event() else {
                 break;
             };

@@ -13,11 +13,12 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::future;
+use tether_core::budget::Held;
 use tether_core::deflate::DeflateParams;
 use tether_core::ws::{Connection, Event, SendError, State};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -26,6 +27,7 @@ use tracing::debug;
 use super::dispatch::{self, Dispatch, Inbox};
 use super::handle::Parts;
 use super::status::Status;
+use crate::held::HeldShare;
 use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
@@ -62,6 +64,12 @@ pub(crate) struct Shared {
     pub(crate) wants_demand: AtomicBool,
     /// Wakes a receiver waiting for events when `wants_demand` is set.
     pub(crate) demand: Notify,
+    /// Bytes of the messages handed to the receiver and not taken by it yet: part of what
+    /// the connection holds for its peer (see [`tether_core::budget`]).
+    pub(crate) inbox_bytes: AtomicUsize,
+    /// Wakes the driver when the receiver took a message, for a driver that stopped taking
+    /// messages at its budget.
+    pub(crate) taken: Notify,
 }
 
 /// The receiver's end of things, as [`Dispatch`] sees it: a bounded channel, and the
@@ -76,6 +84,11 @@ struct Events {
 
 impl Inbox for Events {
     fn deliver(&mut self, event: Event) {
+        if let Event::Message(message) = &event {
+            self.shared
+                .inbox_bytes
+                .fetch_add(message.len(), Ordering::Relaxed);
+        }
         if !self.held.is_empty() {
             self.held.push_back(event);
             return;
@@ -106,6 +119,7 @@ impl Inbox for Events {
 /// What woke the driver.
 enum Wake {
     Io(io::Result<Happened>),
+    /// A held event went to the receiver, or the receiver took one.
     Delivered,
     Control(Option<Command>),
     Data(Option<Command>),
@@ -123,6 +137,8 @@ pub(crate) struct Driver<R: Runtime> {
     control: mpsc::Receiver<Command>,
     control_open: bool,
     shared: Arc<Shared>,
+    /// Where it reports what it holds for the peer.
+    held: HeldShare,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -133,6 +149,7 @@ impl<R: Runtime> Driver<R> {
         stream: Stream<R>,
         supported: Arc<[String]>,
         linger: Duration,
+        held: HeldShare,
     ) -> (Driver<R>, Parts) {
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let (data_tx, data_rx) = mpsc::channel(DATA_CAPACITY);
@@ -153,6 +170,7 @@ impl<R: Runtime> Driver<R> {
             control: control_rx,
             control_open: true,
             shared: shared.clone(),
+            held,
         };
         let parts = Parts {
             data: data_tx,
@@ -229,10 +247,27 @@ impl<R: Runtime> Driver<R> {
     /// Takes everything the core has for us: events first (answering an upgrade queues
     /// bytes), then bytes, then the next deadline.
     fn drain(&mut self) {
+        let now = R::now();
         self.shared.status.set_state(self.conn.state());
-        self.dispatch
-            .drain(R::now(), &mut self.conn, &mut self.events);
+        self.report(now);
+        self.dispatch.drain(now, &mut self.conn, &mut self.events);
+        self.report(now);
         self.io.drain(&mut self.conn, self.dispatch.deadline());
+        self.report(now);
+        // The read gate the transport keeps, as of everything reported.
+        self.io.drain(&mut self.conn, self.dispatch.deadline());
+        self.held.report(self.conn.held());
+    }
+
+    /// Tells the core what is held outside it: messages the receiver has not taken, bytes
+    /// taken for the socket and not written.
+    fn report(&mut self, now: std::time::Instant) {
+        let outside = Held {
+            input: 0,
+            handling: self.shared.inbox_bytes.load(Ordering::Relaxed),
+            unwritten: self.io.queued(),
+        };
+        self.conn.set_outside(now, outside);
     }
 
     /// Waits for one thing to happen and feeds it to the core.
@@ -246,7 +281,9 @@ impl<R: Runtime> Driver<R> {
         let io_active = self.io.is_active(reading);
         let take_control = running && self.control_open;
         let take_data = running && self.data_open && room;
-        if !(io_active || held || take_control || take_data) {
+        // Past its budget with messages the receiver has not taken: wait for it to take one.
+        let over = !held && running && !self.conn.takes_next();
+        if !(io_active || held || over || take_control || take_data) {
             self.io.stalled(&mut self.conn);
             return Ok(());
         }
@@ -255,11 +292,16 @@ impl<R: Runtime> Driver<R> {
             data,
             control,
             events,
+            shared,
             ..
         } = &mut *self;
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
-        let delivered = branch(held, async {
-            deliver_held(&events.tx, &mut events.held).await;
+        let delivered = branch(held || over, async {
+            if held {
+                deliver_held(&events.tx, &mut events.held).await;
+            } else {
+                shared.taken.notified().await;
+            }
             Wake::Delivered
         });
         let control_cmd = branch(take_control, async { Wake::Control(control.recv().await) });

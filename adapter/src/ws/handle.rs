@@ -248,6 +248,13 @@ impl Receiver {
                 clean: false,
             }),
         };
+        if let Event::Message(message) = &event {
+            let shared = &self.shared;
+            shared
+                .inbox_bytes
+                .fetch_sub(message.len(), Ordering::Relaxed);
+            shared.taken.notify_one();
+        }
         if let Event::Closed(info) = &event {
             self.close_info = Some(info.clone());
             self.done = true;

@@ -12,6 +12,7 @@ use tracing::{debug, Instrument};
 
 use super::driver::Driver;
 use super::WebSocket;
+use crate::held::{HeldGauge, HeldShare};
 use crate::listener::Listener;
 use crate::runtime::within;
 use crate::{stream, OpenError, Runtime, ServerConfig};
@@ -31,6 +32,7 @@ pub struct Server<R: Runtime> {
     protocols: Arc<[String]>,
     ready_tx: Tx<(WebSocket, SocketAddr)>,
     ready_rx: Rx<(WebSocket, SocketAddr)>,
+    held: HeldGauge,
 }
 
 impl<R: Runtime> Server<R> {
@@ -46,7 +48,14 @@ impl<R: Runtime> Server<R> {
             config,
             ready_tx,
             ready_rx,
+            held: HeldGauge::default(),
         })
+    }
+
+    /// What the server's connections hold for their peers (input, messages the receiver
+    /// has not taken, bytes not yet written), as each counts it against its budget.
+    pub fn held(&self) -> HeldGauge {
+        self.held.clone()
     }
 
     /// The address the server listens on.
@@ -92,6 +101,7 @@ impl<R: Runtime> Server<R> {
             self.config.clone(),
             self.protocols.clone(),
             self.ready_tx.clone(),
+            HeldShare::new(self.held.clone()),
         );
         R::spawn(task.instrument(span));
     }
@@ -104,6 +114,7 @@ async fn handshake<R: Runtime>(
     config: ServerConfig,
     protocols: Arc<[String]>,
     ready: Tx<(WebSocket, SocketAddr)>,
+    held: HeldShare,
 ) {
     let Some(seed) = crate::listener::seed_or_log() else {
         return;
@@ -117,7 +128,7 @@ async fn handshake<R: Runtime>(
         let stream = stream::accept::<R>(stream, config.tls.as_ref())
             .await
             .map_err(OpenError::Io)?;
-        let (mut driver, parts) = Driver::<R>::new(conn, stream, protocols, linger);
+        let (mut driver, parts) = Driver::<R>::new(conn, stream, protocols, linger, held);
         let protocol = driver.open().await?;
         Ok((driver, parts, protocol))
     };
