@@ -342,7 +342,7 @@ pub async fn a_client_that_stops_reading_is_dropped_after_the_write_stall_timeou
             let call = format!(r#"{{"jsonrpc":"2.0","method":"echo","params":{params},"id":1}}"#);
             // 64 answers of 256 KiB: far more than the kernel's buffers hold.
             let (sent, _) = raw.flood(
-                std::iter::repeat(Raw::frame(call.as_bytes())).take(64),
+                std::iter::repeat_n(Raw::frame(call.as_bytes()), 64),
                 usize::MAX,
             );
             (raw, sent)

@@ -1,0 +1,191 @@
+//! A connection's own lifecycle under a virtual clock: server pings and the idle timeout,
+//! the pause while the owner does not read, and messages parsed (and inflated) one at a
+//! time as they are taken.
+
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+use std::time::{Duration, Instant};
+
+use tether_core::deflate::Deflate;
+use tether_core::frame::CloseCode;
+use tether_core::handshake::ClientRequest;
+use tether_core::session::{Heartbeat, HeartbeatMode};
+use tether_core::ws::{CloseInfo, Config, Connection, Event, Message, ProtocolError};
+
+mod common;
+
+use common::Pair;
+
+fn beat(interval_s: u64, timeout_s: u64) -> Option<Heartbeat> {
+    Some(Heartbeat {
+        interval: Duration::from_secs(interval_s),
+        timeout: Duration::from_secs(timeout_s),
+        mode: HeartbeatMode::AnyInput,
+    })
+}
+
+fn closed(events: &[Event]) -> Option<CloseInfo> {
+    events.iter().find_map(|e| match e {
+        Event::Closed(info) => Some(info.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_live_peer_answers_the_servers_pings_and_is_never_dropped() {
+    let client = Config {
+        heartbeat: None,
+        ..Config::default()
+    };
+    let server = Config {
+        heartbeat: beat(1, 3),
+        ..Config::default()
+    };
+    let mut pair = Pair::open(client, server);
+    // Ten minutes of an idle connection: pings go out, pongs come back, nothing else.
+    for _ in 0..600 {
+        pair.advance(Duration::from_secs(1));
+    }
+    assert!(
+        closed(&pair.server_events).is_none(),
+        "{:?}",
+        pair.server_events
+    );
+    // The pongs answer the server's own pings: its owner never sees them.
+    assert!(!pair
+        .server_events
+        .iter()
+        .any(|e| matches!(e, Event::Pong(_))));
+    // The client saw the pings.
+    assert!(
+        pair.client_events
+            .iter()
+            .filter(|e| matches!(e, Event::Ping(_)))
+            .count()
+            >= 500
+    );
+}
+
+#[test]
+fn a_silent_peer_is_dropped_with_1001_at_the_idle_timeout() {
+    let client = Config {
+        heartbeat: None,
+        ..Config::default()
+    };
+    let server = Config {
+        heartbeat: beat(1, 3),
+        ..Config::default()
+    };
+    let mut pair = Pair::open(client, server);
+    // The client's bytes stop reaching the server: it hears nothing, pongs included.
+    pair.hold_client = true;
+    let start = pair.now;
+    while closed(&pair.server_events).is_none() {
+        pair.advance(Duration::from_millis(100));
+        assert!(pair.now - start <= Duration::from_secs(4), "never dropped");
+    }
+    assert!(pair.now - start >= Duration::from_secs(3), "dropped early");
+    assert!(pair
+        .server_events
+        .contains(&Event::Error(ProtocolError::IdleTimeout)));
+    let info = closed(&pair.server_events).unwrap();
+    assert_eq!(info.code, CloseCode::GOING_AWAY);
+    // The client, still reading, got the close frame.
+    assert_eq!(
+        closed(&pair.client_events).map(|i| i.code),
+        Some(CloseCode::GOING_AWAY)
+    );
+}
+
+#[test]
+fn silence_while_the_owner_does_not_read_does_not_count() {
+    let client = Config {
+        heartbeat: None,
+        ..Config::default()
+    };
+    let server = Config {
+        heartbeat: beat(1, 3),
+        ..Config::default()
+    };
+    let mut pair = Pair::open(client, server);
+    pair.hold_client = true;
+    let now = pair.now;
+    pair.server.set_reading(now, false);
+    pair.advance(Duration::from_secs(30));
+    assert!(
+        closed(&pair.server_events).is_none(),
+        "dropped while not reading"
+    );
+    // Reading again: the peer has a whole timeout from now, and no more.
+    let now = pair.now;
+    pair.server.set_reading(now, true);
+    pair.advance(Duration::from_secs(2));
+    assert!(closed(&pair.server_events).is_none());
+    pair.advance(Duration::from_secs(2));
+    assert!(closed(&pair.server_events).is_some());
+}
+
+#[test]
+fn messages_are_inflated_one_at_a_time_as_they_are_taken() {
+    let deflate = Some(Deflate {
+        threshold: 0,
+        ..Deflate::default()
+    });
+    let config = Config {
+        compression: deflate,
+        heartbeat: None,
+        max_message_size: 1 << 20,
+        ..Config::default()
+    };
+    let now = Instant::now();
+    let request = ClientRequest {
+        host: "n".into(),
+        path: "/".into(),
+        ..Default::default()
+    };
+    let mut client = Connection::client(now, config.clone(), request, [1; 32]).unwrap();
+    let mut server = Connection::server(now, config, [2; 32]);
+    // Handshake.
+    for _ in 0..3 {
+        while let Some(b) = client.poll_transmit() {
+            server.handle_input(now, &b);
+        }
+        while let Some(e) = server.poll_event() {
+            if let Event::Upgrade(_) = e {
+                server.accept(now, None, &[]).unwrap();
+            }
+        }
+        while let Some(b) = server.poll_transmit() {
+            client.handle_input(now, &b);
+        }
+        while client.poll_event().is_some() {}
+    }
+    // Twenty messages of 1 MiB of zeros: a few KiB on the wire, delivered in one read.
+    let mut wire = Vec::new();
+    for _ in 0..20 {
+        client
+            .send(now, Message::Binary(vec![0u8; 1 << 20].into()))
+            .unwrap();
+        while let Some(b) = client.poll_transmit() {
+            wire.extend_from_slice(&b);
+        }
+    }
+    assert!(wire.len() < 64 << 10, "{}", wire.len());
+    server.handle_input(now, &wire);
+    // Only the first message is inflated; the rest wait as they came.
+    assert!(
+        server.buffered_input() <= (1 << 20) + wire.len(),
+        "{}",
+        server.buffered_input()
+    );
+    assert_eq!(server.message_in_progress(), 1 << 20);
+    let mut taken = 0;
+    while let Some(event) = server.poll_event() {
+        if let Event::Message(message) = event {
+            assert_eq!(message.len(), 1 << 20);
+            taken += 1;
+            assert!(server.buffered_input() <= (1 << 20) + wire.len());
+        }
+    }
+    assert_eq!(taken, 20);
+}
