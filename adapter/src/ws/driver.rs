@@ -268,6 +268,10 @@ impl<R: Runtime> Driver<R> {
             unwritten: self.io.queued(),
         };
         self.conn.set_outside(now, outside);
+        if !self.events.held.is_empty() {
+            // Not read while the receiver is behind (see `step`): the peer's silence is ours.
+            self.conn.set_reading(now, false);
+        }
     }
 
     /// Waits for one thing to happen and feeds it to the core.
