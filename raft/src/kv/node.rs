@@ -5,7 +5,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{AsyncRuntime, Raft};
+use openraft::network::NetSnapshot;
+use openraft::{AsyncRuntime, Raft, RaftNetworkFactory};
 use tether_adapter::pool::{NodeId, Peers, PeersConfig};
 use tether_adapter::rpc::Router;
 use tether_adapter::Runtime;
@@ -73,6 +74,24 @@ impl<R: Runtime, Rt: AsyncRuntime> KvNode<R, Rt> {
     /// Binds the port, serves the methods, and starts the Raft (uninitialised until
     /// `mgmt/init`, or until a leader adds it).
     pub async fn start(config: NodeConfig) -> io::Result<KvNode<R, Rt>> {
+        let network = config.network.clone();
+        Self::start_with(config, |peers| Network::new(peers.clone(), network)).await
+    }
+
+    /// As [`start`](Self::start), but the Raft talks to the other nodes over the network
+    /// `network` makes, given the node's pool: the same node, log, state machine and
+    /// methods on any openraft network. The pool still serves the `raft/*`, `mgmt/*` and
+    /// `kv/*` methods; the members' `BasicNode::addr` (what `mgmt/init` is given) is what
+    /// that network dials. The benchmark (`cargo bench -p tether-bench --bench raft`) runs
+    /// the node this way over HTTP/1.1 and gRPC.
+    pub async fn start_with<N>(
+        config: NodeConfig,
+        network: impl FnOnce(&Peers<R>) -> N,
+    ) -> io::Result<KvNode<R, Rt>>
+    where
+        N: RaftNetworkFactory<Kv<Rt>>,
+        N::Network: NetSnapshot<Kv<Rt>, SnapshotData = Vec<u8>>,
+    {
         let raft_cell = RaftCell::<Kv<Rt>, StateMachine>::default();
         let app_cell = api::AppCell::<R, Rt>::default();
         let mut router = Router::default();
@@ -100,7 +119,7 @@ impl<R: Runtime, Rt: AsyncRuntime> KvNode<R, Rt> {
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let state = StateMachine::default();
-        let network = Network::new(peers.clone(), config.network);
+        let network = network(&peers);
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),
