@@ -15,16 +15,18 @@
 //! tokio in a process of its own (this binary again, see [`node`]), with the same log,
 //! state machine and openraft `Config`; the load client, in this process on a
 //! single-threaded runtime, writes to the leader with `kv/write` over one tether
-//! `rpc::Client` whatever the network. For each network and round: three nodes start on
-//! 127.0.0.1, `mgmt/init` makes them a cluster, a warm-up writes with the most writers,
-//! then each writer count writes for the timed window (writer `w` sets keys `w{w}-{n % 16}`
-//! to values of 100 B, one write at a time each), after which every writer's last write
-//! is read back from the leader (a linearizable read) and every follower is checked to
-//! have applied the last write, and the nodes stop. Networks take turns within a round, in
-//! a rotating order; each figure is the median of the rounds.
+//! `rpc::Client` whatever the network. First a cluster per network: three nodes start on
+//! 127.0.0.1, `mgmt/init` makes them a cluster, a warm-up writes with the most writers.
+//! Then, each round, each writer count on each cluster in turn writes for the timed
+//! window (writer `w` sets keys `w{w}-{n % 16}` to values of 100 B, one write at a time
+//! each), after which every writer's last write is read back from the leader (a
+//! linearizable read) and every follower is checked to have applied the last write. The
+//! networks take turns window by window, in an order that rotates each round, so that the
+//! noise of a shared machine falls on all of them alike; each figure is the median of the
+//! rounds. The clusters not being timed stay up, idle but for their heartbeats.
 //!
-//! Knobs (environment): `TETHER_BENCH_ROUNDS` (default 3), `TETHER_BENCH_RAFT_MS` (one
-//! timed window, default 3000), `TETHER_BENCH_WARMUP_MS` (default 1000),
+//! Knobs (environment): `TETHER_BENCH_ROUNDS` (default 5), `TETHER_BENCH_RAFT_MS` (one
+//! timed window, default 2000), `TETHER_BENCH_WARMUP_MS` (default 1000),
 //! `TETHER_BENCH_RAFT_WRITERS` (a list, default `1,64`), `TETHER_BENCH_RAFT_NETWORKS`
 //! (default `tether,http,grpc,grpc-stream`), `TETHER_BENCH_RAFT_VALUE` (value bytes,
 //! default 100).
@@ -80,8 +82,8 @@ fn main() {
         eprintln!("getconf CLK_TCK failed: assuming {ticks_per_sec} ticks/s");
     }
     let settings = Settings {
-        rounds: env_u64("TETHER_BENCH_ROUNDS", 3) as usize,
-        measure: env_millis("TETHER_BENCH_RAFT_MS", Duration::from_millis(3000)),
+        rounds: env_u64("TETHER_BENCH_ROUNDS", 5) as usize,
+        measure: env_millis("TETHER_BENCH_RAFT_MS", Duration::from_millis(2000)),
         warmup: env_millis("TETHER_BENCH_WARMUP_MS", Duration::from_millis(1000)),
         writers: env_list("TETHER_BENCH_RAFT_WRITERS", &[1, 64]),
         networks: networks(),
@@ -104,15 +106,46 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let runs = runtime.block_on(measure_all(&settings));
+    eprintln!("load average at the end: {}", load_average());
+    println!("{}", table(&settings, &runs));
+}
+
+/// The machine's load average (1, 5, 15 min), for the record: the figures are only as
+/// quiet as the machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Starts a cluster per network and warms each up, then times every network at every
+/// writer count once per round, the networks taking turns window by window (in an order
+/// that rotates each round) so that each meets the machine's noise alike; then stops them.
+async fn measure_all(settings: &Settings) -> BTreeMap<(usize, usize), Vec<Run>> {
+    let mut clusters = Vec::new();
+    let most = settings.writers.iter().copied().max().unwrap_or(1);
+    for &network in &settings.networks {
+        let cluster = Cluster::start(network).await;
+        cluster
+            .write_for(most, settings.warmup, settings.value_len)
+            .await;
+        eprintln!(
+            "{}: 3 nodes up, node {} leads, warmed up",
+            network.name(),
+            cluster.leader
+        );
+        clusters.push(cluster);
+    }
     let mut runs: BTreeMap<(usize, usize), Vec<Run>> = BTreeMap::new();
     for round in 0..settings.rounds {
-        for turn in 0..settings.networks.len() {
-            let index = (turn + round) % settings.networks.len();
-            let network = settings.networks[index];
-            let measured = runtime.block_on(measure(&settings, network));
-            for (writers, run) in measured {
+        for &writers in &settings.writers {
+            for turn in 0..clusters.len() {
+                let index = (turn + round) % clusters.len();
+                let network = settings.networks[index];
+                let run = measure(settings, &clusters[index], network, writers).await;
                 eprintln!(
-                    "round {} {:<6} {writers:>3} writers: {} writes/s, p50 {:.2} ms, p99 {:.2} ms, \
+                    "round {} {:<11} {writers:>3} writers: {} writes/s, p50 {:.2} ms, p99 {:.2} ms, \
                      nodes {:.0} µs CPU/write{}{}",
                     round + 1,
                     network.name(),
@@ -135,55 +168,34 @@ fn main() {
             }
         }
     }
-    eprintln!("load average at the end: {}", load_average());
-    println!("{}", table(&settings, &runs));
-}
-
-/// The machine's load average (1, 5, 15 min), for the record: the figures are only as
-/// quiet as the machine was.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-/// Starts a cluster on `network`, warms it up, times each writer count, stops it.
-async fn measure(settings: &Settings, network: Network) -> Vec<(usize, Run)> {
-    let cluster = Cluster::start(network).await;
-    let most = settings.writers.iter().copied().max().unwrap_or(1);
-    cluster
-        .write_for(most, settings.warmup, settings.value_len)
-        .await;
-    let mut runs = Vec::new();
-    for &writers in &settings.writers {
-        let term = cluster.leader_metrics().await.term;
-        let (nodes_before, own_before) = (cluster.cpu_ticks(), own_cpu_ticks());
-        let load = cluster
-            .write_for(writers, settings.measure, settings.value_len)
-            .await;
-        let (nodes_after, own_after) = (cluster.cpu_ticks(), own_cpu_ticks());
-        let elections = cluster.leader_metrics().await.term - term;
-        if let Err(e) = cluster.check(&load).await {
-            panic!("{}: an acknowledged write is missing: {e}", network.name());
-        }
-        let writes = load.latencies.len();
-        assert!(writes > 0, "{}: no write acknowledged", network.name());
-        let ms = |p| percentile(&load.latencies, p).map_or(0.0, |d| d.as_secs_f64() * 1e3);
-        let per_write = |ticks: u64| ticks as f64 * settings.tick_us / writes as f64;
-        runs.push((
-            writers,
-            Run {
-                writes_per_sec: writes as f64 / load.elapsed.as_secs_f64(),
-                p50_ms: ms(50),
-                p99_ms: ms(99),
-                nodes_us: per_write(nodes_after - nodes_before),
-                client_us: per_write(own_after - own_before),
-                errors: load.errors,
-                elections,
-            },
-        ));
-    }
     runs
+}
+
+/// One timed window of `writers` writers on `cluster`, and the check that follows it.
+async fn measure(settings: &Settings, cluster: &Cluster, network: Network, writers: usize) -> Run {
+    let term = cluster.leader_metrics().await.term;
+    let (nodes_before, own_before) = (cluster.cpu_ticks(), own_cpu_ticks());
+    let load = cluster
+        .write_for(writers, settings.measure, settings.value_len)
+        .await;
+    let (nodes_after, own_after) = (cluster.cpu_ticks(), own_cpu_ticks());
+    let elections = cluster.leader_metrics().await.term - term;
+    if let Err(e) = cluster.check(&load).await {
+        panic!("{}: an acknowledged write is missing: {e}", network.name());
+    }
+    let writes = load.latencies.len();
+    assert!(writes > 0, "{}: no write acknowledged", network.name());
+    let ms = |p| percentile(&load.latencies, p).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    let per_write = |ticks: u64| ticks as f64 * settings.tick_us / writes as f64;
+    Run {
+        writes_per_sec: writes as f64 / load.elapsed.as_secs_f64(),
+        p50_ms: ms(50),
+        p99_ms: ms(99),
+        nodes_us: per_write(nodes_after - nodes_before),
+        client_us: per_write(own_after - own_before),
+        errors: load.errors,
+        elections,
+    }
 }
 
 fn networks() -> Vec<Network> {
