@@ -128,7 +128,7 @@ fn respond(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        "application/json".parse().expect("a header value"),
+        header::HeaderValue::from_static("application/json"),
     );
     response
 }
