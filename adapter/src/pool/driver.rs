@@ -29,7 +29,7 @@ use tokio::sync::{watch, Notify};
 use tracing::debug;
 
 use super::PeersConfig;
-use crate::edge::{Gate, Verdict};
+use crate::edge::{Edge, Gate, Verdict};
 use crate::rpc::session::Done;
 use crate::rpc::{CallError, Outcome, Router};
 use crate::{ConnectionId, Context, Identity, Runtime, Target};
@@ -192,6 +192,8 @@ pub(crate) struct Shared<R: Runtime> {
     pub(crate) config: PeersConfig,
     pub(crate) client_tls: Option<Arc<ClientTls>>,
     router: Router,
+    /// Counts the connections accepted on the bound port, against the admission limits.
+    pub(crate) edge: Arc<Edge>,
     /// Wakes the ticker: the next deadline may have moved.
     pub(crate) ticker: Notify,
     /// True once the pool is shut down and every link gone.
@@ -204,6 +206,7 @@ impl<R: Runtime> Shared<R> {
         Shared {
             core: Mutex::new(Core::new(pool)),
             client_tls: config.client_tls.clone().map(Arc::new),
+            edge: Edge::new(config.admission.clone()),
             config,
             router,
             ticker: Notify::new(),
