@@ -563,8 +563,9 @@ const FD_CHILD: &str = "TETHER_EDGE_FD_CHILD";
 /// A process whose servers run out of file descriptors keeps serving once they free up.
 ///
 /// The test binary runs itself again as a child process (this same scenario, on the same
-/// runtime, with [`FD_CHILD`] set) holding an `rpc::Server` and a WebSocket `Server`; the
-/// test lowers the child's descriptor limit (`prlimit`) to what it uses plus a few, opens
+/// runtime, with `TETHER_EDGE_FD_CHILD` set) holding an `rpc::Server` and a WebSocket
+/// `Server`; the test lowers the child's descriptor limit (`prlimit`) to what it uses plus
+/// a few, opens
 /// connections until the child uses them all, queues more on both ports, and waits for
 /// the child to log its accept error (`EMFILE`). It then closes the first connections:
 /// the queued ones must be accepted and upgraded, and Python `websockets` must be served
