@@ -17,14 +17,13 @@ use tracing::{debug, Instrument};
 
 use super::driver::Shared;
 use super::{NodeError, PeersConfig};
+use crate::edge::Gate;
 use crate::listener::Listener;
 use crate::rpc::session::Once;
 use crate::rpc::{encode_params, CallError, Router};
 use crate::runtime::{sleep_until, within};
-use crate::{stream, ConnectError, Runtime, Target};
-
-/// How long the accept loop waits after the listener failed (say, out of descriptors).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+use crate::ws::admit;
+use crate::{stream, ConnectError, Context, Identity, Runtime, Target};
 
 /// A node's links to its peers, addressed by [`NodeId`]: the core's
 /// [`Pool`](tether_core::pool::Pool) on runtime `R`.
@@ -99,10 +98,12 @@ impl<R: Runtime> Peers<R> {
     }
 
     fn launch(
-        config: PeersConfig,
+        mut config: PeersConfig,
         router: Router,
         listener: Option<Listener<R>>,
     ) -> io::Result<Peers<R>> {
+        // The hook decides each accepted upgrade before the pool does.
+        config.pool.hold_upgrades = config.admission.hook.is_some();
         let pool = Pool::new(config.pool.clone(), crate::seed()?);
         let shared = Arc::new(Shared::new(pool, config, router));
         let local_addr = listener.as_ref().map(Listener::local_addr).transpose()?;
@@ -123,6 +124,13 @@ impl<R: Runtime> Peers<R> {
     /// The address it listens on, if it was bound.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.handle.local_addr
+    }
+
+    /// Connections accepted on the bound port and open now, counted against the
+    /// [`Admission`](crate::Admission) limits of [`PeersConfig::admission`] (links this
+    /// node dialed are not).
+    pub fn accepted_connections(&self) -> usize {
+        self.handle.shared.edge.open()
     }
 
     /// This node.
@@ -363,31 +371,38 @@ async fn tick<R: Runtime>(shared: Arc<Shared<R>>) {
 }
 
 /// Accepts connections for the pool until told to stop; a listener error (such as running
-/// out of descriptors) is waited out, not fatal.
-async fn accept<R: Runtime>(shared: Arc<Shared<R>>, listener: Listener<R>, stop: Arc<Notify>) {
+/// out of descriptors) is waited out by the listener, not fatal. Connections past the
+/// admission limits are answered `503`.
+async fn accept<R: Runtime>(shared: Arc<Shared<R>>, mut listener: Listener<R>, stop: Arc<Notify>) {
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             stop.notified().await;
             None
         })
         .await;
-        match accepted {
-            None => break,
-            Some(Ok((tcp, addr))) => {
-                let span = tracing::debug_span!("link", peer = %addr, dialed = false);
-                R::spawn(accepted_link(shared.clone(), tcp).instrument(span));
+        let Some((tcp, addr)) = accepted else {
+            break;
+        };
+        let tls = shared.config.server_tls.as_ref();
+        let ws = &shared.config.pool.ws;
+        let Some((tcp, slot)) = admit::<R>(&shared.edge, tcp, addr, tls, ws) else {
+            continue;
+        };
+        let span = tracing::debug_span!("link", peer = %addr, dialed = false);
+        let link = accepted_link(shared.clone(), tcp, addr);
+        R::spawn(
+            async move {
+                link.await;
+                drop(slot);
             }
-            Some(Err(error)) => {
-                debug!(%error, "accept failed; waiting");
-                within::<R, ()>(ACCEPT_BACKOFF, future::pending()).await;
-            }
-        }
+            .instrument(span),
+        );
     }
     debug!("no longer accepting");
 }
 
 /// One accepted connection: TLS (if served), then a link of the pool.
-async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp) {
+async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp, addr: SocketAddr) {
     let ws = &shared.config.pool.ws;
     let limit = ws.handshake_timeout + ws.close_timeout;
     let tls = shared.config.server_tls.as_ref();
@@ -397,9 +412,17 @@ async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp) {
         None => return debug!("TLS handshake timed out"),
     };
     let wake = Arc::new(Notify::new());
+    let gate = Gate::new(&shared.edge, addr, stream.peer_certificates());
+    // What handlers see until (and unless) the hook gives an identity.
+    let context = Context::new(Identity::anonymous(), Some(addr), gate.connection());
+    let hooked = shared.config.admission.hook.is_some();
     let link = shared.locked(|core| {
         let link = core.pool.accept(R::now()).ok()?;
         core.wakes.insert(link, wake.clone());
+        core.contexts.insert(link, context);
+        if hooked {
+            core.gates.insert(link, gate);
+        }
         Some(link)
     });
     match link {

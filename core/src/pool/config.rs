@@ -50,6 +50,12 @@ pub struct Config {
     pub max_links: usize,
     /// Calls waiting per node for its link to open (or for room under `max_in_flight`).
     pub queue: QueueLimits,
+    /// The owner decides every upgrade a peer sends us: the pool reports it as an
+    /// [`Event::Upgrade`](super::Event::Upgrade) and waits for
+    /// [`Pool::admit`](super::Pool::admit) (within the connect timeout) before it decides
+    /// the rest itself (the node id, a crossing dial, shutdown). `false` (the default)
+    /// admits every upgrade the pool itself accepts.
+    pub hold_upgrades: bool,
 }
 
 impl Config {
@@ -71,6 +77,7 @@ impl Config {
             idle_timeout: Some(Duration::from_secs(60)),
             max_links: 1024,
             queue: QueueLimits::default(),
+            hold_upgrades: false,
         }
     }
 }
