@@ -20,13 +20,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde_json::value::RawValue;
-use tether_core::pool::{Event, LinkId, NodeId, Pool};
+use tether_core::pool::{Event, LinkId, NodeId, Observation, PeerState, Pool};
 use tether_core::rpc::{ErrorObject, ReplyTo, Unparsed};
 use tether_core::session::CallId;
 use tether_tls::ClientTls;
 use tokio::sync::{watch, Notify};
 use tracing::debug;
 
+use super::observe::Observer;
 use super::PeersConfig;
 use crate::rpc::session::Done;
 use crate::rpc::{CallError, Outcome, Router};
@@ -68,6 +69,10 @@ enum Action {
         unparsed: Unparsed,
     },
     Finished,
+    /// A node's link came up or went down: reported.
+    Peer(NodeId, PeerState),
+    /// Something the pool measured: reported.
+    Observed(Observation),
 }
 
 impl Core {
@@ -94,7 +99,7 @@ impl Core {
                         actions.push(Action::Wake(wake.clone()));
                     }
                 }
-                Event::Peer { node, state } => debug!(%node, ?state, "peer"),
+                Event::Peer { node, state } => actions.push(Action::Peer(node, state)),
                 Event::Parse { link, unparsed } => actions.push(Action::Parse { link, unparsed }),
                 Event::Response { call, result, .. } => {
                     if let Some(done) = self.waiters.remove(&call) {
@@ -131,6 +136,9 @@ impl Core {
                 }),
             }
         }
+        while let Some(observation) = self.pool.poll_observation() {
+            actions.push(Action::Observed(observation));
+        }
         while let Some(link) = self.pool.poll_ready() {
             if let Some(wake) = self.wakes.get(&link) {
                 actions.push(Action::Wake(wake.clone()));
@@ -154,6 +162,8 @@ pub(crate) struct Shared<R: Runtime> {
     pub(crate) config: PeersConfig,
     pub(crate) client_tls: Option<Arc<ClientTls>>,
     router: Router,
+    /// Reports what the pool measured and what changed.
+    pub(crate) observer: Observer,
     /// Wakes the ticker: the next deadline may have moved.
     pub(crate) ticker: Notify,
     /// True once the pool is shut down and every link gone.
@@ -162,9 +172,15 @@ pub(crate) struct Shared<R: Runtime> {
 }
 
 impl<R: Runtime> Shared<R> {
-    pub(crate) fn new(pool: Pool, config: PeersConfig, router: Router) -> Shared<R> {
+    pub(crate) fn new(
+        pool: Pool,
+        config: PeersConfig,
+        router: Router,
+        observer: Observer,
+    ) -> Shared<R> {
         Shared {
             core: Mutex::new(Core::new(pool)),
+            observer,
             client_tls: config.client_tls.clone().map(Arc::new),
             config,
             router,
@@ -194,7 +210,15 @@ impl<R: Runtime> Shared<R> {
             Action::Wake(wake) => wake.notify_one(),
             Action::Tick => self.ticker.notify_one(),
             Action::Dial { link, node, target } => {
-                let span = tracing::debug_span!("link", %link, %node, dialed = true);
+                let addr = target.as_deref().map(Target::host_header);
+                let span = tracing::debug_span!(
+                    "link",
+                    %link,
+                    generation = link.generation(),
+                    node = node.0,
+                    addr,
+                    dialed = true
+                );
                 R::spawn(tracing::Instrument::instrument(
                     super::link::dial(self.clone(), link, target),
                     span,
@@ -213,6 +237,8 @@ impl<R: Runtime> Shared<R> {
                 let parsed = unparsed.parse();
                 self.locked(|core| core.pool.handle_parsed(R::now(), link, parsed));
             }
+            Action::Peer(node, state) => self.observer.peer_state(node, state),
+            Action::Observed(observation) => self.observer.observed(&observation),
             Action::Finished => {
                 self.finished.send_replace(true);
                 self.ticker.notify_one();

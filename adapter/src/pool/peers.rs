@@ -13,9 +13,11 @@ use tether_core::pool::{Lane, NodeId, PeerState, Pool, Stats};
 use tether_core::rpc::Request;
 use tether_core::session::CallId;
 use tokio::sync::Notify;
+use tracing::field::Empty;
 use tracing::{debug, Instrument};
 
 use super::driver::Shared;
+use super::observe::Observer;
 use super::{NodeError, PeersConfig};
 use crate::listener::Listener;
 use crate::rpc::session::Once;
@@ -103,11 +105,18 @@ impl<R: Runtime> Peers<R> {
         router: Router,
         listener: Option<Listener<R>>,
     ) -> io::Result<Peers<R>> {
-        let pool = Pool::new(config.pool.clone(), crate::seed()?);
-        let shared = Arc::new(Shared::new(pool, config, router));
+        let observer = Observer::new(&config);
+        let mut pool_config = config.pool.clone();
+        pool_config.observe |= observer.wants_observations();
+        let pool = Pool::new(pool_config, crate::seed()?);
+        let sample_every = config.metrics.interval.filter(|_| observer.samples());
+        let shared = Arc::new(Shared::new(pool, config, router, observer));
         let local_addr = listener.as_ref().map(Listener::local_addr).transpose()?;
         let stop = Arc::new(Notify::new());
         R::spawn(tick(shared.clone()));
+        if let Some(every) = sample_every {
+            R::spawn(sample(shared.clone(), every));
+        }
         if let Some(listener) = listener {
             R::spawn(accept(shared.clone(), listener, stop.clone()));
         }
@@ -183,12 +192,16 @@ impl<R: Runtime> Peers<R> {
         P: Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        let params = encode_params(params).map_err(|e| NodeError::new(node, e))?;
-        let raw = self
-            .start(node, lane, method, params.as_deref(), timeout)?
-            .wait()
-            .await?;
-        decode(node, &raw)
+        let span = tracing::debug_span!("call", node = node.0, method, ?lane, id = Empty);
+        async {
+            let params = encode_params(params).map_err(|e| NodeError::new(node, e))?;
+            let started = self.start(node, lane, method, params.as_deref(), timeout)?;
+            tracing::Span::current().record("id", started.id.get());
+            let raw = started.wait().await?;
+            decode(node, &raw)
+        }
+        .instrument(span)
+        .await
     }
 
     /// Sends `method` to `node` as a notification (no answer), on its link once open.
@@ -252,6 +265,17 @@ impl<R: Runtime> Peers<R> {
     /// Every node the pool knows, and totals.
     pub fn stats(&self) -> Stats {
         self.handle.shared.locked(|core| core.pool.stats())
+    }
+
+    /// Reads the pool's counts (calls, bytes, link states, calls in flight and queued)
+    /// into the `metrics` recorder now (with the `metrics` feature; see
+    /// [`MetricsConfig`](super::MetricsConfig)): call it just before an exporter renders,
+    /// so what it shows is current.
+    pub fn record_metrics(&self) {
+        let shared = &self.handle.shared;
+        if shared.observer.samples() {
+            shared.observer.sample(&self.stats());
+        }
     }
 
     /// Where `node`'s link is.
@@ -362,6 +386,20 @@ async fn tick<R: Runtime>(shared: Arc<Shared<R>>) {
     debug!("pool finished");
 }
 
+/// Reads the pool's counts into the metrics recorder every `every`, until the pool is
+/// finished.
+async fn sample<R: Runtime>(shared: Arc<Shared<R>>, every: Duration) {
+    let mut finished = shared.finished.subscribe();
+    loop {
+        let stats = shared.locked(|core| core.pool.stats());
+        shared.observer.sample(&stats);
+        let done = within::<R, _>(every, finished.wait_for(|done| *done)).await;
+        if done.is_some() {
+            break;
+        }
+    }
+}
+
 /// Accepts connections for the pool until told to stop; a listener error (such as running
 /// out of descriptors) is waited out, not fatal.
 async fn accept<R: Runtime>(shared: Arc<Shared<R>>, listener: Listener<R>, stop: Arc<Notify>) {
@@ -374,7 +412,13 @@ async fn accept<R: Runtime>(shared: Arc<Shared<R>>, listener: Listener<R>, stop:
         match accepted {
             None => break,
             Some(Ok((tcp, addr))) => {
-                let span = tracing::debug_span!("link", peer = %addr, dialed = false);
+                let span = tracing::debug_span!(
+                    "link",
+                    link = Empty,
+                    generation = Empty,
+                    addr = %addr,
+                    dialed = false
+                );
                 R::spawn(accepted_link(shared.clone(), tcp).instrument(span));
             }
             Some(Err(error)) => {
@@ -403,7 +447,12 @@ async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp) {
         Some(link)
     });
     match link {
-        Some(link) => super::link::run(shared, link, stream, wake).await,
+        Some(link) => {
+            let span = tracing::Span::current();
+            span.record("link", tracing::field::display(link));
+            span.record("generation", link.generation());
+            super::link::run(shared, link, stream, wake).await;
+        }
         None => debug!("connection refused: at max_links or shutting down"),
     }
 }
