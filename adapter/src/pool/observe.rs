@@ -5,14 +5,20 @@
 //! The core measures ([`Observation`]s, [`Stats`]); this only reports, after the pool's
 //! lock is released.
 
-use tether_core::pool::{NodeId, Observation, PeerState, Stats};
+use tether_core::pool::{Fault, NodeId, Observation, PeerState, Stats};
 use tracing::{debug, info, trace};
 
 use super::PeersConfig;
 
+/// Nodes whose last state [`Observer`] remembers, at most.
+const SETTLED_MAX: usize = 4096;
+
 /// The reporter of one pool.
 #[derive(Debug)]
 pub(crate) struct Observer {
+    /// Each node's last state that was `Up` or `Down`: a node that stays unreachable goes
+    /// `Connecting`, `Down` at every dial, and only the first `Down` is news.
+    settled: std::sync::Mutex<std::collections::BTreeMap<NodeId, PeerState>>,
     #[cfg(feature = "metrics")]
     metrics: Option<std::sync::Mutex<super::metrics::Recorder>>,
 }
@@ -22,6 +28,7 @@ impl Observer {
         #[cfg(not(feature = "metrics"))]
         let _ = config;
         Observer {
+            settled: std::sync::Mutex::default(),
             #[cfg(feature = "metrics")]
             metrics: config
                 .metrics
@@ -40,11 +47,28 @@ impl Observer {
         tracing::enabled!(tracing::Level::INFO)
     }
 
-    /// A node's link came up or went down.
+    /// A node's link came up or went down: news at `info` when it changes between up and
+    /// down, the steps between at `debug`.
     pub(crate) fn peer_state(&self, node: NodeId, state: PeerState) {
-        match state {
-            PeerState::Up | PeerState::Down => info!(node = node.0, ?state, "peer"),
-            PeerState::Idle | PeerState::Connecting => debug!(node = node.0, ?state, "peer"),
+        let news = match state {
+            PeerState::Up | PeerState::Down => {
+                let mut settled = self
+                    .settled
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Peers choose their node ids: the table is bounded, and forgetting only
+                // makes a repeated `Down` news once more.
+                if settled.len() >= SETTLED_MAX && !settled.contains_key(&node) {
+                    settled.clear();
+                }
+                settled.insert(node, state) != Some(state)
+            }
+            PeerState::Idle | PeerState::Connecting => false,
+        };
+        if news {
+            info!(node = node.0, ?state, "peer");
+        } else {
+            debug!(node = node.0, ?state, "peer");
         }
     }
 
@@ -109,8 +133,13 @@ fn log(observation: &Observation) {
         } => {
             let node = node.map(|n| n.0);
             match fault {
-                Some(fault) => {
+                // An open link lost: news.
+                Some(fault @ (Fault::Lost | Fault::Silent | Fault::Protocol(_))) => {
                     info!(%link, node, ?lane, kind = fault.kind(), ?fault, "link failed");
+                }
+                // A dial that failed: a node that stays down fails one at every retry.
+                Some(fault) => {
+                    debug!(%link, node, ?lane, kind = fault.kind(), ?fault, "link failed");
                 }
                 None => debug!(%link, node, ?lane, "link closed"),
             }
