@@ -63,7 +63,9 @@ pub struct MetricsConfig {
     /// queued) are read into the recorder; `None`: only when
     /// [`Peers::record_metrics`](super::Peers::record_metrics) is called, say just before
     /// an exporter renders (default 1 s). Round trips, call latencies, failures,
-    /// reconnections and missed heartbeats are recorded as they happen either way.
+    /// reconnections, missed heartbeats and budget waits (a link that stops reading
+    /// because its peer's requests fill `max_handlers_per_link`) are recorded as they
+    /// happen either way.
     pub interval: Option<Duration>,
 }
 
@@ -83,6 +85,7 @@ impl MetricsConfig {
         "tether_peer_reconnects_total",
         "tether_peer_link_failures_total{kind}",
         "tether_peer_heartbeats_missed_total",
+        "tether_peer_budget_waits_total",
         "tether_peer_calls_in_flight",
         "tether_peer_calls_queued",
     ];

@@ -39,6 +39,7 @@ struct Series {
     bytes_sent: Counter,
     reconnects: Counter,
     heartbeats_missed: Counter,
+    budget_waits: Counter,
     in_flight: Gauge,
     queued: Gauge,
     /// By kind, taken as each kind first happens.
@@ -118,6 +119,11 @@ impl Recorder {
             | Observation::LinkClosed { .. }
             | Observation::HeartbeatMissed { .. } => {}
         }
+    }
+
+    /// A link of `node` stopped reading for its handler budget.
+    pub(crate) fn budget_wait(&mut self, node: NodeId) {
+        self.series(node).budget_waits.increment(1);
     }
 
     /// Reads the pool's counts and states into their series.
@@ -206,6 +212,7 @@ impl Series {
             bytes_sent: counter!("tether_peer_bytes_sent_total", labels.iter()),
             reconnects: counter!("tether_peer_reconnects_total", labels.iter()),
             heartbeats_missed: counter!("tether_peer_heartbeats_missed_total", labels.iter()),
+            budget_waits: counter!("tether_peer_budget_waits_total", labels.iter()),
             in_flight: gauge!("tether_peer_calls_in_flight", labels.iter()),
             queued: gauge!("tether_peer_calls_queued", labels.iter()),
             call_failures: BTreeMap::new(),

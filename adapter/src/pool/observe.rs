@@ -1,11 +1,12 @@
 //! What a pool reports as it runs: `tracing` events for what changes (a node's state, a
-//! link opened, failed or reconnected, a heartbeat missed) and, with the `metrics`
+//! link opened, failed or reconnected, a heartbeat missed, a link waiting for its handler
+//! budget) and, with the `metrics`
 //! feature, the `metrics` facade's series (see [`MetricsConfig`](super::MetricsConfig)).
 //!
 //! The core measures ([`Observation`]s, [`Stats`]); this only reports, after the pool's
 //! lock is released.
 
-use tether_core::pool::{Fault, NodeId, Observation, PeerState, Stats};
+use tether_core::pool::{Fault, LinkId, NodeId, Observation, PeerState, Stats};
 use tracing::{debug, info, trace};
 
 use super::PeersConfig;
@@ -78,6 +79,16 @@ impl Observer {
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
             lock(metrics).observed(observation);
+        }
+    }
+
+    /// `link` stopped reading: its peer's requests being handled reached
+    /// `max_handlers_per_link` (`budget`), so the peer waits until one ends.
+    pub(crate) fn budget_wait(&self, link: LinkId, node: Option<NodeId>, budget: usize) {
+        debug!(%link, node = node.map(|n| n.0), budget, "handler budget full: not reading");
+        #[cfg(feature = "metrics")]
+        if let (Some(metrics), Some(node)) = (&self.metrics, node) {
+            lock(metrics).budget_wait(node);
         }
     }
 
