@@ -7,6 +7,7 @@
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`notifications`](crate::runtime::tokio::notifications),
 //! [`pool`](crate::runtime::tokio::pool),
+//! [`pool_metrics`](crate::runtime::tokio::pool_metrics),
 //! [`rpc_jsonrpsee`](crate::runtime::tokio::rpc_jsonrpsee),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
 //! [`rpc_python`](crate::runtime::tokio::rpc_python),

@@ -88,6 +88,11 @@ impl Core {
 
     /// Takes every output of the pool: events, links with bytes, the next deadline.
     fn turn(&mut self, actions: &mut Vec<Action>) {
+        // Reported before the callers hear of their calls' ends: a caller that has its
+        // answer finds its call counted.
+        while let Some(observation) = self.pool.poll_observation() {
+            actions.push(Action::Observed(observation));
+        }
         while let Some(event) = self.pool.poll_event() {
             match event {
                 Event::Connect { link, node } => {
@@ -135,9 +140,6 @@ impl Core {
                     params,
                 }),
             }
-        }
-        while let Some(observation) = self.pool.poll_observation() {
-            actions.push(Action::Observed(observation));
         }
         while let Some(link) = self.pool.poll_ready() {
             if let Some(wake) = self.wakes.get(&link) {

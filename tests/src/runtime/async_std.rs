@@ -27,6 +27,9 @@ pub mod notifications;
 #[path = "../pool.rs"]
 pub mod pool;
 #[allow(clippy::duplicate_mod)]
+#[path = "../pool_metrics.rs"]
+pub mod pool_metrics;
+#[allow(clippy::duplicate_mod)]
 #[path = "../rpc.rs"]
 pub mod rpc;
 #[allow(clippy::duplicate_mod)]

@@ -5,7 +5,7 @@ use std::future::Future;
 
 pub use super::async_std::{
     adapter, cross_runtime, interop, interop_deflate, interop_tls, loopback, notifications, pool,
-    rpc, rpc_jsonrpsee, rpc_loopback, rpc_python, rt, session, session_python, tls,
+    pool_metrics, rpc, rpc_jsonrpsee, rpc_loopback, rpc_python, rt, session, session_python, tls,
 };
 
 /// Runs `scenario` with smol's `block_on`.
