@@ -12,9 +12,10 @@
 macro_rules! runtime_api {
     ($rt:ty) => {
         pub use $crate::{
-            rustls, ClientConfig, ClientTls, CloseCode, CloseInfo, Config, ConnectError, Deflate,
-            DeflateParams, Error, Event, Initiator, Message, Receiver, Runtime, Sender,
-            ServerConfig, ServerTls, TlsError, UrlError, WebSocket,
+            rustls, Admission, ClientConfig, ClientTls, CloseCode, CloseInfo, Config, ConnectError,
+            ConnectionId, Context, Decision, Deflate, DeflateParams, Error, Event, Hook,
+            HttpResponse, Identity, Initiator, Message, Receiver, Runtime, Sender, ServerConfig,
+            ServerTls, TlsError, UpgradeRequest, UrlError, WebSocket,
         };
 
         /// A listening WebSocket server: [`tether_adapter::Server`] on this runtime.

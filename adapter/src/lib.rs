@@ -14,6 +14,8 @@
 //! | [`rpc::Notifications`], [`rpc::Notification`] | the server's notifications, as a client receives them |
 //! | [`pool::Peers`] | the cluster layer: one link per peer node, calls by node id, both ways |
 //! | [`ClientConfig`], [`ServerConfig`], [`rpc::ClientConfig`], [`rpc::ServerConfig`] | how connections are opened and accepted |
+//! | [`Admission`], [`Hook`], [`UpgradeRequest`], [`Decision`], [`HttpResponse`] | who may connect to a server; plain HTTP answers on its port |
+//! | [`Context`], [`Identity`], [`ConnectionId`] | who a handler's caller is, and on which connection |
 //! | [`Error`], [`ConnectError`], [`UrlError`], [`rpc::CallError`] | what can go wrong, typed |
 //! | [`Runtime`], [`Timer`] | what a runtime must provide: clock, timer, spawn, TCP |
 //!
@@ -44,6 +46,7 @@
 
 mod api;
 mod config;
+mod edge;
 mod error;
 mod listener;
 pub mod pool;
@@ -58,6 +61,7 @@ mod ws;
 use std::io;
 
 pub use config::{ClientConfig, ServerConfig};
+pub use edge::{Admission, ConnectionId, Context, Decision, Hook, Identity, UpgradeRequest};
 pub use error::{ConnectError, Error, OpenError, UrlError};
 pub use runtime::{Runtime, Timer};
 pub use target::Target;
@@ -65,6 +69,7 @@ pub use ws::{connect, Receiver, Sender, Server, WebSocket};
 
 pub use tether_core::deflate::{Deflate, DeflateParams};
 pub use tether_core::frame::CloseCode;
+pub use tether_core::handshake::HttpResponse;
 pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
 pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};
 

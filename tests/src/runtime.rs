@@ -1,7 +1,8 @@
 //! The adapters and executors the scenario tests run on, one module each, and the
 //! macros that declare a `#[test]` per scenario for one of them.
 //!
-//! The scenario files ([`interop`](crate::runtime::tokio::interop),
+//! The scenario files ([`edge`](crate::runtime::tokio::edge),
+//! [`interop`](crate::runtime::tokio::interop),
 //! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
@@ -392,6 +393,27 @@ macro_rules! notifications_tests {
             a_receiver_that_does_not_read_stops_the_client_reading_and_loses_nothing,
             dropping_a_full_receiver_lets_the_client_read_on,
             closing_with_a_full_receiver_hands_it_everything_the_client_took,
+        );
+    };
+}
+
+/// Declares a `#[test]` for each scenario of a server's edge (the upgrade hook, connection
+/// limits, accept errors, shutdown) on one runtime module, or with no argument in a module
+/// per runtime.
+#[macro_export]
+macro_rules! edge_tests {
+    () => {
+        $crate::every_runtime!(edge_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            edge,
+            (),
+            every_server_refuses_with_the_hooks_status_and_headers,
+            handlers_see_the_identity_the_hook_gave_for_a_header,
+            handlers_see_the_identity_the_hook_read_from_the_client_certificate,
+            a_plain_http_request_is_answered_by_the_hook_on_the_same_port,
         );
     };
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 use tether_core::pool::{Config, NodeId};
 use tether_tls::{ClientTls, ServerTls};
 
+use crate::Admission;
+
 /// How a node links to its peers: the core pool's settings ([`Config`]: node id,
 /// timeouts, heartbeat, bounds) and what the adapter adds.
 ///
@@ -29,6 +31,10 @@ pub struct PeersConfig {
     pub client_tls: Option<ClientTls>,
     /// Serve `wss://` on the bound port; `None` serves `ws://`.
     pub server_tls: Option<ServerTls>,
+    /// Who may connect to the bound port: the upgrade hook decides each peer's and
+    /// client's upgrade before the pool does (which still refuses a bad node id or a
+    /// crossing dial); handlers see its identity in their [`Context`](crate::Context).
+    pub admission: Admission,
     /// What the pool reports through the `metrics` facade (with this crate's `metrics`
     /// feature; without it nothing is measured for metrics, whatever this says).
     pub metrics: MetricsConfig,
@@ -110,6 +116,7 @@ impl PeersConfig {
             headers: Vec::new(),
             client_tls: None,
             server_tls: None,
+            admission: Admission::default(),
             metrics: MetricsConfig::default(),
         }
     }

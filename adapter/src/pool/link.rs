@@ -12,7 +12,7 @@ use super::driver::Shared;
 use crate::runtime::within;
 use crate::stream::{self, Stream};
 use crate::transport::Transport;
-use crate::{Runtime, Target};
+use crate::{ConnectionId, Context, Identity, Runtime, Target};
 
 /// Opens the transport of `link` to `target` and runs it; the pool hears of a failure.
 pub(crate) async fn dial<R: Runtime>(
@@ -32,8 +32,11 @@ pub(crate) async fn dial<R: Runtime>(
         Some(Ok(stream)) => {
             let wake = Arc::new(Notify::new());
             let request = target.request(shared.config.headers.clone(), Vec::new());
+            // The peer is who it was dialed as; its handlers get no identity of the hook's.
+            let context = Context::new(Identity::anonymous(), None, ConnectionId::next());
             shared.locked(|core| {
                 core.wakes.insert(link, wake.clone());
+                core.contexts.insert(link, context);
                 core.pool.transport_open(R::now(), link, request);
             });
             run(shared, link, stream, wake).await;
@@ -98,7 +101,7 @@ pub(crate) async fn run<R: Runtime>(
                 debug!(%error, "socket error");
                 // The pool ends the link and drops what it still had for the socket.
                 shared.locked(|core| {
-                    core.wakes.remove(&link);
+                    core.forget(link);
                     core.pool.release(R::now(), link);
                 });
                 return;
@@ -106,7 +109,7 @@ pub(crate) async fn run<R: Runtime>(
             Wake::Pool => {}
         }
     }
-    shared.locked(|core| core.wakes.remove(&link));
+    shared.locked(|core| core.forget(link));
     io.shutdown().await;
     debug!("link finished");
 }

@@ -19,11 +19,12 @@ use tracing::{debug, Instrument};
 use super::driver::Shared;
 use super::observe::Observer;
 use super::{NodeError, PeersConfig};
+use crate::edge::Gate;
 use crate::listener::Listener;
 use crate::rpc::session::Once;
 use crate::rpc::{encode_params, CallError, Router};
 use crate::runtime::{sleep_until, within};
-use crate::{stream, ConnectError, Runtime, Target};
+use crate::{stream, ConnectError, Context, Identity, Runtime, Target};
 
 /// How long the accept loop waits after the listener failed (say, out of descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -101,10 +102,12 @@ impl<R: Runtime> Peers<R> {
     }
 
     fn launch(
-        config: PeersConfig,
+        mut config: PeersConfig,
         router: Router,
         listener: Option<Listener<R>>,
     ) -> io::Result<Peers<R>> {
+        // The hook decides each accepted upgrade before the pool does.
+        config.pool.hold_upgrades = config.admission.hook.is_some();
         let observer = Observer::new(&config);
         let mut pool_config = config.pool.clone();
         pool_config.observe |= observer.wants_observations();
@@ -419,7 +422,7 @@ async fn accept<R: Runtime>(shared: Arc<Shared<R>>, listener: Listener<R>, stop:
                     addr = %addr,
                     dialed = false
                 );
-                R::spawn(accepted_link(shared.clone(), tcp).instrument(span));
+                R::spawn(accepted_link(shared.clone(), tcp, addr).instrument(span));
             }
             Some(Err(error)) => {
                 debug!(%error, "accept failed; waiting");
@@ -431,7 +434,7 @@ async fn accept<R: Runtime>(shared: Arc<Shared<R>>, listener: Listener<R>, stop:
 }
 
 /// One accepted connection: TLS (if served), then a link of the pool.
-async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp) {
+async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp, addr: SocketAddr) {
     let ws = &shared.config.pool.ws;
     let limit = ws.handshake_timeout + ws.close_timeout;
     let tls = shared.config.server_tls.as_ref();
@@ -441,9 +444,17 @@ async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp) {
         None => return debug!("TLS handshake timed out"),
     };
     let wake = Arc::new(Notify::new());
+    let gate = Gate::new(&shared.config.admission, addr, stream.peer_certificates());
+    // What handlers see until (and unless) the hook gives an identity.
+    let context = Context::new(Identity::anonymous(), Some(addr), gate.connection());
+    let hooked = shared.config.admission.hook.is_some();
     let link = shared.locked(|core| {
         let link = core.pool.accept(R::now()).ok()?;
         core.wakes.insert(link, wake.clone());
+        core.contexts.insert(link, context);
+        if hooked {
+            core.gates.insert(link, gate);
+        }
         Some(link)
     });
     match link {

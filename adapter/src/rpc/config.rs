@@ -6,6 +6,7 @@ use tether_core::session::{self, Backoff, Heartbeat, QueueLimits};
 use tether_tls::{ClientTls, ServerTls};
 
 use super::RpcConfig;
+use crate::Admission;
 
 /// How a [`Client`](super::Client) connects, and reconnects.
 ///
@@ -106,6 +107,9 @@ pub struct ServerConfig {
     /// Serve `wss://`: every accepted connection starts with a TLS handshake, bounded by
     /// the WebSocket's handshake and close timeouts. `None` serves plain `ws://`.
     pub tls: Option<ServerTls>,
+    /// Who may connect: the upgrade hook, whose identity handlers see in their
+    /// [`Context`](crate::Context) (see [`Admission`]).
+    pub admission: Admission,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +119,7 @@ impl Default for ServerConfig {
             rpc: RpcConfig::default(),
             max_handlers_per_connection: 256,
             tls: None,
+            admission: Admission::default(),
         }
     }
 }

@@ -19,10 +19,11 @@ use tether_core::rpc::{Channel, ErrorObject, Event, ReplyTo};
 use tracing::debug;
 
 use super::router::{Outcome, Router, Running};
+use crate::edge::Gate;
 use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
-use crate::Runtime;
+use crate::{Context, Identity, Runtime};
 
 /// A handler's end: where the answer goes (none for a notification), and the answer.
 type Finished = (Option<ReplyTo>, Outcome);
@@ -39,6 +40,10 @@ pub(crate) struct Driver<R: Runtime> {
     channel: Channel,
     io: Transport<R>,
     router: Arc<Router>,
+    /// Decides the upgrade.
+    gate: Gate,
+    /// Who the peer is, once its upgrade is accepted: what every handler is given.
+    context: Option<Context>,
     max_handlers: usize,
     /// Handlers started and not finished yet.
     running: usize,
@@ -52,12 +57,14 @@ pub(crate) struct Driver<R: Runtime> {
 }
 
 impl<R: Runtime> Driver<R> {
-    /// A driver for `channel` over `stream`, serving `router` with at most `max_handlers`
-    /// running at once. `linger` bounds the final flush.
+    /// A driver for `channel` over `stream`, whose upgrade `gate` decides, serving
+    /// `router` with at most `max_handlers` running at once. `linger` bounds the final
+    /// flush.
     pub(crate) fn new(
         channel: Channel,
         stream: Stream<R>,
         linger: Duration,
+        gate: Gate,
         router: Arc<Router>,
         max_handlers: usize,
     ) -> Driver<R> {
@@ -67,6 +74,8 @@ impl<R: Runtime> Driver<R> {
             channel,
             io: Transport::new(stream, linger),
             router,
+            gate,
+            context: None,
             // Zero would never take an event again.
             max_handlers: max_handlers.max(1),
             running: 0,
@@ -116,10 +125,9 @@ impl<R: Runtime> Driver<R> {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Upgrade(request) => {
-                debug!(path = %request.path, "upgrade request");
-                if self.channel.accept(R::now(), None, &[]).is_err() {
-                    let _ = self.channel.reject(R::now(), 500);
-                }
+                debug!(method = %request.method, path = %request.path, "request");
+                let (_, verdict) = self.gate.decide(request);
+                self.context = verdict.apply(R::now(), &mut self.channel, None);
             }
             Event::Open { .. } => debug!("open"),
             // This channel is the driver's alone, so a message handed out (were
@@ -147,7 +155,12 @@ impl<R: Runtime> Driver<R> {
     /// Starts the handler for a request or notification, or answers an unknown method
     /// (a notification for one is dropped).
     fn serve(&mut self, reply: Option<ReplyTo>, method: &str, params: Option<Box<RawValue>>) {
-        match (self.router.dispatch(method, params), reply) {
+        // Requests only come once the upgrade is accepted, which set the context.
+        let context = self
+            .context
+            .clone()
+            .unwrap_or_else(|| Context::new(Identity::anonymous(), None, self.gate.connection()));
+        match (self.router.dispatch(method, params, context), reply) {
             (Some(handler), reply) => self.start(reply, handler),
             (None, Some(reply)) => self.respond(reply, Err(ErrorObject::method_not_found())),
             (None, None) => debug!(method, "notification for an unknown method dropped"),

@@ -12,9 +12,10 @@ use tracing::{debug, Instrument};
 
 use super::driver::Driver;
 use super::{Router, ServerConfig};
+use crate::edge::Gate;
 use crate::listener::{seed_or_log, Listener};
 use crate::runtime::within;
-use crate::{stream, Runtime};
+use crate::{stream, Context, Runtime};
 
 /// A JSON-RPC 2.0 server: methods by name, served on every accepted WebSocket connection.
 ///
@@ -79,6 +80,20 @@ impl<R: Runtime> Server<R> {
         self
     }
 
+    /// Like [`route`](Self::route), with a handler that also takes the caller's
+    /// [`Context`]: the identity [`ServerConfig::admission`]'s hook gave its connection,
+    /// the caller's address, the connection's id. For methods authorised per caller.
+    pub fn route_with_context<P, T, F, Fut>(mut self, method: &str, handler: F) -> Server<R>
+    where
+        F: Fn(P, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, ErrorObject>> + Send + 'static,
+        P: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        self.router.insert_with_context(method, handler);
+        self
+    }
+
     /// Accepts connections and serves each in a task of its own, until the listening
     /// socket fails (errors that concern one incoming connection are logged and skipped).
     pub async fn serve(self) -> io::Result<()> {
@@ -87,7 +102,7 @@ impl<R: Runtime> Server<R> {
             match self.listener.accept().await {
                 Ok((stream, addr)) => {
                     let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
-                    let task = connection::<R>(stream, self.config.clone(), router.clone());
+                    let task = connection::<R>(stream, addr, self.config.clone(), router.clone());
                     R::spawn(task.instrument(span));
                 }
                 Err(e) => return Err(e),
@@ -97,7 +112,12 @@ impl<R: Runtime> Server<R> {
 }
 
 /// Runs one accepted connection from upgrade to close.
-async fn connection<R: Runtime>(stream: R::Tcp, config: ServerConfig, router: Arc<Router>) {
+async fn connection<R: Runtime>(
+    stream: R::Tcp,
+    addr: SocketAddr,
+    config: ServerConfig,
+    router: Arc<Router>,
+) {
     let Some(seed) = seed_or_log() else {
         return;
     };
@@ -112,9 +132,10 @@ async fn connection<R: Runtime>(stream: R::Tcp, config: ServerConfig, router: Ar
         None => return debug!("TLS handshake timed out"),
     };
     // The core answers the upgrade and times the handshake out itself.
+    let gate = Gate::new(&config.admission, addr, stream.peer_certificates());
     let channel = Channel::server(R::now(), config.ws, config.rpc, seed);
     let max = config.max_handlers_per_connection;
-    Driver::<R>::new(channel, stream, linger, router, max)
+    Driver::<R>::new(channel, stream, linger, gate, router, max)
         .run()
         .await;
 }

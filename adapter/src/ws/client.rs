@@ -42,7 +42,7 @@ async fn open<R: Runtime>(target: Target, config: ClientConfig) -> Result<WebSoc
     let conn = Connection::client(R::now(), config.ws, request, crate::seed()?)
         .map_err(ConnectError::Handshake)?;
     let stream = stream::connect::<R>(&target, config.tls.as_ref()).await?;
-    let (mut driver, parts) = Driver::<R>::new(conn, stream, Arc::from([]), linger);
+    let (mut driver, parts) = Driver::<R>::new(conn, stream, Arc::from([]), None, linger);
     let protocol = driver.open().await?;
     let compression = driver.compression();
     R::spawn(driver.run().in_current_span());

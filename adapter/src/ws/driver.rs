@@ -26,10 +26,11 @@ use tracing::debug;
 use super::dispatch::{self, Dispatch, Inbox};
 use super::handle::Parts;
 use super::status::Status;
+use crate::edge::Gate;
 use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
-use crate::{OpenError, Runtime};
+use crate::{Context, OpenError, Runtime};
 
 /// Events waiting for the receiver; when full, the driver stops reading the socket.
 const EVENT_CAPACITY: usize = 16;
@@ -127,11 +128,13 @@ pub(crate) struct Driver<R: Runtime> {
 
 impl<R: Runtime> Driver<R> {
     /// A driver for `conn` over `stream`, and the parts its handles are built from.
-    /// `supported` are the subprotocols a server accepts; `linger` bounds the final flush.
+    /// `supported` are the subprotocols a server accepts and `gate` decides its upgrade;
+    /// `linger` bounds the final flush.
     pub(crate) fn new(
         conn: Connection,
         stream: Stream<R>,
         supported: Arc<[String]>,
+        gate: Option<Gate>,
         linger: Duration,
     ) -> (Driver<R>, Parts) {
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
@@ -141,7 +144,7 @@ impl<R: Runtime> Driver<R> {
         let driver = Driver {
             conn,
             io: Transport::new(stream, linger),
-            dispatch: Dispatch::new(supported),
+            dispatch: Dispatch::new(supported, gate),
             events: Events {
                 tx: events_tx,
                 held: VecDeque::new(),
@@ -177,6 +180,11 @@ impl<R: Runtime> Driver<R> {
             }
             self.step().await.map_err(OpenError::Io)?;
         }
+    }
+
+    /// Server role, once open: who the peer is, as the upgrade hook decided.
+    pub(crate) fn context(&self) -> Option<Context> {
+        self.dispatch.context()
     }
 
     /// The permessage-deflate parameters the handshake agreed on, once open.

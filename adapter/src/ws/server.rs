@@ -12,6 +12,7 @@ use tracing::{debug, Instrument};
 
 use super::driver::Driver;
 use super::WebSocket;
+use crate::edge::Gate;
 use crate::listener::Listener;
 use crate::runtime::within;
 use crate::{stream, OpenError, Runtime, ServerConfig};
@@ -54,7 +55,9 @@ impl<R: Runtime> Server<R> {
         self.listener.local_addr()
     }
 
-    /// The next connection whose handshake succeeded, and the client's address.
+    /// The next connection whose handshake succeeded, and the client's address. Who the
+    /// client is, as [`ServerConfig::admission`]'s hook decided, is in the connection's
+    /// [`context`](WebSocket::context).
     ///
     /// New TCP connections are taken only while this is awaited; each one's handshakes (TLS
     /// if [`ServerConfig::tls`] is set, then WebSocket) then run in a task of its own,
@@ -117,20 +120,23 @@ async fn handshake<R: Runtime>(
         let stream = stream::accept::<R>(stream, config.tls.as_ref())
             .await
             .map_err(OpenError::Io)?;
-        let (mut driver, parts) = Driver::<R>::new(conn, stream, protocols, linger);
+        let gate = Gate::new(&config.admission, addr, stream.peer_certificates());
+        let (mut driver, parts) = Driver::<R>::new(conn, stream, protocols, Some(gate), linger);
         let protocol = driver.open().await?;
         Ok((driver, parts, protocol))
     };
     match within::<R, _>(limit, open).await {
         Some(Ok((driver, parts, protocol))) => {
             let compression = driver.compression();
+            let context = driver.context();
             R::spawn(driver.run().in_current_span());
             // If the server is gone, dropping the connection closes it.
-            let websocket = WebSocket::new(parts, protocol, compression);
+            let websocket = WebSocket::new(parts, protocol, compression).with_context(context);
             let _ = ready.send((websocket, addr)).await;
         }
         Some(Err(OpenError::Protocol(e))) => debug!(error = %e, "handshake failed"),
         Some(Err(OpenError::Io(e))) => stream::log_socket_error(&e),
+        // Refused or answered by the hook, or the client left.
         Some(Err(OpenError::Closed)) => debug!("closed during handshake"),
         None => debug!("handshake timed out"),
     }

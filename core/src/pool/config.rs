@@ -55,6 +55,12 @@ pub struct Config {
     /// opened or closed and missed heartbeat, for the driver to drain with
     /// [`poll_observation`](super::Pool::poll_observation) (default off: nothing is kept).
     pub observe: bool,
+    /// The owner decides every upgrade a peer sends us: the pool reports it as an
+    /// [`Event::Upgrade`](super::Event::Upgrade) and waits for
+    /// [`Pool::admit`](super::Pool::admit) (within the connect timeout) before it decides
+    /// the rest itself (the node id, a crossing dial, shutdown). `false` (the default)
+    /// admits every upgrade the pool itself accepts.
+    pub hold_upgrades: bool,
 }
 
 impl Config {
@@ -77,6 +83,7 @@ impl Config {
             max_links: 1024,
             queue: QueueLimits::default(),
             observe: false,
+            hold_upgrades: false,
         }
     }
 }

@@ -59,7 +59,7 @@ mod timers;
 mod view;
 
 pub use config::Config;
-pub use event::Event;
+pub use event::{Admission, Event};
 pub use lane::{Lane, LANE_HEADER};
 pub use node::{NodeId, NODE_ID_HEADER};
 pub use observation::{CallOutcome, Observation};

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::slab::Slab;
 use super::stats::Counters;
 use super::timers::{Owner, Timers};
-use super::{Config, Event, Lane, LinkId, NodeId, Observation, PeerState, Stats};
+use super::{Admission, Config, Event, Lane, LinkId, NodeId, Observation, PeerState, Stats};
 use crate::frame::CloseCode;
 use crate::handshake::ClientRequest;
 use crate::rng::{Rng, Seed};
@@ -301,6 +301,14 @@ impl Pool {
         let link = self.links.insert(l).ok_or(Refused::Busy(usize::MAX))?;
         self.after(now, link);
         Ok(link)
+    }
+
+    /// The owner's answer to the [`Event::Upgrade`] of `link` (see
+    /// [`Config::hold_upgrades`](super::Config::hold_upgrades)). An answer for a link that
+    /// ended meanwhile, or a second answer, is ignored.
+    pub fn admit(&mut self, now: Instant, link: LinkId, admission: Admission) {
+        self.admit_upgrade(now, link, admission);
+        self.after(now, link);
     }
 
     /// Bytes read from `link`'s transport. Any byte is a sign of life.

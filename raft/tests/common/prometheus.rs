@@ -55,7 +55,11 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
                     if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
                         return Err(at(format!("unknown type {kind}")));
                     }
-                    if exposition.samples.iter().any(|s| family(&s.name, kind) == name) {
+                    if exposition
+                        .samples
+                        .iter()
+                        .any(|s| family(&s.name, kind) == name)
+                    {
                         return Err(at("TYPE after its samples".into()));
                     }
                     if exposition.types.insert(name.into(), kind.into()).is_some() {

@@ -9,6 +9,9 @@ pub use tether_async_std as adapter;
 #[path = "../cross_runtime.rs"]
 pub mod cross_runtime;
 #[allow(clippy::duplicate_mod)]
+#[path = "../edge.rs"]
+pub mod edge;
+#[allow(clippy::duplicate_mod)]
 #[path = "../interop.rs"]
 pub mod interop;
 #[allow(clippy::duplicate_mod)]

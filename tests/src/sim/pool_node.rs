@@ -467,6 +467,10 @@ impl PoolNode {
                     "{}: a notification {method:?}, and nobody sends any",
                     self.name()
                 )),
+                Event::Upgrade { link, .. } => ctx.fail(format_args!(
+                    "{}: the upgrade of {link} held, and no pool here holds them",
+                    self.name()
+                )),
             }
         }
         self.observe(ctx);
@@ -1133,6 +1137,7 @@ fn summary(event: &Event) -> String {
         ),
         Event::Notification { link, method, .. } => format!("Notification {method} on {link}"),
         Event::Parse { link, unparsed } => format!("Parse {} bytes on {link}", unparsed.len()),
+        Event::Upgrade { link, request } => format!("Upgrade {} on {link}", request.path),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Event, LinkId, NodeId, PeerState, Pool};
+use super::{Admission, Event, LinkId, NodeId, PeerState, Pool};
 use crate::frame::CloseCode;
 use crate::handshake::{HandshakeError, Request as UpgradeRequest};
 use crate::pool::link::{Link, Phase};
@@ -58,6 +58,10 @@ impl Pool {
             };
             let node = l.node;
             match event {
+                rpc::Event::Upgrade(request) if self.config.hold_upgrades => {
+                    l.upgrade = Some(request.clone());
+                    self.events.push_back(Event::Upgrade { link, request });
+                }
                 rpc::Event::Upgrade(request) => self.upgrade(now, link, &request),
                 rpc::Event::Open { .. } => self.opened(now, link),
                 rpc::Event::Response { id, result } => {
@@ -109,6 +113,33 @@ impl Pool {
                     l.fault.get_or_insert(Fault::Protocol(error));
                 }
                 rpc::Event::Closed(info) => self.channel_closed(now, link, &info),
+            }
+        }
+    }
+
+    /// The owner's answer to an upgrade it holds: accepted as the pool decides, or
+    /// refused or answered as the owner says.
+    pub(super) fn admit_upgrade(&mut self, now: Instant, link: LinkId, admission: Admission) {
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
+        // Answered already, or the link ended meanwhile (its connect timeout).
+        let Some(request) = l.upgrade.take() else {
+            return;
+        };
+        let Some(channel) = l.channel.as_mut() else {
+            return;
+        };
+        match admission {
+            Admission::Accept => self.upgrade(now, link, &request),
+            Admission::Reject(status) => {
+                let _ = channel.reject(now, status);
+            }
+            Admission::Answer(response) => {
+                if channel.answer_http(now, &response).is_err() {
+                    // An answer that cannot be written: the owner's fault, not the peer's.
+                    let _ = channel.reject(now, 500);
+                }
             }
         }
     }
