@@ -79,7 +79,8 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         let Some((_, kind)) = typed else {
             return Err(at("a sample with no TYPE before it".into()));
         };
-        if kind == "counter" && !(sample.value >= 0.0) {
+        // NaN is no count either.
+        if kind == "counter" && (sample.value.is_nan() || sample.value < 0.0) {
             return Err(at("a counter below zero".into()));
         }
         if !seen.insert((sample.name.clone(), sample.labels.clone())) {
@@ -119,9 +120,7 @@ fn check_name(name: &str) -> Result<(), String> {
 
 /// `name{label="value",...} value [timestamp]`
 fn sample(line: &str) -> Result<Sample, String> {
-    let end = line
-        .find(|c: char| c == '{' || c == ' ')
-        .ok_or("no value")?;
+    let end = line.find(['{', ' ']).ok_or("no value")?;
     let name = &line[..end];
     check_name(name)?;
     let mut rest = &line[end..];
