@@ -195,16 +195,12 @@ impl<R: Runtime> Peers<R> {
         P: Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        let span = tracing::debug_span!("call", node = node.0, method, ?lane, id = Empty);
-        async {
-            let params = encode_params(params).map_err(|e| NodeError::new(node, e))?;
-            let started = self.start(node, lane, method, params.as_deref(), timeout)?;
-            tracing::Span::current().record("id", started.id.get());
-            let raw = started.wait().await?;
-            decode(node, &raw)
-        }
-        .instrument(span)
-        .await
+        let params = encode_params(params).map_err(|e| NodeError::new(node, e))?;
+        let raw = self
+            .start(node, lane, method, params.as_deref(), timeout)?
+            .wait()
+            .await?;
+        decode(node, &raw)
     }
 
     /// Sends `method` to `node` as a notification (no answer), on its link once open.
@@ -310,6 +306,8 @@ impl<R: Runtime> Peers<R> {
         // Encoded here, before the lock: the copy of the params takes time in proportion
         // to their size, and every link of the pool waits for the lock.
         let request = Request::new(method, params).map_err(|e| NodeError::new(node, e))?;
+        // Every call's span, whoever makes it (a call, a broadcast, a replicated call).
+        let span = tracing::debug_span!("call", node = node.0, method, ?lane, id = Empty);
         let (done, rx) = Once::channel();
         let shared = &self.handle.shared;
         let id = shared
@@ -321,7 +319,9 @@ impl<R: Runtime> Peers<R> {
                 Ok(id)
             })
             .map_err(|e: tether_core::rpc::Refused| NodeError::new(node, e))?;
+        span.record("id", id.get());
         Ok(Started {
+            span,
             shared: shared.clone(),
             node,
             id,
@@ -333,6 +333,8 @@ impl<R: Runtime> Peers<R> {
 
 /// A call in flight; dropping it before its end cancels it.
 pub(crate) struct Started<R: Runtime> {
+    /// The call's span: its wait runs in it.
+    span: tracing::Span,
     shared: Arc<Shared<R>>,
     node: NodeId,
     id: CallId,
@@ -343,7 +345,8 @@ pub(crate) struct Started<R: Runtime> {
 impl<R: Runtime> Started<R> {
     /// Waits for the call's end.
     pub(crate) async fn wait(mut self) -> Result<Box<RawValue>, NodeError> {
-        let result = self.rx.recv().await;
+        let span = self.span.clone();
+        let result = self.rx.recv().instrument(span).await;
         self.over = true;
         match result {
             Ok(result) => result.map_err(|e| NodeError::new(self.node, e)),
