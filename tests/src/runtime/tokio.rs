@@ -33,6 +33,9 @@ pub mod pool;
 #[path = "../pool_metrics.rs"]
 pub mod pool_metrics;
 #[allow(clippy::duplicate_mod)]
+#[path = "../pool_tracing.rs"]
+pub mod pool_tracing;
+#[allow(clippy::duplicate_mod)]
 #[path = "../rpc.rs"]
 pub mod rpc;
 #[allow(clippy::duplicate_mod)]
