@@ -15,7 +15,7 @@ macro_rules! runtime_api {
             rustls, Admission, ClientConfig, ClientTls, CloseCode, CloseInfo, Config, ConnectError,
             ConnectionId, Context, Decision, Deflate, DeflateParams, Error, Event, Hook,
             HttpResponse, Identity, Initiator, Message, Receiver, Runtime, Sender, ServerConfig,
-            ServerTls, TlsError, UpgradeRequest, UrlError, WebSocket,
+            ServerHandle, ServerTls, TlsError, UpgradeRequest, UrlError, WebSocket,
         };
 
         /// A listening WebSocket server: [`tether_adapter::Server`] on this runtime.

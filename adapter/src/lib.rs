@@ -14,7 +14,8 @@
 //! | [`rpc::Notifications`], [`rpc::Notification`] | the server's notifications, as a client receives them |
 //! | [`pool::Peers`] | the cluster layer: one link per peer node, calls by node id, both ways |
 //! | [`ClientConfig`], [`ServerConfig`], [`rpc::ClientConfig`], [`rpc::ServerConfig`] | how connections are opened and accepted |
-//! | [`Admission`], [`Hook`], [`UpgradeRequest`], [`Decision`], [`HttpResponse`] | who may connect to a server; plain HTTP answers on its port |
+//! | [`Admission`], [`Hook`], [`UpgradeRequest`], [`Decision`], [`HttpResponse`] | who may connect to a server, how many at once; plain HTTP answers on its port |
+//! | [`ServerHandle`] | a running server's connection count and graceful shutdown |
 //! | [`Context`], [`Identity`], [`ConnectionId`] | who a handler's caller is, and on which connection |
 //! | [`Error`], [`ConnectError`], [`UrlError`], [`rpc::CallError`] | what can go wrong, typed |
 //! | [`Runtime`], [`Timer`] | what a runtime must provide: clock, timer, spawn, TCP |
@@ -61,7 +62,9 @@ mod ws;
 use std::io;
 
 pub use config::{ClientConfig, ServerConfig};
-pub use edge::{Admission, ConnectionId, Context, Decision, Hook, Identity, UpgradeRequest};
+pub use edge::{
+    Admission, ConnectionId, Context, Decision, Hook, Identity, ServerHandle, UpgradeRequest,
+};
 pub use error::{ConnectError, Error, OpenError, UrlError};
 pub use runtime::{Runtime, Timer};
 pub use target::Target;

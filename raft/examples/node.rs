@@ -97,6 +97,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let cell = pages::NodeCell::default();
     config.pool.admission = Admission {
         hook: Some(pages::hook(cell.clone(), prometheus)),
+        ..Admission::default()
     };
     let node = Arc::new(KvNode::<Tokio, TokioRuntime>::start(config).await?);
     let _ = cell.set(node.clone());

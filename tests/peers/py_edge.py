@@ -2,12 +2,16 @@
 """A client of a tether server's edge, with Python `websockets` and `urllib`, for tether's
 upgrade-hook and connection-limit tests.
 
-    py_edge.py upgrade URL [HEADER=VALUE ...] [call=METHOD] [hold=N]
+    py_edge.py upgrade URL [HEADER=VALUE ...] [call=METHOD] [hold=N] [sources=IP,IP,...]
+                   [wait_close=1]
         Opens a WebSocket to URL sending the extra headers. If the server refuses the
-        upgrade, reports its status and headers. If it opens: with call=METHOD, calls that
-        JSON-RPC method (no params) and reports the reply; else reports the first message
-        the server sends. With hold=N, opens N connections one after the other, each kept
-        open until the last has its outcome, and reports every outcome.
+        upgrade, reports its status, headers and body. If it opens: with call=METHOD, calls
+        that JSON-RPC method (no params) and reports the reply (null if the connection
+        closed first); else reports the first message the server sends. With wait_close=1
+        it then waits for the server to close and reports the close code. With hold=N, it
+        opens N connections one after the other (from the source addresses listed in
+        `sources`, in turn), each kept open until the last has its outcome, and reports
+        every outcome.
     py_edge.py get URL [method=HEAD]
         A plain HTTP request with urllib; reports status, headers and body.
 
@@ -27,7 +31,7 @@ import urllib.error
 import urllib.request
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 # Bound on every wait; a healthy run takes well under a second.
 TIMEOUT = 20
@@ -47,18 +51,25 @@ def parse_options(args):
     headers, options = [], {}
     for arg in args:
         name, _, value = arg.partition("=")
-        if name in ("call", "hold", "method"):
+        if name in ("call", "hold", "method", "sources", "wait_close"):
             options[name] = value
         else:
             headers.append((name, value))
     return headers, options
 
 
-async def open_one(url, headers, options):
+async def open_one(url, headers, options, source):
     """One connection's outcome, and the connection if it opened."""
+    extra = {"local_addr": (source, 0)} if source else {}
     try:
         ws = await asyncio.wait_for(
-            connect(url, additional_headers=headers, ssl=tls_context(url), ping_interval=None),
+            connect(
+                url,
+                additional_headers=headers,
+                ssl=tls_context(url),
+                ping_interval=None,
+                **extra,
+            ),
             TIMEOUT,
         )
     except InvalidStatus as e:
@@ -70,11 +81,18 @@ async def open_one(url, headers, options):
         }
         return outcome, None
     outcome = {"status": 101}
-    if "call" in options:
-        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": options["call"]}))
-        outcome["reply"] = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-    elif "hold" not in options:
-        outcome["message"] = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    try:
+        if "call" in options:
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": options["call"]}))
+            outcome["reply"] = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        elif "hold" not in options:
+            outcome["message"] = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    except ConnectionClosed:
+        outcome["reply"] = None
+    if options.get("wait_close"):
+        await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
+        outcome["close_code"] = ws.close_code
+        outcome["close_reason"] = ws.close_reason
     return outcome, ws
 
 
@@ -83,10 +101,11 @@ async def upgrade(url, args):
     until the last has its outcome, so the server counts them all at once."""
     headers, options = parse_options(args)
     count = int(options.get("hold", "1"))
+    sources = options["sources"].split(",") if "sources" in options else [None]
     outcomes, opened = [], []
     try:
-        for _ in range(count):
-            outcome, ws = await open_one(url, headers, options)
+        for i in range(count):
+            outcome, ws = await open_one(url, headers, options, sources[i % len(sources)])
             outcomes.append(outcome)
             if ws is not None:
                 opened.append(ws)

@@ -1,6 +1,7 @@
 //! How one accepted connection's upgrade is decided: [`Gate`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tether_core::handshake::{HttpResponse, Request};
@@ -9,13 +10,15 @@ use tether_core::ws::{Connection, SendError};
 use tether_tls::rustls::pki_types::CertificateDer;
 use tracing::debug;
 
-use super::{Admission, ConnectionId, Context, Decision, Hook, Identity, UpgradeRequest};
+use super::{ConnectionId, Context, Decision, Edge, Identity, UpgradeRequest};
 
 /// What the driver of an accepted connection knows when its request head arrives, and
-/// the server's hook to decide it with.
+/// the server's edge (its hook, whether it stops) to decide it with.
 #[derive(Debug)]
 pub(crate) struct Gate {
-    hook: Option<Hook>,
+    edge: Arc<Edge>,
+    /// Past the server's limits: answered `503` whatever the request.
+    refusing: bool,
     peer_addr: SocketAddr,
     connection: ConnectionId,
     client_certificates: Vec<CertificateDer<'static>>,
@@ -34,18 +37,27 @@ pub(crate) enum Verdict {
 }
 
 impl Gate {
-    /// The gate of a new connection from `peer_addr`, which presented `client_certificates`
-    /// (empty without mutual TLS).
+    /// The gate of a new connection from `peer_addr` to the server of `edge`, which
+    /// presented `client_certificates` (empty without mutual TLS).
     pub(crate) fn new(
-        admission: &Admission,
+        edge: &Arc<Edge>,
         peer_addr: SocketAddr,
         client_certificates: Vec<CertificateDer<'static>>,
     ) -> Gate {
         Gate {
-            hook: admission.hook.clone(),
+            edge: edge.clone(),
+            refusing: false,
             peer_addr,
             connection: ConnectionId::next(),
             client_certificates,
+        }
+    }
+
+    /// The gate of a connection past the limits of the server of `edge`: it answers `503`.
+    pub(crate) fn refusing(edge: &Arc<Edge>, peer_addr: SocketAddr) -> Gate {
+        Gate {
+            refusing: true,
+            ..Gate::new(edge, peer_addr, Vec::new())
         }
     }
 
@@ -54,14 +66,16 @@ impl Gate {
         self.connection
     }
 
-    /// Decides `request` with the hook (every request is accepted without one); gives the
-    /// request back, for what the driver still reads of it (the subprotocols).
+    /// Decides `request` with the hook (every request is accepted without one); past the
+    /// limits or once the server stops, it is answered `503` without asking the hook.
+    /// Gives the request back, for what the driver still reads of it (the subprotocols).
     pub(crate) fn decide(&mut self, request: Box<Request>) -> (Box<Request>, Verdict) {
-        let Some(hook) = &self.hook else {
-            return (
-                request,
-                Verdict::Accept(self.context(Identity::anonymous())),
-            );
+        if self.refusing || self.edge.stopping().is_some() {
+            return (request, Verdict::Respond(self.edge.busy()));
+        }
+        let Some(hook) = self.edge.admission().hook.clone() else {
+            let context = self.context(Identity::anonymous());
+            return (request, Verdict::Accept(context));
         };
         let certificates = std::mem::take(&mut self.client_certificates);
         let upgrade = UpgradeRequest::new(request, self.peer_addr, self.connection, certificates);

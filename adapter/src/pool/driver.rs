@@ -30,7 +30,7 @@ use tracing::debug;
 
 use super::observe::Observer;
 use super::PeersConfig;
-use crate::edge::{Gate, Verdict};
+use crate::edge::{Edge, Gate, Verdict};
 use crate::rpc::session::Done;
 use crate::rpc::{CallError, Outcome, Router};
 use crate::{ConnectionId, Context, Identity, Runtime, Target};
@@ -204,6 +204,8 @@ pub(crate) struct Shared<R: Runtime> {
     router: Router,
     /// Reports what the pool measured and what changed.
     pub(crate) observer: Observer,
+    /// Counts the connections accepted on the bound port, against the admission limits.
+    pub(crate) edge: Arc<Edge>,
     /// Wakes the ticker: the next deadline may have moved.
     pub(crate) ticker: Notify,
     /// True once the pool is shut down and every link gone.
@@ -222,6 +224,7 @@ impl<R: Runtime> Shared<R> {
             core: Mutex::new(Core::new(pool)),
             observer,
             client_tls: config.client_tls.clone().map(Arc::new),
+            edge: Edge::new(config.admission.clone()),
             config,
             router,
             ticker: Notify::new(),

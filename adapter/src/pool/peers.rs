@@ -24,10 +24,8 @@ use crate::listener::Listener;
 use crate::rpc::session::Once;
 use crate::rpc::{encode_params, CallError, Router};
 use crate::runtime::{sleep_until, within};
+use crate::ws::admit;
 use crate::{stream, ConnectError, Context, Identity, Runtime, Target};
-
-/// How long the accept loop waits after the listener failed (say, out of descriptors).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A node's links to its peers, addressed by [`NodeId`]: the core's
 /// [`Pool`](tether_core::pool::Pool) on runtime `R`.
@@ -135,6 +133,13 @@ impl<R: Runtime> Peers<R> {
     /// The address it listens on, if it was bound.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.handle.local_addr
+    }
+
+    /// Connections accepted on the bound port and open now, counted against the
+    /// [`Admission`](crate::Admission) limits of [`PeersConfig::admission`] (links this
+    /// node dialed are not).
+    pub fn accepted_connections(&self) -> usize {
+        self.handle.shared.edge.open()
     }
 
     /// This node.
@@ -407,31 +412,38 @@ async fn sample<R: Runtime>(shared: Arc<Shared<R>>, every: Duration) {
 }
 
 /// Accepts connections for the pool until told to stop; a listener error (such as running
-/// out of descriptors) is waited out, not fatal.
-async fn accept<R: Runtime>(shared: Arc<Shared<R>>, listener: Listener<R>, stop: Arc<Notify>) {
+/// out of descriptors) is waited out by the listener, not fatal. Connections past the
+/// admission limits are answered `503`.
+async fn accept<R: Runtime>(shared: Arc<Shared<R>>, mut listener: Listener<R>, stop: Arc<Notify>) {
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             stop.notified().await;
             None
         })
         .await;
-        match accepted {
-            None => break,
-            Some(Ok((tcp, addr))) => {
-                let span = tracing::debug_span!(
-                    "link",
-                    link = Empty,
-                    generation = Empty,
-                    addr = %addr,
-                    dialed = false
-                );
-                R::spawn(accepted_link(shared.clone(), tcp, addr).instrument(span));
+        let Some((tcp, addr)) = accepted else {
+            break;
+        };
+        let tls = shared.config.server_tls.as_ref();
+        let ws = &shared.config.pool.ws;
+        let Some((tcp, slot)) = admit::<R>(&shared.edge, tcp, addr, tls, ws) else {
+            continue;
+        };
+        let span = tracing::debug_span!(
+            "link",
+            link = Empty,
+            generation = Empty,
+            addr = %addr,
+            dialed = false
+        );
+        let link = accepted_link(shared.clone(), tcp, addr);
+        R::spawn(
+            async move {
+                link.await;
+                drop(slot);
             }
-            Some(Err(error)) => {
-                debug!(%error, "accept failed; waiting");
-                within::<R, ()>(ACCEPT_BACKOFF, future::pending()).await;
-            }
-        }
+            .instrument(span),
+        );
     }
     debug!("no longer accepting");
 }
@@ -447,7 +459,7 @@ async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp, addr: So
         None => return debug!("TLS handshake timed out"),
     };
     let wake = Arc::new(Notify::new());
-    let gate = Gate::new(&shared.config.admission, addr, stream.peer_certificates());
+    let gate = Gate::new(&shared.edge, addr, stream.peer_certificates());
     // What handlers see until (and unless) the hook gives an identity.
     let context = Context::new(Identity::anonymous(), Some(addr), gate.connection());
     let hooked = shared.config.admission.hook.is_some();

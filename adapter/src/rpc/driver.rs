@@ -10,12 +10,15 @@
 use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
 use serde_json::value::RawValue;
+use tether_core::frame::CloseCode;
 use tether_core::rpc::{Channel, ErrorObject, Event, ReplyTo};
+use tether_core::ws::State;
+use tokio::sync::watch;
 use tracing::debug;
 
 use super::router::{Outcome, Router, Running};
@@ -32,6 +35,8 @@ type Finished = (Option<ReplyTo>, Outcome);
 enum Wake {
     Io(io::Result<Happened>),
     Handler(Option<Finished>),
+    /// The server is shutting down; handlers may finish until then.
+    Stop(Option<Instant>),
 }
 
 /// Owns one socket and one server [`Channel`]; see the module docs.
@@ -53,6 +58,13 @@ pub(crate) struct Driver<R: Runtime> {
     /// running, since nobody could read their answers.
     alive: Rx<()>,
     _alive: Tx<()>,
+    /// Where it hears that the server shuts down; `None` once heard.
+    stop: Option<watch::Receiver<Option<Instant>>>,
+    /// Once the server shuts down: the socket is not read (no new request is taken), and
+    /// the handlers running may finish until this deadline; then the connection closes.
+    winding_down: Option<Instant>,
+    /// The close that ends a winding down went out.
+    closed_for_stop: bool,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -83,8 +95,18 @@ impl<R: Runtime> Driver<R> {
             finished,
             alive,
             _alive: alive_tx,
+            stop: None,
+            winding_down: None,
+            closed_for_stop: false,
             runtime: PhantomData,
         }
+    }
+
+    /// Winds the connection down once `stop` says the server shuts down (see
+    /// [`ServerHandle::shutdown`](crate::ServerHandle::shutdown)).
+    pub(crate) fn stop_with(mut self, stop: watch::Receiver<Option<Instant>>) -> Driver<R> {
+        self.stop = Some(stop);
+        self
     }
 
     /// Drives the connection until it is closed and flushed.
@@ -107,19 +129,44 @@ impl<R: Runtime> Driver<R> {
 
     /// Whether another request may start: below `max_handlers`. At the bound, the peer's
     /// next requests wait in the socket, not in our memory.
-    fn reading(&self) -> bool {
+    fn taking(&self) -> bool {
         self.running < self.max_handlers
+    }
+
+    /// Whether the socket is read: while requests may start, and not while winding down
+    /// (until our close is out, after which only the peer's close matters).
+    fn reading(&self) -> bool {
+        self.taking() && (self.winding_down.is_none() || self.closed_for_stop)
     }
 
     /// Takes events (while handlers may start), then bytes and the next deadline.
     fn drain(&mut self) {
-        while self.reading() {
+        while self.taking() {
             let Some(event) = self.channel.poll_event() else {
                 break;
             };
             self.on_event(event);
         }
-        self.io.drain(&mut self.channel, None);
+        self.close_if_wound_down();
+        let deadline = self.winding_down.filter(|_| !self.closed_for_stop);
+        self.io.drain(&mut self.channel, deadline);
+    }
+
+    /// Closes with 1001 once winding down is over: every handler done, or its deadline
+    /// passed (the answers of handlers still running are then lost).
+    fn close_if_wound_down(&mut self) {
+        let Some(deadline) = self.winding_down else {
+            return;
+        };
+        if self.closed_for_stop || (self.running > 0 && R::now() < deadline) {
+            return;
+        }
+        self.closed_for_stop = true;
+        debug!(running = self.running, "server shutting down; closing");
+        // Already closing or closed is fine: that is where we want to be.
+        let _ = self
+            .channel
+            .close(R::now(), CloseCode::GOING_AWAY, "server shutting down");
     }
 
     fn on_event(&mut self, event: Event) {
@@ -155,6 +202,10 @@ impl<R: Runtime> Driver<R> {
     /// Starts the handler for a request or notification, or answers an unknown method
     /// (a notification for one is dropped).
     fn serve(&mut self, reply: Option<ReplyTo>, method: &str, params: Option<Box<RawValue>>) {
+        if self.closed_for_stop {
+            // Sent before the peer saw our close; it cannot be answered any more.
+            return debug!(method, "request after the shutdown close dropped");
+        }
         // Requests only come once the upgrade is accepted, which set the context.
         let context = self
             .context
@@ -212,13 +263,34 @@ impl<R: Runtime> Driver<R> {
             self.io.stalled(&mut self.channel);
             return Ok(());
         }
-        let Driver { io, finished, .. } = &mut *self;
+        let watch_stop = self.stop.is_some();
+        let Driver {
+            io, finished, stop, ..
+        } = &mut *self;
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
         let handler = branch(handlers, async {
             Wake::Handler(finished.recv().await.ok())
         });
-        // `race` picks at random which to poll first, so neither can starve the other.
-        match future::race(io_step, handler).await {
+        let stopped = branch(watch_stop, async {
+            let deadline = match stop {
+                Some(stop) => stop.wait_for(Option::is_some).await.ok().map(|d| *d),
+                None => None,
+            };
+            match deadline {
+                Some(deadline) => Wake::Stop(deadline),
+                // A server gone without a shutdown stops nobody.
+                None => std::future::pending().await,
+            }
+        });
+        // `race` picks at random which to poll first, so none can starve the others.
+        match future::race(future::race(io_step, handler), stopped).await {
+            Wake::Stop(deadline) => {
+                self.stop = None;
+                // A connection still in its handshake is answered 503 by its gate.
+                if self.channel.connection().state() != State::Handshaking {
+                    self.winding_down = deadline;
+                }
+            }
             Wake::Io(result) => self.io.feed(&mut self.channel, result?),
             Wake::Handler(Some(done)) => {
                 self.finish(done);

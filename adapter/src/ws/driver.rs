@@ -15,12 +15,13 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use tether_core::deflate::DeflateParams;
+use tether_core::frame::CloseCode;
 use tether_core::ws::{Connection, Event, SendError, State};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tracing::debug;
 
 use super::dispatch::{self, Dispatch, Inbox};
@@ -110,6 +111,8 @@ enum Wake {
     Delivered,
     Control(Option<Command>),
     Data(Option<Command>),
+    /// The server that accepted the connection is shutting down.
+    Stop,
 }
 
 /// Owns one socket and one [`Connection`]; see the module docs.
@@ -124,6 +127,9 @@ pub(crate) struct Driver<R: Runtime> {
     control: mpsc::Receiver<Command>,
     control_open: bool,
     shared: Arc<Shared>,
+    /// A server's connection: where it hears that the server shuts down (`None` once
+    /// heard, and for a client).
+    stop: Option<watch::Receiver<Option<Instant>>>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -155,6 +161,7 @@ impl<R: Runtime> Driver<R> {
             control: control_rx,
             control_open: true,
             shared: shared.clone(),
+            stop: None,
         };
         let parts = Parts {
             data: data_tx,
@@ -180,6 +187,12 @@ impl<R: Runtime> Driver<R> {
             }
             self.step().await.map_err(OpenError::Io)?;
         }
+    }
+
+    /// Server role: closes the connection with 1001 once `stop` says the server shuts
+    /// down.
+    pub(crate) fn stop_with(&mut self, stop: watch::Receiver<Option<Instant>>) {
+        self.stop = Some(stop);
     }
 
     /// Server role, once open: who the peer is, as the upgrade hook decided.
@@ -253,6 +266,7 @@ impl<R: Runtime> Driver<R> {
         let io_active = self.io.is_active(reading);
         let take_control = running && self.control_open;
         let take_data = running && self.data_open && room;
+        let watch_stop = running && self.stop.is_some();
         if !(io_active || held || take_control || take_data) {
             self.io.stalled(&mut self.conn);
             return Ok(());
@@ -262,6 +276,7 @@ impl<R: Runtime> Driver<R> {
             data,
             control,
             events,
+            stop,
             ..
         } = &mut *self;
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
@@ -271,10 +286,19 @@ impl<R: Runtime> Driver<R> {
         });
         let control_cmd = branch(take_control, async { Wake::Control(control.recv().await) });
         let data_cmd = branch(take_data, async { Wake::Data(data.recv().await) });
+        let stopped = branch(watch_stop, async {
+            if let Some(stop) = stop {
+                // A server gone without a shutdown stops nobody.
+                if stop.wait_for(Option::is_some).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            Wake::Stop
+        });
         // `race` picks at random which to poll first, so none can starve the others.
         let wake = future::race(
             future::race(io_step, delivered),
-            future::race(control_cmd, data_cmd),
+            future::race(future::race(control_cmd, data_cmd), stopped),
         )
         .await;
         match wake {
@@ -301,6 +325,20 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Wake::Data(None) => self.data_open = false,
+            Wake::Stop => {
+                self.stop = None;
+                debug!("server shutting down; closing");
+                // What was sent before goes out before the close, as with a user's close:
+                // at most a channel's worth (`DATA_CAPACITY`) beyond the usual room.
+                while let Ok(command) = self.data.try_recv() {
+                    self.command(command);
+                }
+                // Already closing or closed is fine: that is where we want to be.
+                let _ = self
+                    .conn
+                    .close(R::now(), CloseCode::GOING_AWAY, "server shutting down");
+                self.shared.status.set_state(self.conn.state());
+            }
         }
         Ok(())
     }
