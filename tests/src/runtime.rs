@@ -8,6 +8,8 @@
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`notifications`](crate::runtime::tokio::notifications),
 //! [`pool`](crate::runtime::tokio::pool),
+//! [`pool_metrics`](crate::runtime::tokio::pool_metrics),
+//! [`pool_tracing`](crate::runtime::tokio::pool_tracing),
 //! [`rpc_jsonrpsee`](crate::runtime::tokio::rpc_jsonrpsee),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
 //! [`rpc_python`](crate::runtime::tokio::rpc_python),

@@ -21,13 +21,14 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 use tether_core::handshake::Request;
-use tether_core::pool::{Admission, Event, LinkId, NodeId, Pool};
+use tether_core::pool::{Admission, Event, LinkId, NodeId, Observation, PeerState, Pool};
 use tether_core::rpc::{ErrorObject, ReplyTo, Unparsed};
 use tether_core::session::CallId;
 use tether_tls::ClientTls;
 use tokio::sync::{watch, Notify};
 use tracing::debug;
 
+use super::observe::Observer;
 use super::PeersConfig;
 use crate::edge::{Edge, Gate, Verdict};
 use crate::rpc::session::Done;
@@ -81,6 +82,10 @@ enum Action {
         unparsed: Unparsed,
     },
     Finished,
+    /// A node's link came up or went down: reported.
+    Peer(NodeId, PeerState),
+    /// Something the pool measured: reported.
+    Observed(Observation),
 }
 
 impl Core {
@@ -114,6 +119,11 @@ impl Core {
 
     /// Takes every output of the pool: events, links with bytes, the next deadline.
     fn turn(&mut self, actions: &mut Vec<Action>) {
+        // Reported before the callers hear of their calls' ends: a caller that has its
+        // answer finds its call counted.
+        while let Some(observation) = self.pool.poll_observation() {
+            actions.push(Action::Observed(observation));
+        }
         while let Some(event) = self.pool.poll_event() {
             match event {
                 Event::Connect { link, node } => {
@@ -125,7 +135,7 @@ impl Core {
                         actions.push(Action::Wake(wake.clone()));
                     }
                 }
-                Event::Peer { node, state } => debug!(%node, ?state, "peer"),
+                Event::Peer { node, state } => actions.push(Action::Peer(node, state)),
                 Event::Upgrade { link, request } => actions.push(Action::Admit {
                     link,
                     gate: self.gates.remove(&link),
@@ -192,6 +202,8 @@ pub(crate) struct Shared<R: Runtime> {
     pub(crate) config: PeersConfig,
     pub(crate) client_tls: Option<Arc<ClientTls>>,
     router: Router,
+    /// Reports what the pool measured and what changed.
+    pub(crate) observer: Observer,
     /// Counts the connections accepted on the bound port, against the admission limits.
     pub(crate) edge: Arc<Edge>,
     /// Wakes the ticker: the next deadline may have moved.
@@ -202,9 +214,15 @@ pub(crate) struct Shared<R: Runtime> {
 }
 
 impl<R: Runtime> Shared<R> {
-    pub(crate) fn new(pool: Pool, config: PeersConfig, router: Router) -> Shared<R> {
+    pub(crate) fn new(
+        pool: Pool,
+        config: PeersConfig,
+        router: Router,
+        observer: Observer,
+    ) -> Shared<R> {
         Shared {
             core: Mutex::new(Core::new(pool)),
+            observer,
             client_tls: config.client_tls.clone().map(Arc::new),
             edge: Edge::new(config.admission.clone()),
             config,
@@ -235,7 +253,15 @@ impl<R: Runtime> Shared<R> {
             Action::Wake(wake) => wake.notify_one(),
             Action::Tick => self.ticker.notify_one(),
             Action::Dial { link, node, target } => {
-                let span = tracing::debug_span!("link", %link, %node, dialed = true);
+                let addr = target.as_deref().map(Target::host_header);
+                let span = tracing::debug_span!(
+                    "link",
+                    %link,
+                    generation = link.generation(),
+                    node = node.0,
+                    addr,
+                    dialed = true
+                );
                 R::spawn(tracing::Instrument::instrument(
                     super::link::dial(self.clone(), link, target),
                     span,
@@ -260,6 +286,8 @@ impl<R: Runtime> Shared<R> {
                 let parsed = unparsed.parse();
                 self.locked(|core| core.pool.handle_parsed(R::now(), link, parsed));
             }
+            Action::Peer(node, state) => self.observer.peer_state(node, state),
+            Action::Observed(observation) => self.observer.observed(&observation),
             Action::Finished => {
                 self.finished.send_replace(true);
                 self.ticker.notify_one();

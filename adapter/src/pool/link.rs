@@ -65,16 +65,22 @@ pub(crate) async fn run<R: Runtime>(
 ) {
     let mut io = Transport::<R>::new(stream, shared.config.linger());
     let max = shared.config.max_handlers_per_link.max(1);
+    let mut was_reading = true;
     loop {
-        let (reading, finished) = shared.locked(|core| {
+        let (reading, finished, node) = shared.locked(|core| {
             let mut view = core.pool.link(link);
             io.drain(&mut view, None);
             let reading = view.pool().serving(link) < max;
-            (reading, io.finished(&view))
+            (reading, io.finished(&view), view.pool().link_node(link))
         });
         if finished {
             break;
         }
+        if was_reading && !reading {
+            // The peer's requests fill the handler budget: it waits for room.
+            shared.observer.budget_wait(link, node, max);
+        }
+        was_reading = reading;
         let active = io.is_active(reading);
         let socket = async {
             if active {

@@ -449,6 +449,7 @@ impl Harness {
                 max_messages: usize::from(setup.queue_messages % 16),
                 max_bytes: usize::from(setup.queue_bytes),
             },
+            observe: true,
         };
         Harness {
             now: origin,
@@ -807,6 +808,9 @@ impl Harness {
         if let Some(event) = self.pool.poll_event() {
             panic!("inputs naming {link}, gone, had an effect: {event:?}");
         }
+        if let Some(observation) = self.pool.poll_observation() {
+            panic!("inputs naming {link}, gone, were observed: {observation:?}");
+        }
         assert!(
             self.pool.poll_ready().is_none(),
             "inputs naming {link}, gone, made a link ready"
@@ -881,6 +885,8 @@ impl Harness {
                 busy = true;
                 self.on_event(event);
             }
+            // What is measured is the driver's business; drained so it cannot pile up.
+            while self.pool.poll_observation().is_some() {}
             if !busy {
                 break;
             }

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::slab::Slab;
 use super::stats::Counters;
 use super::timers::{Owner, Timers};
-use super::{Admission, Config, Event, Lane, LinkId, NodeId, PeerState, Stats};
+use super::{Admission, Config, Event, Lane, LinkId, NodeId, Observation, PeerState, Stats};
 use crate::frame::CloseCode;
 use crate::handshake::ClientRequest;
 use crate::rng::{Rng, Seed};
@@ -40,6 +40,8 @@ pub struct Pool {
     /// Links with bytes to take, each once.
     ready: VecDeque<LinkId>,
     events: VecDeque<Event>,
+    /// Kept only with `config.observe`.
+    observations: VecDeque<Observation>,
     /// Set by `shutdown`: when the links still busy are closed anyway.
     shutdown: Option<Instant>,
     /// Nodes whose last link closed, oldest first: the ones forgotten once more nodes
@@ -101,6 +103,7 @@ impl Pool {
             timers: Timers::default(),
             ready: VecDeque::new(),
             events: VecDeque::new(),
+            observations: VecDeque::new(),
             shutdown: None,
             idle: VecDeque::new(),
             calls_made: 0,
@@ -467,6 +470,12 @@ impl Pool {
         self.events.pop_front()
     }
 
+    /// The next thing measured, if [`Config::observe`] is on: drain it after every input,
+    /// as events are, or it grows with the traffic.
+    pub fn poll_observation(&mut self) -> Option<Observation> {
+        self.observations.pop_front()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
@@ -591,6 +600,13 @@ impl Pool {
             let peers = &self.peers;
             self.idle
                 .retain(|n| peers.get(n).is_some_and(Peer::is_idle));
+        }
+    }
+
+    /// Keeps `observation` if asked to; built only then.
+    fn observe(&mut self, observation: impl FnOnce() -> Observation) {
+        if self.config.observe {
+            self.observations.push_back(observation());
         }
     }
 

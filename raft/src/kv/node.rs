@@ -38,7 +38,8 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// Node `id` listening on `listen`, with the demo's Raft timings: heartbeats every
     /// 100 ms, elections after 1 to 2 s of silence, a snapshot every 5 000 entries, 10 s
-    /// per snapshot chunk of at most 1 MiB.
+    /// per snapshot chunk of at most 1 MiB; and a follower's log may go back to empty (a
+    /// node restarted in memory).
     pub fn new(id: u64, listen: impl Into<String>) -> NodeConfig {
         NodeConfig {
             id,
@@ -51,6 +52,11 @@ impl NodeConfig {
                 election_timeout_max: 2000,
                 install_snapshot_timeout: 10_000,
                 snapshot_max_chunk_size: 1 << 20,
+                // The store is in memory: a follower that restarts comes back with an
+                // empty log, and the leader must start its replication over rather than
+                // panic at the "reverted" log. (What it acknowledged before is gone with
+                // it, as with every in-memory node: the demo's caveat, not a database's.)
+                allow_log_reversion: Some(true),
                 ..Default::default()
             },
             network: NetworkConfig::default(),

@@ -30,6 +30,12 @@ pub mod notifications;
 #[path = "../pool.rs"]
 pub mod pool;
 #[allow(clippy::duplicate_mod)]
+#[path = "../pool_metrics.rs"]
+pub mod pool_metrics;
+#[allow(clippy::duplicate_mod)]
+#[path = "../pool_tracing.rs"]
+pub mod pool_tracing;
+#[allow(clippy::duplicate_mod)]
 #[path = "../rpc.rs"]
 pub mod rpc;
 #[allow(clippy::duplicate_mod)]
