@@ -12,9 +12,10 @@
 macro_rules! runtime_api {
     ($rt:ty) => {
         pub use $crate::{
-            rustls, ClientConfig, ClientTls, CloseCode, CloseInfo, Config, ConnectError, Deflate,
-            DeflateParams, Error, Event, HeldGauge, Initiator, Message, Receiver, Runtime, Sender,
-            ServerConfig, ServerTls, TlsError, UrlError, WebSocket,
+            rustls, Admission, ClientConfig, ClientTls, CloseCode, CloseInfo, Config, ConnectError,
+            ConnectionId, Context, Decision, Deflate, DeflateParams, Error, Event, HeldGauge, Hook,
+            HttpResponse, Identity, Initiator, Message, Receiver, Runtime, Sender, ServerConfig,
+            ServerHandle, ServerTls, TlsError, UpgradeRequest, UrlError, WebSocket,
         };
 
         /// A listening WebSocket server: [`tether_adapter::Server`] on this runtime.
@@ -30,10 +31,10 @@ macro_rules! runtime_api {
         /// The cluster layer on this runtime: see [`tether_adapter::pool`].
         pub mod pool {
             pub use $crate::pool::{
-                Fault, HedgeBudget, Lane, NodeError, NodeId, NodeOutcome, Order, Outcome,
-                PeerState, PeerStats, PeersConfig, PoolConfig, ReadError, ReplicaConfig,
-                RetryBudget, RetryPolicy, Stats, Verdict, WriteError, WriteReport, LANE_HEADER,
-                NODE_ID_HEADER,
+                CallOutcome, Fault, HedgeBudget, Lane, LinkId, MetricsConfig, NodeError, NodeId,
+                NodeOutcome, Observation, Order, Outcome, PeerState, PeerStats, PeersConfig,
+                PoolConfig, ReadError, ReplicaConfig, RetryBudget, RetryPolicy, Stats, Verdict,
+                WriteError, WriteReport, LANE_HEADER, NODE_ID_HEADER,
             };
 
             /// A node's links to its peers: [`tether_adapter::pool::Peers`] on this runtime.

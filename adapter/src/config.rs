@@ -5,6 +5,8 @@ use std::time::Duration;
 use tether_core::ws::Config;
 use tether_tls::{ClientTls, ServerTls};
 
+use crate::Admission;
+
 /// How `connect` opens a connection.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -46,6 +48,8 @@ pub struct ServerConfig {
     /// Serve `wss://`: every accepted connection starts with a TLS handshake, inside the
     /// same time limit as the opening handshake. `None` serves plain `ws://`.
     pub tls: Option<ServerTls>,
+    /// Who may connect: the upgrade hook (see [`Admission`]).
+    pub admission: Admission,
 }
 
 impl ServerConfig {

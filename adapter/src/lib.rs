@@ -14,6 +14,9 @@
 //! | [`rpc::Notifications`], [`rpc::Notification`] | the server's notifications, as a client receives them |
 //! | [`pool::Peers`] | the cluster layer: one link per peer node, calls by node id, both ways |
 //! | [`ClientConfig`], [`ServerConfig`], [`rpc::ClientConfig`], [`rpc::ServerConfig`] | how connections are opened and accepted |
+//! | [`Admission`], [`Hook`], [`UpgradeRequest`], [`Decision`], [`HttpResponse`] | who may connect to a server, how many at once; plain HTTP answers on its port |
+//! | [`ServerHandle`] | a running server's connection count and graceful shutdown |
+//! | [`Context`], [`Identity`], [`ConnectionId`] | who a handler's caller is, and on which connection |
 //! | [`Error`], [`ConnectError`], [`UrlError`], [`rpc::CallError`] | what can go wrong, typed |
 //! | [`Runtime`], [`Timer`] | what a runtime must provide: clock, timer, spawn, TCP |
 //!
@@ -44,6 +47,7 @@
 
 mod api;
 mod config;
+mod edge;
 mod error;
 mod held;
 mod listener;
@@ -59,6 +63,9 @@ mod ws;
 use std::io;
 
 pub use config::{ClientConfig, ServerConfig};
+pub use edge::{
+    Admission, ConnectionId, Context, Decision, Hook, Identity, ServerHandle, UpgradeRequest,
+};
 pub use error::{ConnectError, Error, OpenError, UrlError};
 pub use held::HeldGauge;
 pub use runtime::{Runtime, Timer};
@@ -67,6 +74,7 @@ pub use ws::{connect, Receiver, Sender, Server, WebSocket};
 
 pub use tether_core::deflate::{Deflate, DeflateParams};
 pub use tether_core::frame::CloseCode;
+pub use tether_core::handshake::HttpResponse;
 pub use tether_core::ws::{CloseInfo, Config, Event, Initiator, Message};
 pub use tether_tls::{rustls, ClientTls, ServerTls, TlsError};
 

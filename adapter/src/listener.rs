@@ -1,19 +1,36 @@
 //! The listening socket of a server: [`Listener`], shared by the WebSocket and the
-//! JSON-RPC servers.
+//! JSON-RPC servers and a node's pool.
+//!
+//! Accepting never fails for good. An error that concerns one incoming connection (the
+//! client gave up before we got to it) is skipped; any other (running out of file
+//! descriptors, `EMFILE`/`ENFILE`, or of kernel buffers) pauses accepting for a while,
+//! 10 ms doubling to 1 s, and tries again: the clients wait in the listen backlog until
+//! connections end and free what ran out, then are served. Retrying at once would spin,
+//! since the socket stays readable while the backlog holds them.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tether_core::Seed;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use crate::Runtime;
+use crate::{Runtime, Timer};
+
+/// The first pause after an accept error.
+pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest pause, however long the errors go on.
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A listening TCP socket of runtime `R`.
 #[derive(Debug)]
 pub(crate) struct Listener<R: Runtime> {
     inner: R::Listener,
+    /// Set while accepting is paused after an error.
+    pause: Option<R::Timer>,
+    /// The pause after the next error.
+    backoff: Duration,
 }
 
 impl<R: Runtime> Listener<R> {
@@ -22,7 +39,13 @@ impl<R: Runtime> Listener<R> {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             match R::bind(addr) {
-                Ok(inner) => return Ok(Listener { inner }),
+                Ok(inner) => {
+                    return Ok(Listener {
+                        inner,
+                        pause: None,
+                        backoff: ACCEPT_BACKOFF_MIN,
+                    })
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -36,25 +59,40 @@ impl<R: Runtime> Listener<R> {
         R::local_addr(&self.inner)
     }
 
-    /// The next incoming connection. Errors that concern one incoming connection (the
-    /// client gave up before we got to it) are logged and skipped; the others are the
-    /// listening socket's (for example running out of file descriptors).
-    pub(crate) fn poll_accept(
-        &self,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(R::Tcp, SocketAddr)>> {
+    /// The next incoming connection; errors are waited out (see the module docs).
+    pub(crate) fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<(R::Tcp, SocketAddr)> {
         loop {
+            if let Some(pause) = &mut self.pause {
+                if pause.poll_fired(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.pause = None;
+            }
             match R::poll_accept(&self.inner, cx) {
+                Poll::Ready(Ok(accepted)) => {
+                    self.backoff = ACCEPT_BACKOFF_MIN;
+                    return Poll::Ready(accepted);
+                }
                 Poll::Ready(Err(e)) if is_per_connection(&e) => {
                     debug!(error = %e, "accept failed");
                 }
-                other => return other,
+                Poll::Ready(Err(e)) => {
+                    // Once per streak at warn: the pauses of one long shortage would flood.
+                    if self.backoff == ACCEPT_BACKOFF_MIN {
+                        warn!(error = %e, "accept failed; backing off");
+                    } else {
+                        debug!(error = %e, backoff = ?self.backoff, "accept failed; backing off");
+                    }
+                    self.pause = Some(R::timer(R::now() + self.backoff));
+                    self.backoff = (self.backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
 
     /// The next incoming connection; see [`poll_accept`](Self::poll_accept).
-    pub(crate) async fn accept(&self) -> io::Result<(R::Tcp, SocketAddr)> {
+    pub(crate) async fn accept(&mut self) -> (R::Tcp, SocketAddr) {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
 }

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+use tether_tls::rustls::pki_types::CertificateDer;
 use tether_tls::{ClientTls, ServerTls, TlsError};
 use tracing::debug;
 
@@ -31,6 +32,20 @@ impl<R: Runtime> Stream<R> {
     /// straight to the kernel.
     pub(crate) fn buffers(&self) -> bool {
         matches!(self, Stream::Tls(_))
+    }
+
+    /// The certificate chain the peer presented, verified by the TLS handshake (mutual
+    /// TLS on a server); empty over plain TCP or when it presented none.
+    pub(crate) fn peer_certificates(&self) -> Vec<CertificateDer<'static>> {
+        match self {
+            Stream::Tcp(_) => Vec::new(),
+            Stream::Tls(tls) => tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .unwrap_or_default()
+                .to_vec(),
+        }
     }
 }
 

@@ -165,7 +165,7 @@ async fn fastwebsockets_upgrade(stream: &mut TcpStream) -> std::io::Result<()> {
                 if used != buf.len() {
                     return Err(std::io::Error::other("frames sent before the 101"));
                 }
-                break request;
+                break request.upgrade.map_err(std::io::Error::other)?;
             }
             Ok(None) => continue,
             Err(e) => return Err(std::io::Error::other(e)),

@@ -105,6 +105,35 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
+/// A comma-separated list of positive integers from the environment, or `default`.
+pub fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
+    let Ok(value) = std::env::var(name) else {
+        return default.to_vec();
+    };
+    let list: Option<Vec<usize>> = value
+        .split(',')
+        .map(|n| n.trim().parse().ok().filter(|&n| n > 0))
+        .collect();
+    match list {
+        Some(list) if !list.is_empty() => list,
+        _ => {
+            eprintln!("ignoring {name}={value:?}: expected positive integers, comma-separated");
+            default.to_vec()
+        }
+    }
+}
+
+/// The `p`th percentile (nearest rank) of `values`; `None` if there are none.
+pub fn percentile(values: &[Duration], p: usize) -> Option<Duration> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
 /// Like [`env_u64`] for a duration given in milliseconds.
 pub fn env_millis(name: &str, default: Duration) -> Duration {
     Duration::from_millis(env_u64(name, default.as_millis() as u64))
@@ -200,6 +229,15 @@ mod tests {
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let ms: Vec<Duration> = (1..=200).rev().map(Duration::from_millis).collect();
+        assert_eq!(percentile(&ms, 50), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&ms, 99), Some(Duration::from_millis(198)));
+        assert_eq!(percentile(&ms[..1], 99), Some(Duration::from_millis(200)));
+        assert_eq!(percentile(&[], 50), None);
     }
 
     #[test]

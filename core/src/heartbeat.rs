@@ -153,6 +153,11 @@ impl Beat {
 
     /// A pong arrived; returns the round trip of the ping it answers, if it is one of ours.
     /// A pong answers its ping and every older one (a peer may skip pongs, RFC 6455 §5.5.3).
+    /// Pings sent and not answered yet.
+    pub(crate) fn unanswered(&self) -> usize {
+        self.unanswered.len()
+    }
+
     pub(crate) fn on_pong(&mut self, now: Instant, payload: &[u8]) -> Option<Duration> {
         let counter = u64::from_be_bytes(payload.try_into().ok()?);
         let at = self.unanswered.iter().position(|(c, _)| *c == counter)?;

@@ -10,6 +10,7 @@ mod common;
 
 use common::Pair;
 use tether_core::frame::{encode_frame, CloseCode, OpCode};
+use tether_core::handshake::{HandshakeError, HttpResponse};
 use tether_core::ws::{
     CloseInfo, Config, Event, Initiator, Message, ProtocolError, SendError, State,
 };
@@ -393,26 +394,116 @@ fn sending_before_open_is_a_typed_error() {
     );
 }
 
-#[test]
-fn a_bad_upgrade_request_is_answered_with_an_http_error() {
-    let mut server =
-        tether_core::Connection::server(std::time::Instant::now(), Config::default(), [0; 32]);
-    let now = std::time::Instant::now();
-    server.handle_input(now, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+/// Everything the server has to write.
+fn written(server: &mut tether_core::Connection) -> String {
     let mut out = Vec::new();
     while let Some(b) = server.poll_transmit() {
         out.extend_from_slice(&b);
     }
-    assert!(
-        out.starts_with(b"HTTP/1.1 405"),
-        "{}",
-        String::from_utf8_lossy(&out)
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_bad_upgrade_request_is_answered_with_an_http_error() {
+    let now = std::time::Instant::now();
+    let mut server = tether_core::Connection::server(now, Config::default(), [0; 32]);
+    server.handle_input(now, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The owner sees the request, and why it is no upgrade, before anything is written.
+    let Some(Event::Upgrade(request)) = server.poll_event() else {
+        panic!("no request event");
+    };
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/")
     );
+    assert_eq!(request.upgrade, Err(HandshakeError::MethodNotGet));
+    assert_eq!(written(&mut server), "");
+    // An owner that accepts whatever comes gets the answer a server that did not look
+    // would have given.
+    assert_eq!(
+        server.accept(now, None, &[]),
+        Err(SendError::Handshake(HandshakeError::MethodNotGet))
+    );
+    let out = written(&mut server);
+    assert!(out.starts_with("HTTP/1.1 405"), "{out}");
     assert!(matches!(
         server.poll_event(),
         Some(Event::Error(ProtocolError::Handshake(_)))
     ));
     assert!(server.is_finished());
+}
+
+#[test]
+fn a_plain_request_is_answered_with_the_owners_page() {
+    let now = std::time::Instant::now();
+    for (method, body) in [("GET", "ok\n"), ("HEAD", "")] {
+        let mut server = tether_core::Connection::server(now, Config::default(), [0; 32]);
+        let head = format!("{method} /health HTTP/1.0\r\n\r\n");
+        server.handle_input(now, head.as_bytes());
+        let Some(Event::Upgrade(request)) = server.poll_event() else {
+            panic!("no request event");
+        };
+        assert_eq!(request.path, "/health");
+        assert!(!request.is_upgrade());
+        let page = HttpResponse::new(200)
+            .with_header("Content-Type", "text/plain")
+            .with_body("ok\n");
+        server.answer_http(now, &page).expect("a valid answer");
+        // A HEAD request gets the same head, with the length of the body it does not get.
+        assert_eq!(
+            written(&mut server),
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\
+                 Content-Type: text/plain\r\n\r\n{body}"
+            )
+        );
+        assert!(server.is_finished());
+        assert_eq!(
+            server.answer_http(now, &page),
+            Err(SendError::NoPendingUpgrade)
+        );
+    }
+}
+
+#[test]
+fn an_upgrade_can_be_refused_with_headers_and_a_bad_answer_changes_nothing() {
+    let mut pair = Pair::new(Config::default(), Config::default());
+    let now = pair.now;
+    while let Some(b) = pair.client.poll_transmit() {
+        pair.server.handle_input(now, &b);
+    }
+    assert!(
+        matches!(pair.server.poll_event(), Some(Event::Upgrade(request)) if request.is_upgrade())
+    );
+    // Refused before anything is written, and the request still waits for an answer.
+    let smuggling = HttpResponse::new(401).with_header("Content-Length", "0");
+    assert!(matches!(
+        pair.server.answer_http(now, &smuggling),
+        Err(SendError::Handshake(HandshakeError::InvalidHeaderName(_)))
+    ));
+    assert_eq!(
+        pair.server.answer_http(now, &HttpResponse::new(101)),
+        Err(SendError::Handshake(HandshakeError::InvalidStatus(101)))
+    );
+    assert_eq!(written(&mut pair.server), "");
+    let busy = HttpResponse::new(503).with_header("Retry-After", "1");
+    pair.server.answer_http(now, &busy).expect("a valid answer");
+    let out = written(&mut pair.server);
+    assert!(
+        out.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("\r\nRetry-After: 1\r\n"), "{out}");
+    // The client reports the status.
+    pair.client.handle_input(now, out.as_bytes());
+    let events: Vec<Event> = std::iter::from_fn(|| pair.client.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Error(ProtocolError::Handshake(HandshakeError::BadStatus(503)))
+        )),
+        "{events:?}"
+    );
 }
 
 #[test]

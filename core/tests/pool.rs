@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::Cluster;
 use serde_json::value::to_raw_value;
-use tether_core::pool::{Config, Event, Fault, Lane, NodeId, PeerState};
+use tether_core::handshake::HttpResponse;
+use tether_core::pool::{Admission, Config, Event, Fault, Lane, NodeId, PeerState};
 use tether_core::rpc::{EndReason, Refused};
 use tether_core::session::CallId;
 use tether_core::ws;
@@ -548,4 +549,65 @@ fn a_link_declared_dead_goes_at_once_without_writing_its_backlog() {
     assert!(c.pool(1).is_link_finished(link));
     assert_eq!(c.pool(1).pending_transmit(link), 0);
     assert_eq!(c.pool(1).stats().links, 0);
+}
+
+#[test]
+fn a_held_upgrade_waits_for_the_owner_who_may_refuse_answer_or_let_the_pool_decide() {
+    let mut c = Cluster::new(2, |node| Config {
+        hold_upgrades: true,
+        ..Config::new(node)
+    });
+    let now = c.now();
+    let upgrade = |id: u64| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             tether-node-id: {id}\r\n\r\n"
+        )
+    };
+    let written = |pool: &mut tether_core::pool::Pool, link| {
+        let mut out = Vec::new();
+        while let Some(bytes) = pool.poll_transmit(link) {
+            out.extend_from_slice(&bytes);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let answers = [
+        (
+            Admission::Reject(401),
+            "HTTP/1.1 401 Unauthorized\r\n",
+            None,
+        ),
+        (
+            Admission::Answer(HttpResponse::new(503).with_header("Retry-After", "1")),
+            "HTTP/1.1 503 Service Unavailable\r\n",
+            None,
+        ),
+        (
+            Admission::Accept,
+            "HTTP/1.1 101 Switching Protocols\r\n",
+            Some(NodeId(7)),
+        ),
+    ];
+    for (admission, status_line, node) in answers {
+        let pool = c.pool(1);
+        let link = pool.accept(now).unwrap();
+        pool.handle_input(now, link, upgrade(7).as_bytes());
+        // Nothing is decided, nor written, before the owner answers.
+        let held = std::iter::from_fn(|| pool.poll_event()).find_map(|e| match e {
+            Event::Upgrade { link: l, request } if l == link => Some(request),
+            _ => None,
+        });
+        assert_eq!(held.unwrap().header("tether-node-id"), Some(&b"7"[..]));
+        assert_eq!(written(pool, link), "");
+        assert_eq!(pool.link_node(link), None);
+        pool.admit(now, link, admission.clone());
+        let out = written(pool, link);
+        assert!(out.starts_with(status_line), "{admission:?}: {out}");
+        assert_eq!(pool.link_node(link), node);
+        // A second answer is ignored.
+        pool.admit(now, link, Admission::Reject(403));
+        assert_eq!(written(pool, link), "");
+        pool.release(now, link);
+    }
 }

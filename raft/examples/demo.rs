@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p tether-raft --examples
-//! target/release/examples/demo [--quiet] [--writes N] [--snapshot-every N] [--node PATH]
+//! target/release/examples/demo [--quiet] [--stay] [--writes N] [--snapshot-every N] [--node PATH]
 //! ```
 //!
 //! Three nodes start, each on a free port; `mgmt/init` makes them one cluster and they elect
@@ -19,6 +19,10 @@
 //! and within 60 s either way. The node binary is `node` beside this one (both are examples
 //! of this crate), or `--node PATH`. Lines that start `node N:` come from the nodes;
 //! `--quiet` hides them.
+//!
+//! Every node serves a dashboard on its own port (`http://ADDR/`, printed as the nodes
+//! start; `/metrics` and `/health` beside it). `--stay` keeps the cluster running after
+//! the story, until Ctrl-C, to look at it there.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -33,7 +37,8 @@ use serde::Serialize;
 use tether_raft::kv::{self, Metrics, PeerStats, PoolStats, Request, Value, Write, Written};
 use tether_tokio::rpc::{CallError, Client, ClientConfig};
 
-const USAGE: &str = "usage: demo [--quiet] [--writes N] [--snapshot-every N] [--node PATH]";
+const USAGE: &str =
+    "usage: demo [--quiet] [--stay] [--writes N] [--snapshot-every N] [--node PATH]";
 /// The whole demo, every wait included.
 const DEADLINE: Duration = Duration::from_secs(60);
 /// One step that waits on the cluster (an election, a catch-up, one write).
@@ -71,6 +76,9 @@ async fn main() -> ExitCode {
         Ok(Err(e)) => Some(e),
         Err(_) => Some(format!("the demo took longer than {DEADLINE:?}")),
     };
+    if failure.is_none() && options.stay {
+        stay(&cluster).await;
+    }
     // Stops the nodes before the verdict, so no node line comes after it.
     drop(cluster);
     match failure {
@@ -97,6 +105,8 @@ async fn main() -> ExitCode {
 /// What the command line chose.
 struct Options {
     quiet: bool,
+    /// Keep the cluster up after the story, until Ctrl-C.
+    stay: bool,
     writes: usize,
     snapshot_every: u64,
     node: PathBuf,
@@ -106,6 +116,7 @@ impl Options {
     fn parse() -> Result<Options, String> {
         let mut options = Options {
             quiet: false,
+            stay: false,
             writes: 100,
             snapshot_every: 50,
             node: beside_me("node")?,
@@ -115,6 +126,7 @@ impl Options {
             let mut value = || args.next().ok_or_else(|| USAGE.to_owned());
             match arg.as_str() {
                 "--quiet" => options.quiet = true,
+                "--stay" => options.stay = true,
                 "--writes" => options.writes = value()?.parse().map_err(|_| USAGE)?,
                 "--snapshot-every" => {
                     options.snapshot_every = value()?.parse().map_err(|_| USAGE)?;
@@ -299,6 +311,10 @@ async fn run(options: &Options, cluster: &mut Cluster) -> Result<(), String> {
         say!("node {id} listening on {} (pid {})", node.url, node.pid());
         cluster.nodes.insert(id, node);
     }
+    say!(
+        "dashboard: http://{}/ (every node serves one, with /metrics and /health beside it; --stay keeps the cluster up)",
+        cluster.nodes[&1].addr()
+    );
     for (id, node) in &cluster.nodes {
         let client = Client::connect(&node.url, ClientConfig::default())
             .await
@@ -411,6 +427,15 @@ async fn run(options: &Options, cluster: &mut Cluster) -> Result<(), String> {
 
     // 9. What each node's pool saw.
     stats_table(&cluster.clients).await
+}
+
+/// Keeps the cluster up until Ctrl-C, saying where its dashboards are.
+async fn stay(cluster: &Cluster) {
+    for (id, node) in &cluster.nodes {
+        say!("node {id}: dashboard at http://{}/", node.addr());
+    }
+    say!("the cluster stays up; Ctrl-C stops it");
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Writes keys `range` one at a time, in turn through each client's node, retrying each

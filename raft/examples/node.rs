@@ -19,19 +19,28 @@
 //! - `--watch-stdin` stops the node when its standard input closes: a parent that holds
 //!   the other end (the `demo` example) takes its nodes with it even if it is killed.
 //!
+//! Beside the WebSocket upgrades, its port answers plain HTTP: `/` is a dashboard of the
+//! cluster (live over JSON-RPC on the browser's WebSocket), `/metrics` the pool's metrics
+//! as Prometheus text, `/health` where its Raft is. Logs go to stderr, filtered by
+//! `RUST_LOG` (`RUST_LOG=tether_adapter=debug` shows every link and call).
+//!
 //! Ctrl-C stops it.
 
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use tether_raft::kv::{self, KvNode, NodeConfig};
 use tether_raft::openraft::{self, TokioRuntime};
 use tether_tokio::pool::NodeId;
-use tether_tokio::Tokio;
+use tether_tokio::{Admission, Tokio};
 use tracing_subscriber::EnvFilter;
+
+#[path = "node/pages.rs"]
+mod pages;
 
 const USAGE: &str =
     "usage: node ID ADDR [ID=URL ...] [--init] [--snapshot-every N] [--watch-stdin]";
@@ -82,8 +91,19 @@ async fn run() -> Result<(), Box<dyn Error>> {
         config.raft.snapshot_policy = openraft::SnapshotPolicy::LogsSinceLast(n);
         config.raft.max_in_snapshot_log_to_keep = 0;
     }
-    let node = KvNode::<Tokio, TokioRuntime>::start(config).await?;
+    // Before the pool starts: it takes its handles to the series from this recorder.
+    let prometheus = pages::install_recorder()?;
+    // The port answers the pages itself, beside the upgrades (the upgrade hook).
+    let cell = pages::NodeCell::default();
+    config.pool.admission = Admission {
+        hook: Some(pages::hook(cell.clone(), prometheus)),
+        ..Admission::default()
+    };
+    let node = Arc::new(KvNode::<Tokio, TokioRuntime>::start(config).await?);
+    let _ = cell.set(node.clone());
+    let addr = node.url().trim_start_matches("ws://").trim_end_matches('/');
     println!("listening on {}", node.url().trim_end_matches('/'));
+    println!("node {id}: dashboard at http://{addr}/ (and /metrics, /health)");
 
     tokio::spawn(report(
         node.raft().clone(),

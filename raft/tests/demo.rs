@@ -1,110 +1,16 @@
 //! The README's main demo, as the test command runs it: the `demo` example starts three
 //! `node` processes, kills the leader, restarts it, and must exit 0.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-/// `target/<profile>`, from this test's own path (`target/<profile>/deps/demo-…`).
-fn profile_dir() -> PathBuf {
-    let me = std::env::current_exe().expect("the test's path");
-    me.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_owned()
-}
-
-/// The `demo` example, and the `node` beside it, as current as this crate's sources.
-///
-/// `cargo test` builds every example along with the tests, so normally they are there and
-/// new. `cargo test --test demo` builds no example: then, or when a file of this crate is
-/// newer than them, they are built here, with this test's profile.
-fn demo_binary(profile: &Path) -> PathBuf {
-    let examples = profile.join("examples");
-    let exe = |name: &str| examples.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let built = [exe("demo"), exe("node")]
-        .iter()
-        .map(|path| modified(path))
-        .min()
-        .flatten();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = newest(&manifest.join("src"))
-        .max(newest(&manifest.join("examples")))
-        .max(modified(&manifest.join("Cargo.toml")));
-    if built.is_none() || built < sources {
-        eprintln!("building the examples: they are missing or older than the sources");
-        let started = Instant::now();
-        build_examples(profile);
-        eprintln!("built in {:?}", started.elapsed());
-    }
-    exe("demo")
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// The newest modification time of the files under `dir`.
-fn newest(dir: &Path) -> Option<SystemTime> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                newest(&path)
-            } else {
-                modified(&path)
-            }
-        })
-        .max()
-}
-
-/// `cargo build -p tether-raft --examples`, with the profile this test was built with.
-fn build_examples(profile: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let mut build = Command::new(cargo);
-    build
-        .args(["build", "--quiet", "-p", "tether-raft", "--examples"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    // What cargo sets for this test alone: left in, build scripts that watch them (ring's)
-    // would see them change, and the dependencies would be built again, here and after.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_CRATE_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "OUT_DIR",
-            ]
-            .contains(&&*name)
-        {
-            build.env_remove(&*name);
-        }
-    }
-    match profile.file_name().and_then(|name| name.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            build.arg("--release");
-        }
-        Some(other) => {
-            build.args(["--profile", other]);
-        }
-    }
-    let built = build.output().expect("run cargo");
-    assert!(
-        built.status.success(),
-        "cargo build -p tether-raft --examples failed:\n{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-}
+use common::processes::example;
 
 #[test]
 fn demo_kills_and_restarts_the_leader_and_exits_0() {
-    let demo = demo_binary(&profile_dir());
+    let demo = example("demo");
     let started = Instant::now();
     let run = Command::new(&demo)
         .output()

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, Certificate, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SerialNumber,
 };
 use tether_tokio::{ClientTls, ServerTls};
 
@@ -44,6 +45,8 @@ pub struct Leaf {
     pub chain_path: PathBuf,
     /// `key_pem` in a file.
     pub key_path: PathBuf,
+    /// Its serial number, unique in its PKI (what a revocation list names).
+    pub serial: u64,
 }
 
 impl Leaf {
@@ -62,6 +65,8 @@ pub struct TestPki {
     pub ca_pem: String,
     /// `ca_pem` in a file.
     pub ca_path: PathBuf,
+    /// The serial number of the next certificate issued.
+    next_serial: AtomicU64,
 }
 
 impl TestPki {
@@ -94,6 +99,7 @@ impl TestPki {
             ca_key,
             ca_pem,
             ca_path,
+            next_serial: AtomicU64::new(1),
         }
     }
 
@@ -128,6 +134,8 @@ impl TestPki {
         }];
         // OpenSSL's strict checks (Python 3.13's default) want it.
         params.use_authority_key_identifier_extension = true;
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        params.serial_number = Some(SerialNumber::from(serial));
         set_validity(&mut params, validity);
         let key = KeyPair::generate().expect("leaf key");
         let cert = params
@@ -138,10 +146,35 @@ impl TestPki {
             key_pem: key.serialize_pem(),
             chain_path: self.dir.join(format!("{file}.crt")),
             key_path: self.dir.join(format!("{file}.key")),
+            serial,
         };
         std::fs::write(&leaf.chain_path, &leaf.chain_pem).expect("write the chain");
         std::fs::write(&leaf.key_path, &leaf.key_pem).expect("write the key");
         leaf
+    }
+
+    /// The CA's certificate revocation list, PEM, revoking `revoked` (valid from 2020 to
+    /// 2100, like the certificates).
+    pub fn revocation_list(&self, revoked: &[&Leaf]) -> String {
+        let crl = CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2020, 1, 1),
+            next_update: rcgen::date_time_ymd(2100, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|leaf| RevokedCertParams {
+                    serial_number: SerialNumber::from(leaf.serial),
+                    revocation_time: rcgen::date_time_ymd(2021, 1, 1),
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.ca, &self.ca_key)
+        .expect("revocation list");
+        crl.pem().expect("revocation list PEM")
     }
 
     /// A client TLS config trusting this CA alone.

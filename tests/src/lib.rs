@@ -7,8 +7,8 @@
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
 //!   every scenario family (`interop`, `interop_deflate`, `interop_tls`, `loopback`,
-//!   `notifications`, `rpc_loopback`, `rpc_python`, `rpc_jsonrpsee`, `hostile`, `session`,
-//!   `session_python`, `tls`, `cross_runtime`), compiled for that module's adapter and run
+//!   `notifications`, `pool`, `pool_metrics`, `pool_tracing`, `rpc_loopback`, `rpc_python`,
+//!   `rpc_jsonrpsee`, `hostile`, `session`, `session_python`, `tls`, `cross_runtime`), compiled for that module's adapter and run
 //!   by `tests/<family>.rs` (the interop ones per peer, by `tests/interop_*.rs`), and
 //!   `rpc`, the in-process JSON-RPC server of `rpc_python` and `rpc_jsonrpsee`.
 //! - [`proxy`]: a TCP proxy on threads that can go silent or die, for any runtime.
@@ -16,6 +16,8 @@
 //!   `tests/cross_runtime.rs`.
 //! - [`certs`]: a test CA and certificates made with `rcgen` for the TLS tests.
 //! - [`sim`]: the deterministic simulator of RPC channels over a faulty network.
+//! - [`trace_recorder`]: a `tracing` layer that keeps spans and events, for
+//!   `tests/pool_tracing.rs`.
 
 use std::path::PathBuf;
 
@@ -27,6 +29,7 @@ pub mod purity;
 pub mod runtime;
 pub mod server_thread;
 pub mod sim;
+pub mod trace_recorder;
 
 /// The workspace root (the folder holding `core/`, `tests/`, `scripts/`), found from this
 /// crate's manifest directory so tests work from any current directory.

@@ -1,13 +1,16 @@
 //! The adapters and executors the scenario tests run on, one module each, and the
 //! macros that declare a `#[test]` per scenario for one of them.
 //!
-//! The scenario files ([`hostile`](crate::runtime::tokio::hostile),
+//! The scenario files ([`edge`](crate::runtime::tokio::edge),
+//! [`hostile`](crate::runtime::tokio::hostile),
 //! [`interop`](crate::runtime::tokio::interop),
 //! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`notifications`](crate::runtime::tokio::notifications),
 //! [`pool`](crate::runtime::tokio::pool),
+//! [`pool_metrics`](crate::runtime::tokio::pool_metrics),
+//! [`pool_tracing`](crate::runtime::tokio::pool_tracing),
 //! [`rpc_jsonrpsee`](crate::runtime::tokio::rpc_jsonrpsee),
 //! [`rpc_loopback`](crate::runtime::tokio::rpc_loopback),
 //! [`rpc_python`](crate::runtime::tokio::rpc_python),
@@ -421,6 +424,36 @@ macro_rules! notifications_tests {
     };
 }
 
+/// Declares a `#[test]` for each scenario of a server's edge (the upgrade hook, connection
+/// limits, accept errors, shutdown) on one runtime module, or with no argument in a module
+/// per runtime.
+#[macro_export]
+macro_rules! edge_tests {
+    () => {
+        $crate::every_runtime!(edge_tests);
+    };
+    ($runtime:ident) => {
+        $crate::scenario_tests!(
+            $runtime,
+            edge,
+            (),
+            every_server_refuses_with_the_hooks_status_and_headers,
+            handlers_see_the_identity_the_hook_gave_for_a_header,
+            handlers_see_the_identity_the_hook_read_from_the_client_certificate,
+            a_plain_http_request_is_answered_by_the_hook_on_the_same_port,
+            connections_past_the_limits_get_503_and_are_released_when_they_end,
+            shutdown_lets_a_running_handler_finish_then_closes_with_1001,
+            shutdown_closes_websocket_connections_with_1001_and_ends_accept,
+        );
+        $crate::scenario_tests!(
+            $runtime,
+            edge,
+            (stringify!($runtime)),
+            a_server_out_of_descriptors_keeps_serving_once_they_free_up,
+        );
+    };
+}
+
 /// Declares a `#[test]` for each `wss://` scenario between our own client and server on
 /// one runtime module, or with no argument in a module per runtime.
 #[macro_export]
@@ -440,6 +473,7 @@ macro_rules! tls_tests {
             a_certificate_from_the_future_is_not_yet_valid,
             a_certificate_for_another_host_is_a_name_mismatch,
             mutual_tls_refuses_nodes_without_a_trusted_certificate_and_serves_the_others,
+            a_revoked_client_certificate_is_refused_and_the_others_are_served,
             wss_to_a_plain_tether_server_ends_within_the_connect_timeout,
             a_plain_client_fails_against_a_tls_server_which_keeps_serving,
             a_tls_server_drops_a_client_that_never_starts_the_handshake,

@@ -255,6 +255,61 @@ pub async fn mutual_tls_refuses_nodes_without_a_trusted_certificate_and_serves_t
     server.abort();
 }
 
+/// A server with mutual TLS and its CA's revocation list refuses a client whose
+/// certificate the list revokes (the client sees `CertificateRefused(CertificateRevoked)`,
+/// for the JSON-RPC client too) and serves another client of the same CA, before and
+/// after the refusal.
+pub async fn a_revoked_client_certificate_is_refused_and_the_others_are_served() {
+    let pki = TestPki::new("revoking");
+    let member = pki.client("node-1");
+    let revoked = pki.client("node-2");
+    let crl = pki.revocation_list(&[&revoked]);
+    let tls = pki
+        .server()
+        .server_tls()
+        .require_client_certs(&pki.ca_pem)
+        .expect("mTLS config")
+        .with_crls(&crl)
+        .expect("revocation list");
+    let (server, port) = echo_server(Some(tls), Config::default()).await;
+    let url = format!("wss://localhost:{port}/");
+    let identity = |leaf: &Leaf| {
+        pki.client_tls()
+            .with_client_identity(&leaf.chain_pem, &leaf.key_pem)
+            .expect("client identity")
+    };
+    let mut ws = connect_with(&url, Some(identity(&member)))
+        .await
+        .expect("a member connects");
+    round_trip(&mut ws, Message::Text("member".into())).await;
+    match connect_with(&url, Some(identity(&revoked))).await {
+        Err(ConnectError::Tls(TlsError::CertificateRefused(alert))) => {
+            assert_eq!(alert, rustls::AlertDescription::CertificateRevoked);
+        }
+        other => panic!("expected CertificateRevoked, got {:?}", other.map(|_| ())),
+    }
+    let rpc_config = rpc::ClientConfig {
+        tls: Some(identity(&revoked)),
+        ..Default::default()
+    };
+    match timeout(LIMIT, rpc::Client::connect(&url, rpc_config))
+        .await
+        .expect("rpc connect hung")
+    {
+        Err(ConnectError::Tls(TlsError::CertificateRefused(alert))) => {
+            assert_eq!(alert, rustls::AlertDescription::CertificateRevoked);
+        }
+        other => panic!("expected CertificateRevoked, got {:?}", other.map(|_| ())),
+    }
+    // The server goes on serving members, on the open connection and on a new one.
+    round_trip(&mut ws, Message::Text("still here".into())).await;
+    let mut again = connect_with(&url, Some(identity(&member)))
+        .await
+        .expect("a member connects again");
+    round_trip(&mut again, Message::Text("again".into())).await;
+    server.abort();
+}
+
 /// `wss://` to a plain server ends at the client's connect timeout; the server keeps
 /// serving plain clients.
 pub async fn wss_to_a_plain_tether_server_ends_within_the_connect_timeout() {

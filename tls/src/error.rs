@@ -39,7 +39,8 @@ pub enum TlsError {
     /// PEM text is malformed.
     #[error("invalid PEM in the {what}: {source}")]
     Pem {
-        /// Which input: "certificate chain", "private key" or "root certificates".
+        /// Which input: "certificate chain", "private key", "root certificates" or
+        /// "revocation lists".
         what: &'static str,
         /// What the parser said.
         source: Arc<rustls::pki_types::pem::Error>,
@@ -53,6 +54,9 @@ pub enum TlsError {
     /// PEM text holds no private key (PKCS#8, PKCS#1 or SEC1).
     #[error("no private key in the PEM")]
     NoPrivateKey,
+    /// PEM text holds no certificate revocation list (`X509 CRL`) where one is needed.
+    #[error("no certificate revocation list in the PEM")]
+    NoRevocationList,
     /// rustls refused the settings: a key it cannot use, a key that does not belong to the
     /// certificate, a root it cannot parse …
     #[error("invalid TLS configuration: {0}")]

@@ -24,6 +24,7 @@
 
 mod client;
 mod error;
+mod names;
 mod pem;
 mod server;
 
@@ -33,6 +34,7 @@ use rustls::crypto::CryptoProvider;
 
 pub use client::{server_name, ClientTls};
 pub use error::TlsError;
+pub use names::certificate_dns_names;
 pub use server::ServerTls;
 
 /// The rustls version tether builds its configs with, for [`ClientTls::from_rustls`] and

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::{self, PemObject};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::RootCertStore;
 
 use crate::TlsError;
@@ -38,6 +38,19 @@ pub(crate) fn root_store(pem: &[u8]) -> Result<RootCertStore, TlsError> {
         roots.add(cert).map_err(TlsError::Config)?;
     }
     Ok(roots)
+}
+
+/// Every certificate revocation list in `pem`, in order; at least one.
+pub(crate) fn revocation_lists(
+    pem: &[u8],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let crls = CertificateRevocationListDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error("revocation lists", e))?;
+    if crls.is_empty() {
+        return Err(TlsError::NoRevocationList);
+    }
+    Ok(crls)
 }
 
 /// The contents of a PEM file.

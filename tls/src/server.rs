@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::pki_types::CertificateRevocationListDer;
 use rustls::server::WebPkiClientVerifier;
-use rustls::ServerConfig;
+use rustls::{RootCertStore, ServerConfig};
 
 use crate::{pem, provider, TlsError, ALPN_HTTP_1_1};
 
@@ -27,6 +28,15 @@ use crate::{pem, provider, TlsError, ALPN_HTTP_1_1};
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     config: Arc<ServerConfig>,
+    /// Mutual TLS: the CAs client certificates must chain to, and the revocation lists
+    /// they are checked against (kept to rebuild the verifier when CRLs are added).
+    client_auth: Option<ClientAuth>,
+}
+
+#[derive(Debug, Clone)]
+struct ClientAuth {
+    roots: Arc<RootCertStore>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
 }
 
 impl ServerTls {
@@ -48,6 +58,7 @@ impl ServerTls {
         config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
         Ok(ServerTls {
             config: Arc::new(config),
+            client_auth: None,
         })
     }
 
@@ -70,11 +81,60 @@ impl ServerTls {
     /// [`from_rustls`](Self::from_rustls), its other settings go back to rustls' defaults
     /// (set client verification in rustls instead to keep them).
     pub fn require_client_certs(self, ca_pem: impl AsRef<[u8]>) -> Result<ServerTls, TlsError> {
-        let roots = Arc::new(pem::root_store(ca_pem.as_ref())?);
+        let auth = ClientAuth {
+            roots: Arc::new(pem::root_store(ca_pem.as_ref())?),
+            crls: Vec::new(),
+        };
+        self.verify_clients(auth)
+    }
+
+    /// Mutual TLS with revocation: client certificates are also checked against these
+    /// certificate revocation lists (PEM, one or more `X509 CRL` blocks), and one that a
+    /// list revokes is refused during the TLS handshake (the client sees
+    /// [`TlsError::CertificateRefused`] with `CertificateRevoked`). Call after
+    /// [`require_client_certs`](Self::require_client_certs); lists add up over calls.
+    ///
+    /// Every certificate of a client's chain below its root is checked, so give a list
+    /// from each CA that issues client certificates or intermediates: a certificate whose
+    /// issuer has no list here is refused, as its status is unknown. A list past its next
+    /// update is still used. Lists are read when this is called: to take a newer list,
+    /// build the config again and start the server with it.
+    ///
+    /// ```no_run
+    /// use tether_tls::ServerTls;
+    ///
+    /// # fn demo() -> Result<(), tether_tls::TlsError> {
+    /// let tls = ServerTls::from_pem_files("node.crt", "node.key")?
+    ///     .require_client_certs(std::fs::read("cluster-ca.crt").unwrap_or_default())?
+    ///     .with_crls_file("cluster-ca.crl")?;
+    /// # let _ = tls;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_crls(self, crls_pem: impl AsRef<[u8]>) -> Result<ServerTls, TlsError> {
+        let Some(mut auth) = self.client_auth.clone() else {
+            return Err(TlsError::Config(rustls::Error::General(
+                "revocation lists need require_client_certs first".into(),
+            )));
+        };
+        auth.crls.extend(pem::revocation_lists(crls_pem.as_ref())?);
+        self.verify_clients(auth)
+    }
+
+    /// Like [`with_crls`](Self::with_crls), reading the PEM from a file.
+    pub fn with_crls_file(self, path: impl AsRef<Path>) -> Result<ServerTls, TlsError> {
+        let crls = pem::read(path.as_ref())?;
+        self.with_crls(crls)
+    }
+
+    /// This config, asking clients for certificates that `auth` verifies.
+    fn verify_clients(self, auth: ClientAuth) -> Result<ServerTls, TlsError> {
         let provider = self.config.crypto_provider().clone();
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(auth.roots.clone(), provider.clone())
+                .with_crls(auth.crls.iter().cloned())
+                .build()
+                .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Config)?
@@ -83,12 +143,16 @@ impl ServerTls {
         config.alpn_protocols = self.config.alpn_protocols.clone();
         Ok(ServerTls {
             config: Arc::new(config),
+            client_auth: Some(auth),
         })
     }
 
     /// Uses a rustls config built elsewhere, as it is.
     pub fn from_rustls(config: Arc<ServerConfig>) -> ServerTls {
-        ServerTls { config }
+        ServerTls {
+            config,
+            client_auth: None,
+        }
     }
 
     /// The rustls config, for an adapter's acceptor.
@@ -117,6 +181,74 @@ mod tests {
     fn a_key_of_another_certificate_is_refused() {
         let result = ServerTls::from_pem(pair().cert.pem(), pair().key_pair.serialize_pem());
         assert!(matches!(result, Err(TlsError::Config(_))), "{result:?}");
+    }
+
+    /// A CA, and a CRL of it revoking serial 7, both PEM.
+    fn ca_and_crl() -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = params.self_signed(&key).expect("CA");
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(7u64),
+                revocation_time: rcgen::date_time_ymd(2024, 1, 1),
+                reason_code: None,
+                invalidity_date: None,
+            }],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca, &key)
+        .expect("CRL");
+        (ca.pem(), crl.pem().expect("CRL PEM"))
+    }
+
+    #[test]
+    fn revocation_lists_need_mutual_tls_and_at_least_one_list() {
+        let pair = pair();
+        let tls =
+            ServerTls::from_pem(pair.cert.pem(), pair.key_pair.serialize_pem()).expect("config");
+        let (ca, crl) = ca_and_crl();
+        let without_mtls = tls.clone().with_crls(&crl);
+        assert!(
+            matches!(without_mtls, Err(TlsError::Config(_))),
+            "{without_mtls:?}"
+        );
+        let mtls = tls.require_client_certs(&ca).expect("mTLS config");
+        let empty = mtls.clone().with_crls(ca.as_bytes());
+        assert!(
+            matches!(empty, Err(TlsError::NoRevocationList)),
+            "{empty:?}"
+        );
+        let with_crl = mtls
+            .with_crls(&crl)
+            .expect("a CRL")
+            .with_crls(&crl)
+            .expect("lists add up");
+        let auth = with_crl.client_auth.as_ref().expect("mutual TLS");
+        assert_eq!(auth.crls.len(), 2);
+        assert_eq!(with_crl.config.alpn_protocols, [b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn a_list_that_is_not_a_crl_is_refused() {
+        let pair = pair();
+        let (ca, _) = ca_and_crl();
+        let mtls = ServerTls::from_pem(pair.cert.pem(), pair.key_pair.serialize_pem())
+            .expect("config")
+            .require_client_certs(&ca)
+            .expect("mTLS config");
+        let garbage = "-----BEGIN X509 CRL-----\nMAMCAQA=\n-----END X509 CRL-----\n";
+        let refused = mtls.with_crls(garbage);
+        assert!(matches!(refused, Err(TlsError::Config(_))), "{refused:?}");
     }
 
     #[test]

@@ -20,17 +20,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde_json::value::RawValue;
-use tether_core::pool::{Event, LinkId, NodeId, Pool};
+use tether_core::handshake::Request;
+use tether_core::pool::{Admission, Event, LinkId, NodeId, Observation, PeerState, Pool};
 use tether_core::rpc::{ErrorObject, ReplyTo, Unparsed};
 use tether_core::session::CallId;
 use tether_tls::ClientTls;
 use tokio::sync::{watch, Notify};
 use tracing::debug;
 
+use super::observe::Observer;
 use super::PeersConfig;
+use crate::edge::{Edge, Gate, Verdict};
 use crate::rpc::session::Done;
 use crate::rpc::{CallError, Outcome, Router};
-use crate::{Runtime, Target};
+use crate::{ConnectionId, Context, Identity, Runtime, Target};
 
 /// What the pool's lock guards: the pool and the adapter's tables beside it.
 #[derive(Debug)]
@@ -42,6 +45,10 @@ pub(crate) struct Core {
     pub(crate) waiters: BTreeMap<CallId, Done>,
     /// The task of each link with a transport, woken when the link has bytes to write.
     pub(crate) wakes: BTreeMap<LinkId, Arc<Notify>>,
+    /// What the handlers of each link with a transport are told of the caller.
+    pub(crate) contexts: BTreeMap<LinkId, Context>,
+    /// Accepted links whose upgrade waits for the hook (`Admission::hook` set).
+    pub(crate) gates: BTreeMap<LinkId, Gate>,
     /// The deadline the ticker last heard of.
     armed: Option<Instant>,
 }
@@ -61,6 +68,13 @@ enum Action {
         reply: Option<ReplyTo>,
         method: String,
         params: Option<Box<RawValue>>,
+        context: Context,
+    },
+    /// An accepted link's upgrade, for the hook to decide outside the lock.
+    Admit {
+        link: LinkId,
+        gate: Option<Gate>,
+        request: Box<Request>,
     },
     /// A large message to parse outside the lock.
     Parse {
@@ -68,6 +82,10 @@ enum Action {
         unparsed: Unparsed,
     },
     Finished,
+    /// A node's link came up or went down: reported.
+    Peer(NodeId, PeerState),
+    /// Something the pool measured: reported.
+    Observed(Observation),
 }
 
 impl Core {
@@ -77,12 +95,35 @@ impl Core {
             addresses: BTreeMap::new(),
             waiters: BTreeMap::new(),
             wakes: BTreeMap::new(),
+            contexts: BTreeMap::new(),
+            gates: BTreeMap::new(),
             armed: None,
         }
     }
 
+    /// What the handlers of `link` are told of the caller (a link's transport task
+    /// registers it; a link without one is not read, so this is for safety only).
+    fn context(&self, link: LinkId) -> Context {
+        self.contexts
+            .get(&link)
+            .cloned()
+            .unwrap_or_else(|| Context::new(Identity::anonymous(), None, ConnectionId::next()))
+    }
+
+    /// Forgets what the adapter kept for `link`, whose transport task ends.
+    pub(crate) fn forget(&mut self, link: LinkId) {
+        self.wakes.remove(&link);
+        self.contexts.remove(&link);
+        self.gates.remove(&link);
+    }
+
     /// Takes every output of the pool: events, links with bytes, the next deadline.
     fn turn(&mut self, actions: &mut Vec<Action>) {
+        // Reported before the callers hear of their calls' ends: a caller that has its
+        // answer finds its call counted.
+        while let Some(observation) = self.pool.poll_observation() {
+            actions.push(Action::Observed(observation));
+        }
         while let Some(event) = self.pool.poll_event() {
             match event {
                 Event::Connect { link, node } => {
@@ -94,7 +135,12 @@ impl Core {
                         actions.push(Action::Wake(wake.clone()));
                     }
                 }
-                Event::Peer { node, state } => debug!(%node, ?state, "peer"),
+                Event::Peer { node, state } => actions.push(Action::Peer(node, state)),
+                Event::Upgrade { link, request } => actions.push(Action::Admit {
+                    link,
+                    gate: self.gates.remove(&link),
+                    request,
+                }),
                 Event::Parse { link, unparsed } => actions.push(Action::Parse { link, unparsed }),
                 Event::Response { call, result, .. } => {
                     if let Some(done) = self.waiters.remove(&call) {
@@ -117,6 +163,7 @@ impl Core {
                     reply: Some(reply),
                     method,
                     params,
+                    context: self.context(link),
                 }),
                 Event::Notification {
                     link,
@@ -128,6 +175,7 @@ impl Core {
                     reply: None,
                     method,
                     params,
+                    context: self.context(link),
                 }),
             }
         }
@@ -154,6 +202,10 @@ pub(crate) struct Shared<R: Runtime> {
     pub(crate) config: PeersConfig,
     pub(crate) client_tls: Option<Arc<ClientTls>>,
     router: Router,
+    /// Reports what the pool measured and what changed.
+    pub(crate) observer: Observer,
+    /// Counts the connections accepted on the bound port, against the admission limits.
+    pub(crate) edge: Arc<Edge>,
     /// Wakes the ticker: the next deadline may have moved.
     pub(crate) ticker: Notify,
     /// True once the pool is shut down and every link gone.
@@ -162,10 +214,17 @@ pub(crate) struct Shared<R: Runtime> {
 }
 
 impl<R: Runtime> Shared<R> {
-    pub(crate) fn new(pool: Pool, config: PeersConfig, router: Router) -> Shared<R> {
+    pub(crate) fn new(
+        pool: Pool,
+        config: PeersConfig,
+        router: Router,
+        observer: Observer,
+    ) -> Shared<R> {
         Shared {
             core: Mutex::new(Core::new(pool)),
+            observer,
             client_tls: config.client_tls.clone().map(Arc::new),
+            edge: Edge::new(config.admission.clone()),
             config,
             router,
             ticker: Notify::new(),
@@ -194,7 +253,15 @@ impl<R: Runtime> Shared<R> {
             Action::Wake(wake) => wake.notify_one(),
             Action::Tick => self.ticker.notify_one(),
             Action::Dial { link, node, target } => {
-                let span = tracing::debug_span!("link", %link, %node, dialed = true);
+                let addr = target.as_deref().map(Target::host_header);
+                let span = tracing::debug_span!(
+                    "link",
+                    %link,
+                    generation = link.generation(),
+                    node = node.0,
+                    addr,
+                    dialed = true
+                );
                 R::spawn(tracing::Instrument::instrument(
                     super::link::dial(self.clone(), link, target),
                     span,
@@ -206,13 +273,21 @@ impl<R: Runtime> Shared<R> {
                 reply,
                 method,
                 params,
-            } => self.serve(link, reply, &method, params),
+                context,
+            } => self.serve(link, reply, &method, params, context),
+            Action::Admit {
+                link,
+                gate,
+                request,
+            } => self.admit(link, gate, request),
             Action::Parse { link, unparsed } => {
                 // The one part of taking a message whose time grows with its size: done
                 // here, with the lock released, so no other link waits for it.
                 let parsed = unparsed.parse();
                 self.locked(|core| core.pool.handle_parsed(R::now(), link, parsed));
             }
+            Action::Peer(node, state) => self.observer.peer_state(node, state),
+            Action::Observed(observation) => self.observer.observed(&observation),
             Action::Finished => {
                 self.finished.send_replace(true);
                 self.ticker.notify_one();
@@ -228,8 +303,9 @@ impl<R: Runtime> Shared<R> {
         reply: Option<ReplyTo>,
         method: &str,
         params: Option<Box<RawValue>>,
+        context: Context,
     ) {
-        match (self.router.dispatch(method, params), reply) {
+        match (self.router.dispatch(method, params, context), reply) {
             (Some(handler), reply) => {
                 let shared = self.clone();
                 R::spawn(async move {
@@ -242,6 +318,29 @@ impl<R: Runtime> Shared<R> {
             (None, Some(reply)) => self.respond(link, reply, &Err(ErrorObject::method_not_found())),
             (None, None) => debug!(method, "notification for an unknown method dropped"),
         }
+    }
+
+    /// Decides an accepted link's upgrade with the hook (outside the lock: the hook is the
+    /// application's code), then lets the pool decide the rest.
+    fn admit(self: &Arc<Self>, link: LinkId, gate: Option<Gate>, request: Box<Request>) {
+        // Every accepted link gets a gate when a hook is set; without one, fail closed.
+        let Some(mut gate) = gate else {
+            debug!(%link, "no gate for the upgrade");
+            self.locked(|core| core.pool.admit(R::now(), link, Admission::Reject(500)));
+            return;
+        };
+        let (_, verdict) = gate.decide(request);
+        self.locked(|core| {
+            let admission = match verdict {
+                Verdict::Accept(context) => {
+                    core.contexts.insert(link, context);
+                    Admission::Accept
+                }
+                Verdict::Reject(status) => Admission::Reject(status),
+                Verdict::Respond(response) => Admission::Answer(response),
+            };
+            core.pool.admit(R::now(), link, admission);
+        });
     }
 
     fn respond(self: &Arc<Self>, link: LinkId, reply: ReplyTo, outcome: &Outcome) {

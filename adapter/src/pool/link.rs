@@ -12,7 +12,7 @@ use super::driver::Shared;
 use crate::runtime::within;
 use crate::stream::{self, Stream};
 use crate::transport::Transport;
-use crate::{Runtime, Target};
+use crate::{ConnectionId, Context, Identity, Runtime, Target};
 
 /// Opens the transport of `link` to `target` and runs it; the pool hears of a failure.
 pub(crate) async fn dial<R: Runtime>(
@@ -32,8 +32,11 @@ pub(crate) async fn dial<R: Runtime>(
         Some(Ok(stream)) => {
             let wake = Arc::new(Notify::new());
             let request = target.request(shared.config.headers.clone(), Vec::new());
+            // The peer is who it was dialed as; its handlers get no identity of the hook's.
+            let context = Context::new(Identity::anonymous(), None, ConnectionId::next());
             shared.locked(|core| {
                 core.wakes.insert(link, wake.clone());
+                core.contexts.insert(link, context);
                 core.pool.transport_open(R::now(), link, request);
             });
             run(shared, link, stream, wake).await;
@@ -63,16 +66,22 @@ pub(crate) async fn run<R: Runtime>(
     let stall = shared.config.pool.ws.write_stall_timeout;
     let mut io = Transport::<R>::new(stream, shared.config.linger(), stall);
     let max = shared.config.max_handlers_per_link.max(1);
+    let mut was_reading = true;
     loop {
-        let (reading, finished) = shared.locked(|core| {
+        let (reading, finished, node) = shared.locked(|core| {
             let mut view = core.pool.link(link);
             io.drain(&mut view, None);
             let reading = view.pool().serving(link) < max;
-            (reading, io.finished(&view))
+            (reading, io.finished(&view), view.pool().link_node(link))
         });
         if finished {
             break;
         }
+        if was_reading && !reading {
+            // The peer's requests fill the handler budget: it waits for room.
+            shared.observer.budget_wait(link, node, max);
+        }
+        was_reading = reading;
         let active = io.is_active(reading);
         let socket = async {
             if active {
@@ -93,7 +102,7 @@ pub(crate) async fn run<R: Runtime>(
                 debug!(%error, "socket error");
                 // The pool ends the link and drops what it still had for the socket.
                 shared.locked(|core| {
-                    core.wakes.remove(&link);
+                    core.forget(link);
                     core.pool.release(R::now(), link);
                 });
                 return;
@@ -101,7 +110,7 @@ pub(crate) async fn run<R: Runtime>(
             Wake::Pool => {}
         }
     }
-    shared.locked(|core| core.wakes.remove(&link));
+    shared.locked(|core| core.forget(link));
     io.shutdown().await;
     debug!("link finished");
 }

@@ -13,15 +13,18 @@ mod driver;
 mod error;
 mod in_flight;
 mod link;
+#[cfg(feature = "metrics")]
+mod metrics;
+mod observe;
 mod peers;
 mod replicas;
 
-pub use config::PeersConfig;
+pub use config::{MetricsConfig, PeersConfig};
 pub use error::NodeError;
 pub use peers::Peers;
 pub use replicas::{NodeOutcome, ReadError, ReplicaConfig, Replicas, WriteError, WriteReport};
 pub use tether_core::pool::{
-    Config as PoolConfig, Fault, Lane, NodeId, PeerState, PeerStats, Stats, LANE_HEADER,
-    NODE_ID_HEADER,
+    CallOutcome, Config as PoolConfig, Fault, Lane, LinkId, NodeId, Observation, PeerState,
+    PeerStats, Stats, LANE_HEADER, NODE_ID_HEADER,
 };
 pub use tether_core::replica::{HedgeBudget, Order, Outcome, RetryBudget, RetryPolicy, Verdict};

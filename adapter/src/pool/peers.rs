@@ -13,18 +13,19 @@ use tether_core::pool::{Lane, NodeId, PeerState, Pool, Stats};
 use tether_core::rpc::Request;
 use tether_core::session::CallId;
 use tokio::sync::Notify;
+use tracing::field::Empty;
 use tracing::{debug, Instrument};
 
 use super::driver::Shared;
+use super::observe::Observer;
 use super::{NodeError, PeersConfig};
+use crate::edge::Gate;
 use crate::listener::Listener;
 use crate::rpc::session::Once;
 use crate::rpc::{encode_params, CallError, Router};
 use crate::runtime::{sleep_until, within};
-use crate::{stream, ConnectError, Runtime, Target};
-
-/// How long the accept loop waits after the listener failed (say, out of descriptors).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+use crate::ws::admit;
+use crate::{stream, ConnectError, Context, Identity, Runtime, Target};
 
 /// A node's links to its peers, addressed by [`NodeId`]: the core's
 /// [`Pool`](tether_core::pool::Pool) on runtime `R`.
@@ -99,15 +100,24 @@ impl<R: Runtime> Peers<R> {
     }
 
     fn launch(
-        config: PeersConfig,
+        mut config: PeersConfig,
         router: Router,
         listener: Option<Listener<R>>,
     ) -> io::Result<Peers<R>> {
-        let pool = Pool::new(config.pool.clone(), crate::seed()?);
-        let shared = Arc::new(Shared::new(pool, config, router));
+        // The hook decides each accepted upgrade before the pool does.
+        config.pool.hold_upgrades = config.admission.hook.is_some();
+        let observer = Observer::new(&config);
+        let mut pool_config = config.pool.clone();
+        pool_config.observe |= observer.wants_observations();
+        let pool = Pool::new(pool_config, crate::seed()?);
+        let sample_every = config.metrics.interval.filter(|_| observer.samples());
+        let shared = Arc::new(Shared::new(pool, config, router, observer));
         let local_addr = listener.as_ref().map(Listener::local_addr).transpose()?;
         let stop = Arc::new(Notify::new());
         R::spawn(tick(shared.clone()));
+        if let Some(every) = sample_every {
+            R::spawn(sample(shared.clone(), every));
+        }
         if let Some(listener) = listener {
             R::spawn(accept(shared.clone(), listener, stop.clone()));
         }
@@ -123,6 +133,13 @@ impl<R: Runtime> Peers<R> {
     /// The address it listens on, if it was bound.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.handle.local_addr
+    }
+
+    /// Connections accepted on the bound port and open now, counted against the
+    /// [`Admission`](crate::Admission) limits of [`PeersConfig::admission`] (links this
+    /// node dialed are not).
+    pub fn accepted_connections(&self) -> usize {
+        self.handle.shared.edge.open()
     }
 
     /// This node.
@@ -254,6 +271,17 @@ impl<R: Runtime> Peers<R> {
         self.handle.shared.locked(|core| core.pool.stats())
     }
 
+    /// Reads the pool's counts (calls, bytes, link states, calls in flight and queued)
+    /// into the `metrics` recorder now (with the `metrics` feature; see
+    /// [`MetricsConfig`](super::MetricsConfig)): call it just before an exporter renders,
+    /// so what it shows is current.
+    pub fn record_metrics(&self) {
+        let shared = &self.handle.shared;
+        if shared.observer.samples() {
+            shared.observer.sample(&self.stats());
+        }
+    }
+
     /// Where `node`'s link is.
     pub fn peer_state(&self, node: NodeId) -> PeerState {
         self.handle.shared.locked(|core| core.pool.peer_state(node))
@@ -283,6 +311,8 @@ impl<R: Runtime> Peers<R> {
         // Encoded here, before the lock: the copy of the params takes time in proportion
         // to their size, and every link of the pool waits for the lock.
         let request = Request::new(method, params).map_err(|e| NodeError::new(node, e))?;
+        // Every call's span, whoever makes it (a call, a broadcast, a replicated call).
+        let span = tracing::debug_span!("call", node = node.0, method, ?lane, id = Empty);
         let (done, rx) = Once::channel();
         let shared = &self.handle.shared;
         let id = shared
@@ -294,7 +324,9 @@ impl<R: Runtime> Peers<R> {
                 Ok(id)
             })
             .map_err(|e: tether_core::rpc::Refused| NodeError::new(node, e))?;
+        span.record("id", id.get());
         Ok(Started {
+            span,
             shared: shared.clone(),
             node,
             id,
@@ -306,6 +338,8 @@ impl<R: Runtime> Peers<R> {
 
 /// A call in flight; dropping it before its end cancels it.
 pub(crate) struct Started<R: Runtime> {
+    /// The call's span: its wait runs in it.
+    span: tracing::Span,
     shared: Arc<Shared<R>>,
     node: NodeId,
     id: CallId,
@@ -316,7 +350,8 @@ pub(crate) struct Started<R: Runtime> {
 impl<R: Runtime> Started<R> {
     /// Waits for the call's end.
     pub(crate) async fn wait(mut self) -> Result<Box<RawValue>, NodeError> {
-        let result = self.rx.recv().await;
+        let span = self.span.clone();
+        let result = self.rx.recv().instrument(span).await;
         self.over = true;
         match result {
             Ok(result) => result.map_err(|e| NodeError::new(self.node, e)),
@@ -362,32 +397,59 @@ async fn tick<R: Runtime>(shared: Arc<Shared<R>>) {
     debug!("pool finished");
 }
 
+/// Reads the pool's counts into the metrics recorder every `every`, until the pool is
+/// finished.
+async fn sample<R: Runtime>(shared: Arc<Shared<R>>, every: Duration) {
+    let mut finished = shared.finished.subscribe();
+    loop {
+        let stats = shared.locked(|core| core.pool.stats());
+        shared.observer.sample(&stats);
+        let done = within::<R, _>(every, finished.wait_for(|done| *done)).await;
+        if done.is_some() {
+            break;
+        }
+    }
+}
+
 /// Accepts connections for the pool until told to stop; a listener error (such as running
-/// out of descriptors) is waited out, not fatal.
-async fn accept<R: Runtime>(shared: Arc<Shared<R>>, listener: Listener<R>, stop: Arc<Notify>) {
+/// out of descriptors) is waited out by the listener, not fatal. Connections past the
+/// admission limits are answered `503`.
+async fn accept<R: Runtime>(shared: Arc<Shared<R>>, mut listener: Listener<R>, stop: Arc<Notify>) {
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             stop.notified().await;
             None
         })
         .await;
-        match accepted {
-            None => break,
-            Some(Ok((tcp, addr))) => {
-                let span = tracing::debug_span!("link", peer = %addr, dialed = false);
-                R::spawn(accepted_link(shared.clone(), tcp).instrument(span));
+        let Some((tcp, addr)) = accepted else {
+            break;
+        };
+        let tls = shared.config.server_tls.as_ref();
+        let ws = &shared.config.pool.ws;
+        let Some((tcp, slot)) = admit::<R>(&shared.edge, tcp, addr, tls, ws) else {
+            continue;
+        };
+        let span = tracing::debug_span!(
+            "link",
+            link = Empty,
+            generation = Empty,
+            addr = %addr,
+            dialed = false
+        );
+        let link = accepted_link(shared.clone(), tcp, addr);
+        R::spawn(
+            async move {
+                link.await;
+                drop(slot);
             }
-            Some(Err(error)) => {
-                debug!(%error, "accept failed; waiting");
-                within::<R, ()>(ACCEPT_BACKOFF, future::pending()).await;
-            }
-        }
+            .instrument(span),
+        );
     }
     debug!("no longer accepting");
 }
 
 /// One accepted connection: TLS (if served), then a link of the pool.
-async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp) {
+async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp, addr: SocketAddr) {
     let ws = &shared.config.pool.ws;
     let limit = ws.handshake_timeout + ws.close_timeout;
     let tls = shared.config.server_tls.as_ref();
@@ -397,13 +459,26 @@ async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp) {
         None => return debug!("TLS handshake timed out"),
     };
     let wake = Arc::new(Notify::new());
+    let gate = Gate::new(&shared.edge, addr, stream.peer_certificates());
+    // What handlers see until (and unless) the hook gives an identity.
+    let context = Context::new(Identity::anonymous(), Some(addr), gate.connection());
+    let hooked = shared.config.admission.hook.is_some();
     let link = shared.locked(|core| {
         let link = core.pool.accept(R::now()).ok()?;
         core.wakes.insert(link, wake.clone());
+        core.contexts.insert(link, context);
+        if hooked {
+            core.gates.insert(link, gate);
+        }
         Some(link)
     });
     match link {
-        Some(link) => super::link::run(shared, link, stream, wake).await,
+        Some(link) => {
+            let span = tracing::Span::current();
+            span.record("link", tracing::field::display(link));
+            span.record("generation", link.generation());
+            super::link::run(shared, link, stream, wake).await;
+        }
         None => debug!("connection refused: at max_links or shutting down"),
     }
 }

@@ -6,6 +6,7 @@ use tether_core::session::{self, Backoff, Heartbeat, QueueLimits};
 use tether_tls::{ClientTls, ServerTls};
 
 use super::RpcConfig;
+use crate::Admission;
 
 /// How a [`Client`](super::Client) connects, and reconnects.
 ///
@@ -115,6 +116,9 @@ pub struct ServerConfig {
     /// Serve `wss://`: every accepted connection starts with a TLS handshake, bounded by
     /// the WebSocket's handshake and close timeouts. `None` serves plain `ws://`.
     pub tls: Option<ServerTls>,
+    /// Who may connect: the upgrade hook, whose identity handlers see in their
+    /// [`Context`](crate::Context) (see [`Admission`]).
+    pub admission: Admission,
 }
 
 impl Default for ServerConfig {
@@ -125,6 +129,7 @@ impl Default for ServerConfig {
             max_handlers_per_connection: 256,
             handler_timeout: Some(Duration::from_secs(30)),
             tls: None,
+            admission: Admission::default(),
         }
     }
 }

@@ -7,9 +7,9 @@
 //! answered `-32000`. What the connection holds for the peer (its input, the requests
 //! whose handlers run, the replies not yet written) is counted against its budget by the
 //! core, and past it the driver stops reading: the peer waits, nothing is refused or
-//! dropped. Each turn it waits for the first of: the socket, a handler finishing. (A
-//! client's task is the [`session`](super::session) driver: clients are reconnecting
-//! sessions.)
+//! dropped. Each turn it waits for the first of: the socket, a handler finishing, the
+//! server shutting down. (A client's task is the [`session`](super::session) driver:
+//! clients are reconnecting sessions.)
 
 use std::collections::BTreeMap;
 use std::io;
@@ -21,16 +21,19 @@ use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
 use serde_json::value::RawValue;
 use tether_core::budget::Held;
+use tether_core::frame::CloseCode;
 use tether_core::rpc::{Channel, ErrorObject, Event, JobId, ReplyTo, Serving};
-use tokio::sync::oneshot;
+use tether_core::ws::State;
+use tokio::sync::{oneshot, watch};
 use tracing::debug;
 
 use super::router::{Outcome, Router, Running};
+use crate::edge::Gate;
 use crate::held::HeldShare;
 use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
-use crate::Runtime;
+use crate::{Context, Identity, Runtime};
 
 /// A handler's end: which one, and its answer.
 type Finished = (JobId, Outcome);
@@ -39,6 +42,8 @@ type Finished = (JobId, Outcome);
 enum Wake {
     Io(io::Result<Happened>),
     Handler(Option<Finished>),
+    /// The server is shutting down; handlers may finish until then.
+    Stop(Option<Instant>),
 }
 
 /// How a driver runs its connection's handlers.
@@ -56,7 +61,12 @@ pub(crate) struct Driver<R: Runtime> {
     channel: Channel,
     io: Transport<R>,
     router: Arc<Router>,
+    /// Decides the upgrade.
+    gate: Gate,
+    /// Who the peer is, once its upgrade is accepted: what every handler is given.
+    context: Option<Context>,
     max_handlers: usize,
+    /// Handlers started and not finished yet: their count, size and deadlines.
     serving: Serving,
     /// Each running handler's cancel: dropping it ends the handler. The driver holds them
     /// all, so when it is dropped every handler still running ends too: nobody could read
@@ -64,17 +74,27 @@ pub(crate) struct Driver<R: Runtime> {
     cancels: BTreeMap<JobId, oneshot::Sender<()>>,
     finished_tx: Tx<Finished>,
     finished: Rx<Finished>,
+    /// Where it reports what it holds for the peer.
     held: HeldShare,
+    /// Where it hears that the server shuts down; `None` once heard.
+    stop: Option<watch::Receiver<Option<Instant>>>,
+    /// Once the server shuts down: the socket is not read (no new request is taken), and
+    /// the handlers running may finish until this deadline; then the connection closes.
+    winding_down: Option<Instant>,
+    /// The close that ends a winding down went out.
+    closed_for_stop: bool,
     runtime: PhantomData<fn() -> R>,
 }
 
 impl<R: Runtime> Driver<R> {
-    /// A driver for `channel` over `stream`, serving `router` within `limits`. `linger`
-    /// bounds the final flush; `held` is where it reports what it holds.
+    /// A driver for `channel` over `stream`, whose upgrade `gate` decides, serving
+    /// `router` within `limits`. `linger` bounds the final flush; `held` is where it
+    /// reports what it holds.
     pub(crate) fn new(
         channel: Channel,
         stream: Stream<R>,
         linger: Duration,
+        gate: Gate,
         router: Arc<Router>,
         limits: Limits,
         held: HeldShare,
@@ -85,6 +105,8 @@ impl<R: Runtime> Driver<R> {
             channel,
             io: Transport::new(stream, linger, write_stall),
             router,
+            gate,
+            context: None,
             // Zero would never take an event again.
             max_handlers: limits.max_handlers.max(1),
             serving: Serving::new(limits.handler_timeout),
@@ -92,8 +114,18 @@ impl<R: Runtime> Driver<R> {
             finished_tx,
             finished,
             held,
+            stop: None,
+            winding_down: None,
+            closed_for_stop: false,
             runtime: PhantomData,
         }
+    }
+
+    /// Winds the connection down once `stop` says the server shuts down (see
+    /// [`ServerHandle::shutdown`](crate::ServerHandle::shutdown)).
+    pub(crate) fn stop_with(mut self, stop: watch::Receiver<Option<Instant>>) -> Driver<R> {
+        self.stop = Some(stop);
+        self
     }
 
     /// Drives the connection until it is closed and flushed.
@@ -116,8 +148,14 @@ impl<R: Runtime> Driver<R> {
 
     /// Whether another request may start: below `max_handlers`. At the bound, the peer's
     /// next requests wait in the socket, not in our memory.
-    fn has_room(&self) -> bool {
+    fn taking(&self) -> bool {
         self.serving.len() < self.max_handlers
+    }
+
+    /// Whether the socket is read: while requests may start, and not while winding down
+    /// (until our close is out, after which only the peer's close matters).
+    fn reading(&self) -> bool {
+        self.taking() && (self.winding_down.is_none() || self.closed_for_stop)
     }
 
     /// Ends handlers past their deadline, then takes events (while handlers may start),
@@ -135,17 +173,18 @@ impl<R: Runtime> Driver<R> {
         loop {
             self.report(now);
             let mut took = false;
-            while self.has_room() {
+            while self.taking() {
                 let Some(event) = self.channel.poll_event() else {
                     break;
                 };
                 took = true;
-                self.on_event(now, event);
+                self.on_event(event);
             }
             // The requests just handed to handlers left the channel's count for ours.
             self.report(now);
-            self.io
-                .drain(&mut self.channel, self.serving.poll_timeout());
+            self.close_if_wound_down();
+            let deadline = self.deadline();
+            self.io.drain(&mut self.channel, deadline);
             // The bytes just taken for the socket left the connection's count for ours;
             // telling it may let in messages that waited, whose events the next round takes.
             self.report(now);
@@ -154,9 +193,18 @@ impl<R: Runtime> Driver<R> {
             }
         }
         // Once more, so the read gate the transport keeps is the one of everything reported.
-        self.io
-            .drain(&mut self.channel, self.serving.poll_timeout());
+        let deadline = self.deadline();
+        self.io.drain(&mut self.channel, deadline);
         self.held.report(self.channel.held());
+    }
+
+    /// The driver's own next deadline: a handler's, or the end of winding down.
+    fn deadline(&self) -> Option<Instant> {
+        let wind = self.winding_down.filter(|_| !self.closed_for_stop);
+        [wind, self.serving.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Tells the core what is held outside it: the requests whose handlers run, and the
@@ -170,27 +218,46 @@ impl<R: Runtime> Driver<R> {
         self.channel.set_outside(now, outside);
     }
 
-    fn on_event(&mut self, now: Instant, event: Event) {
+    /// Closes with 1001 once winding down is over: every handler done, or its deadline
+    /// passed (the answers of handlers still running are then lost).
+    fn close_if_wound_down(&mut self) {
+        let Some(deadline) = self.winding_down else {
+            return;
+        };
+        if self.closed_for_stop || (!self.serving.is_empty() && R::now() < deadline) {
+            return;
+        }
+        self.closed_for_stop = true;
+        debug!(
+            running = self.serving.len(),
+            "server shutting down; closing"
+        );
+        // Already closing or closed is fine: that is where we want to be.
+        let _ = self
+            .channel
+            .close(R::now(), CloseCode::GOING_AWAY, "server shutting down");
+    }
+
+    fn on_event(&mut self, event: Event) {
         match event {
             Event::Upgrade(request) => {
-                debug!(path = %request.path, "upgrade request");
-                if self.channel.accept(now, None, &[]).is_err() {
-                    let _ = self.channel.reject(now, 500);
-                }
+                debug!(method = %request.method, path = %request.path, "request");
+                let (_, verdict) = self.gate.decide(request);
+                self.context = verdict.apply(R::now(), &mut self.channel, None);
             }
             Event::Open { .. } => debug!("open"),
             // This channel is the driver's alone, so a message handed out (were
             // `parse_aside` set) is parsed right here.
             Event::Parse(unparsed) => {
                 let parsed = unparsed.parse();
-                self.channel.handle_parsed(now, parsed);
+                self.channel.handle_parsed(R::now(), parsed);
             }
             Event::Request {
                 reply,
                 method,
                 params,
-            } => self.serve(now, Some(reply), &method, params),
-            Event::Notification { method, params } => self.serve(now, None, &method, params),
+            } => self.serve(Some(reply), &method, params),
+            Event::Notification { method, params } => self.serve(None, &method, params),
             // Already answered by the core where the spec says so; the connection goes on.
             Event::Invalid(error) => debug!(%error, "invalid message from the peer"),
             Event::WsError(error) => debug!(%error, "protocol error"),
@@ -203,16 +270,19 @@ impl<R: Runtime> Driver<R> {
 
     /// Starts the handler for a request or notification, or answers an unknown method
     /// (a notification for one is dropped).
-    fn serve(
-        &mut self,
-        now: Instant,
-        reply: Option<ReplyTo>,
-        method: &str,
-        params: Option<Box<RawValue>>,
-    ) {
+    fn serve(&mut self, reply: Option<ReplyTo>, method: &str, params: Option<Box<RawValue>>) {
+        if self.closed_for_stop {
+            // Sent before the peer saw our close; it cannot be answered any more.
+            return debug!(method, "request after the shutdown close dropped");
+        }
+        // Requests only come once the upgrade is accepted, which set the context.
+        let context = self
+            .context
+            .clone()
+            .unwrap_or_else(|| Context::new(Identity::anonymous(), None, self.gate.connection()));
         let size = method.len() + params.as_ref().map_or(0, |p| p.get().len());
-        match (self.router.dispatch(method, params), reply) {
-            (Some(handler), reply) => self.start(now, reply, size, handler),
+        match (self.router.dispatch(method, params, context), reply) {
+            (Some(handler), reply) => self.start(reply, size, handler),
             (None, Some(reply)) => self.respond(reply, Err(ErrorObject::method_not_found())),
             (None, None) => debug!(method, "notification for an unknown method dropped"),
         }
@@ -220,8 +290,8 @@ impl<R: Runtime> Driver<R> {
 
     /// Runs `handler` in a task of its own; its outcome comes back on `finished`, unless
     /// it is cancelled first (its deadline passed, or the driver is gone).
-    fn start(&mut self, now: Instant, reply: Option<ReplyTo>, size: usize, handler: Running) {
-        let job = self.serving.start(now, reply, size);
+    fn start(&mut self, reply: Option<ReplyTo>, size: usize, handler: Running) {
+        let job = self.serving.start(R::now(), reply, size);
         let (cancel, cancelled) = oneshot::channel::<()>();
         self.cancels.insert(job, cancel);
         let finished = self.finished_tx.clone();
@@ -260,20 +330,41 @@ impl<R: Runtime> Driver<R> {
 
     /// Waits for one thing to happen and feeds it to the core.
     async fn step(&mut self) -> io::Result<()> {
-        let reading = self.has_room();
+        let reading = self.reading();
         let io_active = self.io.is_active(reading);
         let handlers = !self.serving.is_empty();
         if !(io_active || handlers) {
             self.io.stalled(&mut self.channel);
             return Ok(());
         }
-        let Driver { io, finished, .. } = &mut *self;
+        let watch_stop = self.stop.is_some();
+        let Driver {
+            io, finished, stop, ..
+        } = &mut *self;
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
         let handler = branch(handlers, async {
             Wake::Handler(finished.recv().await.ok())
         });
-        // `race` picks at random which to poll first, so neither can starve the other.
-        match future::race(io_step, handler).await {
+        let stopped = branch(watch_stop, async {
+            let deadline = match stop {
+                Some(stop) => stop.wait_for(Option::is_some).await.ok().map(|d| *d),
+                None => None,
+            };
+            match deadline {
+                Some(deadline) => Wake::Stop(deadline),
+                // A server gone without a shutdown stops nobody.
+                None => std::future::pending().await,
+            }
+        });
+        // `race` picks at random which to poll first, so none can starve the others.
+        match future::race(future::race(io_step, handler), stopped).await {
+            Wake::Stop(deadline) => {
+                self.stop = None;
+                // A connection still in its handshake is answered 503 by its gate.
+                if self.channel.connection().state() != State::Handshaking {
+                    self.winding_down = deadline;
+                }
+            }
             Wake::Io(result) => self.io.feed(&mut self.channel, result?),
             Wake::Handler(Some(done)) => {
                 self.finish(done);

@@ -5,6 +5,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
+use futures_lite::future;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tether_core::rpc::{Channel, ErrorObject};
@@ -12,10 +13,12 @@ use tracing::{debug, Instrument};
 
 use super::driver::{Driver, Limits};
 use super::{Router, ServerConfig};
+use crate::edge::{Edge, Gate};
 use crate::held::{HeldGauge, HeldShare};
 use crate::listener::{seed_or_log, Listener};
 use crate::runtime::within;
-use crate::{stream, Runtime};
+use crate::ws::admit;
+use crate::{stream, Context, Runtime, ServerHandle};
 
 /// A JSON-RPC 2.0 server: methods by name, served on every accepted WebSocket connection.
 ///
@@ -45,8 +48,10 @@ use crate::{stream, Runtime};
 #[derive(Debug)]
 pub struct Server<R: Runtime> {
     listener: Listener<R>,
+    local_addr: SocketAddr,
     config: ServerConfig,
     router: Router,
+    edge: Arc<Edge>,
     held: HeldGauge,
 }
 
@@ -55,8 +60,11 @@ impl<R: Runtime> Server<R> {
     /// A host name is resolved by the system's resolver before binding, which blocks:
     /// pass an IP address where that matters.
     pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Server<R>> {
+        let listener = Listener::bind(addr)?;
         Ok(Server {
-            listener: Listener::bind(addr)?,
+            local_addr: listener.local_addr()?,
+            listener,
+            edge: Edge::new(config.admission.clone()),
             config,
             router: Router::default(),
             held: HeldGauge::default(),
@@ -72,7 +80,14 @@ impl<R: Runtime> Server<R> {
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.local_addr)
+    }
+
+    /// A handle that counts the server's connections and shuts it down gracefully
+    /// ([`ServerHandle::shutdown`]: no more accepts, handlers finish within a grace
+    /// period, every connection closed with 1001). Take it before [`serve`](Self::serve).
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle::new(self.edge.clone(), R::now)
     }
 
     /// Serves `method` with `handler`, which takes the params (deserialized into `P`; no
@@ -89,29 +104,86 @@ impl<R: Runtime> Server<R> {
         self
     }
 
-    /// Accepts connections and serves each in a task of its own, until the listening
-    /// socket fails (errors that concern one incoming connection are logged and skipped).
+    /// Like [`route`](Self::route), with a handler that also takes the caller's
+    /// [`Context`]: the identity [`ServerConfig::admission`]'s hook gave its connection,
+    /// the caller's address, the connection's id. For methods authorised per caller.
+    pub fn route_with_context<P, T, F, Fut>(mut self, method: &str, handler: F) -> Server<R>
+    where
+        F: Fn(P, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, ErrorObject>> + Send + 'static,
+        P: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        self.router.insert_with_context(method, handler);
+        self
+    }
+
+    /// Accepts connections and serves each in a task of its own, until the server is shut
+    /// down ([`handle`](Self::handle)): then it closes the listening socket, waits for
+    /// the last connection to end, and returns `Ok`.
+    ///
+    /// A connection past the [`Admission`](crate::Admission) limits is answered `503`.
+    /// Errors of the listening socket (running out of file descriptors, say) are waited
+    /// out, backing off from 10 ms to 1 s between tries; those that concern one incoming
+    /// connection are logged and skipped. (The `io::Result` stays for what may fail in
+    /// future; nothing returns an error today.)
     pub async fn serve(self) -> io::Result<()> {
-        let router = Arc::new(self.router);
+        let Server {
+            mut listener,
+            config,
+            router,
+            edge,
+            held,
+            ..
+        } = self;
+        let router = Arc::new(router);
+        let mut stop = edge.stop_signal();
         loop {
-            match self.listener.accept().await {
-                Ok((stream, addr)) => {
-                    let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
-                    let held = HeldShare::new(self.held.clone());
-                    let task = connection::<R>(stream, self.config.clone(), router.clone(), held);
-                    R::spawn(task.instrument(span));
+            let accepted = future::or(async { Some(listener.accept().await) }, async {
+                // The edge lives as long as this loop.
+                let _ = stop.wait_for(Option::is_some).await;
+                None
+            })
+            .await;
+            let Some((tcp, addr)) = accepted else {
+                break;
+            };
+            let tls = config.tls.as_ref();
+            let Some((tcp, slot)) = admit::<R>(&edge, tcp, addr, tls, &config.ws) else {
+                continue;
+            };
+            let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
+            let share = HeldShare::new(held.clone());
+            let task = connection::<R>(
+                tcp,
+                addr,
+                config.clone(),
+                router.clone(),
+                edge.clone(),
+                share,
+            );
+            R::spawn(
+                async move {
+                    task.await;
+                    drop(slot);
                 }
-                Err(e) => return Err(e),
-            }
+                .instrument(span),
+            );
         }
+        drop(listener);
+        debug!("shut down; waiting for the connections to end");
+        edge.emptied().await;
+        Ok(())
     }
 }
 
 /// Runs one accepted connection from upgrade to close.
 async fn connection<R: Runtime>(
     stream: R::Tcp,
+    addr: SocketAddr,
     config: ServerConfig,
     router: Arc<Router>,
+    edge: Arc<Edge>,
     held: HeldShare,
 ) {
     let Some(seed) = seed_or_log() else {
@@ -128,12 +200,14 @@ async fn connection<R: Runtime>(
         None => return debug!("TLS handshake timed out"),
     };
     // The core answers the upgrade and times the handshake out itself.
+    let gate = Gate::new(&edge, addr, stream.peer_certificates());
     let channel = Channel::server(R::now(), config.ws, config.rpc, seed);
     let limits = Limits {
         max_handlers: config.max_handlers_per_connection,
         handler_timeout: config.handler_timeout,
     };
-    Driver::<R>::new(channel, stream, linger, router, limits, held)
+    Driver::<R>::new(channel, stream, linger, gate, router, limits, held)
+        .stop_with(edge.stop_signal())
         .run()
         .await;
 }

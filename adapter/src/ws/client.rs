@@ -43,8 +43,14 @@ async fn open<R: Runtime>(target: Target, config: ClientConfig) -> Result<WebSoc
     let conn = Connection::client(R::now(), config.ws, request, crate::seed()?)
         .map_err(ConnectError::Handshake)?;
     let stream = stream::connect::<R>(&target, config.tls.as_ref()).await?;
-    let (mut driver, parts) =
-        Driver::<R>::new(conn, stream, Arc::from([]), linger, HeldShare::default());
+    let (mut driver, parts) = Driver::<R>::new(
+        conn,
+        stream,
+        Arc::from([]),
+        None,
+        linger,
+        HeldShare::default(),
+    );
     let protocol = driver.open().await?;
     let compression = driver.compression();
     R::spawn(driver.run().in_current_span());

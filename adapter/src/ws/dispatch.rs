@@ -23,7 +23,8 @@ use tether_core::frame::CloseCode;
 use tether_core::ws::{Connection, Event, Message, ProtocolError, SendError};
 
 use super::status::Status;
-use crate::OpenError;
+use crate::edge::{Gate, Verdict};
+use crate::{ConnectionId, Context, Identity, OpenError};
 
 /// How long a protocol error is held back for the receiver to catch up when it does not.
 pub const ERROR_HOLD: Duration = Duration::from_secs(1);
@@ -79,6 +80,10 @@ pub struct Dispatch {
     phase: Phase,
     /// Server role: the subprotocols we support (empty for a client).
     supported: Arc<[String]>,
+    /// Server role: how the upgrade is decided (every valid one accepted without it).
+    gate: Option<Gate>,
+    /// Server role, once accepted: who the peer is, for the handles.
+    context: Option<Context>,
     /// The last protocol error seen during the handshake, reported if it fails.
     failure: Option<ProtocolError>,
     /// A protocol error is held back until this deadline or the receiver's demand.
@@ -90,11 +95,14 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// Routing for a new connection; `supported` are the subprotocols a server accepts.
-    pub fn new(supported: Arc<[String]>) -> Dispatch {
+    /// Routing for a new connection; `supported` are the subprotocols a server accepts,
+    /// and `gate` decides its upgrade.
+    pub fn new(supported: Arc<[String]>, gate: Option<Gate>) -> Dispatch {
         Dispatch {
             phase: Phase::Handshaking,
             supported,
+            gate,
+            context: None,
             failure: None,
             error_hold: None,
             error_released: false,
@@ -127,6 +135,11 @@ impl Dispatch {
         let protocol = protocol.take();
         self.phase = Phase::Running;
         Some(protocol)
+    }
+
+    /// Server role, once the upgrade is accepted: who the peer is.
+    pub fn context(&self) -> Option<Context> {
+        self.context.clone()
     }
 
     /// Why a handshake that ended without opening failed.
@@ -217,10 +230,16 @@ impl Dispatch {
     fn handshake_event(&mut self, now: Instant, conn: &mut Connection, event: Event) {
         match event {
             Event::Upgrade(request) => {
+                let (request, verdict) = match &mut self.gate {
+                    Some(gate) => gate.decide(request),
+                    None => {
+                        let context =
+                            Context::new(Identity::anonymous(), None, ConnectionId::next());
+                        (request, Verdict::Accept(context))
+                    }
+                };
                 let protocol = request.choose_protocol(&self.supported);
-                if conn.accept(now, protocol, &[]).is_err() {
-                    let _ = conn.reject(now, 500);
-                }
+                self.context = verdict.apply(now, conn, protocol);
             }
             Event::Open { protocol } => self.phase = Phase::Opened(protocol),
             Event::Error(e) => self.failure = Some(e),
@@ -316,7 +335,7 @@ mod tests {
     #[test]
     fn the_handshake_picks_the_clients_first_supported_protocol() {
         let now = Instant::now();
-        let mut dispatch = Dispatch::new(Arc::from(["a".to_owned(), "b".to_owned()]));
+        let mut dispatch = Dispatch::new(Arc::from(["a".to_owned(), "b".to_owned()]), None);
         let mut inbox = Mailbox::default();
         open_server(now, &mut dispatch, &mut inbox);
         assert_eq!(dispatch.opened(), Some(Some("b".to_owned())));
@@ -330,7 +349,7 @@ mod tests {
     #[test]
     fn a_protocol_error_waits_for_the_receiver_to_take_what_came_before() {
         let now = Instant::now();
-        let mut dispatch = Dispatch::new(Arc::from([]));
+        let mut dispatch = Dispatch::new(Arc::from([]), None);
         let mut inbox = Mailbox::default();
         let mut server = open_server(now, &mut dispatch, &mut inbox);
         assert!(dispatch.opened().is_some());
@@ -381,7 +400,7 @@ mod tests {
     #[test]
     fn a_held_error_is_released_when_its_time_is_up() {
         let now = Instant::now();
-        let mut dispatch = Dispatch::new(Arc::from([]));
+        let mut dispatch = Dispatch::new(Arc::from([]), None);
         let mut inbox = Mailbox::default();
         let mut server = open_server(now, &mut dispatch, &mut inbox);
         assert!(dispatch.opened().is_some());
@@ -396,7 +415,7 @@ mod tests {
     #[test]
     fn a_socket_that_ends_without_a_close_ends_with_the_cores_own_closed() {
         let now = Instant::now();
-        let mut dispatch = Dispatch::new(Arc::from([]));
+        let mut dispatch = Dispatch::new(Arc::from([]), None);
         let mut inbox = Mailbox::default();
         let mut server = open_server(now, &mut dispatch, &mut inbox);
         assert!(dispatch.opened().is_some());

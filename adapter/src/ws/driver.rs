@@ -15,23 +15,25 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use tether_core::budget::Held;
 use tether_core::deflate::DeflateParams;
+use tether_core::frame::CloseCode;
 use tether_core::ws::{Connection, Event, SendError, State};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tracing::debug;
 
 use super::dispatch::{self, Dispatch, Inbox};
 use super::handle::Parts;
 use super::status::Status;
+use crate::edge::Gate;
 use crate::held::HeldShare;
 use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
-use crate::{OpenError, Runtime};
+use crate::{Context, OpenError, Runtime};
 
 /// Events waiting for the receiver; when full, the driver stops reading the socket.
 const EVENT_CAPACITY: usize = 16;
@@ -123,6 +125,8 @@ enum Wake {
     Delivered,
     Control(Option<Command>),
     Data(Option<Command>),
+    /// The server that accepted the connection is shutting down.
+    Stop,
 }
 
 /// Owns one socket and one [`Connection`]; see the module docs.
@@ -139,15 +143,20 @@ pub(crate) struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     /// Where it reports what it holds for the peer.
     held: HeldShare,
+    /// A server's connection: where it hears that the server shuts down (`None` once
+    /// heard, and for a client).
+    stop: Option<watch::Receiver<Option<Instant>>>,
 }
 
 impl<R: Runtime> Driver<R> {
     /// A driver for `conn` over `stream`, and the parts its handles are built from.
-    /// `supported` are the subprotocols a server accepts; `linger` bounds the final flush.
+    /// `supported` are the subprotocols a server accepts and `gate` decides its upgrade;
+    /// `linger` bounds the final flush.
     pub(crate) fn new(
         conn: Connection,
         stream: Stream<R>,
         supported: Arc<[String]>,
+        gate: Option<Gate>,
         linger: Duration,
         held: HeldShare,
     ) -> (Driver<R>, Parts) {
@@ -159,7 +168,7 @@ impl<R: Runtime> Driver<R> {
         let driver = Driver {
             conn,
             io: Transport::new(stream, linger, write_stall),
-            dispatch: Dispatch::new(supported),
+            dispatch: Dispatch::new(supported, gate),
             events: Events {
                 tx: events_tx,
                 held: VecDeque::new(),
@@ -171,6 +180,7 @@ impl<R: Runtime> Driver<R> {
             control_open: true,
             shared: shared.clone(),
             held,
+            stop: None,
         };
         let parts = Parts {
             data: data_tx,
@@ -196,6 +206,17 @@ impl<R: Runtime> Driver<R> {
             }
             self.step().await.map_err(OpenError::Io)?;
         }
+    }
+
+    /// Server role: closes the connection with 1001 once `stop` says the server shuts
+    /// down.
+    pub(crate) fn stop_with(&mut self, stop: watch::Receiver<Option<Instant>>) {
+        self.stop = Some(stop);
+    }
+
+    /// Server role, once open: who the peer is, as the upgrade hook decided.
+    pub(crate) fn context(&self) -> Option<Context> {
+        self.dispatch.context()
     }
 
     /// The permessage-deflate parameters the handshake agreed on, once open.
@@ -285,6 +306,7 @@ impl<R: Runtime> Driver<R> {
         let io_active = self.io.is_active(reading);
         let take_control = running && self.control_open;
         let take_data = running && self.data_open && room;
+        let watch_stop = running && self.stop.is_some();
         // Past its budget with messages the receiver has not taken: wait for it to take one.
         let over = !held && running && !self.conn.takes_next();
         if !(io_active || held || over || take_control || take_data) {
@@ -297,6 +319,7 @@ impl<R: Runtime> Driver<R> {
             control,
             events,
             shared,
+            stop,
             ..
         } = &mut *self;
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
@@ -310,10 +333,19 @@ impl<R: Runtime> Driver<R> {
         });
         let control_cmd = branch(take_control, async { Wake::Control(control.recv().await) });
         let data_cmd = branch(take_data, async { Wake::Data(data.recv().await) });
+        let stopped = branch(watch_stop, async {
+            if let Some(stop) = stop {
+                // A server gone without a shutdown stops nobody.
+                if stop.wait_for(Option::is_some).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            Wake::Stop
+        });
         // `race` picks at random which to poll first, so none can starve the others.
         let wake = future::race(
             future::race(io_step, delivered),
-            future::race(control_cmd, data_cmd),
+            future::race(future::race(control_cmd, data_cmd), stopped),
         )
         .await;
         match wake {
@@ -340,6 +372,20 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Wake::Data(None) => self.data_open = false,
+            Wake::Stop => {
+                self.stop = None;
+                debug!("server shutting down; closing");
+                // What was sent before goes out before the close, as with a user's close:
+                // at most a channel's worth (`DATA_CAPACITY`) beyond the usual room.
+                while let Ok(command) = self.data.try_recv() {
+                    self.command(command);
+                }
+                // Already closing or closed is fine: that is where we want to be.
+                let _ = self
+                    .conn
+                    .close(R::now(), CloseCode::GOING_AWAY, "server shutting down");
+                self.shared.status.set_state(self.conn.state());
+            }
         }
         Ok(())
     }

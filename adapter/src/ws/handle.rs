@@ -14,7 +14,7 @@ use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Command, Reply, Shared};
-use crate::Error;
+use crate::{Context, Error};
 
 /// The driver's side of the channels, from which the handles are built.
 #[derive(Debug)]
@@ -39,6 +39,7 @@ pub struct WebSocket {
     receiver: Receiver,
     protocol: Option<String>,
     compression: Option<DeflateParams>,
+    context: Option<Context>,
 }
 
 impl WebSocket {
@@ -64,7 +65,21 @@ impl WebSocket {
             },
             protocol,
             compression,
+            context: None,
         }
+    }
+
+    /// The same connection, accepted by a server whose hook said `context`.
+    pub(crate) fn with_context(mut self, context: Option<Context>) -> WebSocket {
+        self.context = context;
+        self
+    }
+
+    /// On a connection a [`Server`](crate::Server) accepted: who the client is (the
+    /// identity its upgrade hook gave, anonymous without one), its address, the
+    /// connection's id. `None` on a connection we opened.
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_ref()
     }
 
     /// The subprotocol both sides agreed on during the handshake, if any.

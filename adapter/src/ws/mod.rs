@@ -6,9 +6,11 @@ mod client;
 mod dispatch;
 mod driver;
 mod handle;
+mod refuse;
 mod server;
 mod status;
 
 pub use client::connect;
 pub use handle::{Receiver, Sender, WebSocket};
+pub(crate) use refuse::admit;
 pub use server::Server;

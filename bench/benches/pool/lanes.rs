@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
-use tether_bench::{median, ratio, Table};
+use tether_bench::{median, percentile, ratio, Table};
 use tether_tokio::pool::{Lane, NodeId, Peers, PeersConfig};
 use tether_tokio::rpc::Router;
 
@@ -359,17 +359,6 @@ async fn probe(pool: Peers, stop: Arc<AtomicBool>, out: Arc<Mutex<Vec<(Instant, 
         call.await.expect("probe task");
     }
     clock.join().expect("probe clock");
-}
-
-/// The `p`th percentile (nearest rank) of `values`.
-fn percentile(values: &[Duration], p: usize) -> Option<Duration> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    Some(sorted[rank - 1])
 }
 
 fn median_duration(values: &[Duration]) -> Duration {

@@ -46,7 +46,7 @@ mod roles;
 use std::time::Duration;
 
 use tether_bench::runtimes::clock_ticks_per_second;
-use tether_bench::{env_millis, env_u64};
+use tether_bench::{env_list, env_millis, env_u64};
 
 /// Every knob of the three parts.
 pub struct Settings {
@@ -91,24 +91,6 @@ fn main() {
             "idle" => idle::run(&settings),
             "lanes" => lanes::run(&settings),
             other => eprintln!("ignoring unknown part {other:?} of TETHER_BENCH_POOL_PARTS"),
-        }
-    }
-}
-
-/// A comma-separated list of positive integers from the environment, or `default`.
-fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
-    let Ok(value) = std::env::var(name) else {
-        return default.to_vec();
-    };
-    let list: Option<Vec<usize>> = value
-        .split(',')
-        .map(|n| n.trim().parse().ok().filter(|&n| n > 0))
-        .collect();
-    match list {
-        Some(list) if !list.is_empty() => list,
-        _ => {
-            eprintln!("ignoring {name}={value:?}: expected positive integers, comma-separated");
-            default.to_vec()
         }
     }
 }

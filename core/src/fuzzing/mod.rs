@@ -12,7 +12,8 @@ use serde_json::value::RawValue;
 use crate::deflate::Deflate;
 use crate::frame::{encode_frame, FrameDecoder, FramePart, OpCode};
 use crate::handshake::{
-    generate_key, negotiate_deflate, parse_request, parse_response, ClientRequest,
+    encode_response, generate_key, negotiate_deflate, parse_request, parse_response, ClientRequest,
+    HandshakeError, HttpResponse,
 };
 use crate::rng::Rng;
 use crate::rpc::{self, Channel, ErrorObject};
@@ -25,6 +26,27 @@ mod session;
 pub use budget::budget;
 pub use pool::{pool, pool_report, pool_scenarios, PoolReport};
 pub use session::{session, session_report, SessionReport};
+
+/// A plain answer whose status, header and body come from the fuzzer's bytes and the
+/// request's method and path: encoded, or refused with nothing written.
+fn answer_round_trip(data: &[u8], request: &crate::handshake::Request) {
+    let status = u16::from_le_bytes([
+        data.first().copied().unwrap_or(0),
+        data.get(1).copied().unwrap_or(0),
+    ]) % 1100;
+    let response = HttpResponse::new(status)
+        .with_header(request.method.clone(), request.path.clone())
+        .with_body(request.path.clone());
+    let mut out = BytesMut::new();
+    match encode_response(&response, request.method == "HEAD", &mut out) {
+        Ok(()) => {
+            let key = "dGhlIHNhbXBsZSBub25jZQ==";
+            let parsed = parse_response(&out, key, &[], None, out.len().max(1));
+            assert_eq!(parsed, Err(HandshakeError::BadStatus(status)), "{out:?}");
+        }
+        Err(_) => assert!(out.is_empty(), "written before refusing"),
+    }
+}
 
 /// The first byte picks the piece size and the role; the rest goes through the streaming
 /// frame decoder. The payload yielded never exceeds what the headers announced.
@@ -56,7 +78,10 @@ pub fn frame_decoder(data: &[u8]) {
 
 /// `data` as an upgrade request (whose extension offers a server then negotiates) and as an
 /// upgrade response, with and without a permessage-deflate offer: a parsed head never claims
-/// more bytes than it was given, and agreed window sizes are within RFC 7692's 8..=15.
+/// more bytes than it was given, and agreed window sizes are within RFC 7692's 8..=15. A
+/// request that is not an upgrade is refused with an error status, and a plain HTTP answer
+/// built from what the request carries is either refused before anything is written or is
+/// HTTP that a client reads back as that status.
 pub fn handshake(data: &[u8]) {
     let deflate = Deflate {
         client_max_window_bits: 10,
@@ -70,6 +95,10 @@ pub fn handshake(data: &[u8]) {
             assert!((8..=10).contains(&agreed.client_max_window_bits));
             assert!((8..=15).contains(&agreed.server_max_window_bits));
         }
+        if let Err(error) = &request.upgrade {
+            assert!((400..=599).contains(&error.http_status()), "{error:?}");
+        }
+        answer_round_trip(data, &request);
     }
     let offered = ["raft".to_owned()];
     for offer in [None, Some(&deflate)] {
@@ -124,9 +153,20 @@ pub fn connection(origin: Instant, data: &[u8]) {
         while conn.poll_transmit().is_some() {}
         while let Some(event) = conn.poll_event() {
             match event {
-                Event::Upgrade(_) => {
-                    let _ = conn.accept(now, None, &[]);
-                }
+                // Every way of answering: accept (which refuses a plain request itself),
+                // reject, or a plain HTTP answer.
+                Event::Upgrade(request) => match request.path.len() % 3 {
+                    0 => {
+                        let _ = conn.accept(now, None, &[]);
+                    }
+                    1 => {
+                        let _ = conn.reject(now, 403);
+                    }
+                    _ => {
+                        let page = HttpResponse::new(200).with_body(request.path.clone());
+                        let _ = conn.answer_http(now, &page);
+                    }
+                },
                 // Echo what arrives, so the compressor runs too.
                 Event::Message(message) => {
                     let _ = conn.send(now, message);

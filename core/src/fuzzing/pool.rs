@@ -35,7 +35,7 @@ use crate::frame::{encode_frame, FrameDecoder, FramePart, OpCode};
 use crate::handshake::{
     encode_accept, encode_reject, generate_key, parse_request, parse_response, ClientRequest,
 };
-use crate::pool::{Config, Event, Lane, LinkId, NodeId, PeerState, Pool};
+use crate::pool::{Admission, Config, Event, Lane, LinkId, NodeId, PeerState, Pool};
 use crate::rng::Rng;
 use crate::rpc::{self, EndReason, ErrorObject, Id, ReplyTo};
 use crate::session::{CallId, Heartbeat, HeartbeatMode, QueueLimits};
@@ -315,10 +315,16 @@ impl Wire {
     fn read_head(&mut self, report: &mut PoolReport) {
         let used = if self.dialed {
             match parse_request(&self.rx, MAX_READ) {
-                Ok(Some((request, used))) => {
-                    self.key = Some(request.key);
-                    Some(used)
-                }
+                Ok(Some((request, used))) => match request.upgrade {
+                    Ok(upgrade) => {
+                        self.key = Some(upgrade.key);
+                        Some(used)
+                    }
+                    Err(_) => {
+                        self.reading = Reading::Stop;
+                        None
+                    }
+                },
                 Ok(None) => None,
                 Err(_) => {
                     self.reading = Reading::Stop;
@@ -392,6 +398,8 @@ struct Harness {
     failed: u64,
     shut: bool,
     serial: u64,
+    /// Upgrades held for the harness are refused (else admitted as the pool decides).
+    refuse_upgrades: bool,
     report: PoolReport,
 }
 
@@ -439,10 +447,13 @@ impl Harness {
                 }),
             idle_timeout: setup.idle_timeout_ms.map(ms),
             max_links,
+            // Odd seeds hold every accepted upgrade for the harness to admit (see `on_event`).
+            hold_upgrades: setup.seed & 1 == 1,
             queue: QueueLimits {
                 max_messages: usize::from(setup.queue_messages % 16),
                 max_bytes: usize::from(setup.queue_bytes),
             },
+            observe: true,
         };
         Harness {
             now: origin,
@@ -462,6 +473,7 @@ impl Harness {
             failed: 0,
             shut: false,
             serial: 0,
+            refuse_upgrades: setup.seed & 3 == 3,
             report: PoolReport::default(),
         }
     }
@@ -800,6 +812,9 @@ impl Harness {
         if let Some(event) = self.pool.poll_event() {
             panic!("inputs naming {link}, gone, had an effect: {event:?}");
         }
+        if let Some(observation) = self.pool.poll_observation() {
+            panic!("inputs naming {link}, gone, were observed: {observation:?}");
+        }
         assert!(
             self.pool.poll_ready().is_none(),
             "inputs naming {link}, gone, made a link ready"
@@ -874,6 +889,8 @@ impl Harness {
                 busy = true;
                 self.on_event(event);
             }
+            // What is measured is the driver's business; drained so it cannot pile up.
+            while self.pool.poll_observation().is_some() {}
             if !busy {
                 break;
             }
@@ -979,6 +996,16 @@ impl Harness {
                     wire.gone = true;
                     wire.transport = false;
                 }
+            }
+            Event::Upgrade { link, .. } => {
+                self.named(link);
+                // Admitted as the pool decides, or (seeds 3 mod 4) all refused.
+                let admission = if !self.refuse_upgrades {
+                    Admission::Accept
+                } else {
+                    Admission::Reject(403)
+                };
+                self.pool.admit(self.now, link, admission);
             }
             Event::Peer { state, .. } => {
                 self.report.links_up += u64::from(state == PeerState::Up);

@@ -48,7 +48,7 @@ impl ClientRequest {
     /// let (parsed, consumed) = parse_request(&out, 8192)?.expect("the head is complete");
     /// assert_eq!(consumed, out.len());
     /// assert_eq!(parsed.path, "/chat?room=1");
-    /// assert_eq!(parsed.protocols, ["v2.chat"]);
+    /// assert_eq!(parsed.protocols(), ["v2.chat"]);
     /// assert_eq!(parsed.header("origin"), Some(&b"https://example.com"[..]));
     /// # Ok::<(), tether_core::handshake::HandshakeError>(())
     /// ```
@@ -290,8 +290,9 @@ mod tests {
         let (parsed, consumed) = parse_request(&out, MAX).expect("valid").expect("complete");
         assert_eq!(consumed, out.len());
         assert_eq!(parsed.path, "/chat?room=1");
-        assert_eq!(parsed.key, KEY);
-        assert_eq!(parsed.protocols, ["v2.chat", "v1.chat"]);
+        let upgrade = parsed.upgrade.as_ref().expect("an upgrade");
+        assert_eq!(upgrade.key, KEY);
+        assert_eq!(upgrade.protocols, ["v2.chat", "v1.chat"]);
         assert_eq!(parsed.header("host"), Some(&b"example.com:8080"[..]));
         assert_eq!(parsed.header("ORIGIN"), Some(&b"https://example.com"[..]));
         assert_eq!(parsed.header("authorization"), Some(&b"Bearer abc.def"[..]));
@@ -396,7 +397,7 @@ mod tests {
         let mut out = BytesMut::new();
         request().encode(&key, &mut out).expect("valid");
         let (parsed, _) = parse_request(&out, MAX).expect("valid").expect("complete");
-        assert_eq!(parsed.key, key);
+        assert_eq!(parsed.upgrade.expect("an upgrade").key, key);
     }
 
     #[test]
@@ -436,6 +437,7 @@ mod tests {
         let mut wire = BytesMut::new();
         request().encode(&key, &mut wire).expect("valid");
         let (req, _) = parse_request(&wire, MAX).expect("valid").expect("complete");
+        let req = req.upgrade.expect("an upgrade");
 
         let mut answer = BytesMut::new();
         let chosen = req.protocols.last().map(String::as_str);

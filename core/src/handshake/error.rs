@@ -77,6 +77,10 @@ pub enum HandshakeError {
     /// We were asked to offer or choose a subprotocol that is not an HTTP token.
     #[error("invalid subprotocol name {0:?}")]
     InvalidProtocol(String),
+    /// We were asked to answer with a status that cannot end an HTTP exchange (not in
+    /// 200..=999).
+    #[error("invalid response status {0}")]
+    InvalidStatus(u16),
 }
 
 impl HandshakeError {
@@ -93,7 +97,8 @@ impl HandshakeError {
             HandshakeError::InvalidHeaderName(_)
             | HandshakeError::InvalidHeaderValue { .. }
             | HandshakeError::InvalidPath(_)
-            | HandshakeError::InvalidProtocol(_) => 500,
+            | HandshakeError::InvalidProtocol(_)
+            | HandshakeError::InvalidStatus(_) => 500,
             HandshakeError::Malformed(_)
             | HandshakeError::MissingHeader(_)
             | HandshakeError::UpgradeNotWebSocket

@@ -1,4 +1,5 @@
-//! The HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 §4), for both roles.
+//! The HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 §4), for both roles, and the
+//! plain HTTP answers a server may give on the same port instead.
 //!
 //! Parsers return `Ok(None)` until the whole head has arrived, then the parsed head and
 //! how many bytes it took: bytes after that belong to the frame layer (a server may send
@@ -14,7 +15,9 @@ pub use accept::derive_accept_key;
 pub use client::{generate_key, parse_response, ClientRequest, Response};
 pub use error::HandshakeError;
 pub use extension::{deflate_offer, negotiate_deflate, ExtensionError, PERMESSAGE_DEFLATE};
-pub use server::{encode_accept, encode_reject, parse_request, Request};
+pub use server::{
+    encode_accept, encode_reject, encode_response, parse_request, HttpResponse, Request, Upgrade,
+};
 
 use bytes::{BufMut, BytesMut};
 

@@ -1,21 +1,35 @@
-//! The server half: parse and validate an upgrade request, then accept or reject it.
+//! The server half: parse an HTTP request head, tell whether it is a valid WebSocket upgrade,
+//! then accept it, reject it, or answer it as plain HTTP.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{
     check_header, check_upgrade_tokens, derive_accept_key, head_len, is_token, list_elements,
     owned_headers, put_header, values, window, HandshakeError, MAX_HEADERS,
 };
 
-/// A valid WebSocket upgrade request.
+/// An HTTP request head as a server received it: a WebSocket upgrade, or a plain request
+/// (a health check, a metrics scrape, a browser asking for a page) that the server may
+/// answer with an [`HttpResponse`] on the same port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The method, as sent (methods are case-sensitive).
+    pub method: String,
     /// The request target (path and query).
     pub path: String,
     /// All request headers, names as sent.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// What makes it a valid WebSocket upgrade (RFC 6455 §4.2.1), or why it is not one:
+    /// the error's [`http_status`](HandshakeError::http_status) is the answer to give it
+    /// unless it is answered as plain HTTP.
+    pub upgrade: Result<Upgrade, HandshakeError>,
+}
+
+/// The WebSocket part of a valid upgrade request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
     /// The client's `Sec-WebSocket-Key`.
     pub key: String,
     /// Subprotocols the client offered, in its order.
@@ -31,33 +45,48 @@ impl Request {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// Whether it is a valid WebSocket upgrade.
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade.is_ok()
+    }
+
+    /// Subprotocols the client offered, in its order (none if it is not an upgrade).
+    pub fn protocols(&self) -> &[String] {
+        self.upgrade
+            .as_ref()
+            .map_or(&[], |u| u.protocols.as_slice())
+    }
+
     /// The subprotocol to accept: the first the client offered (its order is its
     /// preference) that is in `supported`; `None` if there is no match.
     ///
     /// ```
-    /// # use tether_core::handshake::Request;
+    /// # use tether_core::handshake::{Request, Upgrade};
     /// let request = Request {
+    ///     method: "GET".into(),
     ///     path: "/".into(),
     ///     headers: vec![],
-    ///     key: String::new(),
-    ///     protocols: vec!["v2".into(), "v1".into()],
+    ///     upgrade: Ok(Upgrade { key: String::new(), protocols: vec!["v2".into(), "v1".into()] }),
     /// };
     /// assert_eq!(request.choose_protocol(&["v1".into(), "v2".into()]), Some("v2"));
     /// assert_eq!(request.choose_protocol(&["v3".into()]), None);
     /// ```
     pub fn choose_protocol(&self, supported: &[String]) -> Option<&str> {
-        self.protocols
+        self.protocols()
             .iter()
             .find(|offered| supported.contains(offered))
             .map(String::as_str)
     }
 }
 
-/// Parses and validates an upgrade request. `Ok(None)` until the head is complete; an error
-/// if it is longer than `max_size` or is not a valid WebSocket upgrade.
+/// Parses an HTTP request head. `Ok(None)` until the head is complete; an error if it is
+/// longer than `max_size` or is not HTTP/1.x at all (then there is nobody to answer but
+/// with the error's status).
 ///
-/// On success also returns the length of the head; bytes after it are left alone. Extension
-/// offers (`Sec-WebSocket-Extensions`) stay in the headers, for
+/// A well-formed head is returned whether or not it is a valid WebSocket upgrade:
+/// [`Request::upgrade`] says which, so a server can answer a plain `GET /health` on the
+/// same port. On success also returns the length of the head; bytes after it are left
+/// alone. Extension offers (`Sec-WebSocket-Extensions`) stay in the headers, for
 /// [`negotiate_deflate`](super::negotiate_deflate).
 ///
 /// ```
@@ -77,8 +106,14 @@ impl Request {
 ///
 /// let (request, consumed) = parse_request(head, 8192)?.expect("complete");
 /// assert_eq!(consumed, head.len());
-/// assert_eq!(request.key, "dGhlIHNhbXBsZSBub25jZQ==");
-/// assert_eq!(request.protocols, ["chat", "superchat"]);
+/// let upgrade = request.upgrade?;
+/// assert_eq!(upgrade.key, "dGhlIHNhbXBsZSBub25jZQ==");
+/// assert_eq!(upgrade.protocols, ["chat", "superchat"]);
+///
+/// // A plain request is well-formed HTTP, just not an upgrade.
+/// let (plain, _) = parse_request(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 8192)?.expect("complete");
+/// assert_eq!((plain.method.as_str(), plain.path.as_str()), ("GET", "/health"));
+/// assert_eq!(plain.upgrade, Err(HandshakeError::MissingHeader("Upgrade")));
 /// # Ok::<(), HandshakeError>(())
 /// ```
 pub fn parse_request(
@@ -91,18 +126,35 @@ pub fn parse_request(
     let Some(len) = head_len(status, buf.len(), max_size)? else {
         return Ok(None);
     };
+    // A complete head always has a method and a path; the fallbacks are never used.
+    let method = request.method.unwrap_or_default();
+    let headers: &[httparse::Header<'_>] = request.headers;
+    let upgrade = check_upgrade(method, request.version, headers);
+    Ok(Some((
+        Request {
+            method: method.to_owned(),
+            path: request.path.unwrap_or("/").to_owned(),
+            headers: owned_headers(headers),
+            upgrade,
+        },
+        len,
+    )))
+}
 
-    // RFC 6455 §4.2.1, checked in order of the status they map to being most useful.
-    if request.method != Some("GET") {
+/// Whether a well-formed head is a valid WebSocket upgrade (RFC 6455 §4.2.1), checked in
+/// order of the status each failure maps to being most useful.
+fn check_upgrade(
+    method: &str,
+    version: Option<u8>,
+    headers: &[httparse::Header<'_>],
+) -> Result<Upgrade, HandshakeError> {
+    if method != "GET" {
         return Err(HandshakeError::MethodNotGet);
     }
     // httparse only knows HTTP/1.0 (0) and HTTP/1.1 (1); anything else is `Malformed`.
-    if request.version != Some(1) {
+    if version != Some(1) {
         return Err(HandshakeError::HttpVersion);
     }
-    let path = request.path.unwrap_or("/").to_owned();
-    let headers: &[httparse::Header<'_>] = request.headers;
-
     if values(headers, "Host").next().is_none() {
         return Err(HandshakeError::MissingHeader("Host"));
     }
@@ -144,16 +196,7 @@ pub fn parse_request(
             protocols.push(String::from_utf8_lossy(element).into_owned());
         }
     }
-
-    Ok(Some((
-        Request {
-            path,
-            headers: owned_headers(headers),
-            key,
-            protocols,
-        },
-        len,
-    )))
+    Ok(Upgrade { key, protocols })
 }
 
 /// Appends the `101 Switching Protocols` response for `key`, naming `protocol` if chosen,
@@ -191,21 +234,112 @@ pub fn encode_accept(
     Ok(())
 }
 
+/// A plain HTTP answer a server gives instead of `101 Switching Protocols`: a refusal that
+/// carries headers (`503` with `Retry-After`, `401` with `WWW-Authenticate`), or the answer
+/// to a plain request (`GET /health`, `GET /metrics`). The connection ends after it.
+///
+/// ```
+/// use tether_core::handshake::HttpResponse;
+///
+/// let health = HttpResponse::new(200)
+///     .with_header("Content-Type", "text/plain")
+///     .with_body("ok\n");
+/// assert_eq!(health.body, "ok\n");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status: 200 to 999 (a 1xx would not end the exchange, so it is refused).
+    pub status: u16,
+    /// Headers sent as given. `Content-Length` and `Connection: close` are added, since
+    /// the connection ends after the answer; headers of those names (or
+    /// `Transfer-Encoding`) are refused.
+    pub headers: Vec<(String, String)>,
+    /// The body (left out when answering a `HEAD` request).
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// An answer with `status`, no headers and no body.
+    pub fn new(status: u16) -> HttpResponse {
+        HttpResponse {
+            status,
+            ..HttpResponse::default()
+        }
+    }
+
+    /// The same answer with a header added.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The same answer with `body`.
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// Headers whose value the encoder sets itself: a caller's would frame the body wrongly.
+const FRAMING_HEADERS: [&str; 3] = ["Content-Length", "Transfer-Encoding", "Connection"];
+
+/// Appends `response`, with its `Content-Length` and `Connection: close`; without the
+/// body if `head_only` (the answer to a `HEAD` request, RFC 9110 §9.3.2). Invalid header
+/// bytes, a framing header or a status outside 200..=999 are an error.
+///
+/// Everything is validated before anything is written, so on error `out` is unchanged.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tether_core::handshake::{encode_response, HttpResponse};
+///
+/// let mut out = BytesMut::new();
+/// let busy = HttpResponse::new(503).with_header("Retry-After", "1");
+/// encode_response(&busy, false, &mut out)?;
+/// assert_eq!(
+///     &out[..],
+///     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\
+///       Retry-After: 1\r\n\r\n"
+/// );
+/// # Ok::<(), tether_core::handshake::HandshakeError>(())
+/// ```
+pub fn encode_response(
+    response: &HttpResponse,
+    head_only: bool,
+    out: &mut BytesMut,
+) -> Result<(), HandshakeError> {
+    if !(200..=999).contains(&response.status) {
+        return Err(HandshakeError::InvalidStatus(response.status));
+    }
+    for (name, value) in &response.headers {
+        if FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            return Err(HandshakeError::InvalidHeaderName(name.clone()));
+        }
+        check_header(name, value)?;
+    }
+    put_status_line(out, response.status, response.body.len());
+    for (name, value) in &response.headers {
+        put_header(out, name, value.as_bytes());
+    }
+    out.put_slice(b"\r\n");
+    if !head_only {
+        out.put_slice(&response.body);
+    }
+    Ok(())
+}
+
 /// Appends an HTTP error response with `status` (and `Sec-WebSocket-Version: 13` on 426).
 ///
-/// A `status` that is not three digits is sent as 500, since it cannot be written validly.
-/// A 405 also carries `Allow: GET`, which RFC 9110 §15.5.6 requires.
+/// A `status` outside 200..=999 is sent as 500, since it cannot be written validly (or, for
+/// a 1xx, would not end the exchange). A 405 also carries `Allow: GET`, which RFC 9110
+/// §15.5.6 requires.
 pub fn encode_reject(status: u16, out: &mut BytesMut) {
-    let status = if (100..=999).contains(&status) {
+    let status = if (200..=999).contains(&status) {
         status
     } else {
         500
     };
-    out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(status.to_string().as_bytes());
-    out.put_u8(b' ');
-    out.put_slice(reason_phrase(status).as_bytes());
-    out.put_slice(b"\r\nContent-Length: 0\r\nConnection: close\r\n");
+    put_status_line(out, status, 0);
     match status {
         // RFC 6455 §4.4: tell the client which version we do speak.
         426 => out.put_slice(b"Sec-WebSocket-Version: 13\r\n"),
@@ -215,11 +349,25 @@ pub fn encode_reject(status: u16, out: &mut BytesMut) {
     out.put_slice(b"\r\n");
 }
 
+/// The status line and the framing headers of a response that ends the connection.
+fn put_status_line(out: &mut BytesMut, status: u16, content_length: usize) {
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.to_string().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(reason_phrase(status).as_bytes());
+    out.put_slice(b"\r\nContent-Length: ");
+    out.put_slice(content_length.to_string().as_bytes());
+    out.put_slice(b"\r\nConnection: close\r\n");
+}
+
 /// The reason phrase for the statuses a WebSocket server typically rejects with. Clients
 /// must ignore it (RFC 9112 §4), so a generic one suffices for the rest.
 fn reason_phrase(status: u16) -> &'static str {
     match status {
+        200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -229,6 +377,8 @@ fn reason_phrase(status: u16) -> &'static str {
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => match status / 100 {
+            2 => "Success",
+            3 => "Redirection",
             4 => "Client Error",
             5 => "Server Error",
             _ => "Unknown",
@@ -266,14 +416,22 @@ mod tests {
         head.into_bytes()
     }
 
-    fn parse_ok(buf: &[u8]) -> (Request, usize) {
-        parse_request(buf, MAX)
+    /// A valid upgrade: the request, its WebSocket part, and the head's length.
+    fn parse_ok(buf: &[u8]) -> (Request, Upgrade, usize) {
+        let (request, used) = parse_request(buf, MAX)
             .expect("valid request")
-            .expect("complete request")
+            .expect("complete request");
+        let upgrade = request.upgrade.clone().expect("a valid upgrade");
+        (request, upgrade, used)
     }
 
+    /// Why `buf` is not a valid upgrade: not HTTP at all, or HTTP but not an upgrade.
     fn parse_err(buf: &[u8]) -> HandshakeError {
-        parse_request(buf, MAX).expect_err("must be rejected")
+        match parse_request(buf, MAX) {
+            Err(e) => e,
+            Ok(Some((request, _))) => request.upgrade.expect_err("must be rejected"),
+            Ok(None) => panic!("incomplete: {:?}", String::from_utf8_lossy(buf)),
+        }
     }
 
     fn assert_rejected(buf: &[u8], expected: HandshakeError, status: u16) {
@@ -287,11 +445,11 @@ mod tests {
         let buf = request_with(
             "Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n",
         );
-        let (request, consumed) = parse_ok(&buf);
+        let (request, upgrade, consumed) = parse_ok(&buf);
         assert_eq!(consumed, buf.len());
         assert_eq!(request.path, "/chat");
-        assert_eq!(request.key, KEY);
-        assert_eq!(request.protocols, ["chat", "superchat"]);
+        assert_eq!(upgrade.key, KEY);
+        assert_eq!(upgrade.protocols, ["chat", "superchat"]);
         assert_eq!(request.headers.len(), 7);
         assert_eq!(
             request.headers[0],
@@ -317,11 +475,11 @@ mod tests {
             Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\
             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
             \r\n";
-        let (request, consumed) = parse_ok(buf);
+        let (request, upgrade, consumed) = parse_ok(buf);
         assert_eq!(consumed, buf.len());
         assert_eq!(request.path, "/socket?token=abc");
-        assert_eq!(request.key, "x3JJHMbDL1EzLkh9GBhXDw==");
-        assert!(request.protocols.is_empty());
+        assert_eq!(upgrade.key, "x3JJHMbDL1EzLkh9GBhXDw==");
+        assert!(upgrade.protocols.is_empty());
         assert_eq!(
             request.header("sec-websocket-extensions"),
             Some(&b"permessage-deflate; client_max_window_bits"[..])
@@ -342,17 +500,17 @@ mod tests {
         };
         let mut out = BytesMut::new();
         client.encode(KEY, &mut out).expect("valid");
-        let (request, consumed) = parse_ok(&out);
+        let (request, upgrade, consumed) = parse_ok(&out);
         assert_eq!(consumed, out.len());
         assert_eq!(request.path, "/");
-        assert_eq!(request.key, KEY);
-        assert_eq!(request.protocols, ["mqtt"]);
+        assert_eq!(upgrade.key, KEY);
+        assert_eq!(upgrade.protocols, ["mqtt"]);
         assert_eq!(request.header("x-custom"), Some(&b"1, 2\t3"[..]));
     }
 
     #[test]
     fn header_lookup_is_case_insensitive_and_first_wins() {
-        let (request, _) = parse_ok(&request_with("X-Dup: one\r\nx-dup: two\r\n"));
+        let (request, _, _) = parse_ok(&request_with("X-Dup: one\r\nx-dup: two\r\n"));
         assert_eq!(request.header("X-DUP"), Some(&b"one"[..]));
         assert_eq!(request.header("sec-websocket-KEY"), Some(KEY.as_bytes()));
         assert_eq!(request.header("X-Missing"), None);
@@ -360,10 +518,10 @@ mod tests {
 
     #[test]
     fn protocols_from_all_headers_in_order() {
-        let (request, _) = parse_ok(&request_with(
+        let (_, upgrade, _) = parse_ok(&request_with(
             "Sec-WebSocket-Protocol: a ,b\r\nSec-WebSocket-Protocol: ,, c\r\nsec-websocket-protocol: d\r\n",
         ));
-        assert_eq!(request.protocols, ["a", "b", "c", "d"]);
+        assert_eq!(upgrade.protocols, ["a", "b", "c", "d"]);
     }
 
     #[test]
@@ -401,7 +559,7 @@ mod tests {
         // A masked text frame the client pipelined behind its request.
         let frame = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
         buf.extend_from_slice(&frame);
-        let (_, consumed) = parse_ok(&buf);
+        let (_, _, consumed) = parse_ok(&buf);
         assert_eq!(consumed, head.len());
         assert_eq!(&buf[consumed..], &frame);
     }
@@ -594,10 +752,11 @@ mod tests {
 
     #[test]
     fn encode_accept_parses_on_the_client() {
-        let (request, _) = parse_ok(&request_with("Sec-WebSocket-Protocol: chat, superchat\r\n"));
+        let (_, upgrade, _) =
+            parse_ok(&request_with("Sec-WebSocket-Protocol: chat, superchat\r\n"));
         let mut out = BytesMut::new();
-        encode_accept(&request.key, Some("superchat"), &[], &mut out).expect("valid");
-        let (response, consumed) = parse_response(&out, KEY, &request.protocols, None, MAX)
+        encode_accept(&upgrade.key, Some("superchat"), &[], &mut out).expect("valid");
+        let (response, consumed) = parse_response(&out, KEY, &upgrade.protocols, None, MAX)
             .expect("valid")
             .expect("complete");
         assert_eq!(consumed, out.len());
@@ -655,7 +814,7 @@ mod tests {
             (505, "HTTP Version Not Supported"),
             (429, "Client Error"),
             (502, "Server Error"),
-            (302, "Unknown"),
+            (302, "Redirection"),
         ] {
             assert!(
                 reject(status).starts_with(&format!("HTTP/1.1 {status} {reason}\r\n")),
@@ -677,6 +836,118 @@ mod tests {
                 err,
                 HandshakeError::BadStatus(if status > 999 { 500 } else { status })
             );
+        }
+    }
+
+    #[test]
+    fn plain_requests_are_parsed_and_say_why_they_are_no_upgrade() {
+        for (head, method, path, why) in [
+            (
+                "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET",
+                "/health",
+                HandshakeError::MissingHeader("Upgrade"),
+            ),
+            (
+                "HEAD /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+                "HEAD",
+                "/metrics?x=1",
+                HandshakeError::MethodNotGet,
+            ),
+            // HTTP/1.0 tools (curl -0, probes) get an answer too.
+            (
+                "GET / HTTP/1.0\r\n\r\n",
+                "GET",
+                "/",
+                HandshakeError::HttpVersion,
+            ),
+        ] {
+            let (request, used) = parse_request(head.as_bytes(), MAX)
+                .expect("HTTP")
+                .expect("complete");
+            assert_eq!(used, head.len());
+            assert_eq!(
+                (request.method.as_str(), request.path.as_str()),
+                (method, path)
+            );
+            assert_eq!(request.upgrade, Err(why));
+            assert!(!request.is_upgrade());
+            assert!(request.protocols().is_empty());
+            assert_eq!(request.choose_protocol(&["chat".into()]), None);
+        }
+    }
+
+    fn answer(response: &HttpResponse, head_only: bool) -> Result<String, HandshakeError> {
+        let mut out = BytesMut::new();
+        let result = encode_response(response, head_only, &mut out);
+        if result.is_err() {
+            assert!(out.is_empty(), "nothing written on error");
+        }
+        result.map(|()| String::from_utf8(out.to_vec()).expect("ASCII"))
+    }
+
+    #[test]
+    fn encode_response_exact_bytes() {
+        let page = HttpResponse::new(200)
+            .with_header("Content-Type", "text/plain")
+            .with_body("ok\n");
+        assert_eq!(
+            answer(&page, false).as_deref(),
+            Ok(
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\
+                Content-Type: text/plain\r\n\r\nok\n"
+            )
+        );
+        // HEAD: the same head, no body.
+        assert_eq!(
+            answer(&page, true).as_deref(),
+            Ok(
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\
+                Content-Type: text/plain\r\n\r\n"
+            )
+        );
+        let unauthorized = HttpResponse::new(401).with_header("WWW-Authenticate", "Bearer");
+        assert!(answer(&unauthorized, false)
+            .expect("valid")
+            .starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+    }
+
+    #[test]
+    fn encode_response_refuses_what_would_break_the_framing() {
+        for name in [
+            "Content-Length",
+            "content-length",
+            "Transfer-Encoding",
+            "CONNECTION",
+        ] {
+            let response = HttpResponse::new(200).with_header(name, "1");
+            assert_eq!(
+                answer(&response, false),
+                Err(HandshakeError::InvalidHeaderName(name.into()))
+            );
+        }
+        let injected = HttpResponse::new(200).with_header("X-A", "1\r\nX-B: 2");
+        assert_eq!(
+            answer(&injected, false),
+            Err(HandshakeError::InvalidHeaderValue { name: "X-A".into() })
+        );
+        for status in [0, 100, 101, 199, 1000] {
+            assert_eq!(
+                answer(&HttpResponse::new(status), false),
+                Err(HandshakeError::InvalidStatus(status))
+            );
+        }
+    }
+
+    #[test]
+    fn answers_are_valid_http_that_the_client_reports() {
+        for status in [200, 401, 403, 404, 503] {
+            let response = HttpResponse::new(status)
+                .with_header("Retry-After", "1")
+                .with_body("body");
+            let out = answer(&response, false).expect("valid");
+            let err = parse_response(out.as_bytes(), KEY, &[], None, MAX).expect_err("not a 101");
+            assert_eq!(err, HandshakeError::BadStatus(status));
         }
     }
 

@@ -17,6 +17,7 @@ use crate::ws;
 /// | `max_links` | 1024, dialed and accepted together |
 /// | `queue` | 1024 calls or 16 MiB waiting per node for its link |
 /// | `shutdown_grace` | 5 s for calls in flight at `shutdown` |
+/// | `observe` | off: no [`Observation`](super::Observation)s kept |
 ///
 /// ```
 /// use tether_core::pool::{Config, NodeId};
@@ -51,6 +52,16 @@ pub struct Config {
     pub max_links: usize,
     /// Calls waiting per node for its link to open (or for room under `max_in_flight`).
     pub queue: QueueLimits,
+    /// Keep an [`Observation`](super::Observation) of every round trip, call end, link
+    /// opened or closed and missed heartbeat, for the driver to drain with
+    /// [`poll_observation`](super::Pool::poll_observation) (default off: nothing is kept).
+    pub observe: bool,
+    /// The owner decides every upgrade a peer sends us: the pool reports it as an
+    /// [`Event::Upgrade`](super::Event::Upgrade) and waits for
+    /// [`Pool::admit`](super::Pool::admit) (within the connect timeout) before it decides
+    /// the rest itself (the node id, a crossing dial, shutdown). `false` (the default)
+    /// admits every upgrade the pool itself accepts.
+    pub hold_upgrades: bool,
 }
 
 impl Config {
@@ -75,6 +86,8 @@ impl Config {
             idle_timeout: Some(Duration::from_secs(60)),
             max_links: 1024,
             queue: QueueLimits::default(),
+            observe: false,
+            hold_upgrades: false,
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde_json::value::RawValue;
 
 use super::{LinkId, NodeId, PeerState};
+use crate::handshake::{HttpResponse, Request};
 use crate::rpc::{EndReason, ErrorObject, ReplyTo, Unparsed};
 use crate::session::CallId;
 
@@ -23,6 +24,15 @@ pub enum Event {
     Disconnect {
         /// The link that ended.
         link: LinkId,
+    },
+    /// A peer's request head arrived on an accepted link (only with
+    /// [`Config::hold_upgrades`](super::Config::hold_upgrades)): decide it with
+    /// [`admit`](super::Pool::admit).
+    Upgrade {
+        /// The accepted link it came on.
+        link: LinkId,
+        /// The request: an upgrade, or a plain HTTP request.
+        request: Box<Request>,
     },
     /// A node's link came up, or went down.
     Peer {
@@ -85,4 +95,16 @@ pub enum Event {
         /// The params as raw JSON, if any.
         params: Option<Box<RawValue>>,
     },
+}
+
+/// How the owner answers an [`Event::Upgrade`], with [`Pool::admit`](super::Pool::admit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Let the pool decide as it would have: accept it (registering the node it names),
+    /// or refuse it (a bad node id, a crossing dial, shutting down, not an upgrade).
+    Accept,
+    /// Refuse it with this HTTP status.
+    Reject(u16),
+    /// Answer it with a plain HTTP response (a refusal with headers, or a page).
+    Answer(HttpResponse),
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{Fault, Lane, NodeId};
+use crate::handshake::Request;
 use crate::heartbeat::Beat;
 use crate::rpc::{Channel, RequestId};
 use crate::session::CallId;
@@ -53,6 +54,9 @@ pub(crate) struct Link {
     pub(crate) refused: Option<u16>,
     /// Why it failed, if it did.
     pub(crate) fault: Option<Fault>,
+    /// An accepted link's request head, while the owner decides it
+    /// ([`Config::hold_upgrades`](super::Config::hold_upgrades)).
+    pub(crate) upgrade: Option<Box<Request>>,
     /// We gave up on it (silent past the heartbeat's timeout, or not open in time): when it
     /// closes, what it still had to write is dropped, not sent.
     pub(crate) abandoned: bool,
@@ -85,6 +89,7 @@ impl Link {
             in_ready: false,
             refused: None,
             fault: None,
+            upgrade: None,
             abandoned: false,
         }
     }

@@ -13,6 +13,18 @@ pub struct LinkId {
     generation: u32,
 }
 
+impl LinkId {
+    /// Its slot: shared with the links before and after it in that slot.
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    /// Which of its slot's links it is: one more for each link that took the slot.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
 impl fmt::Display for LinkId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "link {}.{}", self.index, self.generation)

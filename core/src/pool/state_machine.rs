@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::slab::Slab;
 use super::stats::Counters;
 use super::timers::{Owner, Timers};
-use super::{Config, Event, Lane, LinkId, NodeId, PeerState, Stats};
+use super::{Admission, Config, Event, Lane, LinkId, NodeId, Observation, PeerState, Stats};
 use crate::frame::CloseCode;
 use crate::handshake::ClientRequest;
 use crate::rng::{Rng, Seed};
@@ -40,6 +40,8 @@ pub struct Pool {
     /// Links with bytes to take, each once.
     ready: VecDeque<LinkId>,
     events: VecDeque<Event>,
+    /// Kept only with `config.observe`.
+    observations: VecDeque<Observation>,
     /// Set by `shutdown`: when the links still busy are closed anyway.
     shutdown: Option<Instant>,
     /// Nodes whose last link closed, oldest first: the ones forgotten once more nodes
@@ -101,6 +103,7 @@ impl Pool {
             timers: Timers::default(),
             ready: VecDeque::new(),
             events: VecDeque::new(),
+            observations: VecDeque::new(),
             shutdown: None,
             idle: VecDeque::new(),
             calls_made: 0,
@@ -300,6 +303,14 @@ impl Pool {
         Ok(link)
     }
 
+    /// The owner's answer to the [`Event::Upgrade`] of `link` (see
+    /// [`Config::hold_upgrades`](super::Config::hold_upgrades)). An answer for a link that
+    /// ended meanwhile, or a second answer, is ignored.
+    pub fn admit(&mut self, now: Instant, link: LinkId, admission: Admission) {
+        self.admit_upgrade(now, link, admission);
+        self.after(now, link);
+    }
+
     /// Bytes read from `link`'s transport. Any byte is a sign of life.
     pub fn handle_input(&mut self, now: Instant, link: LinkId, data: &[u8]) {
         let Some(l) = self.links.get_mut(link) else {
@@ -459,6 +470,12 @@ impl Pool {
         self.events.pop_front()
     }
 
+    /// The next thing measured, if [`Config::observe`] is on: drain it after every input,
+    /// as events are, or it grows with the traffic.
+    pub fn poll_observation(&mut self) -> Option<Observation> {
+        self.observations.pop_front()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
@@ -592,6 +609,13 @@ impl Pool {
             let peers = &self.peers;
             self.idle
                 .retain(|n| peers.get(n).is_some_and(Peer::is_idle));
+        }
+    }
+
+    /// Keeps `observation` if asked to; built only then.
+    fn observe(&mut self, observation: impl FnOnce() -> Observation) {
+        if self.config.observe {
+            self.observations.push_back(observation());
         }
     }
 

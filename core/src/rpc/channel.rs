@@ -15,7 +15,7 @@ use super::{
 };
 use crate::budget::Held;
 use crate::frame::CloseCode;
-use crate::handshake::{ClientRequest, HandshakeError};
+use crate::handshake::{ClientRequest, HandshakeError, HttpResponse};
 use crate::rng::{Rng, Seed};
 use crate::ws::{self, Connection, Message, SendError, State};
 
@@ -338,6 +338,14 @@ impl Channel {
     /// Server role: refuses the pending upgrade with an HTTP status.
     pub fn reject(&mut self, now: Instant, status: u16) -> Result<(), SendError> {
         let result = self.ws.reject(now, status);
+        self.pump(now);
+        result
+    }
+
+    /// Server role: answers the pending request with a plain HTTP response (see
+    /// [`Connection::answer_http`]).
+    pub fn answer_http(&mut self, now: Instant, response: &HttpResponse) -> Result<(), SendError> {
+        let result = self.ws.answer_http(now, response);
         self.pump(now);
         result
     }

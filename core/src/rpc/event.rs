@@ -10,7 +10,9 @@ use crate::ws::{CloseInfo, ProtocolError};
 /// Something that happened on a channel, drained with `poll_event`.
 #[derive(Debug)]
 pub enum Event {
-    /// Server role: a valid upgrade request arrived; answer with `accept` or `reject`.
+    /// Server role: a request head arrived, an upgrade or a plain HTTP request; answer
+    /// with `accept`, `reject` or `answer_http` (see the WebSocket layer's
+    /// [`Event::Upgrade`](crate::ws::Event::Upgrade)).
     Upgrade(Box<UpgradeRequest>),
     /// The WebSocket is open; calls queued before now have been written.
     Open {

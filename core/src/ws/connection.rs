@@ -29,11 +29,13 @@ enum Opening {
     AwaitResponse { key: String, protocols: Vec<String> },
     /// Server: waiting for the request.
     AwaitRequest,
-    /// Server: the request arrived and waits for `accept` or `reject`; `deflate` is the
-    /// permessage-deflate offer we can take, with the header value that accepts it.
+    /// Server: the request arrived and waits for `accept`, `reject` or `answer_http`.
     AwaitDecision {
-        key: String,
-        deflate: Option<(DeflateParams, String)>,
+        /// For a valid upgrade, its key and the permessage-deflate offer we can take (with
+        /// the header value that accepts it); otherwise why it is not an upgrade.
+        upgrade: Result<(String, Option<(DeflateParams, String)>), HandshakeError>,
+        /// The request was `HEAD`: an answer goes without its body.
+        head_only: bool,
     },
     /// Done.
     Done,
@@ -45,7 +47,8 @@ enum Opening {
 /// - inputs: [`handle_input`](Self::handle_input), [`handle_eof`](Self::handle_eof),
 ///   [`handle_timeout`](Self::handle_timeout);
 /// - commands: [`send`](Self::send), [`ping`](Self::ping), [`close`](Self::close),
-///   and on a server [`accept`](Self::accept) / [`reject`](Self::reject);
+///   and on a server [`accept`](Self::accept) / [`reject`](Self::reject) /
+///   [`answer_http`](Self::answer_http);
 /// - outputs, polled until empty after every input or command:
 ///   [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
 ///   [`poll_timeout`](Self::poll_timeout);
@@ -311,6 +314,11 @@ impl Connection {
     /// Server role: accepts the pending upgrade with an optional subprotocol and extra
     /// headers, and the client's permessage-deflate offer if [`Config::compression`] can
     /// honour one.
+    ///
+    /// A request that is not a valid upgrade (see
+    /// [`Request::upgrade`](crate::handshake::Request::upgrade)) cannot be accepted: it is
+    /// answered with its error's status, as a server that did not look would have done,
+    /// reported as an [`Event::Error`], and the error is returned.
     pub fn accept(
         &mut self,
         now: Instant,
@@ -318,8 +326,17 @@ impl Connection {
         headers: &[(String, String)],
     ) -> Result<(), SendError> {
         self.tick(now);
-        let Opening::AwaitDecision { key, deflate } = &self.opening else {
+        let Opening::AwaitDecision { upgrade, .. } = &self.opening else {
             return Err(SendError::NoPendingUpgrade);
+        };
+        let (key, deflate) = match upgrade {
+            Ok(upgrade) => upgrade,
+            Err(error) => {
+                let error = error.clone();
+                self.events.push_back(Event::Error(error.clone().into()));
+                self.reject_with(now, error.http_status());
+                return Err(SendError::Handshake(error));
+            }
         };
         let mut head = BytesMut::new();
         let agreed = deflate.as_ref().map(|(params, _)| *params);
@@ -339,7 +356,7 @@ impl Connection {
         Ok(())
     }
 
-    /// Server role: refuses the pending upgrade with an HTTP status.
+    /// Server role: refuses the pending request with an HTTP status (and no body).
     pub fn reject(&mut self, now: Instant, status: u16) -> Result<(), SendError> {
         self.tick(now);
         if !matches!(self.opening, Opening::AwaitDecision { .. }) {
@@ -349,10 +366,35 @@ impl Connection {
         Ok(())
     }
 
+    /// Server role: answers the pending request, an upgrade or a plain one, with `response`
+    /// instead of opening: a refusal with headers (`503` with `Retry-After`) or a page
+    /// (`GET /health`). The connection is then closed, as after [`reject`](Self::reject).
+    /// An answer that cannot be encoded (see
+    /// [`encode_response`](crate::handshake::encode_response)) is an error, and the
+    /// request still waits for an answer.
+    pub fn answer_http(
+        &mut self,
+        now: Instant,
+        response: &handshake::HttpResponse,
+    ) -> Result<(), SendError> {
+        let Opening::AwaitDecision { head_only, .. } = self.opening else {
+            return Err(SendError::NoPendingUpgrade);
+        };
+        let mut head = BytesMut::new();
+        handshake::encode_response(response, head_only, &mut head)?;
+        self.refuse(now, &head);
+        Ok(())
+    }
+
     fn reject_with(&mut self, now: Instant, status: u16) {
         let mut head = BytesMut::new();
         handshake::encode_reject(status, &mut head);
-        self.output.push_urgent_bytes(&head);
+        self.refuse(now, &head);
+    }
+
+    /// Writes `answer` in place of a `101` and closes.
+    fn refuse(&mut self, now: Instant, answer: &[u8]) {
+        self.output.push_urgent_bytes(answer);
         self.opening = Opening::Done;
         self.initiator = Some(Initiator::Local);
         self.finish(now, false);
@@ -710,20 +752,13 @@ impl Connection {
                 Ok(None) => false,
                 Ok(Some((request, used))) => {
                     let _ = self.input.split_to(used);
-                    // A declined offer is no error: the connection opens uncompressed.
-                    let deflate = self.config.compression.as_ref().and_then(|settings| {
-                        let offers = request
-                            .headers
-                            .iter()
-                            .filter(|(name, _)| {
-                                name.eq_ignore_ascii_case("Sec-WebSocket-Extensions")
-                            })
-                            .map(|(_, value)| value.as_slice());
-                        handshake::negotiate_deflate(settings, offers).ok()
-                    });
+                    let upgrade = match &request.upgrade {
+                        Ok(upgrade) => Ok((upgrade.key.clone(), self.deflate_offer(&request))),
+                        Err(error) => Err(error.clone()),
+                    };
                     self.opening = Opening::AwaitDecision {
-                        key: request.key.clone(),
-                        deflate,
+                        upgrade,
+                        head_only: request.method == "HEAD",
                     };
                     self.events.push_back(Event::Upgrade(Box::new(request)));
                     false
@@ -747,6 +782,18 @@ impl Connection {
             }
             Opening::Done => true,
         }
+    }
+
+    /// The client's permessage-deflate offer we can take, if any. A declined offer is no
+    /// error: the connection opens uncompressed.
+    fn deflate_offer(&self, request: &handshake::Request) -> Option<(DeflateParams, String)> {
+        let settings = self.config.compression.as_ref()?;
+        let offers = request
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+            .map(|(_, value)| value.as_slice());
+        handshake::negotiate_deflate(settings, offers).ok()
     }
 
     /// Whether `input` holds a blank line (`\n\n` or `\n\r\n`): only then can an HTTP

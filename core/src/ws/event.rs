@@ -9,8 +9,10 @@ use crate::handshake::Request;
 /// Something that happened on a connection, drained with `poll_event`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Server role: a valid upgrade request arrived. Answer with `accept` or `reject`.
-    /// Boxed: it happens once per connection, and keeps every other event small.
+    /// Server role: a request head arrived: a valid upgrade, or a plain HTTP request
+    /// ([`Request::upgrade`] says which). Answer with `accept` (which answers a plain
+    /// request with its error's status), `reject`, or `answer_http`. Boxed: it happens
+    /// once per connection, and keeps every other event small.
     Upgrade(Box<Request>),
     /// The opening handshake finished; messages can flow. Carries the agreed subprotocol.
     Open {

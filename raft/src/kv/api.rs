@@ -239,6 +239,11 @@ pub(crate) fn metrics<R: Runtime, Rt: AsyncRuntime>(app: &App<R, Rt>) -> Metrics
         installed_snapshot: app.state.installed_snapshot(),
         purged: m.purged.as_ref().map(|id| id.index),
         voters: m.membership_config.voter_ids().collect(),
+        nodes: m
+            .membership_config
+            .nodes()
+            .map(|(id, node)| (*id, node.addr.clone()))
+            .collect(),
         raft: serde_json::to_value(&m).unwrap_or(serde_json::Value::Null),
     }
 }

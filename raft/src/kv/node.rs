@@ -5,7 +5,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{AsyncRuntime, Raft};
+use openraft::network::NetSnapshot;
+use openraft::{AsyncRuntime, Raft, RaftNetworkFactory};
 use tether_adapter::pool::{NodeId, Peers, PeersConfig};
 use tether_adapter::rpc::Router;
 use tether_adapter::Runtime;
@@ -37,7 +38,8 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// Node `id` listening on `listen`, with the demo's Raft timings: heartbeats every
     /// 100 ms, elections after 1 to 2 s of silence, a snapshot every 5 000 entries, 10 s
-    /// per snapshot chunk of at most 1 MiB.
+    /// per snapshot chunk of at most 1 MiB; and a follower's log may go back to empty (a
+    /// node restarted in memory).
     pub fn new(id: u64, listen: impl Into<String>) -> NodeConfig {
         NodeConfig {
             id,
@@ -50,6 +52,11 @@ impl NodeConfig {
                 election_timeout_max: 2000,
                 install_snapshot_timeout: 10_000,
                 snapshot_max_chunk_size: 1 << 20,
+                // The store is in memory: a follower that restarts comes back with an
+                // empty log, and the leader must start its replication over rather than
+                // panic at the "reverted" log. (What it acknowledged before is gone with
+                // it, as with every in-memory node: the demo's caveat, not a database's.)
+                allow_log_reversion: Some(true),
                 ..Default::default()
             },
             network: NetworkConfig::default(),
@@ -73,6 +80,24 @@ impl<R: Runtime, Rt: AsyncRuntime> KvNode<R, Rt> {
     /// Binds the port, serves the methods, and starts the Raft (uninitialised until
     /// `mgmt/init`, or until a leader adds it).
     pub async fn start(config: NodeConfig) -> io::Result<KvNode<R, Rt>> {
+        let network = config.network.clone();
+        Self::start_with(config, |peers| Network::new(peers.clone(), network)).await
+    }
+
+    /// As [`start`](Self::start), but the Raft talks to the other nodes over the network
+    /// `network` makes, given the node's pool: the same node, log, state machine and
+    /// methods on any openraft network. The pool still serves the `raft/*`, `mgmt/*` and
+    /// `kv/*` methods; the members' `BasicNode::addr` (what `mgmt/init` is given) is what
+    /// that network dials. The benchmark (`cargo bench -p tether-bench --bench raft`) runs
+    /// the node this way over HTTP/1.1 and gRPC.
+    pub async fn start_with<N>(
+        config: NodeConfig,
+        network: impl FnOnce(&Peers<R>) -> N,
+    ) -> io::Result<KvNode<R, Rt>>
+    where
+        N: RaftNetworkFactory<Kv<Rt>>,
+        N::Network: NetSnapshot<Kv<Rt>, SnapshotData = Vec<u8>>,
+    {
         let raft_cell = RaftCell::<Kv<Rt>, StateMachine>::default();
         let app_cell = api::AppCell::<R, Rt>::default();
         let mut router = Router::default();
@@ -100,7 +125,7 @@ impl<R: Runtime, Rt: AsyncRuntime> KvNode<R, Rt> {
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let state = StateMachine::default();
-        let network = Network::new(peers.clone(), config.network);
+        let network = network(&peers);
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),

@@ -134,6 +134,9 @@ pub struct Metrics {
     pub purged: Option<u64>,
     /// The voters.
     pub voters: Vec<u64>,
+    /// Every member, voter or learner, by id: the URL it is reached at.
+    #[serde(default)]
+    pub nodes: BTreeMap<u64, String>,
     /// openraft's metrics, as its serde gives them.
     pub raft: serde_json::Value,
 }

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod partition;
+pub mod processes;
+pub mod prometheus;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -64,12 +66,17 @@ pub async fn until<R: Runtime, Rt: AsyncRuntime>(
 
 /// Runs `scenario` on a two-thread tokio runtime.
 pub fn on_tokio<F: Future<Output = ()>>(scenario: F) {
+    on_tokio_with(scenario);
+}
+
+/// Runs `scenario` on a two-thread tokio runtime and gives its output.
+pub fn on_tokio_with<T, F: Future<Output = T>>(scenario: F) -> T {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime")
-        .block_on(scenario);
+        .block_on(scenario)
 }
 
 /// Runs `scenario` on smol's executor (async-global-executor, where tether-async-std and

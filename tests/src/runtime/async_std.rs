@@ -9,6 +9,9 @@ pub use tether_async_std as adapter;
 #[path = "../cross_runtime.rs"]
 pub mod cross_runtime;
 #[allow(clippy::duplicate_mod)]
+#[path = "../edge.rs"]
+pub mod edge;
+#[allow(clippy::duplicate_mod)]
 #[path = "../hostile.rs"]
 pub mod hostile;
 #[allow(clippy::duplicate_mod)]
@@ -29,6 +32,12 @@ pub mod notifications;
 #[allow(clippy::duplicate_mod)]
 #[path = "../pool.rs"]
 pub mod pool;
+#[allow(clippy::duplicate_mod)]
+#[path = "../pool_metrics.rs"]
+pub mod pool_metrics;
+#[allow(clippy::duplicate_mod)]
+#[path = "../pool_tracing.rs"]
+pub mod pool_tracing;
 #[allow(clippy::duplicate_mod)]
 #[path = "../rpc.rs"]
 pub mod rpc;

@@ -31,6 +31,9 @@
 //!    (calls, failures, per peer), and calls in flight and queued per peer are calls
 //!    still open;
 //! 5. `Unreachable` only when the net failed the pair during the call's link attempt.
+//! 6. the pool's observations ([`pool::Observation`]) are what happened: one `CallEnded`
+//!    per call that ended, failures among them as the workload counted them, and each link
+//!    observed open at most once and closed at most once, never open after closed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -39,7 +42,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tether_core::handshake::ClientRequest;
-use tether_core::pool::{self, Config, Event, Fault, Lane, LinkId, PeerState, Pool};
+use tether_core::pool::{
+    self, CallOutcome, Config, Event, Fault, Lane, LinkId, Observation, PeerState, Pool,
+};
 use tether_core::rpc::{EndReason, ErrorObject, Refused, Unparsed};
 use tether_core::session::CallId;
 use tether_core::ws;
@@ -174,6 +179,11 @@ struct Counted {
     calls: u64,
     failures: u64,
     per_peer: BTreeMap<pool::NodeId, (u64, u64)>,
+    /// The pool's `CallEnded` observations per peer: calls ended, and of those failed.
+    observed: BTreeMap<pool::NodeId, (u64, u64)>,
+    /// Links the pool observed open, and closed.
+    opened: BTreeSet<LinkId>,
+    closed: BTreeSet<LinkId>,
 }
 
 /// Where the node is in the run's script.
@@ -291,6 +301,8 @@ pub fn draw_config(rng: &mut SimRng) -> Config {
         max_messages: rng.range(4, 64) as usize,
         max_bytes: rng.log_range(64 << 10, 1 << 20) as usize,
     };
+    // Checked by invariant 6; drawn from nothing, so the seeds' runs stay as they were.
+    config.observe = true;
     config
 }
 
@@ -455,8 +467,13 @@ impl PoolNode {
                     "{}: a notification {method:?}, and nobody sends any",
                     self.name()
                 )),
+                Event::Upgrade { link, .. } => ctx.fail(format_args!(
+                    "{}: the upgrade of {link} held, and no pool here holds them",
+                    self.name()
+                )),
             }
         }
+        self.observe(ctx);
         if ended {
             self.check_stats(ctx);
         }
@@ -982,7 +999,46 @@ impl PoolNode {
         self.board.record(self.me, views);
     }
 
-    /// Invariant 4: the pool's counters are the workload's.
+    /// Drains the pool's observations; invariant 6 (what the pool observes is what
+    /// happened): a link is observed open at most once and closed at most once, never
+    /// open after closed.
+    fn observe(&mut self, ctx: &mut Ctx) {
+        let name = self.name();
+        let Some(pool) = self.pool.as_mut() else {
+            return;
+        };
+        while let Some(observation) = pool.poll_observation() {
+            let fail = |what: &str| {
+                ctx.fail(format_args!(
+                    "invariant 6 (observations are what happened): {name}: {what}: {observation:?}"
+                ))
+            };
+            match &observation {
+                Observation::CallEnded { node, outcome, .. } => {
+                    let seen = self.counted.observed.entry(*node).or_default();
+                    seen.0 += 1;
+                    if matches!(outcome, CallOutcome::Ended(reason) if *reason != EndReason::Cancelled)
+                    {
+                        seen.1 += 1;
+                    }
+                }
+                Observation::LinkOpened { link, .. } => {
+                    if self.counted.closed.contains(link) || !self.counted.opened.insert(*link) {
+                        fail("a link opened twice, or after it closed");
+                    }
+                }
+                Observation::LinkClosed { link, .. } => {
+                    if !self.counted.closed.insert(*link) {
+                        fail("a link closed twice");
+                    }
+                }
+                Observation::RoundTrip { .. } | Observation::HeartbeatMissed { .. } => {}
+            }
+        }
+    }
+
+    /// Invariant 4: the pool's counters are the workload's; invariant 6: so are the calls'
+    /// ends the pool observed.
     fn check_stats(&self, ctx: &mut Ctx) {
         let Some(pool) = self.pool.as_ref() else {
             return;
@@ -1017,6 +1073,19 @@ impl PoolNode {
                 ctx.fail(format_args!(
                     "invariant 4 (stats agree with the workload): {name}: stats of {} say {} in flight and {} queued, but only {open} calls to it are open",
                     peer.node, peer.in_flight, peer.queued
+                ));
+            }
+        }
+        for (node, &(ended, failed)) in &self.counted.observed {
+            let made = self
+                .calls
+                .values()
+                .filter(|m| m.target == *node && m.ended.is_some())
+                .count() as u64;
+            let failures = self.counted.per_peer.get(node).map_or(0, |c| c.1);
+            if (ended, failed) != (made, failures) {
+                ctx.fail(format_args!(
+                    "invariant 6 (observations are what happened): {name}: {ended} calls to {node} observed ended, {failed} failed; the workload saw {made} end, {failures} fail"
                 ));
             }
         }
@@ -1068,6 +1137,7 @@ fn summary(event: &Event) -> String {
         ),
         Event::Notification { link, method, .. } => format!("Notification {method} on {link}"),
         Event::Parse { link, unparsed } => format!("Parse {} bytes on {link}", unparsed.len()),
+        Event::Upgrade { link, request } => format!("Upgrade {} on {link}", request.path),
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{Event, Lane, LinkId, NodeId, Pool};
 use crate::pool::timers::Owner;
+use crate::pool::{CallOutcome, Observation};
 use crate::rpc::{EndReason, ErrorObject, Refused, Request, RequestId};
 use crate::session::CallId;
 
@@ -236,6 +237,16 @@ impl Pool {
         };
         let latency = now.saturating_duration_since(c.started);
         self.peer(c.node).counters.latency.record(latency);
+        let outcome = match result {
+            Ok(_) => CallOutcome::Answered,
+            Err(_) => CallOutcome::Error,
+        };
+        self.observe(|| Observation::CallEnded {
+            node: c.node,
+            lane: c.lane,
+            latency,
+            outcome,
+        });
         self.events.push_back(Event::Response {
             call,
             node: c.node,
@@ -275,6 +286,12 @@ impl Pool {
             // Already out of the queue's counts.
             State::Sending => {}
         }
+        self.observe(|| Observation::CallEnded {
+            node: c.node,
+            lane: c.lane,
+            latency: now.saturating_duration_since(c.started),
+            outcome: CallOutcome::Ended(reason.unwrap_or(EndReason::Cancelled)),
+        });
         if let Some(reason) = reason {
             self.calls_failed += 1;
             self.peer(c.node).counters.failures += 1;

@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Event, LinkId, NodeId, PeerState, Pool};
+use super::{Admission, Event, LinkId, NodeId, PeerState, Pool};
 use crate::frame::CloseCode;
 use crate::handshake::{HandshakeError, Request as UpgradeRequest};
 use crate::heartbeat::{Beat, Due};
 use crate::pool::link::{Link, Phase};
 use crate::pool::timers::Owner;
-use crate::pool::{Fault, Lane, LANE_HEADER, NODE_ID_HEADER};
+use crate::pool::{Fault, Lane, Observation, LANE_HEADER, NODE_ID_HEADER};
 use crate::rpc::{self, EndReason, Refused};
 use crate::ws::{CloseInfo, ProtocolError};
 
@@ -58,6 +58,10 @@ impl Pool {
             };
             let node = l.node;
             match event {
+                rpc::Event::Upgrade(request) if self.config.hold_upgrades => {
+                    l.upgrade = Some(request.clone());
+                    self.events.push_back(Event::Upgrade { link, request });
+                }
                 rpc::Event::Upgrade(request) => self.upgrade(now, link, &request),
                 rpc::Event::Open { .. } => self.opened(now, link),
                 rpc::Event::Response { id, result } => {
@@ -109,6 +113,33 @@ impl Pool {
                     l.fault.get_or_insert(Fault::Protocol(error));
                 }
                 rpc::Event::Closed(info) => self.channel_closed(now, link, &info),
+            }
+        }
+    }
+
+    /// The owner's answer to an upgrade it holds: accepted as the pool decides, or
+    /// refused or answered as the owner says.
+    pub(super) fn admit_upgrade(&mut self, now: Instant, link: LinkId, admission: Admission) {
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
+        // Answered already, or the link ended meanwhile (its connect timeout).
+        let Some(request) = l.upgrade.take() else {
+            return;
+        };
+        let Some(channel) = l.channel.as_mut() else {
+            return;
+        };
+        match admission {
+            Admission::Accept => self.upgrade(now, link, &request),
+            Admission::Reject(status) => {
+                let _ = channel.reject(now, status);
+            }
+            Admission::Answer(response) => {
+                if channel.answer_http(now, &response).is_err() {
+                    // An answer that cannot be written: the owner's fault, not the peer's.
+                    let _ = channel.reject(now, 500);
+                }
             }
         }
     }
@@ -198,11 +229,23 @@ impl Pool {
         l.phase = Phase::Open;
         l.last_used = now;
         l.beat = heartbeat.map(|config| Beat::new(config, now));
-        let (Some(node), lane) = (l.node, l.lane) else {
+        let (node, lane, dialed) = (l.node, l.lane, l.dialed);
+        let reconnect = node.is_some_and(|node| {
+            let peer = self.peer(node);
+            peer.counters.links_opened += 1;
+            peer.counters.links_opened > 1
+        });
+        self.observe(|| Observation::LinkOpened {
+            link,
+            node,
+            lane,
+            dialed,
+            reconnect,
+        });
+        let Some(node) = node else {
             return;
         };
         let peer = self.peer(node);
-        peer.counters.links_opened += 1;
         peer.way(lane).expect_inbound = None;
         self.lane_state(node, lane, PeerState::Up);
         self.flush(now, node, lane);
@@ -214,8 +257,10 @@ impl Pool {
             return;
         };
         let rtt = l.beat.as_mut().and_then(|b| b.on_pong(now, payload));
+        let lane = l.lane;
         if let (Some(rtt), Some(node)) = (rtt, l.node) {
             self.peer(node).counters.rtt.record(rtt);
+            self.observe(|| Observation::RoundTrip { node, lane, rtt });
         }
     }
 
@@ -256,6 +301,13 @@ impl Pool {
             self.links.remove(link);
         }
         self.events.push_back(Event::Disconnect { link });
+        self.observe(|| Observation::LinkClosed {
+            link,
+            node,
+            lane,
+            // The peer's own link to us is on its way: not a failure.
+            fault: fault.clone().filter(|_| refused != Some(ALREADY_LINKED)),
+        });
         let Some(node) = node else {
             return;
         };
@@ -347,6 +399,15 @@ impl Pool {
                 Due::Ping(payload) => {
                     if let Some(channel) = l.channel.as_mut() {
                         let _ = channel.ping(now, Bytes::copy_from_slice(&payload));
+                    }
+                    // The new ping is among the unanswered: any other was missed.
+                    let missed = beat.unanswered().saturating_sub(1);
+                    if missed > 0 && self.config.observe {
+                        self.observations.push_back(Observation::HeartbeatMissed {
+                            link,
+                            node: l.node,
+                            unanswered: missed,
+                        });
                     }
                 }
                 Due::Dead => {
