@@ -4,7 +4,7 @@
 //! (blocking sockets on threads of their own): they do what no WebSocket library would,
 //! so none written by others can play them. Compiled once per adapter (see
 //! [`crate::runtime`]) and run by `tests/hostile.rs`. The server's own accounting
-//! ([`HeldGauge`](super::adapter::HeldGauge)) says what it held.
+//! ([`HeldGauge`]) says what it held.
 
 use std::future::Future;
 use std::io::{self, Read, Write};
