@@ -20,6 +20,7 @@ use super::adapter::rpc::{
 };
 use super::adapter::ConnectError;
 use super::rt;
+use crate::closed_port::ClosedPort;
 use crate::proxy::Proxy;
 use crate::runtime::timeout;
 
@@ -57,14 +58,6 @@ async fn echo_server() -> SocketAddr {
         let _ = server.serve().await;
     });
     addr
-}
-
-/// A port nobody listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn quick_backoff(max_attempts: Option<u32>) -> Backoff {
@@ -166,7 +159,8 @@ pub async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_rep
 /// queued and everything after ends `Failed`, the metrics say so, closing changes nothing,
 /// and `connect` reports the first attempt's refusal.
 pub async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_says_so() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     let config = ClientConfig {
         backoff: quick_backoff(Some(3)),
         ..Default::default()
@@ -209,7 +203,8 @@ pub async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_
 /// taken into the channel in between must still be answered, not left there forever.)
 /// Tried 200 times, as the window is narrow.
 pub async fn a_call_made_as_the_client_gives_up_ends_failed() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     for round in 0..200 {
         let config = ClientConfig {
             backoff: Backoff {
@@ -237,7 +232,8 @@ pub async fn a_call_made_as_the_client_gives_up_ends_failed() {
 /// A queue of two messages refuses a third (call or notification) with `QueueFull`; the
 /// user's `close` ends what waits with `Closed`, and nothing more is taken.
 pub async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     let config = ClientConfig {
         backoff: quick_backoff(None),
         queue: QueueLimits {
@@ -285,7 +281,8 @@ pub async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() 
 /// Queued calls whose futures are dropped leave the queue; the session lives while a
 /// clone of the client does, and ends `Disconnected` when the last one is dropped.
 pub async fn dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     let config = ClientConfig {
         backoff: quick_backoff(None),
         ..Default::default()
