@@ -45,6 +45,7 @@ pub fn tungstenite_reading(frames: &[u8], client: bool, limit: usize) -> Reading
         close: None,
         rejected: false,
         bad_utf8: false,
+        close_refused: false,
     };
     loop {
         match socket.read() {
@@ -52,8 +53,20 @@ pub fn tungstenite_reading(frames: &[u8], client: bool, limit: usize) -> Reading
                 .messages
                 .push(Message::Text(text.as_str().to_owned())),
             Ok(tungstenite::Message::Binary(data)) => reading.messages.push(Message::Binary(data)),
+            // A forbidden close code is answered with 1002 and this reason, and that
+            // close is what `read` returns.
+            Ok(tungstenite::Message::Close(Some(frame)))
+                if u16::from(frame.code) == 1002
+                    && frame.reason.as_str() == "Protocol violation" =>
+            {
+                reading.rejected = true;
+                reading.close_refused = true;
+                break;
+            }
+            // Nothing after the peer's close is read (see the target's docs).
             Ok(tungstenite::Message::Close(frame)) => {
                 reading.close = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                break;
             }
             Ok(_) => {}
             // The stream ended, inside a frame or not: no verdict on the bytes.

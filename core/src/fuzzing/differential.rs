@@ -25,6 +25,9 @@ pub struct Reading {
     pub rejected: bool,
     /// Rejected for invalid UTF-8 in a text message (or a close reason).
     pub bad_utf8: bool,
+    /// Rejected a close frame's code by answering it with a 1002 close of its own,
+    /// reason "Protocol violation" (tungstenite's way; tether fails the connection).
+    pub close_refused: bool,
 }
 
 /// The first byte picks the role that reads (bit 0: 0 a server, reading masked frames; 1
@@ -36,6 +39,8 @@ pub struct Reading {
 /// of a frame that breaks a rule there): how far into an unfinished frame an
 /// implementation reads before it rejects is left open by RFC 6455 (tether rejects a
 /// header as soon as it has it, tungstenite once the frame's payload is in).
+/// Both stop at the peer's close frame: once it has sent one the peer may send nothing
+/// more (§5.5.1), and tether reads nothing after it, where tungstenite would parse on.
 /// Where RFC 6455 leaves room, the difference is allowed, and only that:
 /// - **Failing fast on invalid UTF-8** (§8.1 allows failing as soon as the bytes cannot
 ///   be UTF-8): tether checks a text message fragment by fragment and fails the
@@ -43,6 +48,11 @@ pub struct Reading {
 ///   complete. When tether rejected for UTF-8 and the other did not, the stream must end
 ///   before that message does: the other side has no verdict on it yet, so every
 ///   message before it must still match.
+/// - **How a close code is refused**: a close frame with a code §7.4 forbids (below
+///   1000, 1004-1006, 1015, 1016-2999 unassigned) is a protocol error for both, but
+///   tungstenite reports it as a close it answered with 1002, "Protocol violation"
+///   ([`Reading::close_refused`]), which reads as a rejection here. A peer's own close
+///   with exactly that code and reason reads the same to tungstenite, so it is excused.
 pub fn differential(
     origin: Instant,
     data: &[u8],
@@ -66,6 +76,19 @@ pub fn differential(
         assert_eq!(theirs.close, None, "a close frame after a rejected message");
         return;
     }
+    if theirs.close_refused && !ours.rejected && ours.close == Some(1002) {
+        // The peer's own close frame was 1002, "Protocol violation": tungstenite's
+        // refusal reads the same.
+        assert_eq!(
+            ours.messages, theirs.messages,
+            "messages before the close differ"
+        );
+        return;
+    }
+    let theirs = Reading {
+        close_refused: false,
+        ..theirs
+    };
     assert_eq!(
         ours, theirs,
         "tether (left) and the other (right) read differently"
@@ -121,6 +144,7 @@ pub fn tether_reading(now: Instant, frames: &[u8], client: bool) -> Option<Readi
         close: None,
         rejected: false,
         bad_utf8: false,
+        close_refused: false,
     };
     conn.handle_input(now, frames);
     conn.handle_eof(now);

@@ -17,6 +17,7 @@ mod handshake;
 mod pool;
 mod rpc_channel;
 mod rpc_message;
+mod script;
 mod session;
 
 pub use compressed::compressed;

@@ -26,8 +26,9 @@ const MAX_BATCH: usize = 16;
 ///   null, exactly one of `result` and `error`, an error with an integer `code` and a
 ///   string `message`, no other members;
 /// - one reply per request: every request surfaced and answered (while the connection
-///   was open) gets exactly one response with its id, and every response with a non-null id answers a distinct input entry (an object
-///   with a `method` member) carrying that id;
+///   was open) gets exactly one response with its id, and every response with a
+///   non-null id answers a distinct input entry carrying that id that is not itself a
+///   response (an object with `result` or `error` and no `method`);
 /// - at most one reply message per message sent.
 pub fn rpc_channel(origin: Instant, data: &[u8]) {
     let now = origin;
@@ -171,7 +172,11 @@ fn check_replies(texts: &[&[u8]], surfaced: &[Value], mut output: BytesMut) {
             one => vec![one],
         };
         for entry in entries {
-            if let Some(id) = entry.get("id").filter(|_| entry.get("method").is_some()) {
+            // A response (result or error, no method) gets no reply; anything else with
+            // an id, valid or not, may be answered with it.
+            let response = entry.get("method").is_none()
+                && (entry.get("result").is_some() || entry.get("error").is_some());
+            if let Some(id) = entry.get("id").filter(|_| !response) {
                 *asked.entry(id.to_string()).or_default() += 1;
             }
         }
