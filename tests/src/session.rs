@@ -5,8 +5,11 @@
 //! server in a process of its own.) Compiled once per adapter (see [`crate::runtime`])
 //! and run by `tests/session.rs`.
 //!
-//! The one timing bound asserted is the heartbeat's deadline, which is the feature under
-//! test; it gets generous slack (see `SLACK`).
+//! No wall-clock bound is asserted: each wait is for an event (bounded only so a bug fails
+//! instead of hanging). That the heartbeat drops a silent link within `interval +
+//! timeout` is checked in virtual time by the simulator (`tether_tests::sim`), where a
+//! heartbeat that never fires is caught (`tests/mutants.rs`); here the link is found dead,
+//! and not before a ping could have timed out.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,10 +29,6 @@ use crate::runtime::timeout;
 
 /// Bound on each wait of a scenario: a bug fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// Timers on a shared 2-core machine running the whole test suite fire late by up to
-/// hundreds of milliseconds; a bound tighter than this would test the machine.
-const SLACK: Duration = Duration::from_millis(1500);
 
 async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
     timeout(LIMIT, future)
@@ -69,10 +68,9 @@ fn quick_backoff(max_attempts: Option<u32>) -> Backoff {
 }
 
 /// Behind a proxy that goes silent (no close, no reset: nothing), the heartbeat finds the
-/// dead link within `interval + timeout` (plus slack) and not before a ping could have
-/// timed out; calls made meanwhile wait, and go through once the route is back and the
+/// dead link, and not before a ping could have timed out; calls made meanwhile wait, and go through once the route is back and the
 /// client has reconnected by itself.
-pub async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replaced() {
+pub async fn a_silent_link_is_found_by_the_heartbeat_and_replaced() {
     let interval = Duration::from_millis(200);
     let timeout = Duration::from_millis(600);
     let proxy = Proxy::start(echo_server().await);
@@ -117,13 +115,6 @@ pub async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_rep
         "silent link found after {found_after:?} (interval {interval:?}, timeout {timeout:?})"
     );
     assert_eq!(states.get(), State::Reconnecting);
-    // The oldest unanswered ping went out at most one interval after the link went
-    // silent, and is given `timeout` for its pong.
-    let deadline = interval + timeout;
-    assert!(
-        found_after <= deadline + SLACK,
-        "found after {found_after:?}, deadline {deadline:?} (+{SLACK:?} slack)"
-    );
     // Not by anything faster than the heartbeat: a ping sent while the link still worked
     // has its pong back, so the first unanswered one left no earlier than then.
     assert!(
