@@ -86,6 +86,9 @@ pub mod fuzzing;
 pub mod handshake;
 mod histogram;
 mod machine;
+#[cfg(feature = "mutants")]
+#[doc(hidden)]
+pub mod mutants;
 pub mod pool;
 pub mod replica;
 pub mod rng;
