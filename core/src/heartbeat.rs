@@ -95,6 +95,10 @@ impl Beat {
 
     /// When the peer must next show a sign of life.
     fn dead_at(&self) -> Option<Instant> {
+        #[cfg(feature = "mutants")]
+        if crate::mutants::on(crate::mutants::Mutant::HeartbeatNeverFires) {
+            return None;
+        }
         match self.config.mode {
             HeartbeatMode::Pong => {
                 let (_, oldest) = self.unanswered.front()?;
@@ -148,6 +152,10 @@ impl Beat {
 
     /// Bytes arrived.
     pub(crate) fn on_input(&mut self, now: Instant) {
+        #[cfg(feature = "mutants")]
+        if crate::mutants::on(crate::mutants::Mutant::BusyLinkDead) {
+            return;
+        }
         self.last_input = self.last_input.max(now);
     }
 
@@ -162,6 +170,10 @@ impl Beat {
         let counter = u64::from_be_bytes(payload.try_into().ok()?);
         let at = self.unanswered.iter().position(|(c, _)| *c == counter)?;
         let (_, sent) = self.unanswered.get(at).copied()?;
+        #[cfg(feature = "mutants")]
+        if crate::mutants::on(crate::mutants::Mutant::BusyLinkDead) {
+            self.last_input = self.last_input.max(now);
+        }
         self.unanswered.drain(..=at);
         Some(now.saturating_duration_since(sent))
     }

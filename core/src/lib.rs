@@ -89,6 +89,9 @@ pub mod handshake;
 mod heartbeat;
 mod histogram;
 mod machine;
+#[cfg(feature = "mutants")]
+#[doc(hidden)]
+pub mod mutants;
 pub mod pool;
 pub mod replica;
 pub mod rng;

@@ -22,6 +22,7 @@
 use std::path::PathBuf;
 
 pub mod certs;
+pub mod closed_port;
 pub mod payload;
 pub mod peer;
 pub mod proxy;

@@ -13,6 +13,7 @@ use super::adapter::{
     Message, Server, ServerConfig, WebSocket,
 };
 use super::rt;
+use crate::closed_port::ClosedPort;
 use crate::runtime::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -218,10 +219,8 @@ pub async fn a_receiver_that_falls_behind_slows_the_peer_and_loses_nothing() {
 /// HTTP server that answers 403 is `Rejected { status: 403 }`.
 pub async fn a_refused_upgrade_and_a_dead_port_are_typed_errors() {
     within(async {
-        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let dead_url = format!("ws://{}/", dead.local_addr().expect("local_addr"));
-        drop(dead);
-        match connect(&dead_url, ClientConfig::default()).await {
+        let dead = ClosedPort::new();
+        match connect(&dead.url(), ClientConfig::default()).await {
             Err(ConnectError::Io(_)) => {}
             other => panic!("connecting to a closed port: {other:?}"),
         }

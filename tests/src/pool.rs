@@ -22,6 +22,7 @@ use super::adapter::pool::{
 use super::adapter::rpc::HeartbeatMode;
 use super::adapter::rpc::{CallError, Client, ClientConfig, ErrorObject, Heartbeat, Router};
 use super::rt;
+use crate::closed_port::ClosedPort;
 use crate::proxy::Proxy;
 use crate::runtime::timeout;
 
@@ -250,11 +251,8 @@ pub async fn shutdown_loses_no_call_in_flight() {
 /// address nobody listens on finds it unreachable.
 pub async fn an_unreachable_node_is_named_in_the_error() {
     let one = node(1).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
-    one.add_peer(NodeId(5), &format!("ws://{closed}/"))
-        .expect("url");
+    let closed = ClosedPort::new();
+    one.add_peer(NodeId(5), &closed.url()).expect("url");
     for node in [5, 6] {
         let error = bounded("a call", whoami(&one, node, 1))
             .await
@@ -287,21 +285,17 @@ pub async fn a_plain_client_calls_a_node() {
     assert!(node.stats().peers.is_empty(), "a client is no node");
 }
 
-/// A port nobody listens on, as a `ws://` URL.
-fn closed_url() -> String {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
-    format!("ws://{addr}/")
-}
-
-/// A hub with replicas 1..=3, of which those in `down` have no server.
-async fn replicas(down: &[u64], config: ReplicaConfig) -> (Replicas, Vec<Peers>) {
+/// A hub with replicas 1..=3, of which those in `down` have no server (their ports held
+/// closed as long as the peers are).
+async fn replicas(down: &[u64], config: ReplicaConfig) -> (Replicas, Peers3) {
     let hub = node(100).await;
     let mut up = Vec::new();
+    let mut closed = Vec::new();
     for id in 1..=3 {
         if down.contains(&id) {
-            hub.add_peer(NodeId(id), &closed_url()).expect("url");
+            let port = ClosedPort::new();
+            hub.add_peer(NodeId(id), &port.url()).expect("url");
+            closed.push(port);
         } else {
             let peer = node(id).await;
             hub.add_peer(NodeId(id), &url(&peer)).expect("url");
@@ -309,8 +303,11 @@ async fn replicas(down: &[u64], config: ReplicaConfig) -> (Replicas, Vec<Peers>)
         }
     }
     let replicas = Replicas::new(hub, [1, 2, 3].map(NodeId), config);
-    (replicas, up)
+    (replicas, (up, closed))
 }
+
+/// The replicas that serve, and the ports of those that do not.
+type Peers3 = (Vec<Peers>, Vec<ClosedPort>);
 
 /// One replica of three down: the write succeeds on the other two and its report names
 /// the one that failed, and why.

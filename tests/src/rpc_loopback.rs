@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -55,6 +55,51 @@ async fn start(config: ServerConfig) -> String {
         let _ = server.serve().await;
     });
     url
+}
+
+/// The server side of `hold`: each call says it started (with how many run at once),
+/// then waits until the test releases one.
+#[derive(Clone)]
+struct Gate {
+    started: async_channel::Sender<usize>,
+    release: async_channel::Receiver<()>,
+    running: Arc<AtomicUsize>,
+}
+
+/// The test's side of a [`Gate`].
+struct GateKeeper {
+    /// One message per `hold` call that started: how many were running then.
+    started: async_channel::Receiver<usize>,
+    /// One message lets one `hold` call answer.
+    release: async_channel::Sender<()>,
+}
+
+/// [`start`], plus `hold`: a handler that runs until the test lets it go, so tests see
+/// handlers run at once by events instead of by how long they took.
+async fn start_gated(config: ServerConfig) -> (String, GateKeeper) {
+    let (started_tx, started) = async_channel::unbounded();
+    let (release, release_rx) = async_channel::unbounded();
+    let gate = Gate {
+        started: started_tx,
+        release: release_rx,
+        running: Arc::default(),
+    };
+    let server = Server::bind("127.0.0.1:0", config).await.expect("bind");
+    let server = rpc_methods::routes(server).route("hold", move |_: Value| {
+        let gate = gate.clone();
+        async move {
+            let now = gate.running.fetch_add(1, Ordering::SeqCst) + 1;
+            let _ = gate.started.send(now).await;
+            let _ = gate.release.recv().await;
+            gate.running.fetch_sub(1, Ordering::SeqCst);
+            Ok::<_, ErrorObject>(now)
+        }
+    });
+    let url = format!("ws://{}", server.local_addr().expect("local_addr"));
+    rt::spawn(async move {
+        let _ = server.serve().await;
+    });
+    (url, GateKeeper { started, release })
 }
 
 async fn connect(url: &str) -> Client {
@@ -217,49 +262,73 @@ pub async fn ten_thousand_concurrent_calls_on_one_connection_each_get_their_own_
     .await;
 }
 
-/// A call to a handler that takes 1.5 s does not hold up a quick one made after it.
+/// A call whose handler has not finished (it waits until the test lets it go) does not
+/// hold up a quick one made after it on the same connection.
 pub async fn a_slow_handler_does_not_block_a_fast_one_on_the_same_connection() {
     within(async {
-        let client = connect(&start(ServerConfig::default()).await).await;
+        let (url, gate) = start_gated(ServerConfig::default()).await;
+        let client = connect(&url).await;
         let slow = {
             let client = client.clone();
-            rt::spawn_task(
-                async move { client.call::<_, u64>("sleep", &json!({"ms": 1500})).await },
-            )
+            rt::spawn_task(async move { client.call::<_, usize>("hold", &json!({})).await })
         };
-        // Let the slow request reach the server first.
-        rt::sleep(Duration::from_millis(50)).await;
-        let started = Instant::now();
+        // The slow handler runs on the server.
+        assert_eq!(gate.started.recv().await, Ok(1));
         let echoed: Value = client.call("echo", &["fast"]).await.expect("echo");
         assert_eq!(echoed, json!(["fast"]));
-        assert!(started.elapsed() < Duration::from_millis(500));
-        assert!(!slow.is_finished(), "the slow call should still be running");
-        assert_eq!(slow.join().await.expect("slow call"), 1500);
+        assert!(
+            !slow.is_finished(),
+            "the held call answered before it was let go"
+        );
+        gate.release.send(()).await.expect("release");
+        assert_eq!(slow.join().await.expect("slow call"), 1);
     })
     .await;
 }
 
-/// With `max_handlers_per_connection: 2`, four calls of 200 ms all succeed, two at a time.
+/// With `max_handlers_per_connection: 2`, four held calls all succeed, never more than
+/// two running at once: the others wait for a slot rather than being refused.
 pub async fn handlers_past_the_bound_wait_instead_of_being_refused() {
     within(async {
         let config = ServerConfig {
             max_handlers_per_connection: 2,
             ..Default::default()
         };
-        let client = connect(&start(config).await).await;
-        let started = Instant::now();
+        let (url, gate) = start_gated(config).await;
+        let client = connect(&url).await;
         let mut calls = Vec::new();
         for _ in 0..4 {
             let client = client.clone();
             calls.push(rt::spawn_task(async move {
-                client.call::<_, u64>("sleep", &json!({"ms": 200})).await
+                client.call::<_, usize>("hold", &json!({})).await
             }));
         }
-        for call in calls {
-            assert_eq!(call.join().await.expect("sleep"), 200);
+        // Two start; each one let go makes room for one more.
+        let mut running = vec![
+            gate.started.recv().await.expect("a first handler"),
+            gate.started.recv().await.expect("a second handler"),
+        ];
+        for _ in 0..2 {
+            gate.release.send(()).await.expect("release");
+            running.push(
+                gate.started
+                    .recv()
+                    .await
+                    .expect("a handler in the freed slot"),
+            );
         }
-        // Two at a time: two rounds of 200 ms.
-        assert!(started.elapsed() >= Duration::from_millis(400));
+        for _ in 0..2 {
+            gate.release.send(()).await.expect("release");
+        }
+        for call in calls {
+            let at_once = call.join().await.expect("hold");
+            assert!(at_once <= 2, "{at_once} handlers ran at once");
+        }
+        assert!(running.iter().all(|&n| n <= 2), "at once: {running:?}");
+        assert!(
+            running.contains(&2),
+            "the two slots were never both used: {running:?}"
+        );
     })
     .await;
 }

@@ -345,7 +345,7 @@ macro_rules! session_tests {
             $runtime,
             session,
             (),
-            a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replaced,
+            a_silent_link_is_found_by_the_heartbeat_and_replaced,
             after_max_attempts_against_a_closed_port_the_client_has_failed_and_says_so,
             a_call_made_as_the_client_gives_up_ends_failed,
             a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits,

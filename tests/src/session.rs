@@ -5,8 +5,11 @@
 //! server in a process of its own.) Compiled once per adapter (see [`crate::runtime`])
 //! and run by `tests/session.rs`.
 //!
-//! The one timing bound asserted is the heartbeat's deadline, which is the feature under
-//! test; it gets generous slack (see `SLACK`).
+//! No wall-clock bound is asserted: each wait is for an event (bounded only so a bug fails
+//! instead of hanging). That the heartbeat drops a silent link within `interval +
+//! timeout` is checked in virtual time by the simulator (`tether_tests::sim`), where a
+//! heartbeat that never fires is caught (`tests/mutants.rs`); here the link is found dead,
+//! and not before a ping could have timed out.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,15 +23,12 @@ use super::adapter::rpc::{
 };
 use super::adapter::ConnectError;
 use super::rt;
+use crate::closed_port::ClosedPort;
 use crate::proxy::Proxy;
 use crate::runtime::timeout;
 
 /// Bound on each wait of a scenario: a bug fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// Timers on a shared 2-core machine running the whole test suite fire late by up to
-/// hundreds of milliseconds; a bound tighter than this would test the machine.
-const SLACK: Duration = Duration::from_millis(1500);
 
 async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
     timeout(LIMIT, future)
@@ -59,14 +59,6 @@ async fn echo_server() -> SocketAddr {
     addr
 }
 
-/// A port nobody listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn quick_backoff(max_attempts: Option<u32>) -> Backoff {
     Backoff {
         base: Duration::from_millis(10),
@@ -76,10 +68,9 @@ fn quick_backoff(max_attempts: Option<u32>) -> Backoff {
 }
 
 /// Behind a proxy that goes silent (no close, no reset: nothing), the heartbeat finds the
-/// dead link within `interval + timeout` (plus slack) and not before a ping could have
-/// timed out; calls made meanwhile wait, and go through once the route is back and the
+/// dead link, and not before a ping could have timed out; calls made meanwhile wait, and go through once the route is back and the
 /// client has reconnected by itself.
-pub async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_replaced() {
+pub async fn a_silent_link_is_found_by_the_heartbeat_and_replaced() {
     let interval = Duration::from_millis(200);
     let timeout = Duration::from_millis(600);
     let proxy = Proxy::start(echo_server().await);
@@ -124,13 +115,6 @@ pub async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_rep
         "silent link found after {found_after:?} (interval {interval:?}, timeout {timeout:?})"
     );
     assert_eq!(states.get(), State::Reconnecting);
-    // The oldest unanswered ping went out at most one interval after the link went
-    // silent, and is given `timeout` for its pong.
-    let deadline = interval + timeout;
-    assert!(
-        found_after <= deadline + SLACK,
-        "found after {found_after:?}, deadline {deadline:?} (+{SLACK:?} slack)"
-    );
     // Not by anything faster than the heartbeat: a ping sent while the link still worked
     // has its pong back, so the first unanswered one left no earlier than then.
     assert!(
@@ -166,7 +150,8 @@ pub async fn a_silent_link_is_found_by_the_heartbeat_within_its_deadline_and_rep
 /// queued and everything after ends `Failed`, the metrics say so, closing changes nothing,
 /// and `connect` reports the first attempt's refusal.
 pub async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_says_so() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     let config = ClientConfig {
         backoff: quick_backoff(Some(3)),
         ..Default::default()
@@ -209,7 +194,8 @@ pub async fn after_max_attempts_against_a_closed_port_the_client_has_failed_and_
 /// taken into the channel in between must still be answered, not left there forever.)
 /// Tried 200 times, as the window is narrow.
 pub async fn a_call_made_as_the_client_gives_up_ends_failed() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     for round in 0..200 {
         let config = ClientConfig {
             backoff: Backoff {
@@ -237,7 +223,8 @@ pub async fn a_call_made_as_the_client_gives_up_ends_failed() {
 /// A queue of two messages refuses a third (call or notification) with `QueueFull`; the
 /// user's `close` ends what waits with `Closed`, and nothing more is taken.
 pub async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     let config = ClientConfig {
         backoff: quick_backoff(None),
         queue: QueueLimits {
@@ -285,7 +272,8 @@ pub async fn a_full_queue_refuses_what_does_not_fit_and_close_ends_what_waits() 
 /// Queued calls whose futures are dropped leave the queue; the session lives while a
 /// clone of the client does, and ends `Disconnected` when the last one is dropped.
 pub async fn dropping_a_queued_call_cancels_it_and_dropping_every_clone_ends_the_session() {
-    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     let config = ClientConfig {
         backoff: quick_backoff(None),
         ..Default::default()

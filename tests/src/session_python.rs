@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use super::adapter::rpc::{Backoff, CallError, CallOptions, Client, ClientConfig, Retry, State};
 use super::adapter::ConnectError;
 use super::rt;
+use crate::closed_port::ClosedPort;
 use crate::peer::{PeerKind, PeerServer};
 use crate::runtime::{timeout, Task};
 
@@ -327,12 +328,10 @@ pub async fn connect_reports_a_refused_upgrade_with_its_status() {
 /// A client made while nobody listens queues twenty messages without sending any; once
 /// the server starts, they all arrive, in order, and every call is answered.
 pub async fn a_client_made_before_its_server_exists_sends_its_queue_once_the_server_is_up() {
-    // A port nobody listens on, for now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    // A port nobody listens on, for now, held so that no one else is given it; the
+    // Python server takes it over (asyncio sets SO_REUSEADDR, as the placeholder does).
+    let port = ClosedPort::new();
+    let addr = port.addr().to_string();
     let config = ClientConfig {
         backoff: Backoff {
             base: Duration::from_millis(20),

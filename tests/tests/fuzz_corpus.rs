@@ -5,6 +5,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+// The differential target's other half, shared with the cargo-fuzz target.
+#[path = "../../fuzz/common/tungstenite_reading.rs"]
+mod tungstenite_reading;
+
 fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = tether_tests::repo_root().join("fuzz/seeds").join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -52,6 +56,27 @@ fn rpc_channel_seeds() {
     let origin = Instant::now();
     replay("rpc_channel", |data| {
         tether_core::fuzzing::rpc_channel(origin, data)
+    });
+}
+
+#[test]
+fn compressed_seeds() {
+    let origin = Instant::now();
+    replay("compressed", |data| {
+        tether_core::fuzzing::compressed(origin, data)
+    });
+}
+
+#[test]
+fn rpc_message_seeds() {
+    replay("rpc_message", tether_core::fuzzing::rpc_message);
+}
+
+#[test]
+fn differential_seeds() {
+    let origin = Instant::now();
+    replay("differential", |data| {
+        tether_core::fuzzing::differential(origin, data, tungstenite_reading::tungstenite_reading)
     });
 }
 

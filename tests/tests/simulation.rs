@@ -120,6 +120,7 @@ fn seeds() {
                 "session.reconnections",
                 "session.notes",
                 "session.notes_lost",
+                "session.notes_queued",
             ],
         );
         assert!(
@@ -167,6 +168,8 @@ fn pool_seeds() {
                 "pool.bulk_answered",
                 "pool.parsed_aside",
                 "pool.pairs_checked",
+                "pool.writes_succeeded",
+                "pool.writes_failed",
             ],
         );
         assert!(

@@ -6,112 +6,30 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use serde_json::value::RawValue;
-
 use crate::deflate::Deflate;
-use crate::frame::{encode_frame, FrameDecoder, FramePart, OpCode};
-use crate::handshake::{
-    encode_response, generate_key, negotiate_deflate, parse_request, parse_response, ClientRequest,
-    HandshakeError, HttpResponse,
-};
-use crate::rng::Rng;
-use crate::rpc::{self, Channel, ErrorObject};
+use crate::handshake::{ClientRequest, HttpResponse};
 use crate::ws::{Config, Connection, Event};
 
 mod budget;
+mod compressed;
+mod differential;
+mod frame;
+mod handshake;
 mod pool;
+mod rpc_channel;
+mod rpc_message;
+mod script;
 mod session;
 
 pub use budget::budget;
+pub use compressed::compressed;
+pub use differential::{differential, tether_reading, Reading, LIMIT};
+pub use frame::frame_decoder;
+pub use handshake::handshake;
 pub use pool::{pool, pool_report, pool_scenarios, PoolReport};
+pub use rpc_channel::rpc_channel;
+pub use rpc_message::rpc_message;
 pub use session::{session, session_report, SessionReport};
-
-/// A plain answer whose status, header and body come from the fuzzer's bytes and the
-/// request's method and path: encoded, or refused with nothing written.
-fn answer_round_trip(data: &[u8], request: &crate::handshake::Request) {
-    let status = u16::from_le_bytes([
-        data.first().copied().unwrap_or(0),
-        data.get(1).copied().unwrap_or(0),
-    ]) % 1100;
-    let response = HttpResponse::new(status)
-        .with_header(request.method.clone(), request.path.clone())
-        .with_body(request.path.clone());
-    let mut out = BytesMut::new();
-    match encode_response(&response, request.method == "HEAD", &mut out) {
-        Ok(()) => {
-            let key = "dGhlIHNhbXBsZSBub25jZQ==";
-            let parsed = parse_response(&out, key, &[], None, out.len().max(1));
-            assert_eq!(parsed, Err(HandshakeError::BadStatus(status)), "{out:?}");
-        }
-        Err(_) => assert!(out.is_empty(), "written before refusing"),
-    }
-}
-
-/// The first byte picks the piece size and the role; the rest goes through the streaming
-/// frame decoder. The payload yielded never exceeds what the headers announced.
-pub fn frame_decoder(data: &[u8]) {
-    let Some((&split, data)) = data.split_first() else {
-        return;
-    };
-    let step = usize::from(split).max(1);
-    let mut decoder = FrameDecoder::new(split & 1 == 0, 1 << 16, 0);
-    let mut buf = BytesMut::new();
-    let mut announced = 0u64;
-    let mut seen = 0u64;
-    'feed: for piece in data.chunks(step) {
-        buf.extend_from_slice(piece);
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(FramePart::Header(h))) => announced += h.payload_len,
-                Ok(Some(FramePart::Payload { data, .. })) => seen += data.len() as u64,
-                Ok(None) => break,
-                Err(_) => break 'feed,
-            }
-        }
-    }
-    assert!(
-        seen <= announced,
-        "{seen} payload bytes for {announced} announced"
-    );
-}
-
-/// `data` as an upgrade request (whose extension offers a server then negotiates) and as an
-/// upgrade response, with and without a permessage-deflate offer: a parsed head never claims
-/// more bytes than it was given, and agreed window sizes are within RFC 7692's 8..=15. A
-/// request that is not an upgrade is refused with an error status, and a plain HTTP answer
-/// built from what the request carries is either refused before anything is written or is
-/// HTTP that a client reads back as that status.
-pub fn handshake(data: &[u8]) {
-    let deflate = Deflate {
-        client_max_window_bits: 10,
-        ..Deflate::default()
-    };
-    if let Ok(Some((request, used))) = parse_request(data, 8 << 10) {
-        assert!(used <= data.len());
-        // Every header value, not only the extension offers: more shapes for the parser.
-        let offers = request.headers.iter().map(|(_, value)| value.as_slice());
-        if let Ok((agreed, _)) = negotiate_deflate(&deflate, offers) {
-            assert!((8..=10).contains(&agreed.client_max_window_bits));
-            assert!((8..=15).contains(&agreed.server_max_window_bits));
-        }
-        if let Err(error) = &request.upgrade {
-            assert!((400..=599).contains(&error.http_status()), "{error:?}");
-        }
-        answer_round_trip(data, &request);
-    }
-    let offered = ["raft".to_owned()];
-    for offer in [None, Some(&deflate)] {
-        let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        if let Ok(Some((response, used))) = parse_response(data, key, &offered, offer, 8 << 10) {
-            assert!(used <= data.len());
-            if let Some(agreed) = response.deflate {
-                assert!((8..=10).contains(&agreed.client_max_window_bits));
-                assert!((8..=15).contains(&agreed.server_max_window_bits));
-            }
-        }
-    }
-}
 
 /// A whole client or server [`Connection`] fed `data` in pieces, with timers firing in
 /// between: no timer left due after `handle_timeout`, held input under the limits (an
@@ -186,57 +104,4 @@ pub fn connection(origin: Instant, data: &[u8]) {
     }
     conn.handle_eof(now);
     while conn.poll_event().is_some() {}
-}
-
-/// A server [`Channel`] past its handshake, fed one text message per 0xff-separated piece
-/// of `data`: every request it surfaces is answered, held input stays under the limit.
-pub fn rpc_channel(origin: Instant, data: &[u8]) {
-    let now = origin;
-    let config = rpc::Config {
-        max_in_flight: 64,
-        max_batch_len: 16,
-        ..rpc::Config::default()
-    };
-    let mut server = Channel::server(now, Config::default(), config, [3; 32]);
-    let key = generate_key(&mut Rng::from_seed([4; 32]));
-    let request = ClientRequest {
-        host: "fuzz".into(),
-        path: "/".into(),
-        ..Default::default()
-    };
-    let mut head = BytesMut::new();
-    if request.encode(&key, &mut head).is_err() {
-        return;
-    }
-    server.handle_input(now, &head);
-    let mut input = BytesMut::new();
-    for text in data.split(|&b| b == 0xff) {
-        encode_frame(&mut input, true, OpCode::Text, Some([1, 2, 3, 4]), text);
-    }
-    let Ok(ok) = RawValue::from_string("true".to_owned()) else {
-        return;
-    };
-    for piece in input.chunks(97) {
-        server.handle_input(now, piece);
-        while let Some(event) = server.poll_event() {
-            match event {
-                rpc::Event::Upgrade(_) => {
-                    let _ = server.accept(now, None, &[]);
-                }
-                rpc::Event::Request { reply, method, .. } => {
-                    let not_found = ErrorObject::method_not_found();
-                    let result = if method.len() % 2 == 0 {
-                        Ok(&*ok)
-                    } else {
-                        Err(&not_found)
-                    };
-                    let _ = server.respond(now, reply, result);
-                }
-                _ => {}
-            }
-        }
-        while server.poll_transmit().is_some() {}
-        let held = server.connection().buffered_input();
-        assert!(held <= server.connection().config().max_message_size + 14 + piece.len());
-    }
 }

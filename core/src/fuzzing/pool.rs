@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use arbitrary::{Arbitrary, Unstructured};
+use arbitrary::Arbitrary;
 use bytes::{Buf, BytesMut};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -40,6 +40,8 @@ use crate::rng::Rng;
 use crate::rpc::{self, EndReason, ErrorObject, Id, ReplyTo};
 use crate::session::{CallId, Heartbeat, HeartbeatMode, QueueLimits};
 use crate::ws;
+
+use super::script::{self, Ledger};
 
 mod seeds;
 
@@ -179,38 +181,17 @@ pub fn pool(origin: Instant, data: &[u8]) {
 
 /// [`pool`], returning how far the script got.
 pub fn pool_report(origin: Instant, data: &[u8]) -> PoolReport {
-    let mut u = Unstructured::new(data);
-    let Ok(setup) = Setup::arbitrary(&mut u) else {
-        return PoolReport::default();
-    };
-    let mut harness = Harness::new(origin, &setup);
-    // Past the end of the data `arbitrary` makes up zeros: stop there instead.
-    for _ in 0..MAX_OPS {
-        if u.is_empty() {
-            break;
-        }
-        let Ok(op) = Op::arbitrary(&mut u) else {
-            break;
-        };
+    let start = |setup: Setup| Some(Harness::new(origin, &setup));
+    let step = |harness: &mut Harness, op: Op| {
         harness.report.ops += 1;
         harness.apply(op);
         harness.settle();
-    }
+    };
+    let Some(mut harness) = script::run(data, MAX_OPS, start, step) else {
+        return PoolReport::default();
+    };
     harness.finish();
     harness.report
-}
-
-/// What the harness knows of one call.
-struct Made {
-    params: String,
-    state: CallState,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallState {
-    Open,
-    Ended,
-    Cancelled,
 }
 
 /// Where the harness is in reading what the pool writes on a link.
@@ -382,11 +363,9 @@ struct Harness {
     wires: BTreeMap<LinkId, Wire>,
     /// Links in the order the harness met them, for ops that pick one.
     order: Vec<LinkId>,
-    calls: BTreeMap<CallId, Made>,
+    calls: Ledger<CallId>,
     /// Calls by their params (each names its call), to know the requests the pool wrote.
     by_params: BTreeMap<String, CallId>,
-    /// Calls in the order made, for `Cancel(n)`.
-    call_order: Vec<CallId>,
     /// The latest deadline of any call.
     horizon: Instant,
     /// Requests the pool wrote, in order.
@@ -463,9 +442,8 @@ impl Harness {
             chunk: usize::from(setup.chunk),
             wires: BTreeMap::new(),
             order: Vec::new(),
-            calls: BTreeMap::new(),
+            calls: Ledger::default(),
             by_params: BTreeMap::new(),
-            call_order: Vec::new(),
             horizon: origin,
             written: Vec::new(),
             held: Vec::new(),
@@ -504,18 +482,16 @@ impl Harness {
                 }
             }
             Op::Cancel(n) => {
-                if self.call_order.is_empty() {
+                let order = self.calls.order();
+                if order.is_empty() {
                     return;
                 }
-                let id = self.call_order[usize::from(n) % self.call_order.len()];
-                let open = self
-                    .calls
-                    .get(&id)
-                    .is_some_and(|m| m.state == CallState::Open);
+                let id = order[usize::from(n) % order.len()];
+                let open = self.calls.is_open(&id);
                 let cancelled = self.pool.cancel(now, id);
                 assert_eq!(cancelled, open, "cancel({id:?}) disagrees with the ledger");
-                if let Some(made) = self.calls.get_mut(&id).filter(|_| cancelled) {
-                    made.state = CallState::Cancelled;
+                if cancelled {
+                    self.calls.cancelled(&id);
                 }
             }
             Op::Respond {
@@ -661,15 +637,7 @@ impl Harness {
             .call_on(self.now, pick_node(node), lane, "echo", Some(&raw), timeout);
         if let Ok(id) = taken {
             self.by_params.insert(params.clone(), id);
-            let made = Made {
-                params,
-                state: CallState::Open,
-            };
-            assert!(
-                self.calls.insert(id, made).is_none(),
-                "{id:?} returned twice"
-            );
-            self.call_order.push(id);
+            self.calls.made(id, params);
             self.made += 1;
             let deadline = self.now + timeout.unwrap_or(self.default_timeout);
             self.horizon = self.horizon.max(deadline);
@@ -933,11 +901,7 @@ impl Harness {
                 .iter()
                 .filter(|w| w.link == *link)
                 .filter_map(|w| self.by_params.get(w.params.as_deref()?))
-                .any(|call| {
-                    self.calls
-                        .get(call)
-                        .is_some_and(|m| m.state == CallState::Open)
-                });
+                .any(|call| self.calls.is_open(call));
             assert!(
                 ours,
                 "{link} has nothing under way after shutdown, yet stays open"
@@ -1016,7 +980,7 @@ impl Harness {
             }
             Event::Response { call, result, .. } => {
                 self.report.answered += 1;
-                let params = self.end(call);
+                let params = self.calls.end(&call);
                 if let Ok(raw) = result {
                     // The harness answers with the request's params; other answers (raw
                     // bytes that happen to hit a request id) are not its to judge.
@@ -1028,7 +992,7 @@ impl Harness {
             Event::Ended { call, reason, .. } => {
                 self.report.ended += 1;
                 self.failed += 1;
-                self.end(call);
+                self.calls.end(&call);
                 if reason == EndReason::Closed {
                     assert!(self.shut, "{call:?} ended Closed before shutdown");
                 }
@@ -1050,18 +1014,6 @@ impl Harness {
     }
 
     /// Marks `call` ended; returns its params.
-    fn end(&mut self, call: CallId) -> String {
-        let Some(made) = self.calls.get_mut(&call) else {
-            panic!("{call:?} ended but was never made");
-        };
-        match made.state {
-            CallState::Open => made.state = CallState::Ended,
-            CallState::Ended => panic!("{call:?} ended twice"),
-            CallState::Cancelled => panic!("{call:?} ended after it was cancelled"),
-        }
-        made.params.clone()
-    }
-
     /// The peers go silent and time runs past every call's deadline: every call not
     /// cancelled has ended. Then the pool shuts down and runs out its timers: every link
     /// is gone, after its `Disconnect`.
@@ -1073,12 +1025,7 @@ impl Harness {
             self.advance_to(horizon);
             self.settle();
         }
-        let open: Vec<&CallId> = self
-            .calls
-            .iter()
-            .filter(|(_, m)| m.state == CallState::Open)
-            .map(|(id, _)| id)
-            .collect();
+        let open = self.calls.open();
         assert!(
             open.is_empty(),
             "calls {open:?} never ended, though every deadline passed"

@@ -11,10 +11,10 @@
 //! the end the session is closed and time runs on: every call must have ended, without a
 //! timer livelock.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use arbitrary::{Arbitrary, Unstructured};
+use arbitrary::Arbitrary;
 use serde_json::value::RawValue;
 
 use crate::frame::CloseCode;
@@ -25,6 +25,11 @@ use crate::session::{
     QueueLimits, Retry, Session, State,
 };
 use crate::ws;
+
+use super::script::{self, Ledger};
+
+/// Operations read from one input at most.
+const MAX_OPS: usize = 512;
 
 /// The session's settings, small so that limits and timers are reached.
 #[derive(Debug, Arbitrary)]
@@ -94,12 +99,6 @@ struct Transport {
     requests: Vec<(ReplyTo, Option<Box<RawValue>>)>,
 }
 
-/// What the harness knows of one call.
-struct Made {
-    params: String,
-    ended: bool,
-}
-
 /// The harness: the session, its current transport, and the ledger.
 struct Harness {
     origin: Instant,
@@ -110,9 +109,7 @@ struct Harness {
     /// The attempt of the latest `Connect` not yet opened.
     asked: Option<Attempt>,
     transport: Option<Transport>,
-    calls: BTreeMap<CallId, Made>,
-    /// Calls in the order made, for `Cancel(n)`.
-    order: Vec<CallId>,
+    calls: Ledger<CallId>,
     state: State,
     closed: bool,
     serial: u64,
@@ -141,27 +138,20 @@ pub struct SessionReport {
 
 /// [`session`], returning how far the script got.
 pub fn session_report(origin: Instant, data: &[u8]) -> SessionReport {
-    let mut u = Unstructured::new(data);
-    let Ok(setup) = Setup::arbitrary(&mut u) else {
-        return SessionReport::default();
+    let start = |setup: Setup| {
+        let mut harness = Harness::new(origin, &setup)?;
+        harness.session.start(origin);
+        harness.settle();
+        Some(harness)
     };
-    let Some(mut harness) = Harness::new(origin, &setup) else {
-        return SessionReport::default();
-    };
-    harness.session.start(origin);
-    harness.settle();
-    // Past the end of the data `arbitrary` makes up zeros: stop there instead.
-    for _ in 0..512 {
-        if u.is_empty() {
-            break;
-        }
-        let Ok(op) = Op::arbitrary(&mut u) else {
-            break;
-        };
+    let step = |harness: &mut Harness, op: Op| {
         harness.report.ops += 1;
         harness.apply(op);
         harness.settle();
-    }
+    };
+    let Some(mut harness) = script::run(data, MAX_OPS, start, step) else {
+        return SessionReport::default();
+    };
     harness.finish();
     harness.report
 }
@@ -218,8 +208,7 @@ impl Harness {
             limits,
             asked: None,
             transport: None,
-            calls: BTreeMap::new(),
-            order: Vec::new(),
+            calls: Ledger::default(),
             state: State::Disconnected,
             closed: false,
             serial: 0,
@@ -329,8 +318,8 @@ impl Harness {
                 }
             }
             Op::Cancel(n) => {
-                if let Some(&id) = self.order.get(usize::from(n)) {
-                    let open = self.calls.get(&id).is_some_and(|m| !m.ended);
+                if let Some(&id) = self.calls.order().get(usize::from(n)) {
+                    let open = self.calls.is_open(&id);
                     let cancelled = self.session.cancel(now, id);
                     assert_eq!(cancelled, open, "cancel({id}) disagrees with the ledger");
                 }
@@ -395,12 +384,7 @@ impl Harness {
             },
         };
         if let Ok(id) = self.session.call(self.now, "echo", Some(&raw), options) {
-            let made = Made {
-                params,
-                ended: false,
-            };
-            assert!(self.calls.insert(id, made).is_none(), "{id} returned twice");
-            self.order.push(id);
+            self.calls.made(id, params);
         }
     }
 
@@ -476,14 +460,14 @@ impl Harness {
             }
             Event::Response { id, result } => {
                 self.report.answered += 1;
-                let made = self.end(id);
+                let made = self.calls.end(&id);
                 if let Ok(raw) = result {
                     assert_eq!(raw.get(), made, "{id} got another call's answer");
                 }
             }
             Event::Ended { id, reason } => {
                 self.report.ended += 1;
-                self.end(id);
+                self.calls.end(&id);
                 if reason == EndReason::Closed {
                     assert!(self.closed, "{id} ended Closed before close");
                 }
@@ -494,15 +478,6 @@ impl Harness {
     }
 
     /// Marks call `id` ended; returns its params.
-    fn end(&mut self, id: CallId) -> String {
-        let Some(made) = self.calls.get_mut(&id) else {
-            panic!("{id} ended but was never made");
-        };
-        assert!(!made.ended, "{id} ended twice");
-        made.ended = true;
-        made.params.clone()
-    }
-
     /// Closes the session and lets time run: every call must end, and the timers must
     /// keep moving forward.
     fn finish(&mut self) {
@@ -536,12 +511,7 @@ impl Harness {
             }
         }
         self.settle();
-        let open: Vec<&CallId> = self
-            .calls
-            .iter()
-            .filter(|(_, m)| !m.ended)
-            .map(|(id, _)| id)
-            .collect();
+        let open = self.calls.open();
         assert!(
             open.is_empty(),
             "calls {open:?} never ended, {:?} after the start (state {:?})",

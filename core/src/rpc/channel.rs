@@ -511,6 +511,13 @@ impl Channel {
                 self.push(Event::Notification { method, params });
             }
             Entry::Response { id, result } => {
+                #[cfg(feature = "mutants")]
+                let id = match id {
+                    Some(mine) if crate::mutants::on(crate::mutants::Mutant::WrongAnswer) => {
+                        self.pending.other_than(&mine).or(Some(mine))
+                    }
+                    other => other,
+                };
                 match id.filter(|id| self.pending.remove(id).is_some()) {
                     Some(id) => self.events.push_back(Event::Response { id, result }),
                     None => self.stats.unknown_responses += 1,

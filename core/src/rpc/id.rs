@@ -69,12 +69,19 @@ pub enum Id {
 }
 
 impl Id {
-    /// Reads an id from its raw JSON; `None` if it is an object, array or boolean.
+    /// Reads an id from its raw JSON; `None` if it is an object, array or boolean, or a
+    /// number that would not be written back as it came (an integer past 64 bits, which
+    /// becomes a float, or a float not in its shortest form, such as `1e3` or `1.50`): the
+    /// response must carry the very id of the request, and a changed number may name
+    /// another call to the client.
     pub(crate) fn from_raw(raw: &RawValue) -> Option<Id> {
         match raw.get().as_bytes().first()? {
             b'n' => Some(Id::Null),
             b'"' => serde_json::from_str(raw.get()).ok().map(Id::String),
-            b'-' | b'0'..=b'9' => serde_json::from_str(raw.get()).ok().map(Id::Number),
+            b'-' | b'0'..=b'9' => serde_json::from_str::<serde_json::Number>(raw.get())
+                .ok()
+                .filter(|n| n.to_string() == raw.get())
+                .map(Id::Number),
             _ => None,
         }
     }
@@ -94,6 +101,29 @@ impl fmt::Display for Id {
 #[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod tests {
     use super::*;
+
+    /// Found by the `rpc_channel` fuzz target: an id of 35 digits was answered as
+    /// `7.777777777769999e34`, which is not the id the request carried.
+    #[test]
+    fn number_ids_are_taken_only_when_they_are_written_back_unchanged() {
+        let id = |text: &str| Id::from_raw(&RawValue::from_string(text.to_owned()).unwrap());
+        for echoed in [
+            "7",
+            "-7",
+            "0",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "1.5",
+        ] {
+            let Some(Id::Number(n)) = id(echoed) else {
+                panic!("{echoed} is a fine id");
+            };
+            assert_eq!(n.to_string(), echoed);
+        }
+        for changed in ["77777777777700006304763018308164716", "1e3", "1.50", "-0"] {
+            assert_eq!(id(changed), None, "{changed} would come back changed");
+        }
+    }
 
     #[test]
     fn ids_are_uuid_v4_and_round_trip() {

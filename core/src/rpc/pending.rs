@@ -82,11 +82,25 @@ impl<K: Ord + Copy, V: Deadline> Pending<K, V> {
 
     /// The soonest deadline of a live call.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        #[cfg(feature = "mutants")]
+        if crate::mutants::on(crate::mutants::Mutant::TimeoutNeverFires) {
+            return None;
+        }
         self.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The lowest id other than `id`: where the `WrongAnswer` mutant sends an answer.
+    #[cfg(feature = "mutants")]
+    pub(crate) fn other_than(&self, id: &K) -> Option<K> {
+        self.calls.keys().find(|k| *k != id).copied()
     }
 
     /// Takes out the next call whose deadline is at or before `now`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(K, V)> {
+        #[cfg(feature = "mutants")]
+        if crate::mutants::on(crate::mutants::Mutant::TimeoutNeverFires) {
+            return None;
+        }
         let Reverse((at, id)) = *self.deadlines.peek()?;
         if at > now {
             return None;

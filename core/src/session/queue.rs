@@ -97,6 +97,10 @@ impl Queue {
     /// accepted once already.
     pub(crate) fn push_front(&mut self, id: CallId, size: usize) {
         self.live += 1;
+        #[cfg(feature = "mutants")]
+        if crate::mutants::on(crate::mutants::Mutant::ResendCountedTwice) {
+            self.live += 1;
+        }
         self.bytes = self.bytes.saturating_add(size);
         self.items.push_front(Item::Call(id));
     }

@@ -85,7 +85,11 @@
 //! 5. `Unreachable` only if, from the start of the link attempt the call waited on (less
 //!    one connect timeout, for a crossing dial it was told to wait for) until it ended,
 //!    the network failed the pair: the target down, a partition, a stall of either, the
-//!    clock jump, a connection between them reset or a dial refused.
+//!    clock jump, a connection between them reset or a dial refused;
+//! 6. a quorum counts only successes: the calls a node makes while faults may strike
+//!    are taken three at a time as one replicated write (`replica::Quorum`), fed each
+//!    call's outcome as it ends; a write is `Succeeded` exactly when two of its calls were
+//!    answered with a result, `Failed` exactly when two failed, `Pending` before.
 //!
 //! # Your own nodes
 //!
@@ -167,6 +171,7 @@ mod net_session;
 mod node;
 mod notes;
 mod pool_node;
+mod pool_writes;
 mod rng;
 mod rpc_client;
 mod session_node;

@@ -52,6 +52,7 @@ use tether_core::ws;
 use super::checks;
 use super::node::{Ctx, Node, NodeId, Port};
 use super::pool_checks::{self, Board, View};
+use super::pool_writes::{Member, Writes};
 use super::rng::SimRng;
 
 /// Time between the calm period's rounds of calls.
@@ -129,6 +130,8 @@ struct Made {
     calm: bool,
     /// A calm call made again after a race with an idle close.
     retry: bool,
+    /// Its place in a replicated write (calls made while faults may strike).
+    write: Option<Member>,
     ended: Option<&'static str>,
 }
 
@@ -237,6 +240,8 @@ pub struct PoolNode {
     parses: BTreeMap<(Instant, u64), (LinkId, Unparsed)>,
     parses_made: u64,
     counted: Counted,
+    /// The replicated writes the calls of this life make up (invariant 6).
+    writes: Writes,
     /// Peer states from `Event::Peer` (their control links), and when each last began
     /// `Connecting`.
     peer_state: BTreeMap<pool::NodeId, PeerState>,
@@ -374,6 +379,7 @@ impl PoolNode {
             parses: BTreeMap::new(),
             parses_made: 0,
             counted: Counted::default(),
+            writes: Writes::default(),
             peer_state: BTreeMap::new(),
             connecting_since: BTreeMap::new(),
             bulk_since: BTreeMap::new(),
@@ -587,6 +593,9 @@ impl PoolNode {
     ) {
         let name = self.name();
         let made = self.end(ctx, call, "answered");
+        if let Some(member) = made.write {
+            self.writes.record(ctx, &name, member, result.is_ok());
+        }
         if self.bulk_open.remove(&call) {
             // A bulk link was open: attempts after this begin later.
             self.bulk_since.remove(&node);
@@ -638,6 +647,9 @@ impl PoolNode {
     fn on_ended(&mut self, ctx: &mut Ctx, call: CallId, node: pool::NodeId, reason: EndReason) {
         let name = self.name();
         let made = self.end(ctx, call, "ended");
+        if let Some(member) = made.write {
+            self.writes.record(ctx, &name, member, false);
+        }
         self.bulk_open.remove(&call);
         if made.target != node {
             ctx.fail(format_args!(
@@ -857,6 +869,7 @@ impl PoolNode {
             attempt_from,
             calm,
             retry,
+            write: (!calm).then(|| self.writes.join(ctx.now)),
             ended: None,
         };
         if self.calls.insert(id, made).is_some() {
@@ -904,7 +917,11 @@ impl PoolNode {
                 ));
             }
             if cancelled {
-                self.end(ctx, id, "cancelled");
+                let made = self.end(ctx, id, "cancelled");
+                if let Some(member) = made.write {
+                    let name = self.name();
+                    self.writes.record(ctx, &name, member, false);
+                }
                 ctx.count("pool.cancelled");
             }
             self.react(ctx);
@@ -1351,6 +1368,7 @@ impl Node for PoolNode {
         self.went_idle.clear();
         self.calm_lost.clear();
         self.counted = Counted::default();
+        self.writes = Writes::default();
     }
 
     fn restart(&mut self, ctx: &mut Ctx) {

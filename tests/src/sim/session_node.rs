@@ -24,7 +24,8 @@
 //!   plus the longest call timeout;
 //! - notifications arrive in order, none twice (checked at the server); a number is
 //!   missing only where the session changed links between its neighbours, so every gap
-//!   was written on a link that was lost; the last one always arrives.
+//!   was written on a link that was lost; one queued while no link was open is never
+//!   missing when the next link to open carried a later one; the last one always arrives.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
@@ -110,6 +111,9 @@ struct Slot {
     cancels: BTreeMap<(Instant, CallId), ()>,
     /// The number of the next notification (1, 2, …; only accepted ones use one up).
     next_note: u64,
+    /// Notifications the session queued while no link was open, by number: how many
+    /// links had opened then. The next link to open must carry them.
+    queued_notes: BTreeMap<u64, usize>,
     serial: u64,
     /// The attempt of the latest `Connect` seen, and its port.
     latest: Option<(Attempt, Port)>,
@@ -248,6 +252,7 @@ impl SessionNode {
                     calls: BTreeMap::new(),
                     cancels: BTreeMap::new(),
                     next_note: 1,
+                    queued_notes: BTreeMap::new(),
                     serial: 0,
                     latest: None,
                     opened: Vec::new(),
@@ -601,6 +606,7 @@ impl SessionNode {
         for &(n, conn) in &arrived {
             let expected = before.map_or(1, |(m, _)| m + 1);
             if n > expected {
+                self.check_queued_notes(ctx, s, expected..n, conn);
                 let same_link = match before {
                     Some((_, prev)) => prev == conn,
                     None => slot.opened.first().is_some_and(|&(first, _)| first == conn),
@@ -621,6 +627,27 @@ impl SessionNode {
             ctx.fail(format_args!(
                 "{name}: {sent} notes accepted, the last to arrive is {last}"
             ));
+        }
+    }
+}
+
+impl SessionNode {
+    /// Notes `missing` never arrived, and the next one came on connection `conn`. One that
+    /// was queued goes out, in order, on the first link to open after it was queued: if
+    /// that is `conn`, it was written there before the one that arrived, so it is lost
+    /// where nothing may be lost.
+    fn check_queued_notes(&self, ctx: &Ctx, s: usize, missing: std::ops::Range<u64>, conn: u64) {
+        let slot = &self.slots[s];
+        let Some(link) = slot.opened.iter().position(|&(c, _)| c == conn) else {
+            return;
+        };
+        for m in missing {
+            if slot.queued_notes.get(&m) == Some(&link) {
+                ctx.fail(format_args!(
+                    "{}: note {m} was queued, and the next link to open (connection {conn}) carried a later note but not note {m}: a queued notification went missing",
+                    slot.name
+                ));
+            }
         }
     }
 }
@@ -710,10 +737,17 @@ fn notify(ctx: &mut Ctx, slot: &mut Slot, pad: usize) -> Result<(), tether_core:
         "x".repeat(pad)
     );
     let raw = RawValue::from_string(params).expect("the simulator builds valid JSON");
+    let depth = slot.net.session().metrics(ctx.now).queue_depth;
     let result = slot.net.session_mut().notify(ctx.now, "note", Some(&raw));
     ctx.trace
         .add(format!("note {} {result:?}", slot.next_note).as_bytes());
     if result.is_ok() {
+        // Queued with no link open: it waits for the next one. (Queued behind calls on
+        // an open link, it may go out on that link, and be lost with it.)
+        if slot.open.is_none() && slot.net.session().metrics(ctx.now).queue_depth > depth {
+            slot.queued_notes.insert(slot.next_note, slot.opened.len());
+            ctx.count("session.notes_queued");
+        }
         slot.next_note += 1;
     }
     result

@@ -118,6 +118,14 @@ impl Session {
             let written = match &item {
                 Item::Call(id) => self.write_queued(now, *id),
                 Item::Notify { method, params, .. } => {
+                    #[cfg(feature = "mutants")]
+                    if crate::mutants::on(crate::mutants::Mutant::DropQueued) {
+                        continue;
+                    }
+                    #[cfg(feature = "mutants")]
+                    if crate::mutants::on(crate::mutants::Mutant::DuplicateQueued) {
+                        self.write_notify(now, method, params.as_deref());
+                    }
                     self.write_notify(now, method, params.as_deref())
                 }
             };

@@ -1,0 +1,7 @@
+//! cargo-fuzz target; the body is `tether_core::fuzzing::compressed`, shared with the corpus
+//! replay test in `tests/` (see its docs for what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    tether_core::fuzzing::compressed(std::time::Instant::now(), data);
+});
