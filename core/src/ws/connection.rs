@@ -128,6 +128,10 @@ pub struct Connection {
     /// turn comes): how much a read turns into is decided by the owner taking messages.
     waiting: usize,
     waiting_bytes: usize,
+    /// The peer's EOF came while input waited unparsed behind a message not yet taken; it
+    /// takes effect once that input is parsed (as messages are taken), so no message the
+    /// peer sent before it is lost, and none is inflated before its turn.
+    eof_pending: bool,
     /// Our pings and the idle timeout, once open (see [`Config::heartbeat`]).
     beat: Option<Beat>,
     /// The owner reads the transport (see [`set_reading`](Self::set_reading)).
@@ -204,6 +208,7 @@ impl Connection {
             clock: now,
             waiting: 0,
             waiting_bytes: 0,
+            eof_pending: false,
             beat: None,
             reading: true,
             outside: Held::default(),
@@ -234,7 +239,7 @@ impl Connection {
     /// Feeds bytes read from the transport.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         self.tick(now);
-        if self.state == State::Closed || self.deferred_failure.is_some() {
+        if self.state == State::Closed || self.deferred_failure.is_some() || self.eof_pending {
             // Nothing after a protocol error is read: the stream can no longer be trusted.
             return;
         }
@@ -261,12 +266,21 @@ impl Connection {
     }
 
     /// The peer closed its write side: no more input will come. Not an error in itself; a
-    /// connection that was not closed cleanly ends with code 1006.
+    /// connection that was not closed cleanly ends with code 1006. Messages read before
+    /// it are still handed out first: with input left unparsed behind a message not yet
+    /// taken, the EOF takes effect once the owner has taken them.
     pub fn handle_eof(&mut self, now: Instant) {
-        // A message parsed and waiting is still handed over, before `Closed`. Input not
-        // parsed yet is not: owners read only once they took every message (or past their
-        // budget, not at all), so it is there only when the transport failed or stalled.
         self.tick(now);
+        if self.waiting > 0 && !self.input.is_empty() && self.state != State::Closed {
+            // Messages may still be in the input behind the one waiting: they come first.
+            self.eof_pending = true;
+            return;
+        }
+        self.eof(now);
+    }
+
+    fn eof(&mut self, now: Instant) {
+        self.eof_pending = false;
         self.transport_done = true;
         if self.state == State::Closed {
             // A client waiting for the server's EOF after the close exchange has it now.
@@ -509,6 +523,9 @@ impl Connection {
                     let now = self.clock;
                     self.process(now);
                     self.shrink_input();
+                    if self.eof_pending && self.waiting == 0 {
+                        self.eof(now);
+                    }
                 }
             }
             _ => {}
