@@ -41,6 +41,12 @@ pub trait Machine {
     fn handle_input(&mut self, now: Instant, data: &[u8]);
     /// The peer closed its write side.
     fn handle_eof(&mut self, now: Instant);
+    /// The transport failed or was given up (a write error, a write stall): nothing more
+    /// can be read or written. Takes effect at once, unlike an EOF, which lets messages
+    /// already read be taken first. By default the same as [`handle_eof`](Self::handle_eof).
+    fn handle_transport_lost(&mut self, now: Instant) {
+        self.handle_eof(now);
+    }
     /// A deadline from `poll_timeout` was reached.
     fn handle_timeout(&mut self, now: Instant);
     /// The next bytes to write.
@@ -73,6 +79,9 @@ macro_rules! forward_machine {
             }
             fn handle_eof(&mut self, now: Instant) {
                 <$ty>::handle_eof(self, now)
+            }
+            fn handle_transport_lost(&mut self, now: Instant) {
+                <$ty>::handle_transport_lost(self, now)
             }
             fn handle_timeout(&mut self, now: Instant) {
                 <$ty>::handle_timeout(self, now)

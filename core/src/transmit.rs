@@ -373,7 +373,7 @@ impl Flow {
         self.progress_at = None;
         self.eof = true;
         self.gave_up = true;
-        core.handle_eof(now);
+        core.handle_transport_lost(now);
     }
 
     /// How long to wait for the peer's EOF after our FIN, reading and discarding, before

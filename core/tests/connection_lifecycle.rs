@@ -189,3 +189,70 @@ fn messages_are_inflated_one_at_a_time_as_they_are_taken() {
     }
     assert_eq!(taken, 20);
 }
+
+/// An EOF lets messages already read be taken first; a lost transport (a write error, a
+/// write stall, a link given up) ends the connection at once. Were it held back like an
+/// EOF, a connection whose owner stopped taking messages (its budget full of replies that
+/// can no longer be written) would never end, and never free what it holds.
+#[test]
+fn a_lost_transport_ends_at_once_where_an_eof_waits_for_messages_read() {
+    let config = Config {
+        heartbeat: None,
+        ..Config::default()
+    };
+    let now = Instant::now();
+    let request = ClientRequest {
+        host: "n".into(),
+        path: "/".into(),
+        ..Default::default()
+    };
+    let open = || {
+        let mut client = Connection::client(now, config.clone(), request.clone(), [1; 32]).unwrap();
+        let mut server = Connection::server(now, config.clone(), [2; 32]);
+        for _ in 0..3 {
+            while let Some(b) = client.poll_transmit() {
+                server.handle_input(now, &b);
+            }
+            while let Some(e) = server.poll_event() {
+                if let Event::Upgrade(_) = e {
+                    server.accept(now, None, &[]).unwrap();
+                }
+            }
+            while let Some(b) = server.poll_transmit() {
+                client.handle_input(now, &b);
+            }
+            while client.poll_event().is_some() {}
+        }
+        let mut wire = Vec::new();
+        for i in 0..3u8 {
+            client
+                .send(now, Message::Binary(vec![i; 64].into()))
+                .unwrap();
+            while let Some(b) = client.poll_transmit() {
+                wire.extend_from_slice(&b);
+            }
+        }
+        // Three messages in one read; the owner takes none of them yet.
+        server.handle_input(now, &wire);
+        server
+    };
+
+    let mut waits = open();
+    waits.handle_eof(now);
+    assert_ne!(waits.state(), tether_core::ws::State::Closed);
+    let messages = std::iter::from_fn(|| waits.poll_event())
+        .filter(|e| matches!(e, Event::Message(_)))
+        .count();
+    assert_eq!(messages, 3, "an EOF keeps the messages read before it");
+    assert_eq!(waits.state(), tether_core::ws::State::Closed);
+
+    let mut lost = open();
+    lost.handle_transport_lost(now);
+    assert_eq!(lost.state(), tether_core::ws::State::Closed);
+    let events: Vec<Event> = std::iter::from_fn(|| lost.poll_event()).collect();
+    assert_eq!(
+        closed(&events).map(|info| info.code),
+        Some(CloseCode::ABNORMAL),
+        "{events:?}"
+    );
+}

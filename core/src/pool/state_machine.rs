@@ -255,15 +255,26 @@ impl Pool {
         }
     }
 
-    /// The transport of `link` could not be opened, or failed: the link is over.
+    /// The transport of `link` could not be opened, or failed: the link is over, at once,
+    /// messages read but not yet taken included (no reply to them could be written).
     pub fn transport_failed(&mut self, now: Instant, link: LinkId) {
+        self.transport_ended(now, link, true);
+    }
+
+    /// `lost`: the transport failed or was given up; otherwise the peer closed its write
+    /// side, and messages it sent before are still taken first.
+    fn transport_ended(&mut self, now: Instant, link: LinkId, lost: bool) {
         let Some(l) = self.links.get_mut(link) else {
             return;
         };
         match l.channel.as_mut() {
             // The channel ends its calls and says `Closed`, as for any lost transport.
             Some(channel) => {
-                channel.handle_eof(now);
+                if lost {
+                    channel.handle_transport_lost(now);
+                } else {
+                    channel.handle_eof(now);
+                }
                 self.after(now, link);
             }
             None => self.link_closed(now, link),
@@ -343,7 +354,7 @@ impl Pool {
 
     /// `link`'s peer closed its write side.
     pub fn handle_eof(&mut self, now: Instant, link: LinkId) {
-        self.transport_failed(now, link);
+        self.transport_ended(now, link, false);
     }
 
     /// Fires every deadline at or before `now`. Calling it early is harmless.

@@ -43,6 +43,10 @@ impl Machine for LinkView<'_> {
         self.pool.handle_eof(now, self.link);
     }
 
+    fn handle_transport_lost(&mut self, now: Instant) {
+        self.pool.transport_failed(now, self.link);
+    }
+
     fn handle_timeout(&mut self, now: Instant) {
         self.pool.handle_timeout(now);
     }

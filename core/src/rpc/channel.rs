@@ -57,6 +57,9 @@ pub struct Channel {
     queued: usize,
     /// Counters; `in_flight` is filled in by `stats()`.
     stats: Stats,
+    /// The owner reads the transport as far as it is concerned (see
+    /// [`set_owner_reading`](Self::set_owner_reading)).
+    owner_reading: bool,
 }
 
 impl Channel {
@@ -94,6 +97,7 @@ impl Channel {
             aside: false,
             queued: 0,
             stats: Stats::default(),
+            owner_reading: true,
         }
     }
 
@@ -134,6 +138,14 @@ impl Channel {
         self.pump(now);
     }
 
+    /// The owner stops (`false`) or resumes (`true`) reading the transport for a reason
+    /// of its own, besides the budget (a server at its bound of handlers, or winding
+    /// down). The peer's silence meanwhile is ours: the heartbeat does not count it.
+    pub fn set_owner_reading(&mut self, now: Instant, reading: bool) {
+        self.owner_reading = reading;
+        self.pump(now);
+    }
+
     /// Whether the owner should read the transport: the channel holds less than its
     /// budget besides the message in progress (see [`Held::reads`]). Past it, the
     /// peer waits in the transport until what we hold for it drains.
@@ -166,6 +178,13 @@ impl Channel {
     /// The peer closed its write side.
     pub fn handle_eof(&mut self, now: Instant) {
         self.ws.handle_eof(now);
+        self.pump(now);
+    }
+
+    /// The transport is gone: ends at once, messages not yet taken included (see
+    /// [`Connection::handle_transport_lost`](crate::ws::Connection::handle_transport_lost)).
+    pub fn handle_transport_lost(&mut self, now: Instant) {
+        self.ws.handle_transport_lost(now);
         self.pump(now);
     }
 
@@ -426,7 +445,7 @@ impl Channel {
             }
         }
         // The heartbeat does not count the peer's silence while we do not read it.
-        let reading = self.wants_input();
+        let reading = self.wants_input() && self.owner_reading;
         self.ws.set_reading(now, reading);
     }
 

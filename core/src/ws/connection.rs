@@ -279,6 +279,15 @@ impl Connection {
         self.eof(now);
     }
 
+    /// The transport is gone (it failed, or the owner gave up on it): nothing more can be
+    /// read or written. Unlike [`handle_eof`](Self::handle_eof) this takes effect at once,
+    /// even with messages not yet taken: with no transport, replies to them could never be
+    /// written, so holding them back would hold the connection (and what it holds) forever.
+    pub fn handle_transport_lost(&mut self, now: Instant) {
+        self.tick(now);
+        self.eof(now);
+    }
+
     fn eof(&mut self, now: Instant) {
         self.eof_pending = false;
         self.transport_done = true;

@@ -383,7 +383,7 @@ impl Pool {
             l.fault = Some(Fault::Unreachable);
             l.abandoned = true;
             match l.channel.as_mut() {
-                Some(channel) => channel.handle_eof(now),
+                Some(channel) => channel.handle_transport_lost(now),
                 None => {
                     self.link_closed(now, link);
                     return;
@@ -415,7 +415,7 @@ impl Pool {
                     l.fault = Some(Fault::Silent);
                     l.abandoned = true;
                     if let Some(channel) = l.channel.as_mut() {
-                        channel.handle_eof(now);
+                        channel.handle_transport_lost(now);
                     }
                 }
             }
@@ -435,7 +435,7 @@ impl Pool {
             Phase::Open | Phase::Handshaking if l.channel.is_some() => {
                 if let Some(channel) = l.channel.as_mut() {
                     if channel.close(now, code, why).is_err() {
-                        channel.handle_eof(now);
+                        channel.handle_transport_lost(now);
                     }
                 }
                 self.after(now, link);
