@@ -169,3 +169,48 @@ fn a_timeout_too_long_for_instant_never_fires_and_does_not_panic() {
     pair.drive();
     assert!(pair.client.stats().in_flight == 1, "{id} still waits");
 }
+
+/// A server that stops reading for a reason of its own (its bound of handlers, winding
+/// down) tells its channel so; the peer's silence meanwhile is ours and does not count
+/// towards the idle timeout. Once it reads again, silence counts again.
+#[test]
+fn silence_while_the_owner_does_not_read_is_not_idleness() {
+    use tether_core::session::{Heartbeat, HeartbeatMode};
+    use tether_core::ws;
+    let closed = |pair: &RpcPair| {
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, Event::Closed(_)))
+    };
+    for paused in [false, true] {
+        let ws_config = ws::Config {
+            heartbeat: Some(Heartbeat {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(3),
+                mode: HeartbeatMode::AnyInput,
+            }),
+            ..ws::Config::default()
+        };
+        let mut pair = RpcPair::new(ws_config, rpc::Config::default(), rpc::Config::default());
+        pair.drive();
+        pair.server_events.clear();
+        // Nothing from the client reaches the server from now on, its pongs included.
+        pair.cut();
+        if paused {
+            let now = pair.now;
+            pair.server.set_owner_reading(now, false);
+        }
+        for _ in 0..10 {
+            pair.advance(Duration::from_secs(1));
+        }
+        assert_eq!(closed(&pair), !paused, "paused: {paused}");
+        if paused {
+            let now = pair.now;
+            pair.server.set_owner_reading(now, true);
+            for _ in 0..10 {
+                pair.advance(Duration::from_secs(1));
+            }
+            assert!(closed(&pair), "silent after reading again");
+        }
+    }
+}

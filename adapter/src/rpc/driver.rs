@@ -216,6 +216,10 @@ impl<R: Runtime> Driver<R> {
             unwritten: self.io.queued(),
         };
         self.channel.set_outside(now, outside);
+        // At the handler bound or winding down the driver does not read: the peer's
+        // silence is ours, not a sign it is gone.
+        let reading = self.reading();
+        self.channel.set_owner_reading(now, reading);
     }
 
     /// Closes with 1001 once winding down is over: every handler done, or its deadline
