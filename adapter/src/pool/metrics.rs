@@ -160,8 +160,11 @@ impl Recorder {
                 series.queued.set(peer.queued as f64);
             }
         }
-        // Peers the pool forgot: their gauges say so, and their handles go.
-        let known: Vec<NodeId> = self.last.keys().copied().collect();
+        // Peers the pool forgot: their gauges say so, and their handles go. Series made by
+        // observations alone (a node forgotten before any sample saw it) go too, or peers
+        // naming ever new node ids would grow the map for good.
+        let mut known: Vec<NodeId> = self.last.keys().copied().collect();
+        known.extend(self.series.keys().filter_map(|key| *key));
         for node in known {
             if stats.peers.iter().all(|p| p.node != node) {
                 self.last.remove(&node);
