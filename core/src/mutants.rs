@@ -1,7 +1,9 @@
 //! Planted bugs for the mutation test (`tests/tests/mutants.rs`): each one a way the core
 //! could be wrong that the simulator's invariants must catch. Compiled only with the
 //! `mutants` feature, which only the tests crate turns on; without it this module and
-//! every check of it are gone, so a normal build carries none of them.
+//! every check of it are gone, so a build of tether-core, or of a crate using it, carries
+//! none of them. Inside this workspace, cargo unifies features: a build of the whole
+//! workspace (the test command's) compiles the checks in, switched off.
 //!
 //! The switch is per thread, so tests running side by side each plant their own bug, and
 //! it is off (`None`) unless a test sets it.

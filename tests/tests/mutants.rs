@@ -64,7 +64,7 @@ const INVARIANTS: &[(&str, &str)] = &[
         "after the faults, the queue drains",
     ),
     (
-        "and at",
+        "the session is still",
         "after the faults, every session is Connected again",
     ),
     (
