@@ -31,6 +31,32 @@ fn closed(events: &[Event]) -> Option<CloseInfo> {
     })
 }
 
+/// A client and a server connection with `config`, their handshake done.
+fn opened(now: Instant, config: &Config) -> (Connection, Connection) {
+    let request = ClientRequest {
+        host: "n".into(),
+        path: "/".into(),
+        ..Default::default()
+    };
+    let mut client = Connection::client(now, config.clone(), request, [1; 32]).unwrap();
+    let mut server = Connection::server(now, config.clone(), [2; 32]);
+    for _ in 0..3 {
+        while let Some(b) = client.poll_transmit() {
+            server.handle_input(now, &b);
+        }
+        while let Some(e) = server.poll_event() {
+            if let Event::Upgrade(_) = e {
+                server.accept(now, None, &[]).unwrap();
+            }
+        }
+        while let Some(b) = server.poll_transmit() {
+            client.handle_input(now, &b);
+        }
+        while client.poll_event().is_some() {}
+    }
+    (client, server)
+}
+
 #[test]
 fn a_live_peer_answers_the_servers_pings_and_is_never_dropped() {
     let client = Config {
@@ -138,28 +164,7 @@ fn messages_are_inflated_one_at_a_time_as_they_are_taken() {
         ..Config::default()
     };
     let now = Instant::now();
-    let request = ClientRequest {
-        host: "n".into(),
-        path: "/".into(),
-        ..Default::default()
-    };
-    let mut client = Connection::client(now, config.clone(), request, [1; 32]).unwrap();
-    let mut server = Connection::server(now, config, [2; 32]);
-    // Handshake.
-    for _ in 0..3 {
-        while let Some(b) = client.poll_transmit() {
-            server.handle_input(now, &b);
-        }
-        while let Some(e) = server.poll_event() {
-            if let Event::Upgrade(_) = e {
-                server.accept(now, None, &[]).unwrap();
-            }
-        }
-        while let Some(b) = server.poll_transmit() {
-            client.handle_input(now, &b);
-        }
-        while client.poll_event().is_some() {}
-    }
+    let (mut client, mut server) = opened(now, &config);
     // Twenty messages of 1 MiB of zeros: a few KiB on the wire, delivered in one read.
     let mut wire = Vec::new();
     for _ in 0..20 {
@@ -201,28 +206,8 @@ fn a_lost_transport_ends_at_once_where_an_eof_waits_for_messages_read() {
         ..Config::default()
     };
     let now = Instant::now();
-    let request = ClientRequest {
-        host: "n".into(),
-        path: "/".into(),
-        ..Default::default()
-    };
     let open = || {
-        let mut client = Connection::client(now, config.clone(), request.clone(), [1; 32]).unwrap();
-        let mut server = Connection::server(now, config.clone(), [2; 32]);
-        for _ in 0..3 {
-            while let Some(b) = client.poll_transmit() {
-                server.handle_input(now, &b);
-            }
-            while let Some(e) = server.poll_event() {
-                if let Event::Upgrade(_) = e {
-                    server.accept(now, None, &[]).unwrap();
-                }
-            }
-            while let Some(b) = server.poll_transmit() {
-                client.handle_input(now, &b);
-            }
-            while client.poll_event().is_some() {}
-        }
+        let (mut client, mut server) = opened(now, &config);
         let mut wire = Vec::new();
         for i in 0..3u8 {
             client
