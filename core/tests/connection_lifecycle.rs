@@ -24,6 +24,20 @@ fn beat(interval_s: u64, timeout_s: u64) -> Option<Heartbeat> {
     })
 }
 
+/// An open pair whose server pings every second and drops a peer silent for 3 s; the
+/// client has no heartbeat of its own.
+fn pinging_server() -> Pair {
+    let client = Config {
+        heartbeat: None,
+        ..Config::default()
+    };
+    let server = Config {
+        heartbeat: beat(1, 3),
+        ..Config::default()
+    };
+    Pair::open(client, server)
+}
+
 fn closed(events: &[Event]) -> Option<CloseInfo> {
     events.iter().find_map(|e| match e {
         Event::Closed(info) => Some(info.clone()),
@@ -59,15 +73,7 @@ fn opened(now: Instant, config: &Config) -> (Connection, Connection) {
 
 #[test]
 fn a_live_peer_answers_the_servers_pings_and_is_never_dropped() {
-    let client = Config {
-        heartbeat: None,
-        ..Config::default()
-    };
-    let server = Config {
-        heartbeat: beat(1, 3),
-        ..Config::default()
-    };
-    let mut pair = Pair::open(client, server);
+    let mut pair = pinging_server();
     // Ten minutes of an idle connection: pings go out, pongs come back, nothing else.
     for _ in 0..600 {
         pair.advance(Duration::from_secs(1));
@@ -94,15 +100,7 @@ fn a_live_peer_answers_the_servers_pings_and_is_never_dropped() {
 
 #[test]
 fn a_silent_peer_is_dropped_with_1001_at_the_idle_timeout() {
-    let client = Config {
-        heartbeat: None,
-        ..Config::default()
-    };
-    let server = Config {
-        heartbeat: beat(1, 3),
-        ..Config::default()
-    };
-    let mut pair = Pair::open(client, server);
+    let mut pair = pinging_server();
     // The client's bytes stop reaching the server: it hears nothing, pongs included.
     pair.hold_client = true;
     let start = pair.now;
@@ -125,15 +123,7 @@ fn a_silent_peer_is_dropped_with_1001_at_the_idle_timeout() {
 
 #[test]
 fn silence_while_the_owner_does_not_read_does_not_count() {
-    let client = Config {
-        heartbeat: None,
-        ..Config::default()
-    };
-    let server = Config {
-        heartbeat: beat(1, 3),
-        ..Config::default()
-    };
-    let mut pair = Pair::open(client, server);
+    let mut pair = pinging_server();
     pair.hold_client = true;
     let now = pair.now;
     pair.server.set_reading(now, false);
