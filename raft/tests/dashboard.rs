@@ -12,9 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::processes::{http_get, NodeProcess};
-use tether_raft::kv::{self, Init};
-use tether_tokio::rpc::{Client, ClientConfig};
+use common::processes::{http_get, init_cluster, NodeProcess};
 
 /// The node the browser watches die and come back.
 const VICTIM: u64 = 3;
@@ -96,19 +94,8 @@ fn the_dashboard_writes_reads_and_shows_a_node_go_down_and_come_back() {
 
 /// `mgmt/init` on node 1 with the three nodes as voters, then waits for a leader.
 fn make_cluster(nodes: &BTreeMap<u64, NodeProcess>) {
-    let members: BTreeMap<u64, String> = nodes.iter().map(|(id, n)| (*id, n.url())).collect();
     common::on_tokio(async move {
-        let mut clients = BTreeMap::new();
-        for (id, url) in &members {
-            let client = Client::connect(url, ClientConfig::default())
-                .await
-                .unwrap_or_else(|e| panic!("connect to node {id}: {e}"));
-            clients.insert(*id, client);
-        }
-        let () = clients[&1]
-            .call(kv::INIT, &Init { nodes: members })
-            .await
-            .expect("mgmt/init");
+        let clients = init_cluster(nodes).await;
         common::within(
             Duration::from_secs(20),
             "a leader",

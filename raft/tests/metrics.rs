@@ -8,10 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::processes::{http_get, NodeProcess};
+use common::processes::{http_get, init_cluster, NodeProcess};
 use common::prometheus::{self, Exposition};
-use tether_raft::kv::{self, Init};
-use tether_tokio::rpc::{Client, ClientConfig};
 
 /// How long a series may take to show what happened (the pool's counts are read at each
 /// scrape; Raft's heartbeats go every 100 ms, the pool's pings every second).
@@ -55,21 +53,10 @@ fn per_peer_series_move_as_the_nodes_call_each_other() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["id"], 1);
 
-    let members: BTreeMap<u64, String> = nodes.iter().map(|(id, n)| (*id, n.url())).collect();
     // The leader calls both followers all the time (appends, heartbeats): its pool is the
     // one to watch.
-    let leader = common::on_tokio_with(async move {
-        let mut clients = BTreeMap::new();
-        for (id, url) in &members {
-            let client = Client::connect(url, ClientConfig::default())
-                .await
-                .unwrap_or_else(|e| panic!("connect to node {id}: {e}"));
-            clients.insert(*id, client);
-        }
-        let () = clients[&1]
-            .call(kv::INIT, &Init { nodes: members })
-            .await
-            .expect("mgmt/init");
+    let leader = common::on_tokio_with(async {
+        let clients = init_cluster(&nodes).await;
         let leader = common::agreed_leader(&clients).await;
         for i in 0..20 {
             common::write(&clients[&1], &format!("key{i}"), "value").await;

@@ -1,12 +1,15 @@
 //! The crate's examples as processes: finding them built and current ([`example`]), and a
 //! `node` process with its address ([`NodeProcess`]).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
+
+use tether_raft::kv::{self, Init};
 
 /// `target/<profile>`, from this test's own path (`target/<profile>/deps/demo-…`).
 pub fn profile_dir() -> PathBuf {
@@ -208,4 +211,24 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         assert_eq!(body.len(), length, "Content-Length and the body disagree");
     }
     (status, body.to_owned())
+}
+
+/// A client of each node, after `mgmt/init` on node 1 made them the cluster's voters.
+pub async fn init_cluster(
+    nodes: &BTreeMap<u64, NodeProcess>,
+) -> BTreeMap<u64, tether_tokio::rpc::Client> {
+    let members: BTreeMap<u64, String> = nodes.iter().map(|(id, n)| (*id, n.url())).collect();
+    let mut clients = BTreeMap::new();
+    for (id, url) in &members {
+        let client =
+            tether_tokio::rpc::Client::connect(url, tether_tokio::rpc::ClientConfig::default())
+                .await
+                .unwrap_or_else(|e| panic!("connect to node {id}: {e}"));
+        clients.insert(*id, client);
+    }
+    let () = clients[&1]
+        .call(kv::INIT, &Init { nodes: members })
+        .await
+        .expect("mgmt/init");
+    clients
 }
