@@ -82,7 +82,17 @@ impl<R: Runtime> Transport<R> {
     /// Takes the core's bytes and re-arms the timer for the sooner of the core's deadline
     /// and the driver's own `extra` one.
     pub(crate) fn drain(&mut self, core: &mut impl Machine, extra: Option<Instant>) {
-        if let Some(at) = self.flow.drain(R::now(), core, extra) {
+        self.drain_at(R::now(), core, extra);
+    }
+
+    /// [`drain`](Self::drain) at `now`, for a driver that read the clock already.
+    pub(crate) fn drain_at(
+        &mut self,
+        now: Instant,
+        core: &mut impl Machine,
+        extra: Option<Instant>,
+    ) {
+        if let Some(at) = self.flow.drain(now, core, extra) {
             self.timer.reset(at);
         }
     }

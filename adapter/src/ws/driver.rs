@@ -12,7 +12,9 @@
 //! crosses them four times.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +120,17 @@ impl Inbox for Events {
     }
 }
 
+/// Completes once the server that accepted the connection shuts down. Made once and kept
+/// across turns: a wait made afresh each turn would join and leave the waiters of the
+/// watch every connection of the server shares, twice per message.
+struct StopSignal(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl std::fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopSignal")
+    }
+}
+
 /// What woke the driver.
 enum Wake {
     Io(io::Result<Happened>),
@@ -145,7 +158,7 @@ pub(crate) struct Driver<R: Runtime> {
     held: HeldShare,
     /// A server's connection: where it hears that the server shuts down (`None` once
     /// heard, and for a client).
-    stop: Option<watch::Receiver<Option<Instant>>>,
+    stop: Option<StopSignal>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -210,8 +223,13 @@ impl<R: Runtime> Driver<R> {
 
     /// Server role: closes the connection with 1001 once `stop` says the server shuts
     /// down.
-    pub(crate) fn stop_with(&mut self, stop: watch::Receiver<Option<Instant>>) {
-        self.stop = Some(stop);
+    pub(crate) fn stop_with(&mut self, mut stop: watch::Receiver<Option<Instant>>) {
+        self.stop = Some(StopSignal(Box::pin(async move {
+            // A server gone without a shutdown stops nobody.
+            if stop.wait_for(Option::is_some).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })));
     }
 
     /// Server role, once open: who the peer is, as the upgrade hook decided.
@@ -273,10 +291,12 @@ impl<R: Runtime> Driver<R> {
         self.report(now);
         self.dispatch.drain(now, &mut self.conn, &mut self.events);
         self.report(now);
-        self.io.drain(&mut self.conn, self.dispatch.deadline());
+        self.io
+            .drain_at(now, &mut self.conn, self.dispatch.deadline());
         self.report(now);
         // The read gate the transport keeps, as of everything reported.
-        self.io.drain(&mut self.conn, self.dispatch.deadline());
+        self.io
+            .drain_at(now, &mut self.conn, self.dispatch.deadline());
         self.held.report(self.conn.held());
     }
 
@@ -334,11 +354,8 @@ impl<R: Runtime> Driver<R> {
         let control_cmd = branch(take_control, async { Wake::Control(control.recv().await) });
         let data_cmd = branch(take_data, async { Wake::Data(data.recv().await) });
         let stopped = branch(watch_stop, async {
-            if let Some(stop) = stop {
-                // A server gone without a shutdown stops nobody.
-                if stop.wait_for(Option::is_some).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+            if let Some(StopSignal(stop)) = stop {
+                stop.as_mut().await;
             }
             Wake::Stop
         });
@@ -354,16 +371,17 @@ impl<R: Runtime> Driver<R> {
                 self.dispatch.expire(R::now());
             }
             Wake::Delivered => {}
-            Wake::Control(Some(command)) => self.command(command),
+            Wake::Control(Some(command)) => self.command(R::now(), command),
             Wake::Control(None) => self.control_open = false,
             Wake::Data(Some(command)) => {
                 // Take what else is waiting in one turn: one drain for many messages.
-                self.command(command);
+                let now = R::now();
+                self.command(now, command);
                 for _ in 1..DATA_BATCH {
                     let Ok(command) = self.data.try_recv() else {
                         break;
                     };
-                    self.command(command);
+                    self.command(now, command);
                 }
                 if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire)
                 {
@@ -378,7 +396,7 @@ impl<R: Runtime> Driver<R> {
                 // What was sent before goes out before the close, as with a user's close:
                 // at most a channel's worth (`DATA_CAPACITY`) beyond the usual room.
                 while let Ok(command) = self.data.try_recv() {
-                    self.command(command);
+                    self.command(R::now(), command);
                 }
                 // Already closing or closed is fine: that is where we want to be.
                 let _ = self
@@ -390,11 +408,11 @@ impl<R: Runtime> Driver<R> {
         Ok(())
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, now: Instant, command: Command) {
         // A caller that stopped waiting does not undo the command; its reply just has nowhere to go.
         let status = &self.shared.status;
         self.dispatch
-            .command(R::now(), &mut self.conn, command, &self.events, status);
+            .command(now, &mut self.conn, command, &self.events, status);
     }
 
     /// Every handle was dropped: nobody can send or read, so close the connection as the
