@@ -146,7 +146,11 @@ impl<R: Runtime> Transport<R> {
     /// Tells `core` what [`wait`](Self::wait) saw: the bytes read (or the end of the
     /// stream), and the timer.
     pub(crate) fn feed(&mut self, core: &mut impl Machine, happened: Happened) {
-        let now = R::now();
+        self.feed_at(R::now(), core, happened);
+    }
+
+    /// [`feed`](Self::feed) at `now`, for a driver that read the clock already.
+    pub(crate) fn feed_at(&mut self, now: Instant, core: &mut impl Machine, happened: Happened) {
         if let Some(n) = happened.read {
             if n == 0 {
                 debug!("peer closed its write side");

@@ -208,17 +208,40 @@ impl<R: Runtime> Driver<R> {
     /// open. On failure, what the core still has to say (a server's HTTP error status) is
     /// written first. Dropping this future drops the socket.
     pub(crate) async fn open(&mut self) -> Result<Option<String>, OpenError> {
+        let mut now = R::now();
         loop {
-            self.drain();
+            self.drain(now);
             if let Some(protocol) = self.dispatch.opened() {
+                self.write_opening().await;
                 return Ok(protocol);
             }
             if self.io.finished(&self.conn) {
                 self.io.shutdown().await;
                 return Err(self.dispatch.open_error());
             }
-            self.step().await.map_err(OpenError::Io)?;
+            now = self.step().await.map_err(OpenError::Io)?;
         }
+    }
+
+    /// A server's 101 goes out at once, before the connection is handed on: handing it on
+    /// spawns the driver's task and wakes the accepting task, and the client would wait for
+    /// both. One try, without waiting: bytes the socket does not take now are written by
+    /// [`run`](Self::run). A socket error here is the one `run` would have met first: the
+    /// connection is handed on failed, as it would have failed right after.
+    async fn write_opening(&mut self) {
+        if self.io.queued() == 0 {
+            return;
+        }
+        match future::poll_once(self.io.wait(false)).await {
+            None => {}
+            Some(Ok(happened)) => self.io.feed(&mut self.conn, happened),
+            Some(Err(error)) => {
+                debug!(%error, "socket error");
+                self.shared.status.fail(error);
+                self.io.fail(&mut self.conn);
+            }
+        }
+        self.drain(R::now());
     }
 
     /// Server role: closes the connection with 1001 once `stop` says the server shuts
@@ -245,17 +268,21 @@ impl<R: Runtime> Driver<R> {
     /// Drives an open connection until it is closed and flushed.
     pub(crate) async fn run(mut self) {
         debug!("open");
+        let mut now = R::now();
         loop {
-            self.drain();
+            self.drain(now);
             if self.io.finished(&self.conn) {
                 break;
             }
-            if let Err(error) = self.step().await {
-                debug!(%error, "socket error");
-                self.shared.status.fail(error);
-                self.io.fail(&mut self.conn);
-                self.dispatch.flush(&mut self.conn, &mut self.events);
-                break;
+            match self.step().await {
+                Ok(woke) => now = woke,
+                Err(error) => {
+                    debug!(%error, "socket error");
+                    self.shared.status.fail(error);
+                    self.io.fail(&mut self.conn);
+                    self.dispatch.flush(&mut self.conn, &mut self.events);
+                    break;
+                }
             }
             self.abandon_if_unused();
         }
@@ -284,9 +311,9 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Takes everything the core has for us: events first (answering an upgrade queues
-    /// bytes), then bytes, then the next deadline.
-    fn drain(&mut self) {
-        let now = R::now();
+    /// bytes), then bytes, then the next deadline. `now` is when the turn woke: the clock is
+    /// read once per turn.
+    fn drain(&mut self, now: Instant) {
         self.shared.status.set_state(self.conn.state());
         self.report(now);
         self.dispatch.drain(now, &mut self.conn, &mut self.events);
@@ -315,8 +342,8 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Waits for one thing to happen and feeds it to the core.
-    async fn step(&mut self) -> io::Result<()> {
+    /// Waits for one thing to happen and feeds it to the core; returns when that was.
+    async fn step(&mut self) -> io::Result<Instant> {
         let running = self.dispatch.running();
         let room = self.io.has_room(&self.conn);
         let held = !self.events.held.is_empty();
@@ -331,7 +358,7 @@ impl<R: Runtime> Driver<R> {
         let over = !held && running && !self.conn.takes_next();
         if !(io_active || held || over || take_control || take_data) {
             self.io.stalled(&mut self.conn);
-            return Ok(());
+            return Ok(R::now());
         }
         let Driver {
             io,
@@ -365,17 +392,17 @@ impl<R: Runtime> Driver<R> {
             future::race(future::race(control_cmd, data_cmd), stopped),
         )
         .await;
+        let now = R::now();
         match wake {
             Wake::Io(result) => {
-                self.io.feed(&mut self.conn, result?);
-                self.dispatch.expire(R::now());
+                self.io.feed_at(now, &mut self.conn, result?);
+                self.dispatch.expire(now);
             }
             Wake::Delivered => {}
-            Wake::Control(Some(command)) => self.command(R::now(), command),
+            Wake::Control(Some(command)) => self.command(now, command),
             Wake::Control(None) => self.control_open = false,
             Wake::Data(Some(command)) => {
                 // Take what else is waiting in one turn: one drain for many messages.
-                let now = R::now();
                 self.command(now, command);
                 for _ in 1..DATA_BATCH {
                     let Ok(command) = self.data.try_recv() else {
@@ -396,16 +423,16 @@ impl<R: Runtime> Driver<R> {
                 // What was sent before goes out before the close, as with a user's close:
                 // at most a channel's worth (`DATA_CAPACITY`) beyond the usual room.
                 while let Ok(command) = self.data.try_recv() {
-                    self.command(R::now(), command);
+                    self.command(now, command);
                 }
                 // Already closing or closed is fine: that is where we want to be.
                 let _ = self
                     .conn
-                    .close(R::now(), CloseCode::GOING_AWAY, "server shutting down");
+                    .close(now, CloseCode::GOING_AWAY, "server shutting down");
                 self.shared.status.set_state(self.conn.state());
             }
         }
-        Ok(())
+        Ok(now)
     }
 
     fn command(&mut self, now: Instant, command: Command) {
