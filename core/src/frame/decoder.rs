@@ -118,10 +118,11 @@ impl FrameDecoder {
         Ok(Some(FramePart::Payload { data, last }))
     }
 
-    /// A whole frame at once, when no frame is in progress and one shorter than
-    /// [`SHARE_FROM`] lies complete at the front of `buf`: its header and its unmasked
-    /// payload, in a buffer of its own (as [`decode`](Self::decode) copies it). Otherwise
-    /// `Ok(None)`, with nothing consumed: [`decode`](Self::decode) takes it from there.
+    /// A whole frame at once, when no frame is in progress and one shorter than 16 KiB
+    /// (the size from which `decode` shares payloads) lies complete at the front of `buf`:
+    /// its header and its unmasked payload, in a buffer of its own (as
+    /// [`decode`](Self::decode) copies it). Otherwise `Ok(None)`, with nothing consumed:
+    /// [`decode`](Self::decode) takes it from there.
     ///
     /// Gives the same frames and the same errors as `decode`, in one call instead of two;
     /// small messages are the common case, and they are read at a rate where the hand-over
