@@ -47,17 +47,23 @@ impl HeldShare {
     /// The connection holds `held` now.
     pub(crate) fn report(&mut self, held: Held) {
         let now = held.total();
+        if now == self.reported {
+            // Drivers report after every turn, mostly unchanged; the counters are shared by
+            // every connection of a server, so each write would bounce their cache line
+            // between the cores.
+            return;
+        }
         let counters = &self.gauge.0;
-        if now >= self.reported {
+        if now > self.reported {
             counters
                 .total
                 .fetch_add(now - self.reported, Ordering::Relaxed);
+            counters.peak.fetch_max(now, Ordering::Relaxed);
         } else {
             counters
                 .total
                 .fetch_sub(self.reported - now, Ordering::Relaxed);
         }
-        counters.peak.fetch_max(now, Ordering::Relaxed);
         self.reported = now;
     }
 }

@@ -82,7 +82,17 @@ impl<R: Runtime> Transport<R> {
     /// Takes the core's bytes and re-arms the timer for the sooner of the core's deadline
     /// and the driver's own `extra` one.
     pub(crate) fn drain(&mut self, core: &mut impl Machine, extra: Option<Instant>) {
-        if let Some(at) = self.flow.drain(R::now(), core, extra) {
+        self.drain_at(R::now(), core, extra);
+    }
+
+    /// [`drain`](Self::drain) at `now`, for a driver that read the clock already.
+    pub(crate) fn drain_at(
+        &mut self,
+        now: Instant,
+        core: &mut impl Machine,
+        extra: Option<Instant>,
+    ) {
+        if let Some(at) = self.flow.drain(now, core, extra) {
             self.timer.reset(at);
         }
     }
@@ -136,7 +146,11 @@ impl<R: Runtime> Transport<R> {
     /// Tells `core` what [`wait`](Self::wait) saw: the bytes read (or the end of the
     /// stream), and the timer.
     pub(crate) fn feed(&mut self, core: &mut impl Machine, happened: Happened) {
-        let now = R::now();
+        self.feed_at(R::now(), core, happened);
+    }
+
+    /// [`feed`](Self::feed) at `now`, for a driver that read the clock already.
+    pub(crate) fn feed_at(&mut self, now: Instant, core: &mut impl Machine, happened: Happened) {
         if let Some(n) = happened.read {
             if n == 0 {
                 debug!("peer closed its write side");

@@ -12,7 +12,9 @@
 //! crosses them four times.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +120,17 @@ impl Inbox for Events {
     }
 }
 
+/// Completes once the server that accepted the connection shuts down. Made once and kept
+/// across turns: a wait made afresh each turn would join and leave the waiters of the
+/// watch every connection of the server shares, twice per message.
+struct StopSignal(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl std::fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopSignal")
+    }
+}
+
 /// What woke the driver.
 enum Wake {
     Io(io::Result<Happened>),
@@ -145,7 +158,7 @@ pub(crate) struct Driver<R: Runtime> {
     held: HeldShare,
     /// A server's connection: where it hears that the server shuts down (`None` once
     /// heard, and for a client).
-    stop: Option<watch::Receiver<Option<Instant>>>,
+    stop: Option<StopSignal>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -195,23 +208,51 @@ impl<R: Runtime> Driver<R> {
     /// open. On failure, what the core still has to say (a server's HTTP error status) is
     /// written first. Dropping this future drops the socket.
     pub(crate) async fn open(&mut self) -> Result<Option<String>, OpenError> {
+        let mut now = R::now();
         loop {
-            self.drain();
+            self.drain(now);
             if let Some(protocol) = self.dispatch.opened() {
+                self.write_opening().await;
                 return Ok(protocol);
             }
             if self.io.finished(&self.conn) {
                 self.io.shutdown().await;
                 return Err(self.dispatch.open_error());
             }
-            self.step().await.map_err(OpenError::Io)?;
+            now = self.step().await.map_err(OpenError::Io)?;
         }
+    }
+
+    /// A server's 101 goes out at once, before the connection is handed on: handing it on
+    /// spawns the driver's task and wakes the accepting task, and the client would wait for
+    /// both. One try, without waiting: bytes the socket does not take now are written by
+    /// [`run`](Self::run). A socket error here is the one `run` would have met first: the
+    /// connection is handed on failed, as it would have failed right after.
+    async fn write_opening(&mut self) {
+        if self.io.queued() == 0 {
+            return;
+        }
+        match future::poll_once(self.io.wait(false)).await {
+            None => {}
+            Some(Ok(happened)) => self.io.feed(&mut self.conn, happened),
+            Some(Err(error)) => {
+                debug!(%error, "socket error");
+                self.shared.status.fail(error);
+                self.io.fail(&mut self.conn);
+            }
+        }
+        self.drain(R::now());
     }
 
     /// Server role: closes the connection with 1001 once `stop` says the server shuts
     /// down.
-    pub(crate) fn stop_with(&mut self, stop: watch::Receiver<Option<Instant>>) {
-        self.stop = Some(stop);
+    pub(crate) fn stop_with(&mut self, mut stop: watch::Receiver<Option<Instant>>) {
+        self.stop = Some(StopSignal(Box::pin(async move {
+            // A server gone without a shutdown stops nobody.
+            if stop.wait_for(Option::is_some).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })));
     }
 
     /// Server role, once open: who the peer is, as the upgrade hook decided.
@@ -227,17 +268,21 @@ impl<R: Runtime> Driver<R> {
     /// Drives an open connection until it is closed and flushed.
     pub(crate) async fn run(mut self) {
         debug!("open");
+        let mut now = R::now();
         loop {
-            self.drain();
+            self.drain(now);
             if self.io.finished(&self.conn) {
                 break;
             }
-            if let Err(error) = self.step().await {
-                debug!(%error, "socket error");
-                self.shared.status.fail(error);
-                self.io.fail(&mut self.conn);
-                self.dispatch.flush(&mut self.conn, &mut self.events);
-                break;
+            match self.step().await {
+                Ok(woke) => now = woke,
+                Err(error) => {
+                    debug!(%error, "socket error");
+                    self.shared.status.fail(error);
+                    self.io.fail(&mut self.conn);
+                    self.dispatch.flush(&mut self.conn, &mut self.events);
+                    break;
+                }
             }
             self.abandon_if_unused();
         }
@@ -266,17 +311,19 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Takes everything the core has for us: events first (answering an upgrade queues
-    /// bytes), then bytes, then the next deadline.
-    fn drain(&mut self) {
-        let now = R::now();
+    /// bytes), then bytes, then the next deadline. `now` is when the turn woke: the clock is
+    /// read once per turn.
+    fn drain(&mut self, now: Instant) {
         self.shared.status.set_state(self.conn.state());
         self.report(now);
         self.dispatch.drain(now, &mut self.conn, &mut self.events);
         self.report(now);
-        self.io.drain(&mut self.conn, self.dispatch.deadline());
+        self.io
+            .drain_at(now, &mut self.conn, self.dispatch.deadline());
         self.report(now);
         // The read gate the transport keeps, as of everything reported.
-        self.io.drain(&mut self.conn, self.dispatch.deadline());
+        self.io
+            .drain_at(now, &mut self.conn, self.dispatch.deadline());
         self.held.report(self.conn.held());
     }
 
@@ -295,8 +342,8 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Waits for one thing to happen and feeds it to the core.
-    async fn step(&mut self) -> io::Result<()> {
+    /// Waits for one thing to happen and feeds it to the core; returns when that was.
+    async fn step(&mut self) -> io::Result<Instant> {
         let running = self.dispatch.running();
         let room = self.io.has_room(&self.conn);
         let held = !self.events.held.is_empty();
@@ -311,7 +358,7 @@ impl<R: Runtime> Driver<R> {
         let over = !held && running && !self.conn.takes_next();
         if !(io_active || held || over || take_control || take_data) {
             self.io.stalled(&mut self.conn);
-            return Ok(());
+            return Ok(R::now());
         }
         let Driver {
             io,
@@ -334,11 +381,8 @@ impl<R: Runtime> Driver<R> {
         let control_cmd = branch(take_control, async { Wake::Control(control.recv().await) });
         let data_cmd = branch(take_data, async { Wake::Data(data.recv().await) });
         let stopped = branch(watch_stop, async {
-            if let Some(stop) = stop {
-                // A server gone without a shutdown stops nobody.
-                if stop.wait_for(Option::is_some).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+            if let Some(StopSignal(stop)) = stop {
+                stop.as_mut().await;
             }
             Wake::Stop
         });
@@ -348,22 +392,23 @@ impl<R: Runtime> Driver<R> {
             future::race(future::race(control_cmd, data_cmd), stopped),
         )
         .await;
+        let now = R::now();
         match wake {
             Wake::Io(result) => {
-                self.io.feed(&mut self.conn, result?);
-                self.dispatch.expire(R::now());
+                self.io.feed_at(now, &mut self.conn, result?);
+                self.dispatch.expire(now);
             }
             Wake::Delivered => {}
-            Wake::Control(Some(command)) => self.command(command),
+            Wake::Control(Some(command)) => self.command(now, command),
             Wake::Control(None) => self.control_open = false,
             Wake::Data(Some(command)) => {
                 // Take what else is waiting in one turn: one drain for many messages.
-                self.command(command);
+                self.command(now, command);
                 for _ in 1..DATA_BATCH {
                     let Ok(command) = self.data.try_recv() else {
                         break;
                     };
-                    self.command(command);
+                    self.command(now, command);
                 }
                 if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire)
                 {
@@ -378,23 +423,23 @@ impl<R: Runtime> Driver<R> {
                 // What was sent before goes out before the close, as with a user's close:
                 // at most a channel's worth (`DATA_CAPACITY`) beyond the usual room.
                 while let Ok(command) = self.data.try_recv() {
-                    self.command(command);
+                    self.command(now, command);
                 }
                 // Already closing or closed is fine: that is where we want to be.
                 let _ = self
                     .conn
-                    .close(R::now(), CloseCode::GOING_AWAY, "server shutting down");
+                    .close(now, CloseCode::GOING_AWAY, "server shutting down");
                 self.shared.status.set_state(self.conn.state());
             }
         }
-        Ok(())
+        Ok(now)
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, now: Instant, command: Command) {
         // A caller that stopped waiting does not undo the command; its reply just has nowhere to go.
         let status = &self.shared.status;
         self.dispatch
-            .command(R::now(), &mut self.conn, command, &self.events, status);
+            .command(now, &mut self.conn, command, &self.events, status);
     }
 
     /// Every handle was dropped: nobody can send or read, so close the connection as the

@@ -27,6 +27,7 @@ impl FrameHeader {
     /// Only the header's shape is checked here (reserved opcode, 64-bit length with its
     /// top bit set); RSV bits, masking and control-frame rules are left to
     /// [`FrameDecoder`](super::FrameDecoder), which knows what was negotiated.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, FrameError> {
         let Some([first, second]) = read_array::<2>(buf, 0) else {
             return Ok(None);

@@ -79,11 +79,22 @@ impl Reader {
     /// Consumes what it can from `input`; `Ok(None)` means more bytes are needed.
     /// After an error the stream cannot be read on; the message in progress is dropped.
     pub(crate) fn next(&mut self, input: &mut BytesMut) -> Result<Option<Received>, ProtocolError> {
-        self.next_inner(input).inspect_err(|_| self.message = None)
+        let next = self.next_inner(input);
+        if next.is_err() {
+            self.message = None;
+        }
+        next
     }
 
+    #[inline]
     fn next_inner(&mut self, input: &mut BytesMut) -> Result<Option<Received>, ProtocolError> {
         loop {
+            if let Some((header, data)) = self.decoder.decode_small_frame(input)? {
+                match self.whole_frame(header, data) {
+                    Ok(None) => continue,
+                    done => return done,
+                }
+            }
             let Some(part) = self.decoder.decode(input)? else {
                 return Ok(None);
             };
@@ -94,6 +105,33 @@ impl Reader {
                         return Ok(Some(done));
                     }
                 }
+            }
+        }
+    }
+
+    /// A frame that arrived whole. An uncompressed message in one frame, the common
+    /// case, becomes a message here without the message buffer; the rest goes the way of
+    /// frames that arrive in parts.
+    #[inline]
+    fn whole_frame(
+        &mut self,
+        header: FrameHeader,
+        data: Vec<u8>,
+    ) -> Result<Option<Received>, ProtocolError> {
+        let single = header.fin && header.rsv == 0 && self.message.is_none();
+        match header.opcode {
+            OpCode::Binary if single => {
+                self.check_size(header.payload_len)?;
+                Ok(Some(Received::Message(Message::Binary(data.into()))))
+            }
+            OpCode::Text if single => {
+                self.check_size(header.payload_len)?;
+                let text = String::from_utf8(data).map_err(|_| crate::frame::Utf8Error)?;
+                Ok(Some(Received::Message(Message::Text(text))))
+            }
+            _ => {
+                self.start_frame(header)?;
+                self.payload(BytesMut::from(Bytes::from(data)), true)
             }
         }
     }
@@ -319,6 +357,23 @@ mod tests {
         input.truncate(2 + 4 + 3);
         let mut reader = Reader::new(true, 1 << 20, 1 << 20);
         let err = read_all(&mut reader, &input, 1).unwrap_err();
+        assert_eq!(err.close_code(), CloseCode::INVALID_PAYLOAD);
+    }
+
+    #[test]
+    fn single_frame_messages_are_checked_when_they_arrive_whole() {
+        for (opcode, payload) in [
+            (OpCode::Text, &b"abcdefghijk"[..]),
+            (OpCode::Binary, &[0; 11]),
+        ] {
+            let input = frames(&[(true, opcode, payload)]);
+            let mut reader = Reader::new(true, 1 << 20, 10);
+            let err = read_all(&mut reader, &input, input.len()).unwrap_err();
+            assert_eq!(err, ProtocolError::MessageTooBig { size: 11, max: 10 });
+        }
+        let input = frames(&[(true, OpCode::Text, b"ok\xff")]);
+        let mut reader = Reader::new(true, 1 << 20, 1 << 20);
+        let err = read_all(&mut reader, &input, input.len()).unwrap_err();
         assert_eq!(err.close_code(), CloseCode::INVALID_PAYLOAD);
     }
 

@@ -160,18 +160,21 @@ impl Outgoing {
                     let op = if first { *opcode } else { OpCode::Continuation };
                     // RFC 7692 §6.1: only the first frame of a compressed message says so.
                     let rsv = if first && *compressed { RSV1 } else { 0 };
-                    let chunk = payload.slice(*sent..*sent + chunk_len);
+                    let range = *sent..*sent + chunk_len;
                     if chunk_len > SMALL_FRAME && !buf.is_empty() {
                         // Written on the next poll, after any control frame that arrives.
                         break;
                     }
                     *sent += chunk_len;
                     self.pending -= chunk_len;
-                    if fin {
-                        self.queue.pop_front();
-                    }
                     let mask = rng.as_deref_mut().map(draw_mask);
                     if chunk_len > SMALL_FRAME && mask.is_none() {
+                        // Only a payload handed out as it is is sliced: a slice of a `Bytes`
+                        // made from a `Vec` allocates its shared count.
+                        let chunk = payload.slice(range);
+                        if fin {
+                            self.queue.pop_front();
+                        }
                         let header = FrameHeader {
                             fin,
                             rsv,
@@ -186,7 +189,10 @@ impl Outgoing {
                         self.pending += chunk_len;
                         break;
                     }
-                    encode_frame_rsv(&mut buf, fin, rsv, op, mask, &chunk);
+                    encode_frame_rsv(&mut buf, fin, rsv, op, mask, &payload[range]);
+                    if fin {
+                        self.queue.pop_front();
+                    }
                     if chunk_len > SMALL_FRAME {
                         break;
                     }
