@@ -1,50 +1,70 @@
-//! The adapters side by side: the `echo_server` and `rpc_server` examples of tether-tokio
-//! and of tether-async-std (on smol), each run as a process of its own, loaded from this
-//! process over 127.0.0.1, with the server's CPU time per message.
+//! tether's servers as users run them, side by side with peer libraries' servers: the
+//! `echo_server` and `rpc_server` examples of tether-tokio and of tether-async-std (on
+//! smol), and fastwebsockets, tokio-tungstenite and jsonrpsee servers (this crate's
+//! examples), each run as a process of its own, loaded from this process over 127.0.0.1.
+//! It measures messages per second and the server's CPU time per message, the server's
+//! resident memory per idle connection, the time of a connect and upgrade, and the CPU per
+//! message with many idle connections beside the load (issue 14's table).
 //!
 //! The servers are release-built example binaries; `scripts/bench-runtimes.sh` builds them
-//! (the two crates' examples have the same names, so it copies each crate's into a
-//! directory of its own) and then runs this bench:
+//! (each into a directory of its own as `echo_server` and/or `rpc_server`) and then runs
+//! this bench:
 //!
 //! ```text
-//! scripts/bench-runtimes.sh                      # tokio and smol of this checkout
-//! scripts/bench-runtimes.sh before=../wt-before  # ... and of another checkout beside them
+//! scripts/bench-runtimes.sh                      # tether's and the peers' servers
+//! scripts/bench-runtimes.sh before=../wt-before  # ... and tether's of another checkout
 //! ```
 //!
 //! Knobs (environment):
 //!
 //! - `TETHER_BENCH_SERVERS`: the servers, `name=DIR,name=DIR,...`, where each `DIR` holds
-//!   an `echo_server` and an `rpc_server` binary. Default: `tokio` and `smol` in
-//!   `target/bench-runtimes/`, where the script puts them. The first is the reference of
-//!   every ratio.
+//!   an `echo_server` binary, an `rpc_server` binary or both. Default: `tokio` and `smol`
+//!   in `target/bench-runtimes/`. The first server that has a binary is the reference of
+//!   every ratio of that binary's figures (the script lists fastwebsockets and jsonrpsee
+//!   first).
 //! - `TETHER_BENCH_EXTRA_SERVERS`: more of the same, appended (binaries of an older
 //!   commit, say).
-//! - `TETHER_BENCH_PAIRS`: the ratios of the summary, `a/b,c/d,...` by name. Default:
-//!   every server over the first, except that `X-SUFFIX` (`smol-before`) is compared
-//!   with `X` (`smol/smol-before`) and with the first's `-SUFFIX` variant
-//!   (`smol-before/tokio-before`).
+//! - `TETHER_BENCH_PAIRS`: the ratios of the summary, `a/b,c/d,...` by name, `ref` for
+//!   each workload's reference. Default: every server over the reference, except that
+//!   `X-SUFFIX` (`smol-before`) is compared with `X` (`smol/smol-before`) and with the
+//!   first server's `-SUFFIX` variant (`smol-before/tokio-before`).
+//! - `TETHER_BENCH_PARTS`: which parts run, a list of `throughput`, `handshake`, `memory`,
+//!   `idle` (default: all four).
 //! - `TETHER_BENCH_ECHO_MS` (one timed run, default 2000), `TETHER_BENCH_WARMUP_MS` (500),
-//!   `TETHER_BENCH_ROUNDS` (3), as for `echo`.
+//!   `TETHER_BENCH_ROUNDS` (3), as for `echo`; rounds apply to every part.
+//! - `TETHER_BENCH_CONNECTIONS` (10000): the idle connections of `memory` and `idle`.
+//! - `TETHER_BENCH_HANDSHAKES` (2000): timed handshakes per server and round.
+//! - `TETHER_BENCH_SETTLE_MS` (1000): the wait after opening (or closing) idle connections.
 //!
-//! Each server process is started once per binary with `127.0.0.1:0` and found by the
-//! `listening on ws://ADDR` line it prints. The load client runs on one single-threaded
-//! tokio runtime on this process's main thread, the same for every server. Per server and
-//! workload: one untimed warm-up run, then timed runs in rotating order (ABCD, BCDA, ...)
-//! so that drift in the machine's load is spread over every server. Around each timed run
-//! the server's CPU time (`utime + stime` of `/proc/PID/stat`, every thread) is read, after
-//! the connections are open and before they are closed. Tables show medians over the
-//! rounds and ratios of medians; absolute figures depend on the machine, only the ratios
-//! travel.
+//! Each server process is started with `127.0.0.1:0` and `TETHER_MAX_CONNECTIONS` (the
+//! idle connections plus 1024, which tether's examples and jsonrpsee's take as their
+//! connection limits) and found by the `listening on ws://ADDR` line it prints. The load
+//! client runs on one single-threaded tokio runtime on this process's main thread, the
+//! same for every server; idle connections are held by a thread of their own. Per server
+//! and workload: one untimed warm-up run, then timed runs in rotating order (ABCD, BCDA,
+//! ...) so that drift in the machine's load is spread over every server. Around each timed
+//! run the server's CPU time (`utime + stime` of `/proc/PID/stat`, every thread) is read,
+//! after the connections are open and before they are closed. Tables show medians over
+//! the rounds and ratios of medians; absolute figures depend on the machine, only the
+//! ratios travel.
 
-use std::path::{Path, PathBuf};
+mod handshake;
+mod idle_peers;
+mod memory;
+mod report;
+mod servers;
+mod throughput;
+
+use std::path::Path;
 use std::time::Duration;
 
 use tether_bench::echo::Schedule;
-use tether_bench::runtimes::{
-    clock_ticks_per_second, own_cpu_ticks, Kind, Load, ServerProcess, Workload,
-};
-use tether_bench::{median, ratio, si, Table};
+use tether_bench::runtimes::{clock_ticks_per_second, Kind, ServerProcess, Workload};
+use tether_bench::{env_millis, env_u64};
 use tokio::task::LocalSet;
+
+use servers::{reference, Binary};
+use throughput::{Client, Figures};
 
 /// `echo_server`'s workloads: round trips, many connections with one small message each,
 /// and large messages over a few connections.
@@ -86,359 +106,192 @@ const RPC_WORKLOADS: [Workload; 3] = [
     },
 ];
 
-/// A server under test: a name and the directory of its two binaries.
-struct Server {
-    name: String,
-    dir: PathBuf,
+/// The idle connections of the memory and idle parts.
+#[derive(Debug, Clone, Copy)]
+struct Idle {
+    /// How many (`TETHER_BENCH_CONNECTIONS`).
+    count: usize,
+    /// The wait after opening or closing them (`TETHER_BENCH_SETTLE_MS`).
+    settle: Duration,
 }
 
-/// One timed run of one server.
+/// Which parts of the bench run (`TETHER_BENCH_PARTS`).
 #[derive(Debug, Clone, Copy)]
-struct Sample {
-    /// Answers per second.
-    rate: f64,
-    /// Server CPU time per answer, in microseconds.
-    cpu_us: f64,
-    /// Server CPU time over wall time: 1.0 is one core busy.
-    cpu_share: f64,
-    /// The load client's (this process's) CPU time over wall time.
-    client_share: f64,
-    /// The server threads' context switches per answer.
-    switches: f64,
+struct Parts {
+    throughput: bool,
+    handshake: bool,
+    memory: bool,
+    idle: bool,
 }
 
-/// The medians of one server on one workload.
-#[derive(Debug, Clone, Copy)]
-struct Medians {
-    rate: f64,
-    cpu_us: f64,
+impl Parts {
+    fn from_env() -> Parts {
+        let Ok(list) = std::env::var("TETHER_BENCH_PARTS") else {
+            return Parts {
+                throughput: true,
+                handshake: true,
+                memory: true,
+                idle: true,
+            };
+        };
+        let names: Vec<&str> = list.split(',').map(str::trim).collect();
+        for name in &names {
+            assert!(
+                ["throughput", "handshake", "memory", "idle", ""].contains(name),
+                "TETHER_BENCH_PARTS: unknown part {name:?} \
+                 (expected throughput, handshake, memory, idle)"
+            );
+        }
+        Parts {
+            throughput: names.contains(&"throughput"),
+            handshake: names.contains(&"handshake"),
+            memory: names.contains(&"memory"),
+            idle: names.contains(&"idle"),
+        }
+    }
 }
 
 fn main() {
-    let servers = servers_from_env();
-    let pairs = pairs_from_env(&servers);
+    let servers = servers::servers_from_env();
+    let pairs = servers::pairs_from_env(&servers);
     let schedule = Schedule::from_env();
+    let parts = Parts::from_env();
+    let idle = Idle {
+        count: env_u64("TETHER_BENCH_CONNECTIONS", 10_000) as usize,
+        settle: env_millis("TETHER_BENCH_SETTLE_MS", Duration::from_millis(1000)),
+    };
+    let idle_count = idle.count;
+    let handshakes = env_u64("TETHER_BENCH_HANDSHAKES", 2_000) as usize;
+    let max_connections = (idle_count + 1024).to_string();
+    let env = [("TETHER_MAX_CONNECTIONS", max_connections.as_str())];
     let (ticks, measured) = clock_ticks_per_second();
     println!(
-        "adapters side by side over 127.0.0.1, servers in processes of their own, load from this one; \
-         rounds: {} of {:.1} s per server and workload (after a {:.1} s warm-up)",
+        "servers side by side over 127.0.0.1, each in a process of its own, load from this one; \
+         rounds: {} of {:.1} s per server and workload (after a {:.1} s warm-up); \
+         {idle_count} idle connections, {handshakes} handshakes per round",
         schedule.rounds,
         schedule.measure.as_secs_f64(),
         schedule.warmup.as_secs_f64()
     );
     println!(
-        "server CPU time: utime + stime of /proc/PID/stat at {ticks} ticks/s ({})",
+        "server CPU time: utime + stime of /proc/PID/stat at {ticks} ticks/s ({}); {}",
         if measured {
             "getconf CLK_TCK"
         } else {
             "getconf failed: assumed"
-        }
+        },
+        load_average()
     );
     for server in &servers {
-        println!("  {:<14} {}", server.name, server.dir.display());
+        for binary in Binary::ALL {
+            if let Some(path) = server.binary(binary) {
+                println!("  {:<18} {}", server.name, path.display());
+            }
+        }
     }
 
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime");
-    let local = LocalSet::new();
-    let mut results: Vec<(Workload, Vec<Medians>)> = Vec::new();
-    for (binary, workloads) in [
-        ("echo_server", ECHO_WORKLOADS),
-        ("rpc_server", RPC_WORKLOADS),
-    ] {
-        let mut processes: Vec<ServerProcess> = servers
+    let client = Client {
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("client runtime"),
+        local: LocalSet::new(),
+        ticks_per_second: ticks,
+    };
+    let mut report = report::Report::new(servers.len());
+    let mut results: Vec<Figures> = Vec::new();
+    for binary in Binary::ALL {
+        let active: Vec<(usize, &Path)> = servers
             .iter()
-            .map(|s| {
-                let process = ServerProcess::start(&s.dir.join(binary));
-                eprintln!(
-                    "started {} {binary}: pid {}, ws://{}",
-                    s.name,
-                    process.pid(),
-                    process.addr
-                );
-                process
-            })
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.binary(binary)?)))
             .collect();
-        for workload in workloads {
-            for (server, process) in servers.iter().zip(&processes) {
-                local.block_on(&client, async {
-                    let mut load = Load::connect(process.addr, workload).await;
-                    load.run(schedule.warmup).await;
-                    load.close().await;
-                });
-                eprintln!(
-                    "  warmed up {} ({} threads)",
-                    server.name,
-                    process.threads()
-                );
-            }
-            let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
-            for round in 0..schedule.rounds {
-                for k in 0..servers.len() {
-                    let i = (round + k) % servers.len();
-                    let sample = local.block_on(
-                        &client,
-                        timed_run(&mut processes[i], workload, schedule.measure, ticks),
-                    );
+        let Some(reference) = reference(&servers, binary) else {
+            continue;
+        };
+        let indexes: Vec<usize> = active.iter().map(|&(i, _)| i).collect();
+        let label = binary.file_name();
+        let idle_part = parts.idle && binary == Binary::Echo;
+        if parts.throughput || parts.handshake || idle_part {
+            let mut processes: Vec<ServerProcess> = active
+                .iter()
+                .map(|&(i, path)| {
+                    let process = ServerProcess::start(path, &env);
                     eprintln!(
-                        "  {}, round {}: {:<14} {:>9} msgs/s {:>8.2} us/msg, \
-                         server CPU {:>4.0}%, client CPU {:>4.0}%, {:.2} switches/msg",
-                        workload.label(),
-                        round + 1,
+                        "started {} {label}: pid {}, ws://{}",
                         servers[i].name,
-                        si(sample.rate),
-                        sample.cpu_us,
-                        sample.cpu_share * 100.0,
-                        sample.client_share * 100.0,
-                        sample.switches
+                        process.pid(),
+                        process.addr
                     );
-                    samples[i].push(sample);
+                    process
+                })
+                .collect();
+            if parts.throughput {
+                let workloads = match binary {
+                    Binary::Echo => ECHO_WORKLOADS,
+                    Binary::Rpc => RPC_WORKLOADS,
+                };
+                for workload in workloads {
+                    let medians = throughput::measure(
+                        &client,
+                        &servers,
+                        &indexes,
+                        &mut processes,
+                        workload,
+                        schedule,
+                    );
+                    report.throughput(workload, &medians);
+                    results.push(Figures {
+                        label: workload.label(),
+                        reference,
+                        medians,
+                    });
                 }
             }
-            results.push((workload, print_table(workload, &servers, &samples)));
-        }
-        // Killed here, before the next binary's servers start.
-        drop(processes);
-    }
-    print_summary(&servers, &pairs, &results);
-}
-
-/// Opens the connections, reads the server's CPU time, runs, reads it again, closes.
-async fn timed_run(
-    process: &mut ServerProcess,
-    workload: Workload,
-    duration: Duration,
-    ticks_per_second: u64,
-) -> Sample {
-    let mut load = Load::connect(process.addr, workload).await;
-    let switches_before = process.context_switches();
-    let before = process.cpu_ticks();
-    let client_before = own_cpu_ticks();
-    let run = load.run(duration).await;
-    let client_after = own_cpu_ticks();
-    let after = process.cpu_ticks();
-    let switches_after = process.context_switches();
-    load.close().await;
-    let seconds = |ticks: u64| ticks as f64 / ticks_per_second as f64;
-    let cpu_seconds = seconds(after - before);
-    let elapsed = run.elapsed.as_secs_f64();
-    Sample {
-        rate: run.messages as f64 / elapsed,
-        cpu_us: cpu_seconds * 1e6 / run.messages.max(1) as f64,
-        cpu_share: cpu_seconds / elapsed,
-        client_share: seconds(client_after - client_before) / elapsed,
-        switches: switches_after.saturating_sub(switches_before) as f64
-            / run.messages.max(1) as f64,
-    }
-}
-
-fn print_table(workload: Workload, servers: &[Server], samples: &[Vec<Sample>]) -> Vec<Medians> {
-    let first = &servers[0].name;
-    let rate_vs = format!("msgs/s / {first}");
-    let cpu_vs = format!("CPU/msg / {first}");
-    let mut table = Table::new(&[
-        "server",
-        "msgs/s (median)",
-        "min",
-        "max",
-        "CPU us/msg (median)",
-        "min",
-        "max",
-        "server CPU",
-        "client CPU",
-        "switches/msg",
-        &rate_vs,
-        &cpu_vs,
-    ]);
-    let medians: Vec<Medians> = samples
-        .iter()
-        .map(|s| Medians {
-            rate: median(&s.iter().map(|x| x.rate).collect::<Vec<_>>()),
-            cpu_us: median(&s.iter().map(|x| x.cpu_us).collect::<Vec<_>>()),
-        })
-        .collect();
-    for (i, server) in servers.iter().enumerate() {
-        let rates: Vec<f64> = samples[i].iter().map(|x| x.rate).collect();
-        let cpus: Vec<f64> = samples[i].iter().map(|x| x.cpu_us).collect();
-        let shares: Vec<f64> = samples[i].iter().map(|x| x.cpu_share).collect();
-        let client: Vec<f64> = samples[i].iter().map(|x| x.client_share).collect();
-        let switches: Vec<f64> = samples[i].iter().map(|x| x.switches).collect();
-        table.row(vec![
-            server.name.clone(),
-            si(medians[i].rate),
-            si(min(&rates)),
-            si(max(&rates)),
-            format!("{:.2}", medians[i].cpu_us),
-            format!("{:.2}", min(&cpus)),
-            format!("{:.2}", max(&cpus)),
-            format!("{:.0}%", median(&shares) * 100.0),
-            format!("{:.0}%", median(&client) * 100.0),
-            format!("{:.2}", median(&switches)),
-            ratio(medians[i].rate, medians[0].rate),
-            ratio(medians[i].cpu_us, medians[0].cpu_us),
-        ]);
-    }
-    println!("\n{}", workload.label());
-    print!("{}", table.render());
-    medians
-}
-
-/// One table of msgs/s ratios and one of CPU-per-message ratios, a row per workload and a
-/// column per pair.
-fn print_summary(
-    servers: &[Server],
-    pairs: &[(usize, usize)],
-    results: &[(Workload, Vec<Medians>)],
-) {
-    if pairs.is_empty() {
-        return;
-    }
-    let names: Vec<String> = pairs
-        .iter()
-        .map(|&(a, b)| format!("{}/{}", servers[a].name, servers[b].name))
-        .collect();
-    for (title, pick) in [
-        (
-            "msgs/s ratios (above 1.00x: the first of the pair answered more)",
-            (|m: &Medians| m.rate) as fn(&Medians) -> f64,
-        ),
-        (
-            "server CPU per message ratios (above 1.00x: the first of the pair spent more)",
-            |m: &Medians| m.cpu_us,
-        ),
-    ] {
-        let mut header = vec!["workload"];
-        header.extend(names.iter().map(String::as_str));
-        let mut table = Table::new(&header);
-        for (workload, medians) in results {
-            let mut row = vec![workload.label()];
-            row.extend(
-                pairs
-                    .iter()
-                    .map(|&(a, b)| ratio(pick(&medians[a]), pick(&medians[b]))),
-            );
-            table.row(row);
-        }
-        println!("\n{title}");
-        print!("{}", table.render());
-    }
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(0.0, f64::max)
-}
-
-/// The servers of `TETHER_BENCH_SERVERS` (or the default two) and of
-/// `TETHER_BENCH_EXTRA_SERVERS`, each checked to have both binaries.
-fn servers_from_env() -> Vec<Server> {
-    let default_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("bench/ is inside the workspace")
-        .join("target")
-        .join("bench-runtimes");
-    let mut servers = match std::env::var("TETHER_BENCH_SERVERS") {
-        Ok(list) => parse_servers(&list),
-        Err(_) => vec![
-            Server {
-                name: "tokio".into(),
-                dir: default_dir.join("tokio"),
-            },
-            Server {
-                name: "smol".into(),
-                dir: default_dir.join("smol"),
-            },
-        ],
-    };
-    if let Ok(list) = std::env::var("TETHER_BENCH_EXTRA_SERVERS") {
-        servers.extend(parse_servers(&list));
-    }
-    assert!(!servers.is_empty(), "no servers to measure");
-    for server in &servers {
-        for binary in ["echo_server", "rpc_server"] {
-            let path = server.dir.join(binary);
-            assert!(
-                path.is_file(),
-                "{} has no {binary} (looked for {}): build the servers with \
-                 scripts/bench-runtimes.sh, or name their directories in TETHER_BENCH_SERVERS",
-                server.name,
-                path.display()
-            );
-        }
-    }
-    servers
-}
-
-fn parse_servers(list: &str) -> Vec<Server> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            let (name, dir) = item
-                .split_once('=')
-                .unwrap_or_else(|| panic!("expected name=DIR, got {item:?}"));
-            Server {
-                name: name.trim().to_owned(),
-                dir: PathBuf::from(dir.trim()),
+            if parts.handshake {
+                let figures = handshake::measure(
+                    &client,
+                    &servers,
+                    &indexes,
+                    &mut processes,
+                    handshakes,
+                    schedule.rounds,
+                    label,
+                );
+                report.handshakes(binary, &figures);
             }
-        })
-        .collect()
-}
-
-/// The pairs of `TETHER_BENCH_PAIRS` as indexes into `servers`, or by default: every
-/// server over the first, except that a server named `X-SUFFIX` where `X` is a server
-/// (`tokio-before`) is compared with `X` (`tokio/tokio-before`) and with the first's
-/// variant of the same suffix (`smol-before/tokio-before`).
-fn pairs_from_env(servers: &[Server]) -> Vec<(usize, usize)> {
-    let index = |name: &str| {
-        servers
-            .iter()
-            .position(|s| s.name == name)
-            .unwrap_or_else(|| panic!("TETHER_BENCH_PAIRS names {name:?}, not a server"))
-    };
-    if let Ok(list) = std::env::var("TETHER_BENCH_PAIRS") {
-        return list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|pair| {
-                let (a, b) = pair
-                    .split_once('/')
-                    .unwrap_or_else(|| panic!("expected a/b, got {pair:?}"));
-                (index(a.trim()), index(b.trim()))
-            })
-            .collect();
-    }
-    // `X-SUFFIX` is a variant of `X` (the same runtime from another checkout, say).
-    let base_of = |name: &str| -> Option<(usize, String)> {
-        servers.iter().enumerate().find_map(|(i, base)| {
-            let suffix = name.strip_prefix(base.name.as_str())?;
-            suffix.starts_with('-').then(|| (i, suffix.to_owned()))
-        })
-    };
-    let first = &servers[0].name;
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    for (i, server) in servers.iter().enumerate().skip(1) {
-        match base_of(&server.name) {
-            None => pairs.push((i, 0)),
-            Some((base, suffix)) => {
-                pairs.push((base, i));
-                // `smol-before/tokio-before`: how the two compared in that variant.
-                if base != 0 {
-                    if let Some(j) = servers
-                        .iter()
-                        .position(|s| s.name == format!("{first}{suffix}"))
-                    {
-                        pairs.push((i, j));
-                    }
-                }
+            if idle_part {
+                let figures = idle_peers::measure(
+                    &client,
+                    &servers,
+                    &indexes,
+                    &mut processes,
+                    ECHO_WORKLOADS[1],
+                    schedule,
+                    idle,
+                );
+                report.idle_peers(&figures);
             }
+            // Killed here, before the memory part's and the next binary's servers start.
+            drop(processes);
+        }
+        if parts.memory {
+            let figures = memory::measure(&servers, &active, &env, idle, schedule.rounds, label);
+            report.memory(binary, &figures);
         }
     }
-    pairs
+    throughput::print_summary(&servers, &pairs, &results);
+    report.print(&servers, idle_count);
+    println!("\n{}", load_average());
+}
+
+/// The load average of `/proc/loadavg`, for the record: the machine is shared.
+fn load_average() -> String {
+    match std::fs::read_to_string("/proc/loadavg") {
+        Ok(line) => {
+            let fields: Vec<&str> = line.split_whitespace().take(3).collect();
+            format!("load average {}", fields.join(" "))
+        }
+        Err(_) => "load average unknown".to_owned(),
+    }
 }
