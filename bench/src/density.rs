@@ -25,8 +25,10 @@ use crate::echo::client_handshake;
 use crate::{upgrade_request, CLIENT_MASK};
 
 /// Connections opened at once while [`IdleConns::open`] fills up: enough to keep the
-/// server's accept loop busy, few enough to stay inside its listen backlog.
-const OPEN_AT_ONCE: usize = 200;
+/// server's accept loop busy, few enough to stay inside its listen backlog (128 for a
+/// tokio `TcpListener`). Past the backlog the kernel drops the handshake's last ACK and
+/// the connection waits a second or more for a retransmission.
+const OPEN_AT_ONCE: usize = 64;
 
 /// `count` WebSocket connections to one server, upgraded and then idle, answering pings,
 /// until dropped (which closes them all at once).
