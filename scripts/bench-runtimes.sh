@@ -6,7 +6,8 @@
 # with an `echo` method) in release, then runs `cargo bench -p tether-bench --bench
 # runtimes` against them: throughput and server CPU per message, connect + upgrade time,
 # idle memory per connection with 10 000 open, and CPU per message beside 10 000 idle
-# connections (issue 14). About 8 minutes with the defaults; a quick look:
+# connections (issue 14). About 6 minutes with the defaults once built; a quick look
+# (about 1.5 minutes):
 #
 #   TETHER_BENCH_ROUNDS=1 TETHER_BENCH_ECHO_MS=1000 TETHER_BENCH_WARMUP_MS=200 \
 #       scripts/bench-runtimes.sh
