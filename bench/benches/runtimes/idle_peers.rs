@@ -4,7 +4,7 @@
 use tether_bench::density::IdleConns;
 use tether_bench::echo::Schedule;
 use tether_bench::runtimes::{ServerProcess, Workload};
-use tether_bench::{ratio, si, Table};
+use tether_bench::{median, ratio, si, Table};
 
 use crate::servers::Server;
 use crate::throughput::{Client, Medians, Sample};
@@ -66,6 +66,7 @@ pub fn measure(
         "CPU us/msg, none idle",
         &format!("with {count} idle"),
         "with / none",
+        "per round (median)",
         "msgs/s, none idle",
         &format!("with {count} idle"),
         "with / none",
@@ -73,11 +74,19 @@ pub fn measure(
     let mut all = vec![None; servers.len()];
     for (k, &i) in active.iter().enumerate() {
         let (a, b) = (Medians::of(&without[k]), Medians::of(&with[k]));
+        // The two runs of a round are next to each other in time, so their ratio is the
+        // one least moved by drift in the machine's load.
+        let per_round: Vec<f64> = without[k]
+            .iter()
+            .zip(&with[k])
+            .map(|(a, b)| b.cpu_us / a.cpu_us)
+            .collect();
         table.row(vec![
             servers[i].name.clone(),
             format!("{:.2}", a.cpu_us),
             format!("{:.2}", b.cpu_us),
             ratio(b.cpu_us, a.cpu_us),
+            format!("{:.2}x", median(&per_round)),
             si(a.rate),
             si(b.rate),
             ratio(b.rate, a.rate),
