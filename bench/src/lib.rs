@@ -1,12 +1,14 @@
 //! Shared pieces of tether's benchmarks: the client frames the benches feed to servers,
 //! the fixed upgrade request, run-to-run statistics and table printing, the echo
 //! harness ([`echo`]) that `echo` (`ws://`) and `wss` share, and the server processes and
-//! many-connection load of `runtimes` ([`runtimes`]).
+//! many-connection load of `runtimes` ([`runtimes`]) with its idle connections, memory and
+//! handshake timing ([`density`]).
 //!
 //! The bench targets live in `benches/` (run them with `cargo bench -p tether-bench`); this
 //! library exists so that every peer is fed byte-for-byte the same input and every result
 //! is summarised the same way.
 
+pub mod density;
 pub mod echo;
 pub mod runtimes;
 pub mod server_thread;

@@ -43,15 +43,17 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `program` and waits for its address.
+    /// Starts `program` with the variables `env` added to its environment and waits for
+    /// its address.
     ///
     /// # Panics
     /// If it cannot be started, exits, or does not print its address within 30 s.
-    pub fn start(program: &Path) -> ServerProcess {
+    pub fn start(program: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let mut child = Command::new(program)
             .arg("127.0.0.1:0")
             // Logging to stderr only if asked for by name; the benchmark wants none.
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

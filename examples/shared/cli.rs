@@ -7,7 +7,7 @@ use std::process::{ExitCode, Termination};
 
 use tracing_subscriber::EnvFilter;
 
-use super::adapter::{Config, Deflate};
+use super::adapter::{Admission, Config, Deflate};
 use super::rt;
 
 /// Runs an example's body on the including crate's runtime: logs to stderr, and an error
@@ -50,5 +50,23 @@ pub fn ws_config() -> Config {
             ..Deflate::default()
         }),
         ..Config::default()
+    }
+}
+
+/// The connection limits, with both `max_connections` and `max_connections_per_ip` set to
+/// `TETHER_MAX_CONNECTIONS` when that is a number (the library's defaults otherwise), so
+/// that a benchmark can hold 10 000 connections from one address (`runtimes`).
+pub fn admission() -> Admission {
+    let defaults = Admission::default();
+    match std::env::var("TETHER_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(max) => Admission {
+            max_connections: max,
+            max_connections_per_ip: max,
+            ..defaults
+        },
+        None => defaults,
     }
 }

@@ -1,6 +1,7 @@
 //! The body of every adapter's `echo_server` example: echoes every text and binary message
 //! back to its sender. The including example provides `adapter` (the tether adapter crate)
-//! and `rt::spawn`, `rt::sleep`. `TETHER_DEFLATE=1` accepts permessage-deflate.
+//! and `rt::spawn`, `rt::sleep`. `TETHER_DEFLATE=1` accepts permessage-deflate;
+//! `TETHER_MAX_CONNECTIONS=N` raises the connection limits to `N` (see [`cli::admission`]).
 
 use std::io::Write;
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let config = ServerConfig {
         ws: cli::ws_config(),
+        admission: cli::admission(),
         ..ServerConfig::default()
     };
     let mut server = Server::bind(addr.as_str(), config).await?;
