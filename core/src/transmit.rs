@@ -112,30 +112,52 @@ impl WriteQueue {
 }
 
 /// The buffer reads go into: [`READ_MIN`] at first, doubled (up to [`READ_MAX`]) while
-/// reads fill it, halved when they use less than a sixteenth, so an idle connection holds
-/// little and a busy one makes few syscalls.
+/// reads fill it, halved when they use less than a sixteenth, so a busy connection makes
+/// few syscalls. It is allocated when a read needs it and can be
+/// [`release`](Self::release)d once a read found the socket drained, so an idle
+/// connection holds no read buffer at all (an adapter whose socket can say "readable"
+/// without a buffer waits on that; see [`Flow::release_read`]).
 #[derive(Debug)]
 pub struct ReadBuffer {
+    /// Empty while released.
     buf: Vec<u8>,
+    /// The size the next allocation gets: where the adaptation left it.
+    size: usize,
 }
 
 impl Default for ReadBuffer {
     fn default() -> Self {
         ReadBuffer {
-            buf: vec![0; READ_MIN],
+            buf: Vec::new(),
+            size: READ_MIN,
         }
     }
 }
 
 impl ReadBuffer {
-    /// Where the next read goes.
+    /// Where the next read goes (allocated now if it was released).
     pub fn space(&mut self) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.size];
+        }
         &mut self.buf
     }
 
-    /// Its current size.
+    /// The size of a read into [`space`](Self::space) (whether or not it is allocated now).
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.size
+    }
+
+    /// Bytes allocated now: 0 once released.
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Frees the buffer; the next [`space`](Self::space) allocates it again, at the size
+    /// the reads so far called for. Whatever it held is gone: call it only once the last
+    /// read was handed on.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
     }
 
     /// The first `n` bytes, which a read just filled, and then adapts the size to that
@@ -148,11 +170,17 @@ impl ReadBuffer {
 
     fn adapt(&mut self, n: usize) {
         let len = self.buf.len();
+        if len == 0 {
+            // Released: no read went into it.
+            return;
+        }
         if n == len && len < READ_MAX {
-            self.buf.resize((len * 2).min(READ_MAX), 0);
+            self.size = (len * 2).min(READ_MAX);
+            self.buf.resize(self.size, 0);
         } else if n < len / 16 && len > READ_MIN {
             // Bytes past `n` may go: the read only filled `n`.
-            self.buf.truncate((len / 2).max(READ_MIN).max(n));
+            self.size = (len / 2).max(READ_MIN).max(n);
+            self.buf.truncate(self.size);
             self.buf.shrink_to_fit();
         }
     }
@@ -311,11 +339,23 @@ impl Flow {
         self.queue.len()
     }
 
-    /// Where the next read goes, and the queue's front buffers in `slices` for the next
-    /// write (how many: zero means nothing to write).
+    /// Where the next read goes (the read buffer, allocated now if it was released), and
+    /// the queue's front buffers in `slices` for the next write (how many: zero means
+    /// nothing to write).
     pub fn buffers<'a>(&'a mut self, slices: &mut [IoSlice<'a>]) -> (&'a mut [u8], usize) {
         let iov = self.queue.fill(slices);
         (self.read.space(), iov)
+    }
+
+    /// The queue's front buffers in `slices`, for the next write; how many (zero: nothing
+    /// to write).
+    pub fn write_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        self.queue.fill(slices)
+    }
+
+    /// Where the next read goes: the read buffer, allocated now if it was released.
+    pub fn read_space(&mut self) -> &mut [u8] {
+        self.read.space()
     }
 
     /// A read returned `n` bytes (0: end of stream); the machine gets them.
@@ -388,6 +428,20 @@ impl Flow {
     pub fn discard_space(&mut self) -> &mut [u8] {
         self.read.space()
     }
+
+    /// Whether the read buffer is allocated now (see [`release_read`](Self::release_read)).
+    pub fn read_allocated(&self) -> bool {
+        self.read.allocated() > 0
+    }
+
+    /// Frees the read buffer: a read found the socket drained, and what it read before was
+    /// handed to the machine. [`buffers`](Self::buffers) allocates it again, so an adapter
+    /// that can wait for its socket to become readable without a buffer calls this when a
+    /// read would block, waits for that, and only then asks for the space: an idle
+    /// connection then holds no read buffer.
+    pub fn release_read(&mut self) {
+        self.read.release();
+    }
 }
 
 #[cfg(test)]
@@ -445,7 +499,7 @@ mod tests {
         assert_eq!(buf.capacity(), READ_MIN);
         let mut sizes = vec![];
         for _ in 0..10 {
-            let full = buf.capacity();
+            let full = buf.space().len();
             buf.filled(full);
             sizes.push(buf.capacity());
         }
@@ -453,12 +507,39 @@ mod tests {
         assert_eq!(*sizes.last().unwrap_or(&0), READ_MAX, "{sizes:?}");
         // Small reads halve it, back down to the minimum and no further.
         for _ in 0..10 {
+            buf.space();
             buf.filled(1);
         }
         assert_eq!(buf.capacity(), READ_MIN);
         // A middling read leaves it as it is.
         buf.filled(READ_MIN / 2);
         assert_eq!(buf.capacity(), READ_MIN);
+    }
+
+    #[test]
+    fn read_buffer_is_allocated_on_demand_and_released_at_its_size() {
+        let mut buf = ReadBuffer::default();
+        assert_eq!(buf.allocated(), 0, "nothing before the first read");
+        let full = buf.space().len();
+        assert_eq!(full, READ_MIN);
+        buf.filled(full);
+        buf.release();
+        assert_eq!(buf.allocated(), 0);
+        // The size the reads called for survives the release.
+        assert_eq!(buf.space().len(), 2 * READ_MIN);
+        assert!(buf.allocated() >= 2 * READ_MIN);
+    }
+
+    #[test]
+    fn flow_releases_its_read_buffer_and_allocates_it_again_for_a_read() {
+        let mut flow = Flow::new(Duration::from_secs(1), None);
+        assert!(!flow.read_allocated());
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let (space, _) = flow.buffers(&mut slices);
+        assert_eq!(space.len(), READ_MIN);
+        assert!(flow.read_allocated());
+        flow.release_read();
+        assert!(!flow.read_allocated());
     }
 
     #[test]
