@@ -147,7 +147,7 @@ impl<R: Runtime> Client<R> {
             config.connect_timeout,
             config.notification_buffer,
         );
-        R::spawn(driver.run().instrument(span));
+        R::spawn(Box::new(driver).run().instrument(span));
         let Handles {
             commands,
             control,

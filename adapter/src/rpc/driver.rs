@@ -128,8 +128,10 @@ impl<R: Runtime> Driver<R> {
         self
     }
 
-    /// Drives the connection until it is closed and flushed.
-    pub(crate) async fn run(mut self) {
+    /// Drives the connection until it is closed and flushed. Boxed: the task then holds a
+    /// pointer, not one copy of the driver before the future starts and one after (an
+    /// async fn keeps both), which an idle connection would pay for in memory.
+    pub(crate) async fn run(mut self: Box<Self>) {
         loop {
             self.drain();
             if self.io.finished(&self.channel) {

@@ -13,7 +13,7 @@ use tracing::{debug, Instrument};
 
 use super::driver::{Driver, Limits};
 use super::{Router, ServerConfig};
-use crate::edge::{Edge, Gate};
+use crate::edge::{Edge, Gate, Slot};
 use crate::held::{HeldGauge, HeldShare};
 use crate::listener::{seed_or_log, Listener};
 use crate::runtime::within;
@@ -160,15 +160,9 @@ impl<R: Runtime> Server<R> {
                 config.clone(),
                 router.clone(),
                 edge.clone(),
-                share,
+                (slot, share),
             );
-            R::spawn(
-                async move {
-                    task.await;
-                    drop(slot);
-                }
-                .instrument(span),
-            );
+            R::spawn(task.instrument(span));
         }
         drop(listener);
         debug!("shut down; waiting for the connections to end");
@@ -177,27 +171,52 @@ impl<R: Runtime> Server<R> {
     }
 }
 
-/// Runs one accepted connection from upgrade to close.
+/// Runs one accepted connection from upgrade to close; `counted` counts it in the server
+/// until then: its slot against the connection limits, its share of what connections
+/// hold. The task's future is what an idle connection holds, so it is kept small: what
+/// only the opening needs is in [`open`]'s future, which the driver's (boxed) replaces.
 async fn connection<R: Runtime>(
     stream: R::Tcp,
     addr: SocketAddr,
     config: ServerConfig,
     router: Arc<Router>,
     edge: Arc<Edge>,
-    held: HeldShare,
+    counted: (Slot, HeldShare),
 ) {
-    let Some(seed) = seed_or_log() else {
-        return;
-    };
+    let (slot, held) = counted;
+    if let Some(driver) = open::<R>(stream, addr, config, router, edge, held).await {
+        driver.run().await;
+    }
+    drop(slot);
+}
+
+/// The TLS handshake if the server serves `wss://`, then a driver for the connection.
+async fn open<R: Runtime>(
+    stream: R::Tcp,
+    addr: SocketAddr,
+    config: ServerConfig,
+    router: Arc<Router>,
+    edge: Arc<Edge>,
+    held: HeldShare,
+) -> Option<Box<Driver<R>>> {
+    let seed = seed_or_log()?;
     let linger = config.ws.close_timeout;
     // TLS gets the time the core gives the upgrade; a client that never finishes it
     // cannot hold a task.
     let limit = config.ws.handshake_timeout + config.ws.close_timeout;
-    let stream = match within::<R, _>(limit, stream::accept::<R>(stream, config.tls.as_ref())).await
-    {
+    // Boxed: a TLS handshake's state is over a kilobyte, and unboxed it would size the
+    // whole connection's task, for its whole life, TLS or not.
+    let accept = Box::pin(stream::accept::<R>(stream, config.tls.as_ref()));
+    let stream = match within::<R, _>(limit, accept).await {
         Some(Ok(stream)) => stream,
-        Some(Err(e)) => return stream::log_socket_error(&e),
-        None => return debug!("TLS handshake timed out"),
+        Some(Err(e)) => {
+            stream::log_socket_error(&e);
+            return None;
+        }
+        None => {
+            debug!("TLS handshake timed out");
+            return None;
+        }
     };
     // The core answers the upgrade and times the handshake out itself.
     let gate = Gate::new(&edge, addr, stream.peer_certificates());
@@ -206,8 +225,6 @@ async fn connection<R: Runtime>(
         max_handlers: config.max_handlers_per_connection,
         handler_timeout: config.handler_timeout,
     };
-    Driver::<R>::new(channel, stream, linger, gate, router, limits, held)
-        .stop_with(edge.stop_signal())
-        .run()
-        .await;
+    let driver = Driver::<R>::new(channel, stream, linger, gate, router, limits, held);
+    Some(Box::new(driver.stop_with(edge.stop_signal())))
 }

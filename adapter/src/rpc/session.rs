@@ -305,8 +305,9 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Starts the session and drives it until it is closed or has failed, and its last
-    /// socket is gone.
-    pub(crate) async fn run(mut self) {
+    /// socket is gone. Boxed: the task then holds a pointer, not one copy of the driver
+    /// before the future starts and one after (an async fn keeps both).
+    pub(crate) async fn run(mut self: Box<Self>) {
         self.session.start(R::now());
         loop {
             self.drain();

@@ -203,6 +203,7 @@ async fn handshake<R: Runtime>(
         Some(Ok((driver, parts, protocol))) => {
             let compression = driver.compression();
             let context = driver.context();
+            let driver = Box::new(driver);
             let run = async move {
                 driver.run().await;
                 drop(slot);

@@ -49,7 +49,11 @@ fn main() {
         role.run();
         return;
     }
-    let restarts = env_u64("TETHER_BENCH_RESTARTS", 30) as usize;
+    // 0 (which `env_u64` refuses) skips the reconnect part.
+    let restarts = match std::env::var("TETHER_BENCH_RESTARTS").as_deref() {
+        Ok("0") => 0,
+        _ => env_u64("TETHER_BENCH_RESTARTS", 30) as usize,
+    };
     let connections = env_u64("TETHER_BENCH_CONNECTIONS", 10_000) as usize;
     if restarts > 0 {
         reconnect::run(restarts);
