@@ -1,6 +1,7 @@
 //! Serving methods: [`Server`].
 
 use std::future::Future;
+use std::pin::Pin;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -154,15 +155,17 @@ impl<R: Runtime> Server<R> {
             };
             let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
             let share = HeldShare::new(held.clone());
-            let task = connection::<R>(
+            // Boxed, and freed once the connection is open: the task's layout is then the
+            // driver's future alone, which is what an idle connection holds.
+            let open = Box::pin(open::<R>(
                 tcp,
                 addr,
                 config.clone(),
                 router.clone(),
                 edge.clone(),
-                (slot, share),
-            );
-            R::spawn(task.instrument(span));
+                share,
+            ));
+            R::spawn(connection::<R>(open, slot).instrument(span));
         }
         drop(listener);
         debug!("shut down; waiting for the connections to end");
@@ -171,26 +174,20 @@ impl<R: Runtime> Server<R> {
     }
 }
 
-/// Runs one accepted connection from upgrade to close; `counted` counts it in the server
-/// until then: its slot against the connection limits, its share of what connections
-/// hold. The task's future is what an idle connection holds, so it is kept small: what
-/// only the opening needs is in [`open`]'s future, which the driver's (boxed) replaces.
+/// Runs one accepted connection from upgrade to close: `open`, then its driver; `slot`
+/// counts it against the connection limits until then.
 async fn connection<R: Runtime>(
-    stream: R::Tcp,
-    addr: SocketAddr,
-    config: ServerConfig,
-    router: Arc<Router>,
-    edge: Arc<Edge>,
-    counted: (Slot, HeldShare),
+    open: Pin<Box<impl Future<Output = Option<Box<Driver<R>>>>>>,
+    slot: Slot,
 ) {
-    let (slot, held) = counted;
-    if let Some(driver) = open::<R>(stream, addr, config, router, edge, held).await {
+    if let Some(driver) = open.await {
         driver.run().await;
     }
     drop(slot);
 }
 
-/// The TLS handshake if the server serves `wss://`, then a driver for the connection.
+/// The TLS handshake if the server serves `wss://`, then a driver for the connection;
+/// `held` is its share of what the server's connections hold.
 async fn open<R: Runtime>(
     stream: R::Tcp,
     addr: SocketAddr,
@@ -204,10 +201,8 @@ async fn open<R: Runtime>(
     // TLS gets the time the core gives the upgrade; a client that never finishes it
     // cannot hold a task.
     let limit = config.ws.handshake_timeout + config.ws.close_timeout;
-    // Boxed: a TLS handshake's state is over a kilobyte, and unboxed it would size the
-    // whole connection's task, for its whole life, TLS or not.
-    let accept = Box::pin(stream::accept::<R>(stream, config.tls.as_ref()));
-    let stream = match within::<R, _>(limit, accept).await {
+    let stream = match within::<R, _>(limit, stream::accept::<R>(stream, config.tls.as_ref())).await
+    {
         Some(Ok(stream)) => stream,
         Some(Err(e)) => {
             stream::log_socket_error(&e);
