@@ -104,6 +104,13 @@ impl WriteQueue {
         }
     }
 
+    /// Frees the queue's spare capacity if it is empty.
+    pub fn release_idle(&mut self) {
+        if self.bufs.is_empty() {
+            self.bufs = VecDeque::new();
+        }
+    }
+
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.bufs.clear();
@@ -232,6 +239,10 @@ pub struct Flow {
     progress_at: Option<Instant>,
     /// The machine wants input (within its budget), as of the last `drain`.
     machine_reads: bool,
+    /// Drains seen with the machine open and nothing queued, up to the second, at which
+    /// what the opening grew is freed (see [`Machine::release_idle`]). The second, not the
+    /// first: a driver takes the events of the opening after the drain that saw it open.
+    quiet_open_drains: u8,
 }
 
 impl Flow {
@@ -250,6 +261,7 @@ impl Flow {
             stall: write_stall,
             progress_at: None,
             machine_reads: true,
+            quiet_open_drains: 0,
         }
     }
 
@@ -274,6 +286,13 @@ impl Flow {
             self.progress_at = Some(now);
         }
         self.machine_reads = core.wants_input();
+        if self.quiet_open_drains < 2 && self.queue.is_empty() && core.state() == State::Open {
+            self.quiet_open_drains += 1;
+            if self.quiet_open_drains == 2 {
+                // The handshake's buffers are written and read: an idle connection keeps none.
+                self.release_idle(core);
+            }
+        }
         if self.linger_until.is_none() && core.state() == State::Closed {
             self.linger_until = now.checked_add(self.linger);
         }
@@ -397,7 +416,18 @@ impl Flow {
         }
         self.deadline = None;
         core.handle_timeout(now);
+        if self.queue.is_empty() {
+            // Seldom (heartbeats, idle checks), and quiet: a good time to free what a
+            // burst grew.
+            self.release_idle(core);
+        }
         fired
+    }
+
+    /// Frees what the empty write queue and the machine's empty buffers hold.
+    fn release_idle(&mut self, core: &mut impl Machine) {
+        self.queue.release_idle();
+        core.release_idle();
     }
 
     /// Nothing can ever happen again (no bytes to move, no timer, no handles): the socket
