@@ -205,9 +205,12 @@ impl<R: Runtime> Transport<R> {
     /// Reads into the flow's buffer. Over plain TCP the buffer exists only while there is
     /// something to read: a read that finds the socket drained frees it, and the next one
     /// first waits for the socket to be readable ([`Runtime::poll_readable`]) with no
-    /// buffer, so an idle connection holds none. (A TLS session may hold decrypted bytes
-    /// the socket's readiness knows nothing of: it keeps its buffer.)
+    /// buffer, so an idle connection holds none, however recently a heartbeat came. (A
+    /// TLS session may hold decrypted bytes the socket's readiness knows nothing of: it
+    /// reads into a buffer at once, as before, and keeps it until the flow frees it when
+    /// quiet.)
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<io::Result<usize>> {
+        let tcp = matches!(self.stream, Stream::Tcp(_));
         if let Stream::Tcp(tcp) = &self.stream {
             if !self.flow.read_allocated() {
                 match R::poll_readable(tcp, cx) {
@@ -221,9 +224,9 @@ impl<R: Runtime> Transport<R> {
         match Pin::new(&mut self.stream).poll_read(cx, space) {
             Poll::Ready(read) => Some(read),
             Poll::Pending => {
-                // Drained: what was read before went to the core already (a wait's read is
-                // fed before the next wait), and this read armed the readiness wait.
-                if matches!(self.stream, Stream::Tcp(_)) {
+                if tcp {
+                    // Drained: what was read before went to the core already (a wait's
+                    // read is fed before the next wait), and this read armed the wait.
                     self.flow.release_read();
                 }
                 None

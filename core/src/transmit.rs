@@ -120,10 +120,10 @@ impl WriteQueue {
 
 /// The buffer reads go into: [`READ_MIN`] at first, doubled (up to [`READ_MAX`]) while
 /// reads fill it, halved when they use less than a sixteenth, so a busy connection makes
-/// few syscalls. It is allocated when a read needs it and can be
-/// [`release`](Self::release)d once a read found the socket drained, so an idle
-/// connection holds no read buffer at all (an adapter whose socket can say "readable"
-/// without a buffer waits on that; see [`Flow::release_read`]).
+/// few syscalls. It is allocated when a read needs it and [`release`](Self::release)d
+/// when the connection is quiet (see [`Flow`]), so an idle connection holds no read
+/// buffer at all (an adapter whose socket can say "readable" without a buffer waits on
+/// that before it asks for the space; see [`Flow::read_allocated`]).
 #[derive(Debug)]
 pub struct ReadBuffer {
     /// Empty while released.
@@ -424,8 +424,12 @@ impl Flow {
         fired
     }
 
-    /// Frees what the empty write queue and the machine's empty buffers hold.
+    /// Frees the read buffer (a read's bytes are handed to the machine before the next
+    /// input, so it holds none now), and what the empty write queue and the machine's
+    /// empty buffers hold. Not after every read: a busy connection would allocate its read
+    /// buffer again for every message.
     fn release_idle(&mut self, core: &mut impl Machine) {
+        self.read.release();
         self.queue.release_idle();
         core.release_idle();
     }
@@ -459,16 +463,17 @@ impl Flow {
         self.read.space()
     }
 
-    /// Whether the read buffer is allocated now (see [`release_read`](Self::release_read)).
+    /// Whether the read buffer is allocated now. A quiet connection's is not (the flow
+    /// frees it once the connection is open and quiet, and when a timer fires with
+    /// nothing to write); an adapter whose socket can say "readable" without a buffer
+    /// waits for that before it asks for [`read_space`](Self::read_space), which
+    /// allocates it again.
     pub fn read_allocated(&self) -> bool {
         self.read.allocated() > 0
     }
 
-    /// Frees the read buffer: a read found the socket drained, and what it read before was
-    /// handed to the machine. [`buffers`](Self::buffers) allocates it again, so an adapter
-    /// that can wait for its socket to become readable without a buffer calls this when a
-    /// read would block, waits for that, and only then asks for the space: an idle
-    /// connection then holds no read buffer.
+    /// Frees the read buffer, which must hold nothing unread: for an adapter whose read
+    /// found its socket drained and which can wait for readability without a buffer.
     pub fn release_read(&mut self) {
         self.read.release();
     }
@@ -569,6 +574,23 @@ mod tests {
         assert_eq!(space.len(), READ_MIN);
         assert!(flow.read_allocated());
         flow.release_read();
+        assert!(!flow.read_allocated());
+    }
+
+    #[test]
+    fn flow_frees_the_read_buffer_when_a_timer_fires_with_nothing_to_write() {
+        let now = origin();
+        let mut conn = client(now);
+        let mut flow = Flow::new(Duration::from_secs(1), None);
+        flow.drain(now, &mut conn, None);
+        assert_eq!(flow.read_space().len(), READ_MIN);
+        // The upgrade request is still queued: the buffer stays.
+        assert_eq!(flow.on_timer(now, &mut conn), Fired::Deadline);
+        assert!(flow.read_allocated());
+        let queued = flow.queued();
+        assert!(flow.on_written(now, queued).is_ok());
+        flow.drain(now, &mut conn, None);
+        assert_eq!(flow.on_timer(now, &mut conn), Fired::Deadline);
         assert!(!flow.read_allocated());
     }
 
