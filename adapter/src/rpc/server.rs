@@ -1,9 +1,9 @@
 //! Serving methods: [`Server`].
 
 use std::future::Future;
-use std::pin::Pin;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_lite::future;
