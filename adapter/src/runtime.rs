@@ -71,6 +71,14 @@ pub trait Runtime: Copy + Default + Debug + Send + Sync + 'static {
         listener: &Self::Listener,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(Self::Tcp, SocketAddr)>>;
+
+    /// Ready once `tcp` has something for a read (bytes, its end, or an error), without
+    /// reading it. A quiet connection's driver frees its read buffer and waits on this, so
+    /// an idle connection holds no read buffer; only once this is ready does it allocate
+    /// one and read. It may be ready with nothing to read (the read then returns
+    /// `Pending`, and the wait starts over), but it must not stay ready after a read
+    /// returned `Pending`: that read arms it again.
+    fn poll_readable(tcp: &Self::Tcp, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
 /// A timer that is re-armed, not re-created, whenever a deadline moves: a driver owns one

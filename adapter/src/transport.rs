@@ -178,7 +178,7 @@ impl<R: Runtime> Transport<R> {
         let mut ready = Ready::default();
         {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let (space, iov) = self.flow.buffers(&mut slices);
+            let iov = self.flow.write_slices(&mut slices);
             // Every direction is polled each time, so a flood one way never starves the other.
             let stream = Pin::new(&mut self.stream);
             if iov > 0 {
@@ -186,12 +186,12 @@ impl<R: Runtime> Transport<R> {
             } else if self.unflushed {
                 ready.flushed = into_option(stream.poll_flush(cx));
             }
-            if wants_read {
-                ready.read = into_option(Pin::new(&mut self.stream).poll_read(cx, space));
-            }
-            if armed {
-                ready.fired = self.timer.poll_fired(cx).is_ready();
-            }
+        }
+        if wants_read {
+            ready.read = self.poll_read(cx);
+        }
+        if armed {
+            ready.fired = self.timer.poll_fired(cx).is_ready();
         }
         let Ready {
             read,
@@ -214,6 +214,38 @@ impl<R: Runtime> Transport<R> {
             read: read.transpose()?,
             fired,
         }))
+    }
+
+    /// Reads into the flow's buffer. Over plain TCP the buffer exists only while there is
+    /// something to read: a read that finds the socket drained frees it, and the next one
+    /// first waits for the socket to be readable ([`Runtime::poll_readable`]) with no
+    /// buffer, so an idle connection holds none, however recently a heartbeat came. (A
+    /// TLS session may hold decrypted bytes the socket's readiness knows nothing of: it
+    /// reads into a buffer at once, as before, and keeps it until the flow frees it when
+    /// quiet.)
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<io::Result<usize>> {
+        let tcp = matches!(self.stream, Stream::Tcp(_));
+        if let Stream::Tcp(tcp) = &self.stream {
+            if !self.flow.read_allocated() {
+                match R::poll_readable(tcp, cx) {
+                    Poll::Pending => return None,
+                    Poll::Ready(Err(e)) => return Some(Err(e)),
+                    Poll::Ready(Ok(())) => {}
+                }
+            }
+        }
+        let space = self.flow.read_space();
+        match Pin::new(&mut self.stream).poll_read(cx, space) {
+            Poll::Ready(read) => Some(read),
+            Poll::Pending => {
+                if tcp {
+                    // Drained: what was read before went to the core already (a wait's
+                    // read is fed before the next wait), and this read armed the wait.
+                    self.flow.release_read();
+                }
+                None
+            }
+        }
     }
 
     /// Ends the transport gracefully: FIN after our last byte (for TLS, after the records

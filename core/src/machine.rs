@@ -63,6 +63,15 @@ pub trait Machine {
     fn wants_input(&self) -> bool {
         true
     }
+    /// Frees the spare capacity of buffers and queues that are empty now (what a handshake
+    /// or a burst grew them to), so a quiet connection holds none; the next input or
+    /// message allocates again. Changes nothing the machine does or says. [`Flow`] calls
+    /// it once the connection is open and its first bytes are written, and whenever a
+    /// timer fires with nothing queued for the transport: seldom enough that a busy
+    /// connection does not allocate again for every message. By default, nothing.
+    ///
+    /// [`Flow`]: crate::transmit::Flow
+    fn release_idle(&mut self) {}
     /// Closed and flushed: the transport can go.
     fn is_finished(&self) -> bool;
     /// Where the underlying WebSocket is in its life.
@@ -104,6 +113,9 @@ macro_rules! forward_machine {
             }
             fn is_finished(&self) -> bool {
                 <$ty>::is_finished(self)
+            }
+            fn release_idle(&mut self) {
+                <$ty>::release_idle(self)
             }
             fn state(&self) -> State {
                 <$ty>::state(self)

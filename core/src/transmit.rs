@@ -104,6 +104,13 @@ impl WriteQueue {
         }
     }
 
+    /// Frees the queue's spare capacity if it is empty.
+    pub fn release_idle(&mut self) {
+        if self.bufs.is_empty() {
+            self.bufs = VecDeque::new();
+        }
+    }
+
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.bufs.clear();
@@ -112,30 +119,52 @@ impl WriteQueue {
 }
 
 /// The buffer reads go into: [`READ_MIN`] at first, doubled (up to [`READ_MAX`]) while
-/// reads fill it, halved when they use less than a sixteenth, so an idle connection holds
-/// little and a busy one makes few syscalls.
+/// reads fill it, halved when they use less than a sixteenth, so a busy connection makes
+/// few syscalls. It is allocated when a read needs it and [`release`](Self::release)d
+/// when the connection is quiet (see [`Flow`]), so an idle connection holds no read
+/// buffer at all (an adapter whose socket can say "readable" without a buffer waits on
+/// that before it asks for the space; see [`Flow::read_allocated`]).
 #[derive(Debug)]
 pub struct ReadBuffer {
+    /// Empty while released.
     buf: Vec<u8>,
+    /// The size the next allocation gets: where the adaptation left it.
+    size: usize,
 }
 
 impl Default for ReadBuffer {
     fn default() -> Self {
         ReadBuffer {
-            buf: vec![0; READ_MIN],
+            buf: Vec::new(),
+            size: READ_MIN,
         }
     }
 }
 
 impl ReadBuffer {
-    /// Where the next read goes.
+    /// Where the next read goes (allocated now if it was released).
     pub fn space(&mut self) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.size];
+        }
         &mut self.buf
     }
 
-    /// Its current size.
+    /// The size of a read into [`space`](Self::space) (whether or not it is allocated now).
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.size
+    }
+
+    /// Bytes allocated now: 0 once released.
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Frees the buffer; the next [`space`](Self::space) allocates it again, at the size
+    /// the reads so far called for. Whatever it held is gone: call it only once the last
+    /// read was handed on.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
     }
 
     /// The first `n` bytes, which a read just filled, and then adapts the size to that
@@ -148,11 +177,17 @@ impl ReadBuffer {
 
     fn adapt(&mut self, n: usize) {
         let len = self.buf.len();
+        if len == 0 {
+            // Released: no read went into it.
+            return;
+        }
         if n == len && len < READ_MAX {
-            self.buf.resize((len * 2).min(READ_MAX), 0);
+            self.size = (len * 2).min(READ_MAX);
+            self.buf.resize(self.size, 0);
         } else if n < len / 16 && len > READ_MIN {
             // Bytes past `n` may go: the read only filled `n`.
-            self.buf.truncate((len / 2).max(READ_MIN).max(n));
+            self.size = (len / 2).max(READ_MIN).max(n);
+            self.buf.truncate(self.size);
             self.buf.shrink_to_fit();
         }
     }
@@ -204,6 +239,10 @@ pub struct Flow {
     progress_at: Option<Instant>,
     /// The machine wants input (within its budget), as of the last `drain`.
     machine_reads: bool,
+    /// Drains seen with the machine open and nothing queued, up to the second, at which
+    /// what the opening grew is freed (see [`Machine::release_idle`]). The second, not the
+    /// first: a driver takes the events of the opening after the drain that saw it open.
+    quiet_open_drains: u8,
 }
 
 impl Flow {
@@ -222,6 +261,7 @@ impl Flow {
             stall: write_stall,
             progress_at: None,
             machine_reads: true,
+            quiet_open_drains: 0,
         }
     }
 
@@ -246,6 +286,13 @@ impl Flow {
             self.progress_at = Some(now);
         }
         self.machine_reads = core.wants_input();
+        if self.quiet_open_drains < 2 && self.queue.is_empty() && core.state() == State::Open {
+            self.quiet_open_drains += 1;
+            if self.quiet_open_drains == 2 {
+                // The handshake's buffers are written and read: an idle connection keeps none.
+                self.release_idle(core);
+            }
+        }
         if self.linger_until.is_none() && core.state() == State::Closed {
             self.linger_until = now.checked_add(self.linger);
         }
@@ -311,11 +358,23 @@ impl Flow {
         self.queue.len()
     }
 
-    /// Where the next read goes, and the queue's front buffers in `slices` for the next
-    /// write (how many: zero means nothing to write).
+    /// Where the next read goes (the read buffer, allocated now if it was released), and
+    /// the queue's front buffers in `slices` for the next write (how many: zero means
+    /// nothing to write).
     pub fn buffers<'a>(&'a mut self, slices: &mut [IoSlice<'a>]) -> (&'a mut [u8], usize) {
         let iov = self.queue.fill(slices);
         (self.read.space(), iov)
+    }
+
+    /// The queue's front buffers in `slices`, for the next write; how many (zero: nothing
+    /// to write).
+    pub fn write_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        self.queue.fill(slices)
+    }
+
+    /// Where the next read goes: the read buffer, allocated now if it was released.
+    pub fn read_space(&mut self) -> &mut [u8] {
+        self.read.space()
     }
 
     /// A read returned `n` bytes (0: end of stream); the machine gets them.
@@ -357,7 +416,22 @@ impl Flow {
         }
         self.deadline = None;
         core.handle_timeout(now);
+        if self.queue.is_empty() {
+            // Seldom (heartbeats, idle checks), and quiet: a good time to free what a
+            // burst grew.
+            self.release_idle(core);
+        }
         fired
+    }
+
+    /// Frees the read buffer (a read's bytes are handed to the machine before the next
+    /// input, so it holds none now), and what the empty write queue and the machine's
+    /// empty buffers hold. Not after every read: a busy connection would allocate its read
+    /// buffer again for every message.
+    fn release_idle(&mut self, core: &mut impl Machine) {
+        self.read.release();
+        self.queue.release_idle();
+        core.release_idle();
     }
 
     /// Nothing can ever happen again (no bytes to move, no timer, no handles): the socket
@@ -387,6 +461,21 @@ impl Flow {
     /// Scratch space for the reads that wait for the peer's EOF after shutdown.
     pub fn discard_space(&mut self) -> &mut [u8] {
         self.read.space()
+    }
+
+    /// Whether the read buffer is allocated now. A quiet connection's is not (the flow
+    /// frees it once the connection is open and quiet, and when a timer fires with
+    /// nothing to write); an adapter whose socket can say "readable" without a buffer
+    /// waits for that before it asks for [`read_space`](Self::read_space), which
+    /// allocates it again.
+    pub fn read_allocated(&self) -> bool {
+        self.read.allocated() > 0
+    }
+
+    /// Frees the read buffer, which must hold nothing unread: for an adapter whose read
+    /// found its socket drained and which can wait for readability without a buffer.
+    pub fn release_read(&mut self) {
+        self.read.release();
     }
 }
 
@@ -445,7 +534,7 @@ mod tests {
         assert_eq!(buf.capacity(), READ_MIN);
         let mut sizes = vec![];
         for _ in 0..10 {
-            let full = buf.capacity();
+            let full = buf.space().len();
             buf.filled(full);
             sizes.push(buf.capacity());
         }
@@ -453,12 +542,56 @@ mod tests {
         assert_eq!(*sizes.last().unwrap_or(&0), READ_MAX, "{sizes:?}");
         // Small reads halve it, back down to the minimum and no further.
         for _ in 0..10 {
+            buf.space();
             buf.filled(1);
         }
         assert_eq!(buf.capacity(), READ_MIN);
         // A middling read leaves it as it is.
         buf.filled(READ_MIN / 2);
         assert_eq!(buf.capacity(), READ_MIN);
+    }
+
+    #[test]
+    fn read_buffer_is_allocated_on_demand_and_released_at_its_size() {
+        let mut buf = ReadBuffer::default();
+        assert_eq!(buf.allocated(), 0, "nothing before the first read");
+        let full = buf.space().len();
+        assert_eq!(full, READ_MIN);
+        buf.filled(full);
+        buf.release();
+        assert_eq!(buf.allocated(), 0);
+        // The size the reads called for survives the release.
+        assert_eq!(buf.space().len(), 2 * READ_MIN);
+        assert!(buf.allocated() >= 2 * READ_MIN);
+    }
+
+    #[test]
+    fn flow_releases_its_read_buffer_and_allocates_it_again_for_a_read() {
+        let mut flow = Flow::new(Duration::from_secs(1), None);
+        assert!(!flow.read_allocated());
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let (space, _) = flow.buffers(&mut slices);
+        assert_eq!(space.len(), READ_MIN);
+        assert!(flow.read_allocated());
+        flow.release_read();
+        assert!(!flow.read_allocated());
+    }
+
+    #[test]
+    fn flow_frees_the_read_buffer_when_a_timer_fires_with_nothing_to_write() {
+        let now = origin();
+        let mut conn = client(now);
+        let mut flow = Flow::new(Duration::from_secs(1), None);
+        flow.drain(now, &mut conn, None);
+        assert_eq!(flow.read_space().len(), READ_MIN);
+        // The upgrade request is still queued: the buffer stays.
+        assert_eq!(flow.on_timer(now, &mut conn), Fired::Deadline);
+        assert!(flow.read_allocated());
+        let queued = flow.queued();
+        assert!(flow.on_written(now, queued).is_ok());
+        flow.drain(now, &mut conn, None);
+        assert_eq!(flow.on_timer(now, &mut conn), Fired::Deadline);
+        assert!(!flow.read_allocated());
     }
 
     #[test]

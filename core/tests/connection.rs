@@ -657,3 +657,71 @@ fn a_head_fed_a_byte_at_a_time_still_opens() {
     assert_eq!(pair.client.state(), State::Open);
     assert_eq!(pair.server.state(), State::Open);
 }
+
+#[test]
+fn releasing_idle_buffers_between_any_two_reads_changes_nothing() {
+    let sizes = [0usize, 1, 125, 126, 300, 70_000];
+    for split in [1usize, 7, 64, 4096] {
+        let mut pair = Pair::new(Config::default(), Config::default());
+        pair.split = split;
+        pair.drive();
+        pair.client.release_idle();
+        pair.server.release_idle();
+        let now = pair.now;
+        for &len in &sizes {
+            pair.client
+                .send(now, Message::Binary(payload(len).into()))
+                .unwrap();
+            pair.server
+                .send(now, Message::Text("ü".repeat(len / 2)))
+                .unwrap();
+        }
+        pair.client.ping(now, Bytes::from_static(b"p")).unwrap();
+        // Carry the bytes by hand in `split`-sized reads, freeing idle buffers on both
+        // sides after every read and every write: partial frames wait in the input.
+        let mut at_server = Vec::new();
+        let mut at_client = Vec::new();
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some(bytes) = pair.client.poll_transmit() {
+                pair.client.release_idle();
+                for piece in bytes.chunks(split) {
+                    pair.server.handle_input(now, piece);
+                    pair.server.release_idle();
+                }
+                moved = true;
+            }
+            while let Some(bytes) = pair.server.poll_transmit() {
+                pair.server.release_idle();
+                for piece in bytes.chunks(split) {
+                    pair.client.handle_input(now, piece);
+                    pair.client.release_idle();
+                }
+                moved = true;
+            }
+            while let Some(event) = pair.server.poll_event() {
+                pair.server.release_idle();
+                at_server.push(event);
+                moved = true;
+            }
+            while let Some(event) = pair.client.poll_event() {
+                pair.client.release_idle();
+                at_client.push(event);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        let at_server = messages(&at_server);
+        let at_client = messages(&at_client);
+        assert_eq!(at_server.len(), sizes.len(), "split {split}");
+        for (m, &len) in at_server.iter().zip(&sizes) {
+            assert_eq!(m, &Message::Binary(payload(len).into()), "split {split}");
+        }
+        assert_eq!(at_client.len(), sizes.len(), "split {split}");
+        for (m, &len) in at_client.iter().zip(&sizes) {
+            assert_eq!(m, &Message::Text("ü".repeat(len / 2)), "split {split}");
+        }
+    }
+}

@@ -65,6 +65,6 @@
 
 mod runtime;
 
-pub use runtime::{AsyncStd, Clock};
+pub use runtime::{AsyncStd, Clock, Tcp};
 
 tether_adapter::runtime_api!(crate::AsyncStd);

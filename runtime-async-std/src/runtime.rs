@@ -2,14 +2,15 @@
 //! global executor async-std spawns onto; see "Tasks" in the crate docs.
 
 use std::future::Future;
-use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{self, IoSlice};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::Async;
-use async_net::TcpStream;
+use futures_io::{AsyncRead, AsyncWrite};
 use tether_adapter::{Runtime, Timer};
 
 /// async-std and smol, as tether's drivers use them: tasks on
@@ -19,7 +20,7 @@ use tether_adapter::{Runtime, Timer};
 pub struct AsyncStd;
 
 impl Runtime for AsyncStd {
-    type Tcp = TcpStream;
+    type Tcp = Tcp;
     type Listener = Async<TcpListener>;
     type Timer = Clock;
 
@@ -35,10 +36,15 @@ impl Runtime for AsyncStd {
         async_global_executor::spawn(task).detach();
     }
 
-    async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect((host, port)).await?;
+    async fn connect(host: &str, port: u16) -> io::Result<Tcp> {
+        // async-net resolves the name and tries each address; its stream is then unwrapped
+        // to the one socket it shares with nobody yet.
+        let stream = async_net::TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        let shared: Arc<Async<TcpStream>> = stream.into();
+        Arc::try_unwrap(shared)
+            .map(Tcp)
+            .map_err(|_| io::Error::other("a new socket was already shared"))
     }
 
     fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
@@ -52,13 +58,12 @@ impl Runtime for AsyncStd {
     fn poll_accept(
         listener: &Async<TcpListener>,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+    ) -> Poll<io::Result<(Tcp, SocketAddr)>> {
         loop {
             match listener.get_ref().accept() {
                 Ok((stream, addr)) => {
-                    let stream = TcpStream::from(Async::new(stream)?);
                     stream.set_nodelay(true)?;
-                    return Poll::Ready(Ok((stream, addr)));
+                    return Poll::Ready(Ok((Tcp(Async::new(stream)?), addr)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Registers the waker; ready means try again.
@@ -69,6 +74,53 @@ impl Runtime for AsyncStd {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
+    }
+
+    fn poll_readable(tcp: &Tcp, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tcp.0.poll_readable(cx)
+    }
+}
+
+/// An async-io TCP socket, owned by its one driver: no `Arc` and no readiness futures
+/// kept per socket (as async-net's shareable stream has), and a readiness wait that needs
+/// no buffer ([`Runtime::poll_readable`]).
+#[derive(Debug)]
+pub struct Tcp(Async<TcpStream>);
+
+impl AsyncRead for Tcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    /// Our FIN (as async-net's stream does): TCP writes hold nothing back to flush.
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.0.get_ref().shutdown(Shutdown::Write))
     }
 }
 

@@ -60,6 +60,10 @@ impl Runtime for Tokio {
         stream.set_nodelay(true)?;
         Poll::Ready(Ok((Tcp(stream), addr)))
     }
+
+    fn poll_readable(tcp: &Tcp, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tcp.0.poll_read_ready(cx)
+    }
 }
 
 /// tokio's timer, re-armed in place.

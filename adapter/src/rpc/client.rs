@@ -13,7 +13,7 @@ use tether_core::session::{self, CallOptions, Metrics, State};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::session::{Command, Control, Driver, Handles, Once, Shared};
+use super::session::{CallCommand, Command, Control, Driver, Handles, NotifyCommand, Once, Shared};
 use super::watch::States;
 use super::{encode_params, CallError, ClientConfig, Notifications};
 use crate::{ConnectError, Runtime, Target};
@@ -147,7 +147,7 @@ impl<R: Runtime> Client<R> {
             config.connect_timeout,
             config.notification_buffer,
         );
-        R::spawn(driver.run().instrument(span));
+        R::spawn(Box::new(driver).run().instrument(span));
         let Handles {
             commands,
             control,
@@ -232,13 +232,13 @@ impl<R: Runtime> Client<R> {
         let params = encode_params(params)?;
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
         let (done, answer) = Once::channel();
-        self.queue(Command::Call {
+        self.queue(Command::Call(Box::new(CallCommand {
             key,
             method: method.to_owned(),
             params,
             options,
             done,
-        })
+        })))
         .await?;
         let mut pending = Pending {
             key,
@@ -262,11 +262,11 @@ impl<R: Runtime> Client<R> {
     {
         let params = encode_params(params)?;
         let (done, answer) = Once::channel();
-        self.queue(Command::Notify {
+        self.queue(Command::Notify(Box::new(NotifyCommand {
             method: method.to_owned(),
             params,
             done,
-        })
+        })))
         .await?;
         answer.recv().await.unwrap_or_else(|_| Err(self.gone()))
     }

@@ -72,8 +72,9 @@ pub(crate) struct Driver<R: Runtime> {
     /// all, so when it is dropped every handler still running ends too: nobody could read
     /// their answers.
     cancels: BTreeMap<JobId, oneshot::Sender<()>>,
-    finished_tx: Tx<Finished>,
-    finished: Rx<Finished>,
+    /// Where handlers send their answers: made for the first handler, so a connection that
+    /// was never called holds no channel.
+    finished: Option<(Tx<Finished>, Rx<Finished>)>,
     /// Where it reports what it holds for the peer.
     held: HeldShare,
     /// Where it hears that the server shuts down; `None` once heard.
@@ -99,7 +100,6 @@ impl<R: Runtime> Driver<R> {
         limits: Limits,
         held: HeldShare,
     ) -> Driver<R> {
-        let (finished_tx, finished) = async_channel::unbounded();
         let write_stall = channel.connection().config().write_stall_timeout;
         Driver {
             channel,
@@ -111,8 +111,7 @@ impl<R: Runtime> Driver<R> {
             max_handlers: limits.max_handlers.max(1),
             serving: Serving::new(limits.handler_timeout),
             cancels: BTreeMap::new(),
-            finished_tx,
-            finished,
+            finished: None,
             held,
             stop: None,
             winding_down: None,
@@ -128,8 +127,10 @@ impl<R: Runtime> Driver<R> {
         self
     }
 
-    /// Drives the connection until it is closed and flushed.
-    pub(crate) async fn run(mut self) {
+    /// Drives the connection until it is closed and flushed. Boxed: the task then holds a
+    /// pointer, not one copy of the driver before the future starts and one after (an
+    /// async fn keeps both), which an idle connection would pay for in memory.
+    pub(crate) async fn run(mut self: Box<Self>) {
         loop {
             self.drain();
             if self.io.finished(&self.channel) {
@@ -298,7 +299,11 @@ impl<R: Runtime> Driver<R> {
         let job = self.serving.start(R::now(), reply, size);
         let (cancel, cancelled) = oneshot::channel::<()>();
         self.cancels.insert(job, cancel);
-        let finished = self.finished_tx.clone();
+        let finished = self
+            .finished
+            .get_or_insert_with(async_channel::unbounded)
+            .0
+            .clone();
         R::spawn(async move {
             let outcome = future::or(async { Some(handler.await) }, async {
                 // Dropping the sender is the signal; nothing is ever sent.
@@ -347,7 +352,11 @@ impl<R: Runtime> Driver<R> {
         } = &mut *self;
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
         let handler = branch(handlers, async {
-            Wake::Handler(finished.recv().await.ok())
+            match finished {
+                Some((_, finished)) => Wake::Handler(finished.recv().await.ok()),
+                // Handlers run only once the channel exists.
+                None => std::future::pending().await,
+            }
         });
         let stopped = branch(watch_stop, async {
             let deadline = match stop {
@@ -373,7 +382,7 @@ impl<R: Runtime> Driver<R> {
             Wake::Handler(Some(done)) => {
                 self.finish(done);
                 // Take the other answers that are in: one drain for many.
-                while let Ok(done) = self.finished.try_recv() {
+                while let Some(Ok(done)) = self.finished.as_ref().map(|(_, rx)| rx.try_recv()) {
                     self.finish(done);
                 }
             }

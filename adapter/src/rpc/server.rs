@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_lite::future;
@@ -13,7 +14,7 @@ use tracing::{debug, Instrument};
 
 use super::driver::{Driver, Limits};
 use super::{Router, ServerConfig};
-use crate::edge::{Edge, Gate};
+use crate::edge::{Edge, Gate, Slot};
 use crate::held::{HeldGauge, HeldShare};
 use crate::listener::{seed_or_log, Listener};
 use crate::runtime::within;
@@ -154,21 +155,17 @@ impl<R: Runtime> Server<R> {
             };
             let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
             let share = HeldShare::new(held.clone());
-            let task = connection::<R>(
+            // Boxed, and freed once the connection is open: the task's layout is then the
+            // driver's future alone, which is what an idle connection holds.
+            let open = Box::pin(open::<R>(
                 tcp,
                 addr,
                 config.clone(),
                 router.clone(),
                 edge.clone(),
                 share,
-            );
-            R::spawn(
-                async move {
-                    task.await;
-                    drop(slot);
-                }
-                .instrument(span),
-            );
+            ));
+            R::spawn(connection::<R>(open, slot).instrument(span));
         }
         drop(listener);
         debug!("shut down; waiting for the connections to end");
@@ -177,18 +174,29 @@ impl<R: Runtime> Server<R> {
     }
 }
 
-/// Runs one accepted connection from upgrade to close.
+/// Runs one accepted connection from upgrade to close: `open`, then its driver; `slot`
+/// counts it against the connection limits until then.
 async fn connection<R: Runtime>(
+    open: Pin<Box<impl Future<Output = Option<Box<Driver<R>>>>>>,
+    slot: Slot,
+) {
+    if let Some(driver) = open.await {
+        driver.run().await;
+    }
+    drop(slot);
+}
+
+/// The TLS handshake if the server serves `wss://`, then a driver for the connection;
+/// `held` is its share of what the server's connections hold.
+async fn open<R: Runtime>(
     stream: R::Tcp,
     addr: SocketAddr,
     config: ServerConfig,
     router: Arc<Router>,
     edge: Arc<Edge>,
     held: HeldShare,
-) {
-    let Some(seed) = seed_or_log() else {
-        return;
-    };
+) -> Option<Box<Driver<R>>> {
+    let seed = seed_or_log()?;
     let linger = config.ws.close_timeout;
     // TLS gets the time the core gives the upgrade; a client that never finishes it
     // cannot hold a task.
@@ -196,8 +204,14 @@ async fn connection<R: Runtime>(
     let stream = match within::<R, _>(limit, stream::accept::<R>(stream, config.tls.as_ref())).await
     {
         Some(Ok(stream)) => stream,
-        Some(Err(e)) => return stream::log_socket_error(&e),
-        None => return debug!("TLS handshake timed out"),
+        Some(Err(e)) => {
+            stream::log_socket_error(&e);
+            return None;
+        }
+        None => {
+            debug!("TLS handshake timed out");
+            return None;
+        }
     };
     // The core answers the upgrade and times the handshake out itself.
     let gate = Gate::new(&edge, addr, stream.peer_certificates());
@@ -206,8 +220,6 @@ async fn connection<R: Runtime>(
         max_handlers: config.max_handlers_per_connection,
         handler_timeout: config.handler_timeout,
     };
-    Driver::<R>::new(channel, stream, linger, gate, router, limits, held)
-        .stop_with(edge.stop_signal())
-        .run()
-        .await;
+    let driver = Driver::<R>::new(channel, stream, linger, gate, router, limits, held);
+    Some(Box::new(driver.stop_with(edge.stop_signal())))
 }

@@ -85,23 +85,34 @@ impl<T> Once<T> {
 pub(crate) type Done = Once<Result<Box<RawValue>, CallError>>;
 
 /// What a [`Client`](super::Client) asks, in order with its other requests.
+///
+/// The requests are boxed: a channel slot is as large as the largest command, and the
+/// command channel allocates its first 32 slots with it, for every client, idle or not.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Call {
-        /// The caller's name for the call, which it uses to cancel it (the session picks
-        /// the [`CallId`]).
-        key: u64,
-        method: String,
-        params: Option<Box<RawValue>>,
-        options: CallOptions,
-        done: Done,
-    },
-    Notify {
-        method: String,
-        params: Option<Box<RawValue>>,
-        done: Once<Result<(), CallError>>,
-    },
+    Call(Box<CallCommand>),
+    Notify(Box<NotifyCommand>),
     Close,
+}
+
+/// A call, as [`Command::Call`] carries it.
+#[derive(Debug)]
+pub(crate) struct CallCommand {
+    /// The caller's name for the call, which it uses to cancel it (the session picks the
+    /// [`CallId`]).
+    pub(crate) key: u64,
+    pub(crate) method: String,
+    pub(crate) params: Option<Box<RawValue>>,
+    pub(crate) options: CallOptions,
+    pub(crate) done: Done,
+}
+
+/// A notification, as [`Command::Notify`] carries it.
+#[derive(Debug)]
+pub(crate) struct NotifyCommand {
+    pub(crate) method: String,
+    pub(crate) params: Option<Box<RawValue>>,
+    pub(crate) done: Once<Result<(), CallError>>,
 }
 
 /// What a client asks out of band: never waits behind commands or a full socket.
@@ -305,8 +316,9 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Starts the session and drives it until it is closed or has failed, and its last
-    /// socket is gone.
-    pub(crate) async fn run(mut self) {
+    /// socket is gone. Boxed: the task then holds a pointer, not one copy of the driver
+    /// before the future starts and one after (an async fn keeps both).
+    pub(crate) async fn run(mut self: Box<Self>) {
         self.session.start(R::now());
         loop {
             self.drain();
@@ -770,13 +782,14 @@ impl<R: Runtime> Driver<R> {
     fn command(&mut self, command: Command) {
         let now = R::now();
         match command {
-            Command::Call {
-                key,
-                method,
-                params,
-                options,
-                done,
-            } => {
+            Command::Call(call) => {
+                let CallCommand {
+                    key,
+                    method,
+                    params,
+                    options,
+                    done,
+                } = *call;
                 // The caller dropped its future before we got here (it closes its end
                 // before it sends the cancel): do not send what nobody waits for.
                 if done.is_closed() {
@@ -790,11 +803,12 @@ impl<R: Runtime> Driver<R> {
                     Err(error) => done.send(Err(error.into())),
                 }
             }
-            Command::Notify {
-                method,
-                params,
-                done,
-            } => {
+            Command::Notify(notify) => {
+                let NotifyCommand {
+                    method,
+                    params,
+                    done,
+                } = *notify;
                 let result = self.session.notify(now, &method, params.as_deref());
                 done.send(result.map_err(CallError::from));
             }

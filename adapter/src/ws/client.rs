@@ -53,6 +53,6 @@ async fn open<R: Runtime>(target: Target, config: ClientConfig) -> Result<WebSoc
     );
     let protocol = driver.open().await?;
     let compression = driver.compression();
-    R::spawn(driver.run().in_current_span());
+    R::spawn(Box::new(driver).run().in_current_span());
     Ok(WebSocket::new(parts, protocol, compression))
 }

@@ -265,8 +265,10 @@ impl<R: Runtime> Driver<R> {
         self.conn.compression().copied()
     }
 
-    /// Drives an open connection until it is closed and flushed.
-    pub(crate) async fn run(mut self) {
+    /// Drives an open connection until it is closed and flushed. Boxed: the task then
+    /// holds a pointer, not one copy of the driver before the future starts and one after
+    /// (an async fn keeps both), which an idle connection would pay for in memory.
+    pub(crate) async fn run(mut self: Box<Self>) {
         debug!("open");
         let mut now = R::now();
         loop {
@@ -289,7 +291,7 @@ impl<R: Runtime> Driver<R> {
         self.refuse_commands();
         self.dispatch.flush(&mut self.conn, &mut self.events);
         self.io.shutdown().await;
-        let Driver { events, io, .. } = self;
+        let Driver { events, io, .. } = *self;
         drop(io);
         // The receiver still gets what it had no room for, `Closed` last.
         for event in events.held {

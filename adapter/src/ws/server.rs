@@ -199,10 +199,14 @@ async fn handshake<R: Runtime>(
         let protocol = driver.open().await?;
         Ok((driver, parts, protocol))
     };
-    match within::<R, _>(limit, open).await {
+    // Boxed: passed down by value through `within`, the opening's future (a driver and its
+    // first steps, about 5 KiB) would be laid out several times over in this task, which
+    // every connection in its handshake holds.
+    match within::<R, _>(limit, Box::pin(open)).await {
         Some(Ok((driver, parts, protocol))) => {
             let compression = driver.compression();
             let context = driver.context();
+            let driver = Box::new(driver);
             let run = async move {
                 driver.run().await;
                 drop(slot);

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! Knobs (environment): `TETHER_BENCH_RESTARTS` (server restarts per library, default 30),
-//! `TETHER_BENCH_CONNECTIONS` (idle connections per library, default 10000).
+//! `TETHER_BENCH_CONNECTIONS` (idle connections per library, default 10000),
+//! `TETHER_BENCH_MEMORY_ONLY` (measure only the memory pairings whose label contains it,
+//! e.g. `ws::Server`; the ratios are then to the first one measured). With
+//! `TETHER_BENCH_RESTARTS=0` only the memory part runs.
 //!
 //! - **reconnect**: a JSON-RPC echo server (tokio-tungstenite, the same for both clients)
 //!   is stopped, left down for 50 ms, and started again on the same port, many times. Per
@@ -26,7 +29,9 @@
 //!   every connection open and idle for 2 s), divided by N; the same for the server
 //!   process. tether: `rpc::Client::connect` per connection (heartbeat on, its default)
 //!   to an `rpc::Server`, and also plain `tether_tokio::connect` WebSockets to that
-//!   server; tokio-tungstenite: `connect_async` per connection, each read by a task of its
+//!   server and to a WebSocket `Server` whose connections are each echoed by a task (the
+//!   `echo_server` example's shape); both servers also on smol (tether-async-std), and
+//!   with admission limits above N; tokio-tungstenite: `connect_async` per connection, each read by a task of its
 //!   own, to its `accept_async` echo server.
 //!
 //! Absolute figures depend on the machine; the ratios are what travel. Nothing here
@@ -44,8 +49,15 @@ fn main() {
         role.run();
         return;
     }
-    let restarts = env_u64("TETHER_BENCH_RESTARTS", 30) as usize;
+    // 0 (which `env_u64` refuses) skips the reconnect part.
+    let restarts = match std::env::var("TETHER_BENCH_RESTARTS").as_deref() {
+        Ok("0") => 0,
+        _ => env_u64("TETHER_BENCH_RESTARTS", 30) as usize,
+    };
     let connections = env_u64("TETHER_BENCH_CONNECTIONS", 10_000) as usize;
-    reconnect::run(restarts);
-    memory::run(connections);
+    if restarts > 0 {
+        reconnect::run(restarts);
+    }
+    let only = std::env::var("TETHER_BENCH_MEMORY_ONLY").unwrap_or_default();
+    memory::run(connections, &only);
 }

@@ -19,7 +19,7 @@ struct Pairing {
     server: Role,
 }
 
-const PAIRINGS: [Pairing; 4] = [
+const PAIRINGS: [Pairing; 6] = [
     Pairing {
         label: "tether rpc::Client (session) -> rpc::Server",
         client: Role::TetherSessionClient,
@@ -36,6 +36,16 @@ const PAIRINGS: [Pairing; 4] = [
         server: Role::TetherSmolServer,
     },
     Pairing {
+        label: "tether WebSocket -> ws::Server echo",
+        client: Role::TetherWsClient,
+        server: Role::TetherWsServer,
+    },
+    Pairing {
+        label: "tether WebSocket -> ws::Server echo on smol",
+        client: Role::TetherWsClient,
+        server: Role::TetherSmolWsServer,
+    },
+    Pairing {
         label: "tokio-tungstenite -> its echo server",
         client: Role::TungsteniteClient,
         server: Role::TungsteniteServer,
@@ -48,11 +58,19 @@ struct PerConnection {
     server: f64,
 }
 
-pub fn run(connections: usize) {
+/// Measures every pairing whose label contains `only` (all of them if it is empty).
+pub fn run(connections: usize, only: &str) {
+    let pairings: Vec<&Pairing> = PAIRINGS
+        .iter()
+        .filter(|pairing| pairing.label.contains(only))
+        .collect();
     let mut results = Vec::new();
-    for pairing in &PAIRINGS {
+    for pairing in &pairings {
         eprintln!("memory: {} x {connections}", pairing.label);
         results.push(measure(pairing, connections));
+    }
+    if results.is_empty() {
+        return;
     }
 
     println!();
@@ -68,7 +86,7 @@ pub fn run(connections: usize) {
         "tether / this (server)",
     ]);
     let tether = &results[0];
-    for (pairing, result) in PAIRINGS.iter().zip(&results) {
+    for (pairing, result) in pairings.iter().zip(&results) {
         table.row(vec![
             pairing.label.to_owned(),
             format!("{:.1}", result.client / 1024.0),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tether_adapter::Runtime;
+use tether_adapter::{Admission, Runtime};
 use tether_tokio::rpc::{Client, ClientConfig, ErrorObject, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -35,6 +35,11 @@ pub enum Role {
     TetherServer,
     /// The same server on tether-async-std, under smol.
     TetherSmolServer,
+    /// tether's WebSocket `Server` with an echo task per connection (the `echo_server`
+    /// example's shape), on tokio.
+    TetherWsServer,
+    /// The same on tether-async-std, under smol.
+    TetherSmolWsServer,
     TungsteniteServer,
     TetherSessionClient,
     TetherWsClient,
@@ -46,6 +51,8 @@ impl Role {
         match self {
             Role::TetherServer => "tether-server",
             Role::TetherSmolServer => "tether-smol-server",
+            Role::TetherWsServer => "tether-ws-server",
+            Role::TetherSmolWsServer => "tether-smol-ws-server",
             Role::TungsteniteServer => "tungstenite-server",
             Role::TetherSessionClient => "tether-session-client",
             Role::TetherWsClient => "tether-ws-client",
@@ -58,6 +65,8 @@ impl Role {
         let all = [
             Role::TetherServer,
             Role::TetherSmolServer,
+            Role::TetherWsServer,
+            Role::TetherSmolWsServer,
             Role::TungsteniteServer,
             Role::TetherSessionClient,
             Role::TetherWsClient,
@@ -72,6 +81,10 @@ impl Role {
             smol::block_on(tether_server::<tether_async_std::AsyncStd>());
             return;
         }
+        if self == Role::TetherSmolWsServer {
+            smol::block_on(tether_ws_server::<tether_async_std::AsyncStd>());
+            return;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -79,6 +92,7 @@ impl Role {
         runtime.block_on(async move {
             match self {
                 Role::TetherServer => tether_server::<tether_tokio::Tokio>().await,
+                Role::TetherWsServer => tether_ws_server::<tether_tokio::Tokio>().await,
                 Role::TungsteniteServer => tungstenite_server().await,
                 client => open_idle(client).await,
             }
@@ -93,9 +107,23 @@ fn exit_when_stdin_closes() {
     });
 }
 
+/// Admission limits above the bench's connection counts: every connection comes from
+/// 127.0.0.1, and the defaults (1024, 256 per address) would refuse most of them.
+fn admission() -> Admission {
+    Admission {
+        max_connections: usize::MAX,
+        max_connections_per_ip: usize::MAX,
+        ..Admission::default()
+    }
+}
+
 /// tether's JSON-RPC server on runtime `R`.
 async fn tether_server<R: Runtime>() {
-    let server = tether_adapter::rpc::Server::<R>::bind("127.0.0.1:0", ServerConfig::default())
+    let config = ServerConfig {
+        admission: admission(),
+        ..ServerConfig::default()
+    };
+    let server = tether_adapter::rpc::Server::<R>::bind("127.0.0.1:0", config)
         .await
         .expect("bind")
         .route("echo", |params: Value| async move {
@@ -106,6 +134,31 @@ async fn tether_server<R: Runtime>() {
         server.local_addr().expect("local_addr")
     );
     server.serve().await.expect("serve");
+}
+
+/// tether's WebSocket server on runtime `R`, each connection echoed by a task of its own
+/// (as the `echo_server` example does).
+async fn tether_ws_server<R: Runtime>() {
+    let config = tether_adapter::ServerConfig {
+        admission: admission(),
+        ..tether_adapter::ServerConfig::default()
+    };
+    let mut server = tether_adapter::Server::<R>::bind("127.0.0.1:0", config)
+        .await
+        .expect("bind");
+    println!(
+        "listening on ws://{}",
+        server.local_addr().expect("local_addr")
+    );
+    while let Ok((mut ws, _)) = server.accept().await {
+        R::spawn(async move {
+            while let Some(message) = ws.recv().await {
+                if ws.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
 }
 
 /// As the tokio-tungstenite echo server of `bench/examples` (its `autobahn-server` shape).

@@ -188,6 +188,19 @@ impl Channel {
         self.pump(now);
     }
 
+    /// Frees the spare capacity of the queues that are empty now, and the connection's:
+    /// see [`Machine::release_idle`](crate::Machine::release_idle).
+    pub fn release_idle(&mut self) {
+        if self.unsent.is_empty() {
+            self.unsent = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        self.rng.release_idle();
+        self.ws.release_idle();
+    }
+
     /// Fires every deadline at or before `now`: the WebSocket's, and calls that ran out of
     /// time (each ends with [`EndReason::TimedOut`]). Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {

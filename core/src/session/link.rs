@@ -93,6 +93,10 @@ impl Machine for Link<'_> {
         self.session.is_abandoned(self.attempt)
     }
 
+    fn release_idle(&mut self) {
+        self.session.release_idle();
+    }
+
     fn state(&self) -> State {
         self.session.link_state(self.attempt)
     }

@@ -73,6 +73,13 @@ impl Queue {
         self.live == 0
     }
 
+    /// Frees the spare capacity if no slot (live or ended) is left.
+    pub(crate) fn release_idle(&mut self) {
+        if self.items.is_empty() {
+            self.items = VecDeque::new();
+        }
+    }
+
     /// Refuses an item of `size` bytes that would go past `limits`.
     pub(crate) fn check(&self, limits: &QueueLimits, size: usize) -> Result<(), Refused> {
         let full =

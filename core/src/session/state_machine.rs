@@ -255,6 +255,22 @@ impl Session {
         }
     }
 
+    /// Frees the spare capacity of the queues that are empty now, and the open link's:
+    /// see [`Machine::release_idle`](crate::Machine::release_idle).
+    pub fn release_idle(&mut self) {
+        if self.farewell.is_empty() {
+            self.farewell = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        self.queue.release_idle();
+        self.rng.release_idle();
+        if let Some(channel) = self.link.as_mut().and_then(|link| link.channel.as_mut()) {
+            channel.release_idle();
+        }
+    }
+
     /// Fires everything due at or before `now`: the link's timers, the connect timeout,
     /// the heartbeat, the backoff and call deadlines. Calling it early is harmless; after
     /// it, [`poll_timeout`](Self::poll_timeout) is `None` or later than `now`.

@@ -308,6 +308,20 @@ impl Connection {
         self.finish(now, false);
     }
 
+    /// Frees the spare capacity of the buffers and queues that are empty now: what the
+    /// handshake or a burst grew them to. See [`Machine::release_idle`](crate::Machine::release_idle).
+    pub fn release_idle(&mut self) {
+        // While handshaking, `head_scanned` counts into `input`: leave it be.
+        if self.input.is_empty() && self.state != State::Handshaking {
+            self.input = BytesMut::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        self.output.release_idle();
+        self.rng.release_idle();
+    }
+
     /// Fires every deadline at or before `now`. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);

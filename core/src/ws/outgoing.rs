@@ -55,6 +55,23 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
+    /// Frees what the empty queues and buffer hold: see
+    /// [`Connection::release_idle`](super::Connection::release_idle).
+    pub(crate) fn release_idle(&mut self) {
+        if self.started.is_empty() {
+            self.started = VecDeque::new();
+        }
+        if self.urgent.is_empty() {
+            self.urgent = BytesMut::new();
+        }
+        if self.pongs.is_empty() {
+            self.pongs = VecDeque::new();
+        }
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+    }
+
     /// Queues a control frame ahead of messages.
     pub(crate) fn push_urgent_frame(
         &mut self,
