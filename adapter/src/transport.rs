@@ -217,9 +217,11 @@ impl<R: Runtime> Transport<R> {
     }
 
     /// Reads into the flow's buffer. Over plain TCP the buffer exists only while there is
-    /// something to read: a read that finds the socket drained frees it, and the next one
-    /// first waits for the socket to be readable ([`Runtime::poll_readable`]) with no
-    /// buffer, so an idle connection holds none, however recently a heartbeat came. (A
+    /// something to read: a read that finds the socket drained frees it (unless the
+    /// connection reads often: see [`Flow::read_drained`](tether_core::transmit::Flow::read_drained)),
+    /// and the next one first waits for the socket to be readable
+    /// ([`Runtime::poll_readable`]) with no buffer, so an idle connection holds none,
+    /// however recently a heartbeat came. (A
     /// TLS session may hold decrypted bytes the socket's readiness knows nothing of: it
     /// reads into a buffer at once, as before, and keeps it until the flow frees it when
     /// quiet.)
@@ -241,7 +243,7 @@ impl<R: Runtime> Transport<R> {
                 if tcp {
                     // Drained: what was read before went to the core already (a wait's
                     // read is fed before the next wait), and this read armed the wait.
-                    self.flow.release_read();
+                    self.flow.read_drained();
                 }
                 None
             }

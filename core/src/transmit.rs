@@ -41,6 +41,14 @@ use crate::Machine;
 pub const READ_MIN: usize = 8 << 10;
 /// The read buffer never grows past this.
 pub const READ_MAX: usize = 256 << 10;
+/// Reads this many in a row that use less than a sixteenth of the read buffer halve it.
+/// Not one: a message a little larger than the buffer is read as a full read and a small
+/// rest, and halving on the rest would make every such message take two reads.
+const SMALL_READS_TO_SHRINK: u8 = 4;
+/// Reads closer together than this are a busy connection's: its read buffer is kept when
+/// a read finds the socket drained (freeing and zeroing it again for every message would
+/// cost more than it saves). Farther apart (a heartbeat's pong), it is freed.
+const BUSY_READ_GAP: Duration = Duration::from_secs(1);
 /// Past this many bytes waiting to be written (the queue's plus the machine's), drivers
 /// stop taking data commands: callers wait instead of the heap growing.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -119,7 +127,7 @@ impl WriteQueue {
 }
 
 /// The buffer reads go into: [`READ_MIN`] at first, doubled (up to [`READ_MAX`]) while
-/// reads fill it, halved when they use less than a sixteenth, so a busy connection makes
+/// reads fill it, halved when four in a row use less than a sixteenth, so a busy connection makes
 /// few syscalls. It is allocated when a read needs it and [`release`](Self::release)d
 /// when the connection is quiet (see [`Flow`]), so an idle connection holds no read
 /// buffer at all (an adapter whose socket can say "readable" without a buffer waits on
@@ -130,6 +138,8 @@ pub struct ReadBuffer {
     buf: Vec<u8>,
     /// The size the next allocation gets: where the adaptation left it.
     size: usize,
+    /// Reads in a row that used less than a sixteenth of it.
+    small_reads: u8,
 }
 
 impl Default for ReadBuffer {
@@ -137,6 +147,7 @@ impl Default for ReadBuffer {
         ReadBuffer {
             buf: Vec::new(),
             size: READ_MIN,
+            small_reads: 0,
         }
     }
 }
@@ -181,10 +192,16 @@ impl ReadBuffer {
             // Released: no read went into it.
             return;
         }
+        if n >= len / 16 {
+            self.small_reads = 0;
+        } else {
+            self.small_reads = self.small_reads.saturating_add(1);
+        }
         if n == len && len < READ_MAX {
             self.size = (len * 2).min(READ_MAX);
             self.buf.resize(self.size, 0);
-        } else if n < len / 16 && len > READ_MIN {
+        } else if self.small_reads >= SMALL_READS_TO_SHRINK && len > READ_MIN {
+            self.small_reads = 0;
             // Bytes past `n` may go: the read only filled `n`.
             self.size = (len / 2).max(READ_MIN).max(n);
             self.buf.truncate(self.size);
@@ -243,6 +260,9 @@ pub struct Flow {
     /// what the opening grew is freed (see [`Machine::release_idle`]). The second, not the
     /// first: a driver takes the events of the opening after the drain that saw it open.
     quiet_open_drains: u8,
+    /// When the last read brought bytes, and how long before it the one before did.
+    last_read_at: Option<Instant>,
+    read_gap: Option<Duration>,
 }
 
 impl Flow {
@@ -262,6 +282,8 @@ impl Flow {
             progress_at: None,
             machine_reads: true,
             quiet_open_drains: 0,
+            last_read_at: None,
+            read_gap: None,
         }
     }
 
@@ -383,6 +405,10 @@ impl Flow {
             self.eof = true;
             core.handle_eof(now);
         } else {
+            self.read_gap = self
+                .last_read_at
+                .map(|at| now.saturating_duration_since(at));
+            self.last_read_at = Some(now);
             core.handle_input(now, self.read.filled(n));
         }
     }
@@ -477,6 +503,18 @@ impl Flow {
     pub fn release_read(&mut self) {
         self.read.release();
     }
+
+    /// A read found the socket drained (the last read's bytes went to the machine): frees
+    /// the read buffer unless the connection reads often (its last two reads less than a
+    /// second apart), for an adapter that can wait for readability without a buffer. An
+    /// idle connection woken by a heartbeat holds no buffer between beats; a busy one keeps
+    /// it between messages, and the flow frees it once quiet (when a timer fires with
+    /// nothing to write).
+    pub fn read_drained(&mut self) {
+        if self.read_gap.is_none_or(|gap| gap >= BUSY_READ_GAP) {
+            self.read.release();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -540,8 +578,8 @@ mod tests {
         }
         assert_eq!(sizes[0], 2 * READ_MIN);
         assert_eq!(*sizes.last().unwrap_or(&0), READ_MAX, "{sizes:?}");
-        // Small reads halve it, back down to the minimum and no further.
-        for _ in 0..10 {
+        // Small reads in a row halve it, back down to the minimum and no further.
+        for _ in 0..6 * SMALL_READS_TO_SHRINK {
             buf.space();
             buf.filled(1);
         }
@@ -549,6 +587,50 @@ mod tests {
         // A middling read leaves it as it is.
         buf.filled(READ_MIN / 2);
         assert_eq!(buf.capacity(), READ_MIN);
+    }
+
+    #[test]
+    fn read_buffer_keeps_its_size_for_messages_a_little_larger_than_it() {
+        // 16 KiB messages (and their 4-byte headers) into a 16 KiB buffer: the first fills
+        // it, which doubles it, and the message's last bytes come in a small read. Halving
+        // on that one read would take every message back to two reads.
+        let mut buf = ReadBuffer::default();
+        let full = buf.space().len();
+        buf.filled(full);
+        let full = buf.space().len();
+        assert_eq!(full, 16 << 10);
+        buf.filled(full);
+        buf.space();
+        buf.filled(4);
+        for _ in 0..100 {
+            let room = buf.space().len();
+            assert!(room > 16 << 10, "a message takes two reads into {room}");
+            buf.filled((16 << 10) + 4);
+        }
+    }
+
+    #[test]
+    fn a_drained_read_frees_the_buffer_of_an_idle_connection_only() {
+        let now = origin();
+        let mut conn = client(now);
+        let mut flow = Flow::new(Duration::from_secs(1), None);
+        // The first read has none before it: freed.
+        flow.read_space();
+        flow.on_read(now, &mut conn, 1);
+        flow.read_drained();
+        assert!(!flow.read_allocated());
+        // Reads a millisecond apart: a busy connection keeps its buffer.
+        for i in 1..4 {
+            flow.read_space();
+            flow.on_read(now + Duration::from_millis(i), &mut conn, 1);
+            flow.read_drained();
+            assert!(flow.read_allocated(), "read {i}");
+        }
+        // A read a heartbeat later: freed once drained.
+        flow.read_space();
+        flow.on_read(now + Duration::from_secs(20), &mut conn, 1);
+        flow.read_drained();
+        assert!(!flow.read_allocated());
     }
 
     #[test]
