@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod channel;
 mod config;
 mod edge;
 mod error;

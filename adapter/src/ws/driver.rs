@@ -7,9 +7,10 @@
 //! write of the queue's front, a command, the timer, or room for a held event. Where
 //! events go and how commands are carried out is [`Dispatch`]'s.
 //!
-//! The channels are `tokio::sync`'s, which need no tokio runtime (they work on any
-//! executor) and wait without allocating: a message's round trip through an echo task
-//! crosses them four times.
+//! The channels are [`crate::channel`]'s, which hold no memory until used (an idle
+//! connection's three would otherwise hold about 6 KiB) and wait without allocating on
+//! any executor; the one-shot replies are `tokio::sync`'s, which need no tokio runtime. A
+//! message's round trip through an echo task crosses the channels four times.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -24,12 +25,13 @@ use tether_core::budget::Held;
 use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{Connection, Event, SendError, State};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tracing::debug;
 
 use super::dispatch::{self, Dispatch, Inbox};
 use super::handle::Parts;
 use super::status::Status;
+use crate::channel;
 use crate::edge::Gate;
 use crate::held::HeldShare;
 use crate::runtime::branch;
@@ -80,7 +82,7 @@ pub(crate) struct Shared {
 /// events it had no room for, in order, until it has.
 #[derive(Debug)]
 struct Events {
-    tx: mpsc::Sender<Event>,
+    tx: channel::Sender<Event>,
     /// Events the receiver had no room for; reading pauses until they are delivered.
     held: VecDeque<Event>,
     shared: Arc<Shared>,
@@ -99,9 +101,9 @@ impl Inbox for Events {
         }
         match self.tx.try_send(event) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) => self.held.push_back(event),
+            Err(channel::TrySendError::Full(event)) => self.held.push_back(event),
             // Nobody listens any more; the event is of no use to anyone.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(channel::TrySendError::Closed(_)) => {}
         }
     }
 
@@ -149,9 +151,9 @@ pub(crate) struct Driver<R: Runtime> {
     io: Transport<R>,
     dispatch: Dispatch,
     events: Events,
-    data: mpsc::Receiver<Command>,
+    data: channel::Receiver<Command>,
     data_open: bool,
-    control: mpsc::Receiver<Command>,
+    control: channel::Receiver<Command>,
     control_open: bool,
     shared: Arc<Shared>,
     /// Where it reports what it holds for the peer.
@@ -173,9 +175,9 @@ impl<R: Runtime> Driver<R> {
         linger: Duration,
         held: HeldShare,
     ) -> (Driver<R>, Parts) {
-        let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
-        let (data_tx, data_rx) = mpsc::channel(DATA_CAPACITY);
-        let (control_tx, control_rx) = mpsc::channel(CONTROL_CAPACITY);
+        let (events_tx, events_rx) = channel::channel(EVENT_CAPACITY);
+        let (data_tx, data_rx) = channel::channel(DATA_CAPACITY);
+        let (control_tx, control_rx) = channel::channel(CONTROL_CAPACITY);
         let shared = Arc::new(Shared::default());
         let write_stall = conn.config().write_stall_timeout;
         let driver = Driver {
@@ -456,7 +458,7 @@ impl<R: Runtime> Driver<R> {
 
 /// Waits for room in the receiver's channel and hands it the oldest held event.
 /// Cancel-safe: the event leaves `held` only once it is sent.
-async fn deliver_held(events: &mpsc::Sender<Event>, held: &mut VecDeque<Event>) {
+async fn deliver_held(events: &channel::Sender<Event>, held: &mut VecDeque<Event>) {
     match events.reserve().await {
         Ok(permit) => {
             if let Some(event) = held.pop_front() {

@@ -11,17 +11,18 @@ use futures_lite::future;
 use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::driver::{Command, Reply, Shared};
+use crate::channel;
 use crate::{Context, Error};
 
 /// The driver's side of the channels, from which the handles are built.
 #[derive(Debug)]
 pub(crate) struct Parts {
-    pub(crate) data: mpsc::Sender<Command>,
-    pub(crate) control: mpsc::Sender<Command>,
-    pub(crate) events: mpsc::Receiver<Event>,
+    pub(crate) data: channel::Sender<Command>,
+    pub(crate) control: channel::Sender<Command>,
+    pub(crate) events: channel::Receiver<Event>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -146,8 +147,8 @@ impl WebSocket {
 /// room) or has already queued the command, which then goes out as if it had returned.
 #[derive(Debug, Clone)]
 pub struct Sender {
-    data: mpsc::Sender<Command>,
-    control: mpsc::Sender<Command>,
+    data: channel::Sender<Command>,
+    control: channel::Sender<Command>,
     shared: Arc<Shared>,
 }
 
@@ -192,7 +193,7 @@ impl Sender {
     /// Hands a command to the driver and waits for the core's answer.
     async fn call(
         &self,
-        channel: &mpsc::Sender<Command>,
+        channel: &channel::Sender<Command>,
         command: impl FnOnce(Reply) -> Command,
     ) -> Result<(), Error> {
         if self.shared.status.state() == State::Closed {
@@ -218,9 +219,9 @@ impl Sender {
 /// The receiving half of a [`WebSocket`].
 #[derive(Debug)]
 pub struct Receiver {
-    events: mpsc::Receiver<Event>,
+    events: channel::Receiver<Event>,
     /// For [`Command::Demand`]: the same channel as this task's sends, so it arrives after them.
-    data: mpsc::Sender<Command>,
+    data: channel::Sender<Command>,
     shared: Arc<Shared>,
     close_info: Option<CloseInfo>,
     done: bool,
@@ -285,13 +286,12 @@ impl Receiver {
         loop {
             match self.events.try_recv() {
                 Ok(event) => return Some(event),
-                Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                Err(mpsc::error::TryRecvError::Empty) => {}
+                Err(channel::TryRecvError::Disconnected) => return None,
+                Err(channel::TryRecvError::Empty) => {}
             }
             // No await between taking the flag and queueing the demand: nothing to cancel.
             if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
-                if let Err(mpsc::error::TrySendError::Full(_)) = self.data.try_send(Command::Demand)
-                {
+                if let Err(channel::TrySendError::Full(_)) = self.data.try_send(Command::Demand) {
                     // The driver is busy with our sends; it holds the error at most
                     // ERROR_HOLD, and we ask again on the next empty channel.
                     self.shared.wants_demand.store(true, Ordering::Release);

@@ -1,0 +1,377 @@
+//! A bounded many-to-one channel that holds no memory until it is used.
+//!
+//! tokio's `mpsc` allocates a block of 32 slots when a channel is made, whether or not
+//! anything is ever sent: with three channels per WebSocket (data, pings, events) that
+//! was about 6 KiB of every idle connection. Here the items live in a `VecDeque` under a
+//! mutex, which allocates on the first send; waiting is done on two `Notify`s, which
+//! allocate nothing. The API is the subset of tokio's the drivers use, with tokio's
+//! error types, so a driver reads the same either way.
+//!
+//! The mutex is held only to push or pop one item and is never held across an await, and
+//! nothing panics under it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+pub(crate) use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
+
+/// A channel for at most `capacity` items (queued or reserved) at a time.
+pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            reserved: 0,
+            senders: 1,
+            closed: false,
+        }),
+        filled: Notify::new(),
+        room: Notify::new(),
+        capacity: capacity.max(1),
+    });
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+struct Chan<T> {
+    state: Mutex<State<T>>,
+    /// Wakes the receiver: an item came, or the last sender left.
+    filled: Notify,
+    /// Wakes a sender waiting for room (or, all of them, for the news that the receiver
+    /// closed).
+    room: Notify,
+    capacity: usize,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// Slots promised to [`Permit`]s not yet used.
+    reserved: usize,
+    senders: usize,
+    /// The receiver closed (or is gone): nothing more is accepted.
+    closed: bool,
+}
+
+impl<T> Chan<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing panics while it is held; should anything ever, the state is still whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The receiver's take: the oldest item, and a slot freed for a waiting sender.
+    fn take(&self) -> Result<T, TryRecvError> {
+        let taken = {
+            let mut state = self.lock();
+            match state.items.pop_front() {
+                Some(value) => value,
+                None if state.senders == 0 || state.closed => {
+                    return Err(TryRecvError::Disconnected)
+                }
+                None => return Err(TryRecvError::Empty),
+            }
+        };
+        self.room.notify_one();
+        Ok(taken)
+    }
+}
+
+/// The sending half; clones send into the same channel.
+pub(crate) struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("capacity", &self.chan.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.lock().senders += 1;
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.chan.lock();
+            state.senders -= 1;
+            state.senders == 0
+        };
+        if last {
+            self.chan.filled.notify_one();
+        }
+    }
+}
+
+impl<T> Sender<T> {
+    /// Waits for a free slot and keeps it for one [`Permit::send`]. Fails once the
+    /// receiver closed. Cancel-safe: a dropped wait holds no slot, and passes on a wake-up
+    /// it was given.
+    pub(crate) async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
+        loop {
+            let mut room = pin!(self.chan.room.notified());
+            // Registered before looking, so a slot freed after the look wakes us.
+            room.as_mut().enable();
+            {
+                let mut state = self.chan.lock();
+                if state.closed {
+                    return Err(SendError(()));
+                }
+                if state.items.len() + state.reserved < self.chan.capacity {
+                    state.reserved += 1;
+                    return Ok(Permit { chan: &self.chan });
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// Waits for a free slot and queues `value` in it; gives it back if the receiver
+    /// closed.
+    pub(crate) async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        match self.reserve().await {
+            Ok(permit) => {
+                permit.send(value);
+                Ok(())
+            }
+            Err(_) => Err(SendError(value)),
+        }
+    }
+
+    /// Queues `value` if there is a free slot now.
+    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        {
+            let mut state = self.chan.lock();
+            if state.closed {
+                return Err(TrySendError::Closed(value));
+            }
+            if state.items.len() + state.reserved >= self.chan.capacity {
+                return Err(TrySendError::Full(value));
+            }
+            state.items.push_back(value);
+        }
+        self.chan.filled.notify_one();
+        Ok(())
+    }
+
+    /// The receiver closed or is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.chan.lock().closed
+    }
+
+    /// Free slots now.
+    pub(crate) fn capacity(&self) -> usize {
+        let state = self.chan.lock();
+        self.chan
+            .capacity
+            .saturating_sub(state.items.len() + state.reserved)
+    }
+
+    /// The channel's capacity.
+    pub(crate) fn max_capacity(&self) -> usize {
+        self.chan.capacity
+    }
+}
+
+/// One slot kept by [`Sender::reserve`]; dropping it unused frees the slot.
+pub(crate) struct Permit<'a, T> {
+    chan: &'a Chan<T>,
+}
+
+impl<T> Permit<'_, T> {
+    /// Queues `value` in the slot. If the receiver closed meanwhile, `value` is dropped,
+    /// as it would never be received.
+    pub(crate) fn send(self, value: T) {
+        let chan = self.chan;
+        // The slot is used here, not freed by `drop`.
+        std::mem::forget(self);
+        let refused = {
+            let mut state = chan.lock();
+            state.reserved -= 1;
+            if state.closed {
+                Some(value)
+            } else {
+                state.items.push_back(value);
+                None
+            }
+        };
+        match refused {
+            None => chan.filled.notify_one(),
+            Some(value) => drop(value),
+        }
+    }
+}
+
+impl<T> Drop for Permit<'_, T> {
+    fn drop(&mut self) {
+        self.chan.lock().reserved -= 1;
+        self.chan.room.notify_one();
+    }
+}
+
+/// The receiving half.
+pub(crate) struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("capacity", &self.chan.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// The next item; `None` once every sender is gone (or the channel was closed) and
+    /// nothing is left. Cancel-safe: an item is taken only by a completed call.
+    pub(crate) async fn recv(&mut self) -> Option<T> {
+        let chan = &*self.chan;
+        loop {
+            match chan.take() {
+                Ok(value) => return Some(value),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            let mut filled = pin!(chan.filled.notified());
+            // Registered, then looked again: an item sent in between wakes us.
+            filled.as_mut().enable();
+            match chan.take() {
+                Ok(value) => return Some(value),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => filled.await,
+            }
+        }
+    }
+
+    /// The next item if there is one now.
+    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.chan.take()
+    }
+
+    /// Accepts nothing more: senders fail from now on; what is queued can still be taken.
+    pub(crate) fn close(&mut self) {
+        self.chan.lock().closed = true;
+        self.chan.room.notify_waiters();
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.close();
+        // Dropped outside the lock: an item's drop may do anything (answer a caller).
+        let items = std::mem::take(&mut self.chan.lock().items);
+        drop(items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::{block_on, poll_once};
+
+    #[test]
+    fn allocates_nothing_until_used() {
+        let (tx, mut rx) = channel::<u64>(16);
+        assert_eq!(rx.chan.lock().items.capacity(), 0);
+        tx.try_send(1).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), 1);
+    }
+
+    #[test]
+    fn items_arrive_in_order_and_a_full_channel_refuses() {
+        let (tx, mut rx) = channel(2);
+        tx.try_send(1).unwrap();
+        tx.try_send(2).unwrap();
+        assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
+        assert_eq!(tx.capacity(), 0);
+        assert_eq!(block_on(rx.recv()), Some(1));
+        assert_eq!(tx.capacity(), 1);
+        assert_eq!(rx.try_recv().unwrap(), 2);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+        assert_eq!(tx.capacity(), tx.max_capacity());
+    }
+
+    #[test]
+    fn a_reserved_slot_counts_until_used_or_dropped() {
+        let (tx, mut rx) = channel(1);
+        let permit = block_on(tx.reserve()).unwrap();
+        assert!(matches!(tx.try_send(9), Err(TrySendError::Full(9))));
+        // A second reservation waits for the slot.
+        assert!(block_on(poll_once(tx.reserve())).is_none());
+        drop(permit);
+        let permit = block_on(tx.reserve()).unwrap();
+        permit.send(5);
+        assert_eq!(rx.try_recv().unwrap(), 5);
+    }
+
+    #[test]
+    fn a_waiting_sender_is_woken_by_room() {
+        let (tx, mut rx) = channel(1);
+        tx.try_send(1).unwrap();
+        let mut waiting = Box::pin(tx.send(2));
+        assert!(block_on(poll_once(waiting.as_mut())).is_none());
+        assert_eq!(rx.try_recv().unwrap(), 1);
+        assert!(block_on(waiting).is_ok());
+        assert_eq!(rx.try_recv().unwrap(), 2);
+    }
+
+    #[test]
+    fn the_receiver_sees_the_end_once_senders_are_gone_and_items_taken() {
+        let (tx, mut rx) = channel(4);
+        let tx2 = tx.clone();
+        tx.try_send(1).unwrap();
+        drop(tx);
+        assert!(matches!(rx.try_recv(), Ok(1)));
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+        let mut waiting = Box::pin(rx.recv());
+        assert!(block_on(poll_once(waiting.as_mut())).is_none());
+        drop(tx2);
+        assert_eq!(block_on(waiting), None);
+    }
+
+    #[test]
+    fn closing_refuses_senders_and_wakes_those_waiting() {
+        let (tx, mut rx) = channel(1);
+        tx.try_send(1).unwrap();
+        let mut waiting = Box::pin(tx.reserve());
+        assert!(block_on(poll_once(waiting.as_mut())).is_none());
+        rx.close();
+        assert!(block_on(waiting).is_err());
+        assert!(tx.is_closed());
+        assert!(matches!(tx.try_send(2), Err(TrySendError::Closed(2))));
+        // What was queued before the close can still be taken.
+        assert_eq!(rx.try_recv().unwrap(), 1);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
+    }
+
+    #[test]
+    fn a_permit_used_after_the_close_drops_its_item() {
+        let (tx, mut rx) = channel(1);
+        let item = Arc::new(());
+        let permit = block_on(tx.reserve()).unwrap();
+        rx.close();
+        permit.send(item.clone());
+        assert_eq!(Arc::strong_count(&item), 1, "the refused item was dropped");
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
+    }
+
+    #[test]
+    fn dropping_the_receiver_drops_what_it_held() {
+        let (tx, rx) = channel(2);
+        let item = Arc::new(());
+        tx.try_send(item.clone()).unwrap();
+        drop(rx);
+        assert_eq!(Arc::strong_count(&item), 1);
+        assert!(tx.is_closed());
+    }
+}
