@@ -275,6 +275,7 @@ impl<T> Drop for Receiver<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod tests {
     use super::*;
     use futures_lite::future::{block_on, poll_once};
