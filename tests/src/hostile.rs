@@ -444,3 +444,47 @@ pub async fn a_websocket_flood_the_application_never_receives_is_held_to_its_bud
     })
     .await;
 }
+
+/// An application keeps only the sending half of a WebSocket (it splits it and drops the
+/// receiver): the messages that come in have nobody to go to, so they are dropped rather
+/// than held against the budget. Held, they would fill it, and the server would stop
+/// reading the connection for good, its pings and close included.
+pub async fn messages_for_a_dropped_receiver_are_not_held() {
+    within(async {
+        let (budget, max_message) = (256 << 10, 64 << 10);
+        let config = adapter::ServerConfig {
+            ws: small(budget, max_message).ws,
+            ..adapter::ServerConfig::default()
+        };
+        let mut server = adapter::Server::bind("127.0.0.1:0", config)
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("local_addr");
+        let held = server.held();
+        // The server takes TCP connections only while `accept` waits.
+        let (accepted, raw) =
+            futures_lite::future::zip(server.accept(), on_thread(move || Raw::connect(addr))).await;
+        let (ws, _) = accepted.expect("accept");
+        let (sender, receiver) = ws.split();
+        drop(receiver);
+        // Sixteen times the budget: far more than it and the kernel's buffers.
+        let count = 16 * budget / (60 << 10);
+        let (raw, sent, blocked) = on_thread(move || {
+            let frames = (0..count).map(|_| Raw::frame(&vec![b'z'; 60 << 10]));
+            let mut raw = raw;
+            let (sent, blocked) = raw.flood(frames, usize::MAX);
+            (raw, sent, blocked)
+        })
+        .await;
+        assert!(!blocked, "the server stopped reading after {sent} bytes");
+        assert!(
+            held.peak() < budget,
+            "held {} bytes for nobody",
+            held.peak()
+        );
+        // The sending half still works.
+        sender.send("still here").await.expect("send");
+        drop(raw);
+    })
+    .await;
+}

@@ -282,6 +282,7 @@ macro_rules! hostile_tests {
             a_client_that_stops_reading_is_dropped_after_the_write_stall_timeout,
             a_handler_past_its_timeout_is_answered_with_an_error,
             a_websocket_flood_the_application_never_receives_is_held_to_its_budget,
+            messages_for_a_dropped_receiver_are_not_held,
         );
     };
 }

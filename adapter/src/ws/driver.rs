@@ -88,20 +88,45 @@ struct Events {
     shared: Arc<Shared>,
 }
 
+impl Events {
+    /// `bytes` of a message more wait for the receiver.
+    fn count(&self, bytes: usize) {
+        if bytes > 0 {
+            self.shared.inbox_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The receiver is gone: the held events will never be taken.
+    fn drop_held(&mut self) {
+        for event in self.held.drain(..) {
+            if let Event::Message(message) = event {
+                self.shared
+                    .inbox_bytes
+                    .fetch_sub(message.len(), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 impl Inbox for Events {
     fn deliver(&mut self, event: Event) {
-        if let Event::Message(message) = &event {
-            self.shared
-                .inbox_bytes
-                .fetch_add(message.len(), Ordering::Relaxed);
-        }
+        // Counted while the receiver may still take it, and only then: a message nobody
+        // can receive any more is not held for anyone.
+        let bytes = match &event {
+            Event::Message(message) => message.len(),
+            _ => 0,
+        };
         if !self.held.is_empty() {
+            self.count(bytes);
             self.held.push_back(event);
             return;
         }
         match self.tx.try_send(event) {
-            Ok(()) => {}
-            Err(channel::TrySendError::Full(event)) => self.held.push_back(event),
+            Ok(()) => self.count(bytes),
+            Err(channel::TrySendError::Full(event)) => {
+                self.count(bytes);
+                self.held.push_back(event);
+            }
             // Nobody listens any more; the event is of no use to anyone.
             Err(channel::TrySendError::Closed(_)) => {}
         }
@@ -376,7 +401,7 @@ impl<R: Runtime> Driver<R> {
         let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
         let delivered = branch(held || over, async {
             if held {
-                deliver_held(&events.tx, &mut events.held).await;
+                deliver_held(events).await;
             } else {
                 shared.taken.notified().await;
             }
@@ -458,14 +483,18 @@ impl<R: Runtime> Driver<R> {
 
 /// Waits for room in the receiver's channel and hands it the oldest held event.
 /// Cancel-safe: the event leaves `held` only once it is sent.
-async fn deliver_held(events: &channel::Sender<Event>, held: &mut VecDeque<Event>) {
-    match events.reserve().await {
+async fn deliver_held(events: &mut Events) {
+    let gone = match events.tx.reserve().await {
         Ok(permit) => {
-            if let Some(event) = held.pop_front() {
+            if let Some(event) = events.held.pop_front() {
                 permit.send(event);
             }
+            false
         }
+        Err(_) => true,
+    };
+    if gone {
         // The receiver is gone; nobody will ever want these.
-        Err(_) => held.clear(),
+        events.drop_held();
     }
 }

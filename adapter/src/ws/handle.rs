@@ -227,6 +227,25 @@ pub struct Receiver {
     done: bool,
 }
 
+/// Messages not received by the time the receiver goes will never be: they stop counting
+/// against the connection's budget, and the driver stops holding them for anyone (it
+/// could otherwise fill its budget with them and stop reading for good, pings and the
+/// peer's close included).
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.events.close();
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Message(message) = event {
+                self.shared
+                    .inbox_bytes
+                    .fetch_sub(message.len(), Ordering::Relaxed);
+            }
+        }
+        // A driver waiting for a message to be taken looks again.
+        self.shared.taken.notify_one();
+    }
+}
+
 impl Receiver {
     /// The next text or binary message; `None` once the connection is closed, after which
     /// [`close_info`](Self::close_info) says how. Pings, pongs and protocol errors are
