@@ -221,14 +221,13 @@ impl<R: Runtime> Transport<R> {
     /// connection reads often: see [`Flow::read_drained`](tether_core::transmit::Flow::read_drained)),
     /// and the next one first waits for the socket to be readable
     /// ([`Runtime::poll_readable`]) with no buffer, so an idle connection holds none,
-    /// however recently a heartbeat came. (A
-    /// TLS session may hold decrypted bytes the socket's readiness knows nothing of: it
-    /// reads into a buffer at once, as before, and keeps it until the flow frees it when
-    /// quiet.)
+    /// however recently a heartbeat came. A TLS session may hold decrypted bytes the
+    /// socket's readiness knows nothing of, so it always reads into a buffer at once: a
+    /// wss:// connection keeps its read buffer (the least size once quiet) while idle.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<io::Result<usize>> {
         let tcp = matches!(self.stream, Stream::Tcp(_));
         if let Stream::Tcp(tcp) = &self.stream {
-            if !self.flow.read_allocated() {
+            if self.flow.read_released() {
                 match R::poll_readable(tcp, cx) {
                     Poll::Pending => return None,
                     Poll::Ready(Err(e)) => return Some(Err(e)),

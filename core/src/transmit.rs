@@ -140,6 +140,8 @@ pub struct ReadBuffer {
     size: usize,
     /// Reads in a row that used less than a sixteenth of it.
     small_reads: u8,
+    /// Freed after use, and not allocated again since.
+    released: bool,
 }
 
 impl Default for ReadBuffer {
@@ -148,6 +150,7 @@ impl Default for ReadBuffer {
             buf: Vec::new(),
             size: READ_MIN,
             small_reads: 0,
+            released: false,
         }
     }
 }
@@ -157,6 +160,7 @@ impl ReadBuffer {
     pub fn space(&mut self) -> &mut [u8] {
         if self.buf.is_empty() {
             self.buf = vec![0; self.size];
+            self.released = false;
         }
         &mut self.buf
     }
@@ -176,6 +180,17 @@ impl ReadBuffer {
     /// read was handed on.
     pub fn release(&mut self) {
         self.buf = Vec::new();
+        self.released = true;
+        // Freed because the connection went quiet: whatever size a burst grew is not what
+        // its next read (a heartbeat's pong) needs. A new burst doubles it back in a few
+        // reads.
+        self.size = READ_MIN;
+        self.small_reads = 0;
+    }
+
+    /// Freed after use, and not allocated again since.
+    pub fn released(&self) -> bool {
+        self.released
     }
 
     /// The first `n` bytes, which a read just filled, and then adapts the size to that
@@ -498,6 +513,14 @@ impl Flow {
         self.read.allocated() > 0
     }
 
+    /// The read buffer was freed (a drained read, a quiet time) and not allocated again:
+    /// an adapter whose socket can say "readable" without a buffer waits for that before
+    /// it asks for [`read_space`](Self::read_space). A new connection's first read is tried
+    /// at once: its peer has usually sent already.
+    pub fn read_released(&self) -> bool {
+        self.read.released()
+    }
+
     /// Frees the read buffer, which must hold nothing unread: for an adapter whose read
     /// found its socket drained and which can wait for readability without a buffer.
     pub fn release_read(&mut self) {
@@ -634,17 +657,20 @@ mod tests {
     }
 
     #[test]
-    fn read_buffer_is_allocated_on_demand_and_released_at_its_size() {
+    fn read_buffer_is_allocated_on_demand_and_released_at_the_least_size() {
         let mut buf = ReadBuffer::default();
         assert_eq!(buf.allocated(), 0, "nothing before the first read");
+        assert!(!buf.released(), "a first read needs no readiness wait");
         let full = buf.space().len();
         assert_eq!(full, READ_MIN);
         buf.filled(full);
+        assert_eq!(buf.capacity(), 2 * READ_MIN);
         buf.release();
         assert_eq!(buf.allocated(), 0);
-        // The size the reads called for survives the release.
-        assert_eq!(buf.space().len(), 2 * READ_MIN);
-        assert!(buf.allocated() >= 2 * READ_MIN);
+        assert!(buf.released());
+        // A quiet connection's next read (a pong) needs no more than the least.
+        assert_eq!(buf.space().len(), READ_MIN);
+        assert!(!buf.released());
     }
 
     #[test]
