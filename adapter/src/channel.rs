@@ -60,6 +60,15 @@ impl<T> Chan<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Frees the queue's memory if it is empty (a burst grew it; the next item allocates
+    /// again). Not done on every take: a busy channel would allocate for every burst.
+    fn release_idle(&self) {
+        let mut state = self.lock();
+        if state.items.is_empty() && state.items.capacity() > 0 {
+            state.items = VecDeque::new();
+        }
+    }
+
     /// The receiver's take: the oldest item, and a slot freed for a waiting sender.
     fn take(&self) -> Result<T, TryRecvError> {
         let taken = {
@@ -163,6 +172,11 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Frees the channel's memory if nothing is queued (see [`Receiver::release_idle`]).
+    pub(crate) fn release_idle(&self) {
+        self.chan.release_idle();
+    }
+
     /// The receiver closed or is gone.
     pub(crate) fn is_closed(&self) -> bool {
         self.chan.lock().closed
@@ -258,6 +272,12 @@ impl<T> Receiver<T> {
         self.chan.take()
     }
 
+    /// Frees the channel's memory if nothing is queued: for a quiet moment (a burst grew
+    /// it, and it keeps its size otherwise).
+    pub(crate) fn release_idle(&self) {
+        self.chan.release_idle();
+    }
+
     /// Accepts nothing more: senders fail from now on; what is queued can still be taken.
     pub(crate) fn close(&mut self) {
         self.chan.lock().closed = true;
@@ -286,6 +306,22 @@ mod tests {
         assert_eq!(rx.chan.lock().items.capacity(), 0);
         tx.try_send(1).unwrap();
         assert_eq!(rx.try_recv().unwrap(), 1);
+    }
+
+    #[test]
+    fn an_empty_channel_gives_its_memory_back_when_asked() {
+        let (tx, mut rx) = channel::<u64>(16);
+        for i in 0..16 {
+            tx.try_send(i).unwrap();
+        }
+        tx.release_idle();
+        assert!(
+            rx.chan.lock().items.capacity() >= 16,
+            "kept while not empty"
+        );
+        while rx.try_recv().is_ok() {}
+        rx.release_idle();
+        assert_eq!(rx.chan.lock().items.capacity(), 0);
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub(crate) struct Happened {
     fired: bool,
 }
 
+impl Happened {
+    /// The timer fired: a quiet moment, most often (heartbeats, idle checks), when a
+    /// driver may free what a burst grew.
+    pub(crate) fn fired(&self) -> bool {
+        self.fired
+    }
+}
+
 /// What one poll of the stream and the timer brought.
 #[derive(Default)]
 struct Ready {

@@ -424,8 +424,16 @@ impl<R: Runtime> Driver<R> {
         let now = R::now();
         match wake {
             Wake::Io(result) => {
-                self.io.feed_at(now, &mut self.conn, result?);
+                let happened = result?;
+                let fired = happened.fired();
+                self.io.feed_at(now, &mut self.conn, happened);
                 self.dispatch.expire(now);
+                if fired {
+                    // As the flow frees its buffers then: what a burst grew goes.
+                    self.data.release_idle();
+                    self.control.release_idle();
+                    self.events.tx.release_idle();
+                }
             }
             Wake::Delivered => {}
             Wake::Control(Some(command)) => self.command(now, command),
