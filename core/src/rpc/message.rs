@@ -5,7 +5,7 @@
 //! because every piece is a string, an integer or raw JSON already checked by serde_json,
 //! so it cannot fail and needs no intermediate value.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -111,6 +111,17 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 
 /// Parses one text message; batches longer than `max_batch` are refused whole.
 pub(crate) fn parse(text: &str, max_batch: usize) -> Parsed<&RawValue> {
+    // The common message, one valid object, is read in one pass: a `RawObject` parses
+    // only from valid JSON. Anything else takes the general path below, which checks
+    // the JSON first, so every message is classified as before.
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        if let Ok(obj) = serde_json::from_str::<RawObject>(text) {
+            return Parsed::One(classify(&obj));
+        }
+    }
     let Ok(raw) = serde_json::from_str::<&RawValue>(text) else {
         return Parsed::NotJson;
     };
@@ -174,12 +185,17 @@ fn entry(raw: &RawValue) -> Entry<&RawValue> {
             why: "not a request object",
         };
     };
+    classify(&obj)
+}
+
+/// Classifies one parsed object: a request, a notification, a response, or invalid.
+fn classify<'a>(obj: &RawObject<'a>) -> Entry<&'a RawValue> {
     let version_ok = obj.jsonrpc.is_some_and(|v| v.get() == "\"2.0\"");
     if let Some(method) = obj.method {
-        return request(&obj, method, version_ok);
+        return request(obj, method, version_ok);
     }
     if obj.result.is_some() || obj.error.is_some() {
-        return response(&obj, version_ok);
+        return response(obj, version_ok);
     }
     Entry::InvalidRequest {
         id: obj.id.and_then(Id::from_raw).unwrap_or(Id::Null),
@@ -290,7 +306,18 @@ fn string_len(s: &str) -> usize {
 
 /// A response to the request that carried `id`.
 pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) -> String {
-    let mut out = String::with_capacity(64);
+    // Sized for the usual answer (a result and a short id) so it is written without
+    // growing: `{"jsonrpc":"2.0","result":` is 26 bytes, `,"id":` 6, the closing brace 1.
+    let body = match result {
+        Ok(value) => value.get().len(),
+        Err(error) => 48 + error.message.len() + error.data.as_ref().map_or(0, |d| d.get().len()),
+    };
+    let id_len = match id {
+        Id::Null => 4,
+        Id::Number(_) => 20,
+        Id::String(s) => s.len() + 2,
+    };
+    let mut out = String::with_capacity(33 + body + id_len);
     out.push_str("{\"jsonrpc\":\"2.0\",");
     match result {
         Ok(value) => {
@@ -299,7 +326,8 @@ pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) 
         }
         Err(error) => {
             out.push_str("\"error\":{\"code\":");
-            out.push_str(&error.code.to_string());
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "{}", error.code);
             out.push_str(",\"message\":");
             push_string(&mut out, &error.message);
             if let Some(data) = &error.data {
@@ -312,7 +340,9 @@ pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) 
     out.push_str(",\"id\":");
     match id {
         Id::Null => out.push_str("null"),
-        Id::Number(n) => out.push_str(&n.to_string()),
+        Id::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
         Id::String(s) => push_string(&mut out, s),
     }
     out.push('}');
