@@ -305,19 +305,29 @@ fn string_len(s: &str) -> usize {
 }
 
 /// A response to the request that carried `id`.
+///
+/// Its buffer is sized to the byte, so the WebSocket layer takes it as a `Bytes` without
+/// allocating again (a `Vec` with spare room would need a shared header).
 pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) -> String {
-    // Sized for the usual answer (a result and a short id) so it is written without
-    // growing: `{"jsonrpc":"2.0","result":` is 26 bytes, `,"id":` 6, the closing brace 1.
+    // `{"jsonrpc":"2.0",` (17), then `"result":` (9) and the value, or `"error":{"code":`
+    // (16), the code, `,"message":` (11), the message, `,"data":` (8) and the data if
+    // any, and `}`; then `,"id":` (6), the id and `}`.
     let body = match result {
-        Ok(value) => value.get().len(),
-        Err(error) => 48 + error.message.len() + error.data.as_ref().map_or(0, |d| d.get().len()),
+        Ok(value) => 9 + value.get().len(),
+        Err(error) => {
+            16 + i64_len(error.code)
+                + 11
+                + string_len(&error.message)
+                + error.data.as_ref().map_or(0, |d| 8 + d.get().len())
+                + 1
+        }
     };
     let id_len = match id {
         Id::Null => 4,
-        Id::Number(_) => 20,
-        Id::String(s) => s.len() + 2,
+        Id::Number(n) => number_len(n),
+        Id::String(s) => string_len(s),
     };
-    let mut out = String::with_capacity(33 + body + id_len);
+    let mut out = String::with_capacity(17 + body + 6 + id_len + 1);
     out.push_str("{\"jsonrpc\":\"2.0\",");
     match result {
         Ok(value) => {
@@ -347,6 +357,26 @@ pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) 
     }
     out.push('}');
     out
+}
+
+/// The length of `n` in decimal.
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// The length of `n` in decimal, sign included.
+fn i64_len(n: i64) -> usize {
+    usize::from(n < 0) + decimal_len(n.unsigned_abs())
+}
+
+/// The length of `n` as serde_json writes it.
+fn number_len(n: &serde_json::Number) -> usize {
+    match (n.as_u64(), n.as_i64()) {
+        (Some(n), _) => decimal_len(n),
+        (None, Some(n)) => i64_len(n),
+        // A float id: rare enough to be measured by writing it.
+        (None, None) => n.to_string().len(),
+    }
 }
 
 /// Appends `s` as a JSON string literal.
@@ -527,6 +557,41 @@ mod tests {
         ));
         assert!(matches!(&entries[2], Entry::Notification { method, .. } if method == "b"));
         assert!(matches!(parse(text, 2), Parsed::NotRpc("batch too long")));
+    }
+
+    /// Answers come out exactly as long as their buffer, so handing one to the WebSocket
+    /// layer as `Bytes` allocates nothing more.
+    #[test]
+    fn answers_fill_their_buffer_exactly() {
+        let ids = [
+            Id::Null,
+            Id::Number(0.into()),
+            Id::Number(9.into()),
+            Id::Number(10.into()),
+            Id::Number(u64::MAX.into()),
+            Id::Number(i64::MIN.into()),
+            Id::Number((-1).into()),
+            Id::Number(serde_json::Number::from_f64(1.5).unwrap()),
+            Id::String(String::new()),
+            Id::String("a\"b\\c\u{1}é✓".into()),
+        ];
+        let mut with_data = ErrorObject::new(i64::MIN, "bad \"thing\"\n");
+        with_data.data = Some(raw(r#"{"x":[1,2]}"#));
+        let errors = [
+            ErrorObject::method_not_found(),
+            ErrorObject::new(0, ""),
+            ErrorObject::new(i64::MAX, "\u{7}"),
+            with_data,
+        ];
+        let value = raw(r#"{"term":7,"candidate":"node-3"}"#);
+        for id in &ids {
+            let results = std::iter::once(Ok(value.as_ref())).chain(errors.iter().map(Err));
+            for result in results {
+                let text = encode_response(id, result);
+                assert_eq!(text.len(), text.capacity(), "{text}");
+                serde_json::from_str::<serde_json::Value>(&text).unwrap();
+            }
+        }
     }
 
     #[test]
