@@ -3,10 +3,9 @@
 //! The peer's requests go to the [`Router`]. Each handler is polled once here, and one
 //! that finishes in that poll is answered at once; one that waits for something runs on
 //! as a task of its own, so a slow one blocks nobody, and its answer comes back here to
-//! be written. What runs is
-//! kept in the core's [`Serving`]: while `max_handlers` are running the driver takes no
-//! more events, and a handler past the handler timeout is cancelled and its caller
-//! answered `-32000`. What the connection holds for the peer (its input, the requests
+//! be written. What runs is kept in the core's [`Serving`]: while `max_handlers` are
+//! running the driver takes no more events, and a handler past the handler timeout is
+//! cancelled and its caller answered `-32000`. What the connection holds for the peer (its input, the requests
 //! whose handlers run, the replies not yet written) is counted against its budget by the
 //! core, and past it the driver stops reading: the peer waits, nothing is refused or
 //! dropped. Each turn it waits for the first of: the socket, a handler finishing, the
