@@ -286,6 +286,48 @@ pub async fn a_slow_handler_does_not_block_a_fast_one_on_the_same_connection() {
     .await;
 }
 
+/// A handler that panics is answered `-32603`, whether it panics in the poll the
+/// connection's driver gives it (before its first wait) or later in a task of its own; the
+/// connection and the server go on serving.
+pub async fn a_handler_that_panics_is_answered_internal_error_and_the_connection_goes_on() {
+    within(async {
+        let server = Server::bind("127.0.0.1:0", ServerConfig::default())
+            .await
+            .expect("bind");
+        let server = rpc_methods::routes(server)
+            .route("panic_at_once", |_: serde::de::IgnoredAny| async {
+                if true {
+                    panic!("a handler's bug, before its first wait");
+                }
+                Ok::<(), ErrorObject>(())
+            })
+            .route("panic_after_a_wait", |_: serde::de::IgnoredAny| async {
+                rt::sleep(Duration::from_millis(5)).await;
+                if true {
+                    panic!("a handler's bug, after a wait");
+                }
+                Ok::<(), ErrorObject>(())
+            });
+        let url = format!("ws://{}", server.local_addr().expect("local_addr"));
+        rt::spawn(async move {
+            let _ = server.serve().await;
+        });
+        let client = connect(&url).await;
+        for method in ["panic_at_once", "panic_after_a_wait", "panic_at_once"] {
+            let result = client.call::<_, Value>(method, &json!({})).await;
+            assert_eq!(rpc_code(result), ErrorObject::INTERNAL_ERROR, "{method}");
+            let echoed: Value = client.call("echo", &[method]).await.expect("echo");
+            assert_eq!(echoed, json!([method]));
+        }
+        assert_eq!(
+            client.metrics().await.reconnections,
+            0,
+            "one connection throughout"
+        );
+    })
+    .await;
+}
+
 /// With `max_handlers_per_connection: 2`, four held calls all succeed, never more than
 /// two running at once: the others wait for a slot rather than being refused.
 pub async fn handlers_past_the_bound_wait_instead_of_being_refused() {

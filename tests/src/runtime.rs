@@ -251,6 +251,7 @@ macro_rules! rpc_loopback_tests {
             example_methods_answer_typed_calls,
             ten_thousand_concurrent_calls_on_one_connection_each_get_their_own_answer,
             a_slow_handler_does_not_block_a_fast_one_on_the_same_connection,
+            a_handler_that_panics_is_answered_internal_error_and_the_connection_goes_on,
             handlers_past_the_bound_wait_instead_of_being_refused,
             a_call_past_its_deadline_times_out_and_the_connection_stays_usable,
             dropping_a_call_future_cancels_the_call,

@@ -343,7 +343,7 @@ pub(crate) struct Started<R: Runtime> {
     shared: Arc<Shared<R>>,
     node: NodeId,
     id: CallId,
-    rx: async_channel::Receiver<Result<Box<RawValue>, CallError>>,
+    rx: tokio::sync::oneshot::Receiver<Result<Box<RawValue>, CallError>>,
     over: bool,
 }
 
@@ -351,7 +351,7 @@ impl<R: Runtime> Started<R> {
     /// Waits for the call's end.
     pub(crate) async fn wait(mut self) -> Result<Box<RawValue>, NodeError> {
         let span = self.span.clone();
-        let result = self.rx.recv().instrument(span).await;
+        let result = (&mut self.rx).instrument(span).await;
         self.over = true;
         match result {
             Ok(result) => result.map_err(|e| NodeError::new(self.node, e)),

@@ -5,12 +5,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_channel::Receiver as Rx;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tether_core::session::{self, CallOptions, Metrics, State};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::session::{CallCommand, Command, Control, Driver, Handles, NotifyCommand, Once, Shared};
@@ -102,7 +101,7 @@ impl<R: Runtime> Client<R> {
     /// Cancel-safe: dropping the future closes the session and its half-open socket.
     pub async fn connect(url: &str, config: ClientConfig) -> Result<Client<R>, ConnectError> {
         let (client, first) = Client::start(url, &config)?;
-        match first.recv().await {
+        match first.await {
             Ok(Ok(())) => Ok(client),
             Ok(Err(error)) => Err(error),
             // The driver ended without a word: its runtime is shutting down.
@@ -246,7 +245,7 @@ impl<R: Runtime> Client<R> {
             control: &self.control,
             ended: false,
         };
-        let result = pending.answer.recv().await;
+        let result = (&mut pending.answer).await;
         pending.ended = true;
         // The driver drops a waiter unanswered only when it ended before taking the call.
         let raw = result.unwrap_or_else(|_| Err(self.gone()))?;
@@ -268,7 +267,7 @@ impl<R: Runtime> Client<R> {
             done,
         })))
         .await?;
-        answer.recv().await.unwrap_or_else(|_| Err(self.gone()))
+        answer.await.unwrap_or_else(|_| Err(self.gone()))
     }
 
     /// Hands `command` to the driver. Waiting for room is the only await, so dropping the
@@ -352,7 +351,7 @@ impl<R: Runtime> Client<R> {
     pub async fn metrics(&self) -> Metrics {
         let (reply, answer) = Once::channel();
         if self.control.send(Control::Metrics(reply)).is_ok() {
-            if let Ok(metrics) = answer.recv().await {
+            if let Ok(metrics) = answer.await {
                 return metrics;
             }
         }
@@ -375,12 +374,12 @@ impl<R: Runtime> Client<R> {
 }
 
 /// The fate of the first attempt: `Ok` once a link is open, or why it failed.
-type First = Rx<Result<(), ConnectError>>;
+type First = oneshot::Receiver<Result<(), ConnectError>>;
 
 /// A call whose answer is awaited; dropping it before the end cancels the call.
 struct Pending<'a> {
     key: u64,
-    answer: Rx<Result<Box<RawValue>, CallError>>,
+    answer: oneshot::Receiver<Result<Box<RawValue>, CallError>>,
     control: &'a mpsc::UnboundedSender<Control>,
     ended: bool,
 }

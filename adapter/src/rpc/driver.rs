@@ -1,10 +1,11 @@
 //! The one task that owns a server connection's socket and its [`Channel`].
 //!
-//! The peer's requests go to the [`Router`], and each handler runs as a task of its own,
-//! so a slow one blocks nobody; its answer comes back here to be written. What runs is
-//! kept in the core's [`Serving`]: while `max_handlers` are running the driver takes no
-//! more events, and a handler past the handler timeout is cancelled and its caller
-//! answered `-32000`. What the connection holds for the peer (its input, the requests
+//! The peer's requests go to the [`Router`]. Each handler is polled once here, and one
+//! that finishes in that poll is answered at once; one that waits for something runs on
+//! as a task of its own, so a slow one blocks nobody, and its answer comes back here to
+//! be written. What runs is kept in the core's [`Serving`]: while `max_handlers` are
+//! running the driver takes no more events, and a handler past the handler timeout is
+//! cancelled and its caller answered `-32000`. What the connection holds for the peer (its input, the requests
 //! whose handlers run, the replies not yet written) is counted against its budget by the
 //! core, and past it the driver stops reading: the peer waits, nothing is refused or
 //! dropped. Each turn it waits for the first of: the socket, a handler finishing, the
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::{self, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver as Rx, Sender as Tx};
@@ -168,7 +170,7 @@ impl<R: Runtime> Driver<R> {
             self.cancels.remove(&expired.job);
             if let Some(reply) = expired.reply {
                 debug!("handler timed out; cancelled");
-                self.respond(reply, Err(ErrorObject::handler_timed_out()));
+                self.respond(now, reply, Err(ErrorObject::handler_timed_out()));
             }
         }
         loop {
@@ -179,7 +181,7 @@ impl<R: Runtime> Driver<R> {
                     break;
                 };
                 took = true;
-                self.on_event(event);
+                self.on_event(now, event);
             }
             // The requests just handed to handlers left the channel's count for ours.
             self.report(now);
@@ -243,26 +245,26 @@ impl<R: Runtime> Driver<R> {
             .close(R::now(), CloseCode::GOING_AWAY, "server shutting down");
     }
 
-    fn on_event(&mut self, event: Event) {
+    fn on_event(&mut self, now: Instant, event: Event) {
         match event {
             Event::Upgrade(request) => {
                 debug!(method = %request.method, path = %request.path, "request");
                 let (_, verdict) = self.gate.decide(request);
-                self.context = verdict.apply(R::now(), &mut self.channel, None);
+                self.context = verdict.apply(now, &mut self.channel, None);
             }
             Event::Open { .. } => debug!("open"),
             // This channel is the driver's alone, so a message handed out (were
             // `parse_aside` set) is parsed right here.
             Event::Parse(unparsed) => {
                 let parsed = unparsed.parse();
-                self.channel.handle_parsed(R::now(), parsed);
+                self.channel.handle_parsed(now, parsed);
             }
             Event::Request {
                 reply,
                 method,
                 params,
-            } => self.serve(Some(reply), &method, params),
-            Event::Notification { method, params } => self.serve(None, &method, params),
+            } => self.serve(now, Some(reply), &method, params),
+            Event::Notification { method, params } => self.serve(now, None, &method, params),
             // Already answered by the core where the spec says so; the connection goes on.
             Event::Invalid(error) => debug!(%error, "invalid message from the peer"),
             Event::WsError(error) => debug!(%error, "protocol error"),
@@ -275,7 +277,13 @@ impl<R: Runtime> Driver<R> {
 
     /// Starts the handler for a request or notification, or answers an unknown method
     /// (a notification for one is dropped).
-    fn serve(&mut self, reply: Option<ReplyTo>, method: &str, params: Option<Box<RawValue>>) {
+    fn serve(
+        &mut self,
+        now: Instant,
+        reply: Option<ReplyTo>,
+        method: &str,
+        params: Option<Box<RawValue>>,
+    ) {
         if self.closed_for_stop {
             // Sent before the peer saw our close; it cannot be answered any more.
             return debug!(method, "request after the shutdown close dropped");
@@ -287,16 +295,28 @@ impl<R: Runtime> Driver<R> {
             .unwrap_or_else(|| Context::new(Identity::anonymous(), None, self.gate.connection()));
         let size = method.len() + params.as_ref().map_or(0, |p| p.get().len());
         match (self.router.dispatch(method, params, context), reply) {
-            (Some(handler), reply) => self.start(reply, size, handler),
-            (None, Some(reply)) => self.respond(reply, Err(ErrorObject::method_not_found())),
+            (Some(handler), reply) => self.start(now, reply, size, handler),
+            (None, Some(reply)) => self.respond(now, reply, Err(ErrorObject::method_not_found())),
             (None, None) => debug!(method, "notification for an unknown method dropped"),
         }
     }
 
-    /// Runs `handler` in a task of its own; its outcome comes back on `finished`, unless
-    /// it is cancelled first (its deadline passed, or the driver is gone).
-    fn start(&mut self, reply: Option<ReplyTo>, size: usize, handler: Running) {
-        let job = self.serving.start(R::now(), reply, size);
+    /// Runs `handler`: polled once here, and answered at once if that finishes it (most
+    /// handlers wait for nothing: a lookup, an echo); otherwise in a task of its own, whose
+    /// outcome comes back on `finished` unless it is cancelled first (its deadline passed,
+    /// or the driver is gone). A handler done in its first poll costs no task, channel,
+    /// cancel or deadline: the per-call cost a busy connection pays most.
+    fn start(&mut self, now: Instant, reply: Option<ReplyTo>, size: usize, mut handler: Running) {
+        // The task that takes an unfinished handler polls it again at once, with its own
+        // waker, so the waker of this first poll is never the one that counts.
+        let mut first = task::Context::from_waker(Waker::noop());
+        if let Poll::Ready(outcome) = handler.as_mut().poll(&mut first) {
+            if let Some(reply) = reply {
+                self.respond(now, reply, outcome);
+            }
+            return;
+        }
+        let job = self.serving.start(now, reply, size);
         let (cancel, cancelled) = oneshot::channel::<()>();
         self.cancels.insert(job, cancel);
         let finished = self
@@ -318,22 +338,22 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Writes a handler's answer (dropped if the connection is closing).
-    fn respond(&mut self, reply: ReplyTo, outcome: Outcome) {
+    fn respond(&mut self, now: Instant, reply: ReplyTo, outcome: Outcome) {
         let result = match &outcome {
             Ok(value) => Ok(&**value),
             Err(error) => Err(error),
         };
-        if let Err(error) = self.channel.respond(R::now(), reply, result) {
+        if let Err(error) = self.channel.respond(now, reply, result) {
             debug!(%error, "reply dropped");
         }
     }
 
     /// A handler ended: its answer goes out (a notification's has nowhere to go, and one
     /// past its deadline was answered already).
-    fn finish(&mut self, (job, outcome): Finished) {
+    fn finish(&mut self, now: Instant, (job, outcome): Finished) {
         self.cancels.remove(&job);
         if let Some(Some(reply)) = self.serving.finish(job) {
-            self.respond(reply, outcome);
+            self.respond(now, reply, outcome);
         }
     }
 
@@ -380,10 +400,11 @@ impl<R: Runtime> Driver<R> {
             }
             Wake::Io(result) => self.io.feed(&mut self.channel, result?),
             Wake::Handler(Some(done)) => {
-                self.finish(done);
+                let now = R::now();
+                self.finish(now, done);
                 // Take the other answers that are in: one drain for many.
                 while let Some(Ok(done)) = self.finished.as_ref().map(|(_, rx)| rx.try_recv()) {
-                    self.finish(done);
+                    self.finish(now, done);
                 }
             }
             // The driver holds a sender of its own.

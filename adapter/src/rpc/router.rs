@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{self, Poll};
 
+use futures_lite::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -59,12 +59,12 @@ impl Router {
         P: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
     {
-        // Shared with each running call, so even the handler's synchronous part runs in
-        // the call's task (where a panic is caught), not in the connection's driver.
+        // Shared with each running call, so even the handler's synchronous part runs
+        // inside the call's future, where a panic is caught.
         let handler = Arc::new(handler);
         let erased = move |params: Option<Box<RawValue>>, context: Context| -> Running {
             let handler = handler.clone();
-            Box::pin(CatchUnwind(Box::pin(async move {
+            let call = async move {
                 // No params reads as `null`, so `()` and `Option<T>` params accept it.
                 let text = params.as_deref().map_or("null", RawValue::get);
                 let params: P = serde_json::from_str(text)
@@ -72,7 +72,16 @@ impl Router {
                 let result = handler(params, context).await?;
                 serde_json::value::to_raw_value(&result)
                     .map_err(|e| ErrorObject::internal(format!("cannot encode the result: {e}")))
-            })))
+            };
+            // One allocation per call: the panic guard wraps the call in the same box.
+            Box::pin(async move {
+                match AssertUnwindSafe(call).catch_unwind().await {
+                    Ok(outcome) => outcome,
+                    // A handler that panics answers `-32603` instead of leaving its caller
+                    // waiting forever.
+                    Err(_) => Err(ErrorObject::internal("Internal error")),
+                }
+            })
         };
         self.handlers.insert(method.to_owned(), Box::new(erased));
     }
@@ -96,20 +105,5 @@ impl fmt::Debug for Router {
         let mut methods: Vec<_> = self.handlers.keys().collect();
         methods.sort();
         f.debug_struct("Router").field("methods", &methods).finish()
-    }
-}
-
-/// A handler that panics answers `-32603` instead of leaving its caller waiting forever.
-struct CatchUnwind(Running);
-
-impl Future for CatchUnwind {
-    type Output = Outcome;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Outcome> {
-        let running = &mut self.0;
-        match panic::catch_unwind(AssertUnwindSafe(|| running.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(_) => Poll::Ready(Err(ErrorObject::internal("Internal error"))),
-        }
     }
 }

@@ -23,8 +23,12 @@ use crate::{stream, Context, Runtime, ServerHandle};
 
 /// A JSON-RPC 2.0 server: methods by name, served on every accepted WebSocket connection.
 ///
-/// Each connection has a driver task of its own, and each request a task of its own, so
-/// a slow handler holds up neither other requests nor other connections. Answers go back
+/// Each connection has a driver task of its own. It polls each request's handler once
+/// and answers at once a handler that finished in that poll; a handler that waits for
+/// something (I/O, a timer, a lock) goes on in a task of its own, so a slow handler holds
+/// up neither other requests nor other connections. (As in any async code, a handler that
+/// computes for long before its first wait holds its thread meanwhile: here, its
+/// connection's driver. Move such work to a task or a blocking pool.) Answers go back
 /// in whatever order handlers finish; batches are answered as one array once all of their
 /// requests are. An unknown method is answered `-32601`, params that do not deserialize
 /// into the handler's type `-32602`, a handler that panics `-32603`. Notifications run

@@ -34,13 +34,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::future;
 use serde_json::value::RawValue;
 use tether_core::session::{Attempt, CallId, CallOptions, Event, Metrics, Session, State};
 use tether_core::{ws, Machine};
 use tether_tls::ClientTls;
 use tokio::sync::mpsc::{self, error::TryRecvError, error::TrySendError};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::watch::{Publisher, States};
@@ -59,20 +59,22 @@ const COMMAND_BATCH: usize = 64;
 /// A connect in progress.
 type Dial<R> = Pin<Box<dyn Future<Output = Result<Stream<R>, ConnectError>> + Send>>;
 
-/// The sending end of a one-shot channel: a caller waits on the other end.
+/// The sending end of a one-shot channel: a caller waits on the other end. (tokio's
+/// one-shot works on every runtime, and costs a call one small allocation where a
+/// bounded `async_channel` cost a queue and its listeners.)
 #[derive(Debug)]
-pub(crate) struct Once<T>(pub(crate) Tx<T>);
+pub(crate) struct Once<T>(pub(crate) oneshot::Sender<T>);
 
 impl<T> Once<T> {
     /// A one-shot channel.
-    pub(crate) fn channel() -> (Once<T>, Rx<T>) {
-        let (tx, rx) = async_channel::bounded(1);
+    pub(crate) fn channel() -> (Once<T>, oneshot::Receiver<T>) {
+        let (tx, rx) = oneshot::channel();
         (Once(tx), rx)
     }
 
     /// Hands over `value`; a caller that stopped waiting just does not get it.
     pub(crate) fn send(self, value: T) {
-        let _ = self.0.try_send(value);
+        let _ = self.0.send(value);
     }
 
     /// The caller stopped waiting.
@@ -166,7 +168,7 @@ pub(crate) struct Handles {
     pub(crate) states: States,
     /// The fate of the first attempt: `Ok` once a link is open, or why the first attempt
     /// failed.
-    pub(crate) first: Rx<Result<(), ConnectError>>,
+    pub(crate) first: oneshot::Receiver<Result<(), ConnectError>>,
 }
 
 /// A call of ours waiting for its end.

@@ -5,7 +5,7 @@
 //! because every piece is a string, an integer or raw JSON already checked by serde_json,
 //! so it cannot fail and needs no intermediate value.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -111,6 +111,17 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 
 /// Parses one text message; batches longer than `max_batch` are refused whole.
 pub(crate) fn parse(text: &str, max_batch: usize) -> Parsed<&RawValue> {
+    // The common message, one valid object, is read in one pass: a `RawObject` parses
+    // only from valid JSON. Anything else takes the general path below, which checks
+    // the JSON first, so every message is classified as before.
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        if let Ok(obj) = serde_json::from_str::<RawObject>(text) {
+            return Parsed::One(classify(&obj));
+        }
+    }
     let Ok(raw) = serde_json::from_str::<&RawValue>(text) else {
         return Parsed::NotJson;
     };
@@ -174,12 +185,17 @@ fn entry(raw: &RawValue) -> Entry<&RawValue> {
             why: "not a request object",
         };
     };
+    classify(&obj)
+}
+
+/// Classifies one parsed object: a request, a notification, a response, or invalid.
+fn classify<'a>(obj: &RawObject<'a>) -> Entry<&'a RawValue> {
     let version_ok = obj.jsonrpc.is_some_and(|v| v.get() == "\"2.0\"");
     if let Some(method) = obj.method {
-        return request(&obj, method, version_ok);
+        return request(obj, method, version_ok);
     }
     if obj.result.is_some() || obj.error.is_some() {
-        return response(&obj, version_ok);
+        return response(obj, version_ok);
     }
     Entry::InvalidRequest {
         id: obj.id.and_then(Id::from_raw).unwrap_or(Id::Null),
@@ -289,8 +305,29 @@ fn string_len(s: &str) -> usize {
 }
 
 /// A response to the request that carried `id`.
+///
+/// Its buffer is sized to the byte, so the WebSocket layer takes it as a `Bytes` without
+/// allocating again (a `Vec` with spare room would need a shared header).
 pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) -> String {
-    let mut out = String::with_capacity(64);
+    // `{"jsonrpc":"2.0",` (17), then `"result":` (9) and the value, or `"error":{"code":`
+    // (16), the code, `,"message":` (11), the message, `,"data":` (8) and the data if
+    // any, and `}`; then `,"id":` (6), the id and `}`.
+    let body = match result {
+        Ok(value) => 9 + value.get().len(),
+        Err(error) => {
+            16 + i64_len(error.code)
+                + 11
+                + string_len(&error.message)
+                + error.data.as_ref().map_or(0, |d| 8 + d.get().len())
+                + 1
+        }
+    };
+    let id_len = match id {
+        Id::Null => 4,
+        Id::Number(n) => number_len(n),
+        Id::String(s) => string_len(s),
+    };
+    let mut out = String::with_capacity(17 + body + 6 + id_len + 1);
     out.push_str("{\"jsonrpc\":\"2.0\",");
     match result {
         Ok(value) => {
@@ -299,7 +336,8 @@ pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) 
         }
         Err(error) => {
             out.push_str("\"error\":{\"code\":");
-            out.push_str(&error.code.to_string());
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "{}", error.code);
             out.push_str(",\"message\":");
             push_string(&mut out, &error.message);
             if let Some(data) = &error.data {
@@ -312,11 +350,33 @@ pub(crate) fn encode_response(id: &Id, result: Result<&RawValue, &ErrorObject>) 
     out.push_str(",\"id\":");
     match id {
         Id::Null => out.push_str("null"),
-        Id::Number(n) => out.push_str(&n.to_string()),
+        Id::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
         Id::String(s) => push_string(&mut out, s),
     }
     out.push('}');
     out
+}
+
+/// The length of `n` in decimal.
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// The length of `n` in decimal, sign included.
+fn i64_len(n: i64) -> usize {
+    usize::from(n < 0) + decimal_len(n.unsigned_abs())
+}
+
+/// The length of `n` as serde_json writes it.
+fn number_len(n: &serde_json::Number) -> usize {
+    match (n.as_u64(), n.as_i64()) {
+        (Some(n), _) => decimal_len(n),
+        (None, Some(n)) => i64_len(n),
+        // A float id: rare enough to be measured by writing it.
+        (None, None) => n.to_string().len(),
+    }
 }
 
 /// Appends `s` as a JSON string literal.
@@ -497,6 +557,41 @@ mod tests {
         ));
         assert!(matches!(&entries[2], Entry::Notification { method, .. } if method == "b"));
         assert!(matches!(parse(text, 2), Parsed::NotRpc("batch too long")));
+    }
+
+    /// Answers come out exactly as long as their buffer, so handing one to the WebSocket
+    /// layer as `Bytes` allocates nothing more.
+    #[test]
+    fn answers_fill_their_buffer_exactly() {
+        let ids = [
+            Id::Null,
+            Id::Number(0.into()),
+            Id::Number(9.into()),
+            Id::Number(10.into()),
+            Id::Number(u64::MAX.into()),
+            Id::Number(i64::MIN.into()),
+            Id::Number((-1).into()),
+            Id::Number(serde_json::Number::from_f64(1.5).unwrap()),
+            Id::String(String::new()),
+            Id::String("a\"b\\c\u{1}é✓".into()),
+        ];
+        let mut with_data = ErrorObject::new(i64::MIN, "bad \"thing\"\n");
+        with_data.data = Some(raw(r#"{"x":[1,2]}"#));
+        let errors = [
+            ErrorObject::method_not_found(),
+            ErrorObject::new(0, ""),
+            ErrorObject::new(i64::MAX, "\u{7}"),
+            with_data,
+        ];
+        let value = raw(r#"{"term":7,"candidate":"node-3"}"#);
+        for id in &ids {
+            let results = std::iter::once(Ok(value.as_ref())).chain(errors.iter().map(Err));
+            for result in results {
+                let text = encode_response(id, result);
+                assert_eq!(text.len(), text.capacity(), "{text}");
+                serde_json::from_str::<serde_json::Value>(&text).unwrap();
+            }
+        }
     }
 
     #[test]

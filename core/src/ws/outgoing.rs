@@ -151,7 +151,7 @@ impl Outgoing {
 
     /// Encodes frames from the message queue: small ones coalesced, a large one alone.
     fn encode_queued(&mut self, mut rng: Option<&mut Rng>, fragment_size: usize) -> Option<Bytes> {
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(self.coalesced_len(fragment_size));
         while buf.len() < COALESCE_LIMIT {
             let Some(item) = self.queue.front_mut() else {
                 break;
@@ -221,6 +221,26 @@ impl Outgoing {
         } else {
             Some(buf.freeze())
         }
+    }
+
+    /// About what [`encode_queued`](Self::encode_queued) writes into its buffer next (at
+    /// most a small frame more than the coalescing limit), so the buffer is allocated once
+    /// instead of growing frame by frame while many small replies are coalesced.
+    fn coalesced_len(&self, fragment_size: usize) -> usize {
+        let mut len = 0;
+        for item in &self.queue {
+            len += MAX_HEADER_LEN
+                + match item {
+                    Item::Close(payload) => payload.len(),
+                    Item::Data { payload, sent, .. } => {
+                        (payload.len() - sent).min(fragment_size).min(SMALL_FRAME)
+                    }
+                };
+            if len >= COALESCE_LIMIT {
+                break;
+            }
+        }
+        len
     }
 }
 
