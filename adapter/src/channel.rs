@@ -35,12 +35,6 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
-/// A channel with no bound: for what a caller must never wait to say (cancels, out of
-/// band requests), each bounded by something else (the calls that can be cancelled).
-pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-    channel(usize::MAX)
-}
-
 struct Chan<T> {
     state: Mutex<State<T>>,
     /// Wakes the receiver: an item came, or the last sender left.

@@ -15,7 +15,6 @@ use tracing::Instrument;
 use super::session::{CallCommand, Command, Control, Driver, Handles, NotifyCommand, Once, Shared};
 use super::watch::States;
 use super::{encode_params, CallError, ClientConfig, Notifications};
-use crate::channel;
 use crate::{ConnectError, Runtime, Target};
 
 /// A JSON-RPC 2.0 client that keeps a connection to one server: a reconnecting session.
@@ -71,8 +70,8 @@ use crate::{ConnectError, Runtime, Target};
 /// ```
 #[derive(Debug)]
 pub struct Client<R: Runtime> {
-    commands: channel::Sender<Command>,
-    control: channel::Sender<Control>,
+    commands: mpsc::Sender<Command>,
+    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
     states: States,
     runtime: PhantomData<fn() -> R>,
@@ -322,7 +321,7 @@ impl<R: Runtime> Client<R> {
     pub fn notifications(&self) -> Notifications {
         let (tx, rx) = mpsc::channel(self.shared.notification_buffer);
         // A session that has ended drops the sender, and the receiver ends at once.
-        let _ = self.control.try_send(Control::Subscribe(tx));
+        let _ = self.control.send(Control::Subscribe(tx));
         Notifications::new(rx)
     }
 
@@ -351,7 +350,7 @@ impl<R: Runtime> Client<R> {
     /// last snapshot.
     pub async fn metrics(&self) -> Metrics {
         let (reply, answer) = Once::channel();
-        if self.control.try_send(Control::Metrics(reply)).is_ok() {
+        if self.control.send(Control::Metrics(reply)).is_ok() {
             if let Ok(metrics) = answer.await {
                 return metrics;
             }
@@ -381,7 +380,7 @@ type First = oneshot::Receiver<Result<(), ConnectError>>;
 struct Pending<'a> {
     key: u64,
     answer: oneshot::Receiver<Result<Box<RawValue>, CallError>>,
-    control: &'a channel::Sender<Control>,
+    control: &'a mpsc::UnboundedSender<Control>,
     ended: bool,
 }
 
@@ -391,7 +390,7 @@ impl Drop for Pending<'_> {
             // Closed first, so a driver that has not taken the call yet sees nobody waits
             // (and skips it) by the time the cancel could reach it.
             self.answer.close();
-            let _ = self.control.try_send(Control::Cancel(self.key));
+            let _ = self.control.send(Control::Cancel(self.key));
         }
     }
 }

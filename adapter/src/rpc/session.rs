@@ -39,13 +39,12 @@ use serde_json::value::RawValue;
 use tether_core::session::{Attempt, CallId, CallOptions, Event, Metrics, Session, State};
 use tether_core::{ws, Machine};
 use tether_tls::ClientTls;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc::{self, error::TryRecvError, error::TrySendError};
 use tokio::sync::oneshot;
 use tracing::debug;
 
 use super::watch::{Publisher, States};
 use super::{CallError, Notification};
-use crate::channel::{self, TryRecvError};
 use crate::retire::retire;
 use crate::runtime::{branch, within, Timer};
 use crate::stream::{self, Stream};
@@ -161,9 +160,9 @@ impl Shared {
 /// The client's side of the driver's channels.
 #[derive(Debug)]
 pub(crate) struct Handles {
-    pub(crate) commands: channel::Sender<Command>,
+    pub(crate) commands: mpsc::Sender<Command>,
     /// Unbounded, so a dropped call future can always say so without waiting.
-    pub(crate) control: channel::Sender<Control>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
     pub(crate) shared: Arc<Shared>,
     /// The session's state; ends when the driver ends.
     pub(crate) states: States,
@@ -215,9 +214,9 @@ pub(crate) struct Driver<R: Runtime> {
     /// Our own timer, for the session's deadlines while no socket holds the timer.
     timer: R::Timer,
     deadline: Option<Instant>,
-    commands: channel::Receiver<Command>,
+    commands: mpsc::Receiver<Command>,
     commands_open: bool,
-    control: channel::Receiver<Control>,
+    control: mpsc::UnboundedReceiver<Control>,
     control_open: bool,
     waiters: HashMap<CallId, Waiter>,
     keys: HashMap<u64, CallId>,
@@ -266,8 +265,8 @@ impl<R: Runtime> Driver<R> {
         // tokio's channels (no runtime in them) take memory in small blocks as messages
         // come; async-channel's bounded one allocates every slot up front, which an idle
         // client would carry for nothing.
-        let (commands_tx, commands) = channel::channel(COMMAND_CAPACITY);
-        let (control_tx, control) = channel::unbounded();
+        let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
+        let (control_tx, control) = mpsc::unbounded_channel();
         let (state, states) = Publisher::new(session.state());
         let (first_tx, first) = Once::channel();
         let shared = Arc::new(Shared {
