@@ -56,6 +56,21 @@ fn small(budget: usize, max_message: usize) -> ServerConfig {
     }
 }
 
+/// A WebSocket server with the budget and largest message of [`small`]: the server (its
+/// listener held), its address and its accounting.
+async fn ws_server(budget: usize, max_message: usize) -> (adapter::Server, SocketAddr, HeldGauge) {
+    let config = adapter::ServerConfig {
+        ws: small(budget, max_message).ws,
+        ..adapter::ServerConfig::default()
+    };
+    let server = adapter::Server::bind("127.0.0.1:0", config)
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("local_addr");
+    let held = server.held();
+    (server, addr, held)
+}
+
 /// The most a connection may hold: the budget, one socket read (the read buffer's
 /// largest), and one message with what handling it adds (its reply, its frame headers).
 fn bound(budget: usize, max_message: usize) -> usize {
@@ -400,15 +415,7 @@ pub async fn a_handler_past_its_timeout_is_answered_with_an_error() {
 pub async fn a_websocket_flood_the_application_never_receives_is_held_to_its_budget() {
     within(async {
         let (budget, max_message) = (256 << 10, 64 << 10);
-        let config = adapter::ServerConfig {
-            ws: small(budget, max_message).ws,
-            ..adapter::ServerConfig::default()
-        };
-        let mut server = adapter::Server::bind("127.0.0.1:0", config)
-            .await
-            .expect("bind");
-        let addr = server.local_addr().expect("local_addr");
-        let held = server.held();
+        let (mut server, addr, held) = ws_server(budget, max_message).await;
         let count = 4096;
         let flood = on_thread(move || {
             let mut raw = Raw::connect(addr);
@@ -452,15 +459,7 @@ pub async fn a_websocket_flood_the_application_never_receives_is_held_to_its_bud
 pub async fn messages_for_a_dropped_receiver_are_not_held() {
     within(async {
         let (budget, max_message) = (256 << 10, 64 << 10);
-        let config = adapter::ServerConfig {
-            ws: small(budget, max_message).ws,
-            ..adapter::ServerConfig::default()
-        };
-        let mut server = adapter::Server::bind("127.0.0.1:0", config)
-            .await
-            .expect("bind");
-        let addr = server.local_addr().expect("local_addr");
-        let held = server.held();
+        let (mut server, addr, held) = ws_server(budget, max_message).await;
         // The server takes TCP connections only while `accept` waits.
         let (accepted, raw) =
             futures_lite::future::zip(server.accept(), on_thread(move || Raw::connect(addr))).await;
