@@ -178,7 +178,16 @@ impl<'de> Visitor<'de> for Bounded {
 
 /// Classifies one JSON value of a message.
 fn entry(raw: &RawValue) -> Entry<&RawValue> {
-    let Ok(obj) = serde_json::from_str::<RawObject>(raw.get()) else {
+    // serde's derived struct reader takes an array of members in order too: without this
+    // look, `["2.0","m",[],1]` in a batch would be read as a request.
+    let is_object = raw
+        .get()
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{');
+    let Some(obj) = is_object
+        .then(|| serde_json::from_str::<RawObject>(raw.get()).ok())
+        .flatten()
+    else {
         // Not an object, or a member given twice.
         return Entry::InvalidRequest {
             id: Id::Null,
@@ -557,6 +566,23 @@ mod tests {
         ));
         assert!(matches!(&entries[2], Entry::Notification { method, .. } if method == "b"));
         assert!(matches!(parse(text, 2), Parsed::NotRpc("batch too long")));
+    }
+
+    /// An array is not a request object, even one whose elements would fill a request's
+    /// members in order.
+    #[test]
+    fn an_array_in_a_batch_is_an_invalid_request() {
+        let text = r#"[["2.0","echo",[1],7], ["2.0","echo"]]"#;
+        let Parsed::Batch(entries) = parse(text, 16) else {
+            panic!("not a batch");
+        };
+        assert_eq!(entries.len(), 2);
+        for entry in &entries {
+            assert!(
+                matches!(entry, Entry::InvalidRequest { id: Id::Null, .. }),
+                "{entry:?}"
+            );
+        }
     }
 
     /// Answers come out exactly as long as their buffer, so handing one to the WebSocket
