@@ -205,6 +205,13 @@ impl<T> Permit<'_, T> {
     /// Queues `value` in the slot. If the receiver closed meanwhile, `value` is dropped,
     /// as it would never be received.
     pub(crate) fn send(self, value: T) {
+        // Refused, it is of no use to anyone.
+        let _ = self.send_or_return(value);
+    }
+
+    /// Queues `value` in the slot, or gives it back if the receiver closed meanwhile: for
+    /// a sender that must account for what never arrives.
+    pub(crate) fn send_or_return(self, value: T) -> Result<(), T> {
         let chan = self.chan;
         // The slot is used here, not freed by `drop`.
         std::mem::forget(self);
@@ -219,8 +226,11 @@ impl<T> Permit<'_, T> {
             }
         };
         match refused {
-            None => chan.filled.notify_one(),
-            Some(value) => drop(value),
+            None => {
+                chan.filled.notify_one();
+                Ok(())
+            }
+            Some(value) => Err(value),
         }
     }
 }
@@ -399,6 +409,10 @@ mod tests {
         rx.close();
         permit.send(item.clone());
         assert_eq!(Arc::strong_count(&item), 1, "the refused item was dropped");
+        let (tx, mut rx) = channel(1);
+        let permit = block_on(tx.reserve()).unwrap();
+        rx.close();
+        assert_eq!(permit.send_or_return(7), Err(7), "given back");
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
     }
 

@@ -493,12 +493,18 @@ impl<R: Runtime> Driver<R> {
 /// Cancel-safe: the event leaves `held` only once it is sent.
 async fn deliver_held(events: &mut Events) {
     let gone = match events.tx.reserve().await {
-        Ok(permit) => {
-            if let Some(event) = events.held.pop_front() {
-                permit.send(event);
+        Ok(permit) => match events
+            .held
+            .pop_front()
+            .map(|event| permit.send_or_return(event))
+        {
+            // The receiver closed after the room was found: this one is not held either.
+            Some(Err(event)) => {
+                events.held.push_front(event);
+                true
             }
-            false
-        }
+            Some(Ok(())) | None => false,
+        },
         Err(_) => true,
     };
     if gone {
