@@ -521,12 +521,6 @@ impl Flow {
         self.read.released()
     }
 
-    /// Frees the read buffer, which must hold nothing unread: for an adapter whose read
-    /// found its socket drained and which can wait for readability without a buffer.
-    pub fn release_read(&mut self) {
-        self.read.release();
-    }
-
     /// A read found the socket drained (the last read's bytes went to the machine): frees
     /// the read buffer unless the connection reads often (its last two reads less than a
     /// second apart), for an adapter that can wait for readability without a buffer. An
@@ -681,8 +675,10 @@ mod tests {
         let (space, _) = flow.buffers(&mut slices);
         assert_eq!(space.len(), READ_MIN);
         assert!(flow.read_allocated());
-        flow.release_read();
+        // A drained read with no read before it: nothing says the connection is busy.
+        flow.read_drained();
         assert!(!flow.read_allocated());
+        assert!(flow.read_released());
     }
 
     #[test]
