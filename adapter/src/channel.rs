@@ -3,9 +3,11 @@
 //! tokio's `mpsc` allocates a block of 32 slots when a channel is made, whether or not
 //! anything is ever sent: with three channels per WebSocket (data, pings, events) that
 //! was about 6 KiB of every idle connection. Here the items live in a `VecDeque` under a
-//! mutex, which allocates on the first send; waiting is done on two `Notify`s, which
-//! allocate nothing. The API is the subset of tokio's the drivers use, with tokio's
-//! error types, so a driver reads the same either way.
+//! mutex, which allocates on the first send. The one receiver waits on an `AtomicWaker`
+//! (registering costs a compare, not a lock, so a driver that rebuilds its waits every
+//! turn pays little for them); senders, which wait only on a full channel, wait on a
+//! `Notify`. Neither allocates. The API is the subset of tokio's the drivers use, with
+//! tokio's error types, so a driver reads the same either way.
 //!
 //! The mutex is held only to push or pop one item and is never held across an await, and
 //! nothing panics under it.
@@ -14,7 +16,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 
+use atomic_waker::AtomicWaker;
 use tokio::sync::Notify;
 
 pub(crate) use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
@@ -28,7 +32,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             senders: 1,
             closed: false,
         }),
-        filled: Notify::new(),
+        filled: AtomicWaker::new(),
         room: Notify::new(),
         capacity: capacity.max(1),
     });
@@ -38,7 +42,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 struct Chan<T> {
     state: Mutex<State<T>>,
     /// Wakes the receiver: an item came, or the last sender left.
-    filled: Notify,
+    filled: AtomicWaker,
     /// Wakes a sender waiting for room (or, all of them, for the news that the receiver
     /// closed).
     room: Notify,
@@ -116,7 +120,7 @@ impl<T> Drop for Sender<T> {
             state.senders == 0
         };
         if last {
-            self.chan.filled.notify_one();
+            self.chan.filled.wake();
         }
     }
 }
@@ -126,22 +130,32 @@ impl<T> Sender<T> {
     /// receiver closed. Cancel-safe: a dropped wait holds no slot, and passes on a wake-up
     /// it was given.
     pub(crate) async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
+        // Most reserves find room: look before joining the waiters, which takes a lock.
+        if let Some(reserved) = self.try_reserve() {
+            return reserved;
+        }
         loop {
             let mut room = pin!(self.chan.room.notified());
             // Registered before looking, so a slot freed after the look wakes us.
             room.as_mut().enable();
-            {
-                let mut state = self.chan.lock();
-                if state.closed {
-                    return Err(SendError(()));
-                }
-                if state.items.len() + state.reserved < self.chan.capacity {
-                    state.reserved += 1;
-                    return Ok(Permit { chan: &self.chan });
-                }
+            if let Some(reserved) = self.try_reserve() {
+                return reserved;
             }
             room.await;
         }
+    }
+
+    /// A slot if there is one now; `None` if the channel is full.
+    fn try_reserve(&self) -> Option<Result<Permit<'_, T>, SendError<()>>> {
+        let mut state = self.chan.lock();
+        if state.closed {
+            return Some(Err(SendError(())));
+        }
+        if state.items.len() + state.reserved < self.chan.capacity {
+            state.reserved += 1;
+            return Some(Ok(Permit { chan: &self.chan }));
+        }
+        None
     }
 
     /// Waits for a free slot and queues `value` in it; gives it back if the receiver
@@ -168,8 +182,14 @@ impl<T> Sender<T> {
             }
             state.items.push_back(value);
         }
-        self.chan.filled.notify_one();
+        self.chan.filled.wake();
         Ok(())
+    }
+
+    /// Wakes the receiver's wait without sending: for news it looks for besides the items
+    /// (a WebSocket receiver's demand flag).
+    pub(crate) fn wake_receiver(&self) {
+        self.chan.filled.wake();
     }
 
     /// Frees the channel's memory if nothing is queued (see [`Receiver::release_idle`]).
@@ -227,7 +247,7 @@ impl<T> Permit<'_, T> {
         };
         match refused {
             None => {
-                chan.filled.notify_one();
+                chan.filled.wake();
                 Ok(())
             }
             Some(value) => Err(value),
@@ -259,22 +279,25 @@ impl<T> Receiver<T> {
     /// The next item; `None` once every sender is gone (or the channel was closed) and
     /// nothing is left. Cancel-safe: an item is taken only by a completed call.
     pub(crate) async fn recv(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`recv`](Self::recv) as a poll: `Pending` leaves `cx`'s waker to be woken by the
+    /// next item, the last sender's leaving, or [`Sender::wake_receiver`].
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let chan = &*self.chan;
-        loop {
+        for first in [true, false] {
             match chan.take() {
-                Ok(value) => return Some(value),
-                Err(TryRecvError::Disconnected) => return None,
+                Ok(value) => return Poll::Ready(Some(value)),
+                Err(TryRecvError::Disconnected) => return Poll::Ready(None),
                 Err(TryRecvError::Empty) => {}
             }
-            let mut filled = pin!(chan.filled.notified());
-            // Registered, then looked again: an item sent in between wakes us.
-            filled.as_mut().enable();
-            match chan.take() {
-                Ok(value) => return Some(value),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => filled.await,
+            if first {
+                // Registered, then looked again: an item sent in between wakes us.
+                chan.filled.register(cx.waker());
             }
         }
+        Poll::Pending
     }
 
     /// The next item if there is one now.

@@ -66,10 +66,9 @@ impl dispatch::Reply for Reply {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) status: Status,
-    /// The driver holds a protocol error until the receiver sends [`Command::Demand`].
+    /// The driver holds a protocol error until the receiver sends [`Command::Demand`]; the
+    /// receiver hears of it through the events channel's wake.
     pub(crate) wants_demand: AtomicBool,
-    /// Wakes a receiver waiting for events when `wants_demand` is set.
-    pub(crate) demand: Notify,
     /// Bytes of the messages handed to the receiver and not taken by it yet: part of what
     /// the connection holds for its peer (see [`tether_core::budget`]).
     pub(crate) inbox_bytes: AtomicUsize,
@@ -143,7 +142,7 @@ impl Inbox for Events {
 
     fn ask_for_demand(&self) {
         self.shared.wants_demand.store(true, Ordering::Release);
-        self.shared.demand.notify_one();
+        self.tx.wake_receiver();
     }
 }
 
@@ -450,7 +449,7 @@ impl<R: Runtime> Driver<R> {
                 if self.dispatch.wants_demand() && self.shared.wants_demand.load(Ordering::Acquire)
                 {
                     // A receiver whose demand found this channel full waits for room.
-                    self.shared.demand.notify_one();
+                    self.events.tx.wake_receiver();
                 }
             }
             Wake::Data(None) => self.data_open = false,

@@ -5,9 +5,9 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
-use futures_lite::future;
 use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{CloseInfo, Event, Initiator, Message, State};
@@ -302,29 +302,22 @@ impl Receiver {
     ///
     /// Cancel-safe: an event is only taken by a completed `recv`.
     async fn next(&mut self) -> Option<Event> {
-        loop {
-            match self.events.try_recv() {
-                Ok(event) => return Some(event),
-                Err(channel::TryRecvError::Disconnected) => return None,
-                Err(channel::TryRecvError::Empty) => {}
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(event) = self.events.poll_recv(cx) {
+                return Poll::Ready(event);
             }
-            // No await between taking the flag and queueing the demand: nothing to cancel.
+            // Waiting, so caught up. The driver sets the flag and then wakes this wait, which
+            // is registered by now: a flag set after this look wakes us to look again.
             if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
                 if let Err(channel::TrySendError::Full(_)) = self.data.try_send(Command::Demand) {
                     // The driver is busy with our sends; it holds the error at most
-                    // ERROR_HOLD, and we ask again on the next empty channel.
+                    // ERROR_HOLD, and wakes us to ask again once it has taken them.
                     self.shared.wants_demand.store(true, Ordering::Release);
                 }
             }
-            let event = future::or(async { Some(self.events.recv().await) }, async {
-                self.shared.demand.notified().await;
-                None
-            })
-            .await;
-            if let Some(event) = event {
-                return event;
-            }
-        }
+            Poll::Pending
+        })
+        .await
     }
 
     /// How the connection ended: the peer's close code and reason, who started closing,
