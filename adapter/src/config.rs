@@ -45,17 +45,20 @@ pub struct ServerConfig {
     /// Subprotocols we support. Of those a client offers, the first (in the client's order
     /// of preference) that is in this list is chosen; none is chosen if there is no match.
     pub protocols: Vec<String>,
-    /// Serve `wss://`: every accepted connection starts with a TLS handshake, inside the
-    /// same time limit as the opening handshake. `None` serves plain `ws://`.
+    /// Serve `wss://`: every accepted connection starts with a TLS handshake, within
+    /// [`open_limit`](Self::open_limit). `None` serves plain `ws://`.
     pub tls: Option<ServerTls>,
     /// Who may connect: the upgrade hook (see [`Admission`]).
     pub admission: Admission,
 }
 
 impl ServerConfig {
-    /// How long one accepted connection may take from TCP accept to open, TLS handshake
-    /// included: the core times the WebSocket handshake out itself, and the rest bounds
-    /// writing its error response.
+    /// How long an accepted connection's TLS handshake may take (`wss://` only). The
+    /// WebSocket handshake after it is timed by the core ([`Config::handshake_timeout`]),
+    /// and writing its error response by [`Config::close_timeout`].
+    ///
+    /// [`Config::handshake_timeout`]: tether_core::ws::Config::handshake_timeout
+    /// [`Config::close_timeout`]: tether_core::ws::Config::close_timeout
     pub fn open_limit(&self) -> Duration {
         self.ws.handshake_timeout + self.ws.close_timeout
     }

@@ -23,9 +23,11 @@
 //! # How it runs
 //!
 //! Every connection has one task, its driver, that owns the socket and the core's state
-//! machine. Handles only talk to that task over channels (`tokio::sync`'s, which hold no
-//! runtime and work on any executor), so they are cheap, and a sender can live in one task
-//! while another one reads. The driver runs the core's loop: feed it what happened (bytes
+//! machine. Handles only talk to that task over channels (which hold no runtime and work
+//! on any executor), so they are cheap, and a sender can live in one task while another
+//! one reads. [`Server::serve`] runs each connection's handler in its driver's task: the
+//! two are polled as one future, each when woken, so a message handed between them never
+//! goes through the executor. The driver runs the core's loop: feed it what happened (bytes
 //! read, end of stream, a timer, a command), then drain it — events to their waiters,
 //! bytes to the socket, the next deadline into its one timer — and wait again. The byte
 //! bookkeeping of that loop is the core's [`tether_core::transmit::Flow`]; the socket loop
@@ -51,6 +53,7 @@ mod config;
 mod edge;
 mod error;
 mod held;
+mod joint;
 mod listener;
 pub mod pool;
 mod retire;

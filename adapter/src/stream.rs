@@ -9,6 +9,7 @@
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
@@ -16,6 +17,7 @@ use tether_tls::rustls::pki_types::CertificateDer;
 use tether_tls::{ClientTls, ServerTls, TlsError};
 use tracing::debug;
 
+use crate::runtime::within;
 use crate::{ConnectError, Runtime, Target};
 
 /// A connected socket.
@@ -86,6 +88,31 @@ pub(crate) async fn accept<R: Runtime>(
         Some(tls) => {
             let stream = TlsAcceptor::from(tls.rustls_config()).accept(tcp).await?;
             Ok(Stream::Tls(Box::new(stream.into())))
+        }
+    }
+}
+
+/// [`accept`] for a server: a TLS handshake is bounded by `limit`, so a client that never
+/// finishes it cannot hold a task; `None` (logged) if it failed or took too long. Plain TCP
+/// has nothing to wait for, so no timer is armed for it: the core times the WebSocket
+/// handshake itself.
+pub(crate) async fn accept_within<R: Runtime>(
+    tcp: R::Tcp,
+    tls: Option<&ServerTls>,
+    limit: Duration,
+) -> Option<Stream<R>> {
+    let Some(tls) = tls else {
+        return Some(Stream::Tcp(tcp));
+    };
+    match within::<R, _>(limit, accept::<R>(tcp, Some(tls))).await {
+        Some(Ok(stream)) => Some(stream),
+        Some(Err(e)) => {
+            log_socket_error(&e);
+            None
+        }
+        None => {
+            debug!("TLS handshake timed out");
+            None
         }
     }
 }

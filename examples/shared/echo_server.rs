@@ -1,13 +1,12 @@
 //! The body of every adapter's `echo_server` example: echoes every text and binary message
 //! back to its sender. The including example provides `adapter` (the tether adapter crate)
-//! and `rt::spawn`, `rt::sleep`. `TETHER_DEFLATE=1` accepts permessage-deflate;
+//! and `rt`, whose `main` runs it. `TETHER_DEFLATE=1` accepts permessage-deflate;
 //! `TETHER_MAX_CONNECTIONS=N` raises the connection limits to `N` (see [`cli::admission`]).
 
 use std::io::Write;
-use std::time::Duration;
 
 use super::adapter::{Server, ServerConfig, WebSocket};
-use super::{cli, rt};
+use super::cli;
 
 /// Listens on the address in the first argument (default 127.0.0.1:9001), prints
 /// `listening on ws://ADDR` once ready, and serves until killed.
@@ -21,25 +20,14 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         admission: cli::admission(),
         ..ServerConfig::default()
     };
-    let mut server = Server::bind(addr.as_str(), config).await?;
+    let server = Server::bind(addr.as_str(), config).await?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on ws://{}", server.local_addr()?)?;
     stdout.flush()?;
 
-    loop {
-        match server.accept().await {
-            Ok((ws, peer)) => {
-                tracing::debug!(%peer, "accepted");
-                rt::spawn(echo(ws));
-            }
-            // The listener itself is in trouble (e.g. out of file descriptors); the
-            // connections already open are not, so keep serving them.
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                rt::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    // Each connection's echo runs in the task that drives it (see `Server::serve`).
+    server.serve(echo).await?;
+    Ok(())
 }
 
 async fn echo(mut ws: WebSocket) {

@@ -8,24 +8,21 @@
 //! by changing the crate name and the `spawn` calls.
 //!
 //! ```no_run
-//! use tether_async_std::{connect, ClientConfig, CloseCode, Message, Server, ServerConfig};
+//! use tether_async_std::{
+//!     connect, ClientConfig, CloseCode, Message, Server, ServerConfig, WebSocket,
+//! };
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // A server that echoes every message.
-//! let mut server = Server::bind("127.0.0.1:0", ServerConfig::default()).await?;
+//! // A server that echoes every message, each connection's in the task that drives it.
+//! let server = Server::bind("127.0.0.1:0", ServerConfig::default()).await?;
 //! let addr = server.local_addr()?;
-//! smol::spawn(async move {
-//!     while let Ok((mut ws, _peer)) = server.accept().await {
-//!         smol::spawn(async move {
-//!             while let Some(message) = ws.recv().await {
-//!                 if ws.send(message).await.is_err() {
-//!                     break;
-//!                 }
-//!             }
-//!         })
-//!         .detach();
+//! smol::spawn(server.serve(|mut ws: WebSocket| async move {
+//!     while let Some(message) = ws.recv().await {
+//!         if ws.send(message).await.is_err() {
+//!             break;
+//!         }
 //!     }
-//! })
+//! }))
 //! .detach();
 //!
 //! // A client that says hello and closes.

@@ -5,23 +5,19 @@
 //! the API is `tether-async-std`'s, type for type. Use it from inside a tokio runtime.
 //!
 //! ```no_run
-//! use tether_tokio::{connect, ClientConfig, CloseCode, Message, Server, ServerConfig};
+//! use tether_tokio::{connect, ClientConfig, CloseCode, Message, Server, ServerConfig, WebSocket};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // A server that echoes every message.
-//! let mut server = Server::bind("127.0.0.1:0", ServerConfig::default()).await?;
+//! // A server that echoes every message, each connection's in the task that drives it.
+//! let server = Server::bind("127.0.0.1:0", ServerConfig::default()).await?;
 //! let addr = server.local_addr()?;
-//! tokio::spawn(async move {
-//!     while let Ok((mut ws, _peer)) = server.accept().await {
-//!         tokio::spawn(async move {
-//!             while let Some(message) = ws.recv().await {
-//!                 if ws.send(message).await.is_err() {
-//!                     break;
-//!                 }
-//!             }
-//!         });
+//! tokio::spawn(server.serve(|mut ws: WebSocket| async move {
+//!     while let Some(message) = ws.recv().await {
+//!         if ws.send(message).await.is_err() {
+//!             break;
+//!         }
 //!     }
-//! });
+//! }));
 //!
 //! // A client that says hello and closes.
 //! let mut ws = connect(&format!("ws://{addr}/"), ClientConfig::default()).await?;

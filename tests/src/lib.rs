@@ -6,7 +6,7 @@
 //! - [`peer`]: the Python `websockets` and Node `ws` peers in `peers/` as child processes
 //!   (installed into `.deps/` by `scripts/install-peers.sh`).
 //! - [`runtime`]: the adapters and executors scenarios run on; each of its modules holds
-//!   every scenario family (`interop`, `interop_deflate`, `interop_tls`, `loopback`,
+//!   every scenario family (`interop`, `interop_deflate`, `interop_serve`, `interop_tls`, `loopback`,
 //!   `notifications`, `pool`, `pool_metrics`, `pool_tracing`, `rpc_loopback`, `rpc_python`,
 //!   `rpc_jsonrpsee`, `hostile`, `session`, `session_python`, `tls`, `cross_runtime`), compiled for that module's adapter and run
 //!   by `tests/<family>.rs` (the interop ones per peer, by `tests/interop_*.rs`), and

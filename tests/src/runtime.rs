@@ -5,6 +5,7 @@
 //! [`hostile`](crate::runtime::tokio::hostile),
 //! [`interop`](crate::runtime::tokio::interop),
 //! [`interop_deflate`](crate::runtime::tokio::interop_deflate),
+//! [`interop_serve`](crate::runtime::tokio::interop_serve),
 //! [`interop_tls`](crate::runtime::tokio::interop_tls),
 //! [`loopback`](crate::runtime::tokio::loopback),
 //! [`notifications`](crate::runtime::tokio::notifications),
@@ -158,6 +159,11 @@ macro_rules! interop_tests {
             tether_server_fails_oversized_with_1009,
         );
         $crate::interop_deflate_tests!($runtime: $peer);
+        $crate::scenario_tests!($runtime, interop_serve, ($peer),
+            tether_serve_echoes_every_size,
+            tether_serve_closes_for_a_panicking_handler,
+            tether_serve_shutdown_closes_with_1001,
+        );
     };
     ($peer:expr) => {
         $crate::interop_tests!(tokio: $peer);

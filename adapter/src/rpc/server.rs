@@ -17,7 +17,6 @@ use super::{Router, ServerConfig};
 use crate::edge::{Edge, Gate, Slot};
 use crate::held::{HeldGauge, HeldShare};
 use crate::listener::{seed_or_log, Listener};
-use crate::runtime::within;
 use crate::ws::admit;
 use crate::{stream, Context, Runtime, ServerHandle};
 
@@ -184,7 +183,10 @@ async fn connection<R: Runtime>(
     open: Pin<Box<impl Future<Output = Option<Box<Driver<R>>>>>>,
     slot: Slot,
 ) {
-    if let Some(driver) = open.await {
+    // Not awaited in the `if let`: that would keep the spent opening's box until the
+    // connection ends.
+    let opened = open.await;
+    if let Some(driver) = opened {
         driver.run().await;
     }
     drop(slot);
@@ -205,18 +207,7 @@ async fn open<R: Runtime>(
     // TLS gets the time the core gives the upgrade; a client that never finishes it
     // cannot hold a task.
     let limit = config.ws.handshake_timeout + config.ws.close_timeout;
-    let stream = match within::<R, _>(limit, stream::accept::<R>(stream, config.tls.as_ref())).await
-    {
-        Some(Ok(stream)) => stream,
-        Some(Err(e)) => {
-            stream::log_socket_error(&e);
-            return None;
-        }
-        None => {
-            debug!("TLS handshake timed out");
-            return None;
-        }
-    };
+    let stream = stream::accept_within::<R>(stream, config.tls.as_ref(), limit).await?;
     // The core answers the upgrade and times the handshake out itself.
     let gate = Gate::new(&edge, addr, stream.peer_certificates());
     let channel = Channel::server(R::now(), config.ws, config.rpc, seed);

@@ -3,22 +3,23 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
 use async_channel::{Receiver as Rx, Sender as Tx};
-use futures_lite::future;
+use futures_lite::{future, FutureExt};
 use tether_core::ws::{Config, Connection};
 use tokio::sync::watch;
-use tracing::{debug, Instrument};
+use tracing::{debug, warn, Instrument};
 
 use super::driver::Driver;
 use super::{admit, WebSocket};
 use crate::edge::{Edge, Gate, Slot};
 use crate::held::{HeldGauge, HeldShare};
 use crate::listener::Listener;
-use crate::runtime::within;
 use crate::{stream, OpenError, Runtime, ServerConfig, ServerHandle};
 
 /// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
@@ -91,8 +92,9 @@ impl<R: Runtime> Server<R> {
     /// New TCP connections are taken only while this is awaited; each one's handshakes (TLS
     /// if [`ServerConfig::tls`] is set, then WebSocket) then run in a task of its own,
     /// concurrently with the others. A failed handshake is answered with its HTTP status
-    /// (or TLS alert), logged at debug level, and skipped; so is one that takes longer than
-    /// [`ServerConfig::open_limit`]. A connection past the
+    /// (or TLS alert), logged at debug level, and skipped; so is one that takes too long
+    /// (TLS: [`ServerConfig::open_limit`]; WebSocket: the `handshake_timeout` of
+    /// [`ServerConfig::ws`]). A connection past the
     /// [`Admission`](crate::Admission) limits is answered `503`. Errors of the listening
     /// socket (running out of file descriptors, say) are waited out, backing off from
     /// 10 ms to 1 s between tries, never returned.
@@ -122,18 +124,94 @@ impl<R: Runtime> Server<R> {
         }
     }
 
+    /// Accepts connections and runs `handler` on each one that opens, in the task that
+    /// drives the connection, until the server is shut down ([`handle`](Self::handle)):
+    /// then it closes the listening socket, waits for the last connection to end, and
+    /// returns `Ok`.
+    ///
+    /// This is the cheaper way to serve: [`accept`](Self::accept) hands each connection to
+    /// a task of your own, so every message crosses between two tasks; here the handler
+    /// and the connection's driver run in one task, and a message read, handled and
+    /// answered never leaves it. In return the handler shares that task with its
+    /// connection: while it computes without awaiting, the connection is not driven
+    /// (pings wait, and so do reads). Spawn long computations, or await in between.
+    ///
+    /// A connection ends as one from `accept` does: closed with 1000 once the handler
+    /// drops its [`WebSocket`] (returning, or panicking: the panic is caught and logged),
+    /// or when the peer or a shutdown closes it; its task ends once both the connection
+    /// and the handler are done.
+    ///
+    /// Handshakes, admission and errors of the listening socket are as for `accept`. (The
+    /// `io::Result` stays for what may fail in future; nothing returns an error today.)
+    ///
+    /// ```no_run
+    /// use tether_adapter::{Runtime, Server, ServerConfig, WebSocket};
+    ///
+    /// # async fn demo<R: Runtime>() -> std::io::Result<()> {
+    /// // `tether_tokio::Server` is `Server<Tokio>`, and so on for every runtime.
+    /// let server = Server::<R>::bind("127.0.0.1:9001", ServerConfig::default()).await?;
+    /// server
+    ///     .serve(|mut ws: WebSocket| async move {
+    ///         while let Some(message) = ws.recv().await {
+    ///             if ws.send(message).await.is_err() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve<F, Fut>(mut self, handler: F) -> io::Result<()>
+    where
+        F: Fn(WebSocket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let mut stop = self.stop.clone();
+        let stopped = async {
+            // The edge lives as long as the server.
+            let _ = stop.wait_for(Option::is_some).await;
+        };
+        let accepting = std::future::poll_fn(|cx| {
+            while let Poll::Ready(incoming) = self.poll_incoming(cx) {
+                let handler = handler.clone();
+                let Incoming { open, slot, span } = incoming;
+                R::spawn(
+                    async move {
+                        // Not awaited in the `if let`: that would keep the spent opening's
+                        // box (a few KiB) until the connection ends.
+                        let opened = open.await;
+                        if let Some(opened) = opened {
+                            let websocket = opened.websocket;
+                            let handling = async move { handler(websocket).await };
+                            // A panic ends the handler as a return would: its `WebSocket`
+                            // dropped, so the connection closes with 1000, instead of taking
+                            // down the driver that shares its task.
+                            let handled = AssertUnwindSafe(handling).catch_unwind();
+                            if crate::joint::joint(opened.driver.run(), handled)
+                                .await
+                                .is_err()
+                            {
+                                warn!("the connection's handler panicked; closed it");
+                            }
+                        }
+                        drop(slot);
+                    }
+                    .instrument(span),
+                );
+            }
+            Poll::<()>::Pending
+        });
+        future::or(accepting, stopped).await;
+        self.listener = None;
+        debug!("shut down; waiting for the connections to end");
+        self.edge.emptied().await;
+        Ok(())
+    }
+
     /// The next connection that opened.
     async fn next(&mut self) -> (WebSocket, SocketAddr) {
-        let Server {
-            listener,
-            config,
-            protocols,
-            edge,
-            ready_tx,
-            ready_rx,
-            held,
-            ..
-        } = self;
+        let ready_rx = self.ready_rx.clone();
         let mut ready = std::pin::pin!(ready_rx.recv());
         std::future::poll_fn(|cx| {
             // Ready connections first, so a flood of new TCP connections cannot starve them.
@@ -141,85 +219,124 @@ impl<R: Runtime> Server<R> {
             if let Poll::Ready(Ok(ready)) = ready.as_mut().poll(cx) {
                 return Poll::Ready(ready);
             }
-            let Some(listener) = listener else {
-                return Poll::Pending;
-            };
-            while let Poll::Ready((stream, addr)) = listener.poll_accept(cx) {
-                let tls = config.tls.as_ref();
-                let Some((stream, slot)) = admit::<R>(edge, stream, addr, tls, &config.ws) else {
-                    continue;
-                };
-                let span = tracing::debug_span!("ws", role = "server", peer = %addr);
-                let task = handshake::<R>(
-                    stream,
-                    addr,
-                    config.clone(),
-                    protocols.clone(),
-                    edge.clone(),
-                    (slot, HeldShare::new(held.clone())),
-                    ready_tx.clone(),
+            while let Poll::Ready(incoming) = self.poll_incoming(cx) {
+                let Incoming { open, slot, span } = incoming;
+                let ready = self.ready_tx.clone();
+                R::spawn(
+                    async move {
+                        let Some(opened) = open.await else {
+                            return;
+                        };
+                        let run = async move {
+                            opened.driver.run().await;
+                            drop(slot);
+                        };
+                        R::spawn(run.in_current_span());
+                        // If the server is gone, dropping the connection closes it.
+                        let _ = ready.send((opened.websocket, opened.addr)).await;
+                    }
+                    .instrument(span),
                 );
-                R::spawn(task.instrument(span));
             }
             Poll::Pending
         })
         .await
     }
+
+    /// The next new TCP connection that admission let in, ready to open in a task of its
+    /// own.
+    fn poll_incoming(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Incoming<R>> {
+        let Some(listener) = &mut self.listener else {
+            return Poll::Pending;
+        };
+        loop {
+            let (stream, addr) = std::task::ready!(listener.poll_accept(cx));
+            let tls = self.config.tls.as_ref();
+            let Some((stream, slot)) = admit::<R>(&self.edge, stream, addr, tls, &self.config.ws)
+            else {
+                continue;
+            };
+            let held = HeldShare::new(self.held.clone());
+            let open = open::<R>(
+                stream,
+                addr,
+                self.config.clone(),
+                self.protocols.clone(),
+                self.edge.clone(),
+                held,
+            );
+            // Boxed: passed down by value, the opening's future (a driver and its first
+            // steps, about 5 KiB) would be laid out several times over in the task, which
+            // every connection in its handshake holds, and kept beside the driver after.
+            return Poll::Ready(Incoming {
+                open: Box::pin(open),
+                slot,
+                span: tracing::debug_span!("ws", role = "server", peer = %addr),
+            });
+        }
+    }
 }
 
-/// Opens one accepted connection and hands it to [`Server::accept`]; `counted` counts it
-/// in the server until its driver ends: its slot against the connection limits, its
-/// share of what connections hold.
-async fn handshake<R: Runtime>(
+/// A TCP connection admission let in: its opening, its slot (which counts it in the
+/// server until its driver ends), and the span its tasks run in.
+struct Incoming<R: Runtime> {
+    open: Pin<Box<dyn Future<Output = Option<Opened<R>>> + Send>>,
+    slot: Slot,
+    span: tracing::Span,
+}
+
+/// A connection whose handshake succeeded.
+struct Opened<R: Runtime> {
+    driver: Box<Driver<R>>,
+    websocket: WebSocket,
+    addr: SocketAddr,
+}
+
+/// Runs the handshakes of one accepted connection (TLS if configured, then WebSocket);
+/// `held` is its share of what the server's connections hold. A failed one is answered
+/// and logged, and gives `None`.
+async fn open<R: Runtime>(
     stream: R::Tcp,
     addr: SocketAddr,
     config: ServerConfig,
     protocols: Arc<[String]>,
     edge: Arc<Edge>,
-    counted: (Slot, HeldShare),
-    ready: Tx<(WebSocket, SocketAddr)>,
-) {
-    let (slot, held) = counted;
-    let Some(seed) = crate::listener::seed_or_log() else {
-        return;
-    };
-    // The limit covers TLS too, so a client that never finishes it cannot hold a task.
-    let limit = config.open_limit();
+    held: HeldShare,
+) -> Option<Opened<R>> {
+    let seed = crate::listener::seed_or_log()?;
+    let stream =
+        stream::accept_within::<R>(stream, config.tls.as_ref(), config.open_limit()).await?;
+    // From here the core times the handshake out itself, and the linger bounds writing
+    // its error response.
     let ws: Config = config.ws;
     let linger = ws.close_timeout;
     let conn = Connection::server(R::now(), ws, seed);
-    let open = async {
-        let stream = stream::accept::<R>(stream, config.tls.as_ref())
-            .await
-            .map_err(OpenError::Io)?;
-        let gate = Gate::new(&edge, addr, stream.peer_certificates());
-        let (mut driver, parts) =
-            Driver::<R>::new(conn, stream, protocols, Some(gate), linger, held);
-        driver.stop_with(edge.stop_signal());
-        let protocol = driver.open().await?;
-        Ok((driver, parts, protocol))
-    };
-    // Boxed: passed down by value through `within`, the opening's future (a driver and its
-    // first steps, about 5 KiB) would be laid out several times over in this task, which
-    // every connection in its handshake holds.
-    match within::<R, _>(limit, Box::pin(open)).await {
-        Some(Ok((driver, parts, protocol))) => {
+    let gate = Gate::new(&edge, addr, stream.peer_certificates());
+    let (mut driver, parts) = Driver::<R>::new(conn, stream, protocols, Some(gate), linger, held);
+    driver.stop_with(edge.stop_signal());
+    match driver.open().await {
+        Ok(protocol) => {
             let compression = driver.compression();
             let context = driver.context();
-            let driver = Box::new(driver);
-            let run = async move {
-                driver.run().await;
-                drop(slot);
-            };
-            R::spawn(run.in_current_span());
-            // If the server is gone, dropping the connection closes it.
             let websocket = WebSocket::new(parts, protocol, compression).with_context(context);
-            let _ = ready.send((websocket, addr)).await;
+            Some(Opened {
+                driver: Box::new(driver),
+                websocket,
+                addr,
+            })
         }
-        Some(Err(OpenError::Protocol(e))) => debug!(error = %e, "handshake failed"),
-        Some(Err(OpenError::Io(e))) => stream::log_socket_error(&e),
+        Err(OpenError::Protocol(e)) => {
+            debug!(error = %e, "handshake failed");
+            None
+        }
+        Err(OpenError::Io(e)) => {
+            stream::log_socket_error(&e);
+            None
+        }
         // Refused or answered by the hook, or the client left.
-        Some(Err(OpenError::Closed)) => debug!("closed during handshake"),
-        None => debug!("handshake timed out"),
+        Err(OpenError::Closed) => {
+            debug!("closed during handshake");
+            None
+        }
     }
 }

@@ -14,11 +14,6 @@ pub fn block_on<F: Future>(body: F) -> F::Output {
         .block_on(body)
 }
 
-/// Runs `task` in the background.
-pub fn spawn(task: impl Future<Output = ()> + Send + 'static) {
-    tokio::spawn(task);
-}
-
 /// Waits `duration`.
 pub async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;

@@ -21,6 +21,9 @@ pub mod interop;
 #[path = "../interop_deflate.rs"]
 pub mod interop_deflate;
 #[allow(clippy::duplicate_mod)]
+#[path = "../interop_serve.rs"]
+pub mod interop_serve;
+#[allow(clippy::duplicate_mod)]
 #[path = "../interop_tls.rs"]
 pub mod interop_tls;
 #[allow(clippy::duplicate_mod)]

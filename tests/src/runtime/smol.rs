@@ -4,9 +4,9 @@
 use std::future::Future;
 
 pub use super::async_std::{
-    adapter, cross_runtime, edge, hostile, interop, interop_deflate, interop_tls, loopback,
-    notifications, pool, pool_metrics, pool_tracing, rpc, rpc_jsonrpsee, rpc_loopback, rpc_python,
-    rt, session, session_python, tls,
+    adapter, cross_runtime, edge, hostile, interop, interop_deflate, interop_serve, interop_tls,
+    loopback, notifications, pool, pool_metrics, pool_tracing, rpc, rpc_jsonrpsee, rpc_loopback,
+    rpc_python, rt, session, session_python, tls,
 };
 
 /// Runs `scenario` with smol's `block_on`.
