@@ -257,8 +257,15 @@ pub struct Flow {
     queue: WriteQueue,
     /// The peer closed its write side; reading again would only return 0.
     eof: bool,
-    /// When the timer is armed for; `None` while it is not.
+    /// What the timer waits for: the sooner of the machine's deadline, the linger's, the
+    /// stall's and the driver's own, as of the last `drain`; `None` while nothing is
+    /// awaited (and once the timer fired for it, until the next `drain`).
     deadline: Option<Instant>,
+    /// When the runtime's timer is set to fire; `None` while it is spent or was never set.
+    /// At or before `deadline`: a deadline that moves later leaves the timer as it is (a
+    /// runtime may wake a parked thread for every re-arm), and a fire before the deadline
+    /// only re-arms it.
+    armed: Option<Instant>,
     /// Once the machine is closed, how long we keep trying to flush what is left.
     linger: Duration,
     linger_until: Option<Instant>,
@@ -290,6 +297,7 @@ impl Flow {
             queue: WriteQueue::default(),
             eof: false,
             deadline: None,
+            armed: None,
             linger,
             linger_until: None,
             gave_up: false,
@@ -304,7 +312,9 @@ impl Flow {
 
     /// Takes the machine's bytes (up to [`WRITE_BATCH`] queued) and works out the next
     /// deadline: the sooner of the machine's, the linger's and the driver's own `extra`.
-    /// Returns it if the timer must be re-armed for it.
+    /// Returns it if the timer must be re-armed for it: it is not armed, or armed for
+    /// later. A deadline later than the timer leaves it be; it fires early, and
+    /// [`on_timer`](Self::on_timer) then only lets the next `drain` re-arm it.
     pub fn drain(
         &mut self,
         now: Instant,
@@ -342,11 +352,14 @@ impl Flow {
         .into_iter()
         .flatten()
         .min();
-        if deadline == self.deadline {
-            return None;
-        }
         self.deadline = deadline;
-        deadline
+        match deadline {
+            Some(at) if self.armed.is_none_or(|armed| at < armed) => {
+                self.armed = Some(at);
+                Some(at)
+            }
+            _ => None,
+        }
     }
 
     /// When the timer should fire; `None` while nothing is awaited.
@@ -441,8 +454,14 @@ impl Flow {
     }
 
     /// The timer fired: the machine gets its timeout, and past the linger the flush is
-    /// given up. The timer is spent until [`drain`](Self::drain) re-arms it.
+    /// given up. The timer is spent until [`drain`](Self::drain) re-arms it. Before the
+    /// deadline (it moved later after the timer was set), nothing else happens: the next
+    /// `drain` re-arms the timer for it.
     pub fn on_timer(&mut self, now: Instant, core: &mut impl Machine) -> Fired {
+        self.armed = None;
+        if self.deadline.is_some_and(|at| at > now) {
+            return Fired::Deadline;
+        }
         let mut fired = Fired::Deadline;
         if self.stalled_at().is_some_and(|at| at <= now) {
             // The peer does not read: no close handshake can reach it either.
@@ -686,15 +705,17 @@ mod tests {
         let now = origin();
         let mut conn = client(now);
         let mut flow = Flow::new(Duration::from_secs(1), None);
-        flow.drain(now, &mut conn, None);
+        // The driver's own deadline: the machine's handshake timeout is far later.
+        let tick = now + Duration::from_millis(1);
+        flow.drain(now, &mut conn, Some(tick));
         assert_eq!(flow.read_space().len(), READ_MIN);
         // The upgrade request is still queued: the buffer stays.
-        assert_eq!(flow.on_timer(now, &mut conn), Fired::Deadline);
+        assert_eq!(flow.on_timer(tick, &mut conn), Fired::Deadline);
         assert!(flow.read_allocated());
         let queued = flow.queued();
-        assert!(flow.on_written(now, queued).is_ok());
-        flow.drain(now, &mut conn, None);
-        assert_eq!(flow.on_timer(now, &mut conn), Fired::Deadline);
+        assert!(flow.on_written(tick, queued).is_ok());
+        assert_eq!(flow.drain(tick, &mut conn, Some(tick)), Some(tick));
+        assert_eq!(flow.on_timer(tick, &mut conn), Fired::Deadline);
         assert!(!flow.read_allocated());
     }
 
@@ -738,6 +759,29 @@ mod tests {
         // The driver's own, sooner deadline wins.
         let sooner = now + Duration::from_millis(1);
         assert_eq!(flow.drain(now, &mut conn, Some(sooner)), Some(sooner));
+    }
+
+    #[test]
+    fn a_later_deadline_leaves_the_timer_and_an_early_fire_re_arms_it() {
+        let now = origin();
+        let mut conn = client(now);
+        let mut flow = Flow::new(Duration::from_secs(1), None);
+        let sooner = now + Duration::from_millis(1);
+        assert_eq!(flow.drain(now, &mut conn, Some(sooner)), Some(sooner));
+        // The driver's deadline goes: the machine's, later, is what is awaited, and the
+        // timer stays set for the sooner one.
+        let handshake = conn.poll_timeout();
+        assert!(handshake.is_some_and(|at| at > sooner));
+        assert_eq!(flow.drain(now, &mut conn, None), None);
+        assert_eq!(flow.deadline(), handshake);
+        // It fires early: the machine is not timed out, and the timer is re-armed.
+        assert_eq!(flow.on_timer(sooner, &mut conn), Fired::Deadline);
+        assert_eq!(conn.state(), State::Handshaking);
+        assert_eq!(flow.drain(sooner, &mut conn, None), handshake);
+        // At the deadline the machine is told.
+        let at = handshake.unwrap_or(now);
+        flow.on_timer(at, &mut conn);
+        assert_eq!(conn.state(), State::Closed);
     }
 
     #[test]
@@ -804,10 +848,13 @@ mod tests {
         assert_eq!(flow.drain(now, &mut conn, None), Some(now + s(30)));
         // The socket takes a little at 20 s: the clock starts again from there.
         assert!(flow.on_written(now + s(20), 5).is_ok());
-        assert_eq!(flow.drain(now + s(20), &mut conn, None), Some(now + s(50)));
-        assert_eq!(flow.on_timer(now + s(49), &mut conn), Fired::Deadline);
+        // The deadline moves later; the timer stays set for 30 s...
+        assert_eq!(flow.drain(now + s(20), &mut conn, None), None);
+        assert_eq!(flow.deadline(), Some(now + s(50)));
+        // ...fires early there, and is re-armed for 50 s.
+        assert_eq!(flow.on_timer(now + s(30), &mut conn), Fired::Deadline);
         assert!(!flow.finished(&conn));
-        flow.drain(now + s(49), &mut conn, None);
+        assert_eq!(flow.drain(now + s(30), &mut conn, None), Some(now + s(50)));
         assert_eq!(flow.on_timer(now + s(50), &mut conn), Fired::Stalled);
         assert!(flow.finished(&conn));
         assert_eq!(conn.state(), State::Closed);
@@ -819,7 +866,10 @@ mod tests {
         flow.drain(now, &mut conn, None);
         let queued = flow.queued();
         assert!(flow.on_written(now + s(1), queued).is_ok());
-        assert_eq!(flow.drain(now + s(1), &mut conn, None), conn.poll_timeout());
+        // The machine's deadline (an hour away) is what is awaited; the timer, set for the
+        // stall, fires early and is re-armed for it.
+        assert_eq!(flow.drain(now + s(1), &mut conn, None), None);
+        assert_eq!(flow.deadline(), conn.poll_timeout());
         assert_eq!(flow.stalled_at(), None);
     }
 
