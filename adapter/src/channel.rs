@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -32,8 +33,11 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             senders: 1,
             closed: false,
         }),
+        queued: AtomicUsize::new(0),
+        ended: AtomicBool::new(false),
         filled: AtomicWaker::new(),
         room: Notify::new(),
+        room_poller: AtomicWaker::new(),
         capacity: capacity.max(1),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
@@ -41,11 +45,18 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 struct Chan<T> {
     state: Mutex<State<T>>,
+    /// `state.items.len()`, written under the lock: the receiver's look at an empty
+    /// channel (most looks of a driver's turn) takes no lock.
+    queued: AtomicUsize,
+    /// `state.closed || state.senders == 0`, written under the lock.
+    ended: AtomicBool,
     /// Wakes the receiver: an item came, or the last sender left.
     filled: AtomicWaker,
     /// Wakes a sender waiting for room (or, all of them, for the news that the receiver
     /// closed).
     room: Notify,
+    /// Wakes the one sender that polls for room ([`Sender::poll_reserve`]).
+    room_poller: AtomicWaker,
     capacity: usize,
 }
 
@@ -75,10 +86,21 @@ impl<T> Chan<T> {
 
     /// The receiver's take: the oldest item, and a slot freed for a waiting sender.
     fn take(&self) -> Result<T, TryRecvError> {
+        if self.queued.load(Ordering::Acquire) == 0 {
+            // An item queued after this look wakes the receiver, which looks again.
+            return Err(if self.ended.load(Ordering::Acquire) {
+                TryRecvError::Disconnected
+            } else {
+                TryRecvError::Empty
+            });
+        }
         let taken = {
             let mut state = self.lock();
             match state.items.pop_front() {
-                Some(value) => value,
+                Some(value) => {
+                    self.queued.store(state.items.len(), Ordering::Release);
+                    value
+                }
                 None if state.senders == 0 || state.closed => {
                     return Err(TryRecvError::Disconnected)
                 }
@@ -86,6 +108,7 @@ impl<T> Chan<T> {
             }
         };
         self.room.notify_one();
+        self.room_poller.wake();
         Ok(taken)
     }
 }
@@ -117,6 +140,9 @@ impl<T> Drop for Sender<T> {
         let last = {
             let mut state = self.chan.lock();
             state.senders -= 1;
+            if state.senders == 0 {
+                self.chan.ended.store(true, Ordering::Release);
+            }
             state.senders == 0
         };
         if last {
@@ -143,6 +169,25 @@ impl<T> Sender<T> {
             }
             room.await;
         }
+    }
+
+    /// [`reserve`](Self::reserve) as a poll, for a sender polled from one place (a
+    /// driver's turn): `Pending` leaves `cx`'s waker to be woken when a slot frees or the
+    /// receiver closes. Only the last poller's waker is kept.
+    pub(crate) fn poll_reserve(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Permit<'_, T>, SendError<()>>> {
+        for first in [true, false] {
+            if let Some(reserved) = self.try_reserve() {
+                return Poll::Ready(reserved);
+            }
+            if first {
+                // Registered, then looked again: a slot freed in between wakes us.
+                self.chan.room_poller.register(cx.waker());
+            }
+        }
+        Poll::Pending
     }
 
     /// A slot if there is one now; `None` if the channel is full.
@@ -181,6 +226,7 @@ impl<T> Sender<T> {
                 return Err(TrySendError::Full(value));
             }
             state.items.push_back(value);
+            self.chan.queued.store(state.items.len(), Ordering::Release);
         }
         self.chan.filled.wake();
         Ok(())
@@ -242,6 +288,7 @@ impl<T> Permit<'_, T> {
                 Some(value)
             } else {
                 state.items.push_back(value);
+                chan.queued.store(state.items.len(), Ordering::Release);
                 None
             }
         };
@@ -259,6 +306,7 @@ impl<T> Drop for Permit<'_, T> {
     fn drop(&mut self) {
         self.chan.lock().reserved -= 1;
         self.chan.room.notify_one();
+        self.chan.room_poller.wake();
     }
 }
 
@@ -277,13 +325,9 @@ impl<T> fmt::Debug for Receiver<T> {
 
 impl<T> Receiver<T> {
     /// The next item; `None` once every sender is gone (or the channel was closed) and
-    /// nothing is left. Cancel-safe: an item is taken only by a completed call.
-    pub(crate) async fn recv(&mut self) -> Option<T> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
-    }
-
-    /// [`recv`](Self::recv) as a poll: `Pending` leaves `cx`'s waker to be woken by the
-    /// next item, the last sender's leaving, or [`Sender::wake_receiver`].
+    /// nothing is left. `Pending` leaves `cx`'s waker to be woken by the next item, the
+    /// last sender's leaving, or [`Sender::wake_receiver`]. An item is taken only by a
+    /// `Ready`.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let chan = &*self.chan;
         for first in [true, false] {
@@ -314,7 +358,9 @@ impl<T> Receiver<T> {
     /// Accepts nothing more: senders fail from now on; what is queued can still be taken.
     pub(crate) fn close(&mut self) {
         self.chan.lock().closed = true;
+        self.chan.ended.store(true, Ordering::Release);
         self.chan.room.notify_waiters();
+        self.chan.room_poller.wake();
     }
 }
 
@@ -322,7 +368,11 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.close();
         // Dropped outside the lock: an item's drop may do anything (answer a caller).
-        let items = std::mem::take(&mut self.chan.lock().items);
+        let items = {
+            let mut state = self.chan.lock();
+            self.chan.queued.store(0, Ordering::Release);
+            std::mem::take(&mut state.items)
+        };
         drop(items);
     }
 }
@@ -364,7 +414,10 @@ mod tests {
         tx.try_send(2).unwrap();
         assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
         assert_eq!(tx.capacity(), 0);
-        assert_eq!(block_on(rx.recv()), Some(1));
+        assert_eq!(
+            block_on(std::future::poll_fn(|cx| rx.poll_recv(cx))),
+            Some(1)
+        );
         assert_eq!(tx.capacity(), 1);
         assert_eq!(rx.try_recv().unwrap(), 2);
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
@@ -403,7 +456,7 @@ mod tests {
         drop(tx);
         assert!(matches!(rx.try_recv(), Ok(1)));
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
-        let mut waiting = Box::pin(rx.recv());
+        let mut waiting = Box::pin(std::future::poll_fn(|cx| rx.poll_recv(cx)));
         assert!(block_on(poll_once(waiting.as_mut())).is_none());
         drop(tx2);
         assert_eq!(block_on(waiting), None);

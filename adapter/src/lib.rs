@@ -52,6 +52,7 @@ mod channel;
 mod config;
 mod edge;
 mod error;
+mod gated;
 mod held;
 mod joint;
 mod listener;

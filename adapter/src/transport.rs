@@ -180,7 +180,12 @@ impl<R: Runtime> Transport<R> {
         }
     }
 
-    fn poll_wait(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<io::Result<Happened>> {
+    /// [`wait`](Self::wait) as a poll.
+    pub(crate) fn poll_wait(
+        &mut self,
+        cx: &mut Context<'_>,
+        reading: bool,
+    ) -> Poll<io::Result<Happened>> {
         let wants_read = self.flow.wants_read(reading);
         let armed = self.flow.deadline().is_some();
         let mut ready = Ready::default();

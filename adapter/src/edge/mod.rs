@@ -24,6 +24,7 @@ mod hook;
 mod identity;
 mod lifecycle;
 mod request;
+mod stop;
 
 pub use admission::Admission;
 pub use context::{ConnectionId, Context};
@@ -33,3 +34,4 @@ pub use hook::{Decision, Hook};
 pub use identity::Identity;
 pub(crate) use lifecycle::{Edge, Entry, Slot};
 pub use request::UpgradeRequest;
+pub(crate) use stop::StopSignal;

@@ -30,7 +30,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::debug;
 
 use super::router::{Outcome, Router, Running};
-use crate::edge::Gate;
+use crate::edge::{Gate, StopSignal};
 use crate::held::HeldShare;
 use crate::runtime::branch;
 use crate::stream::Stream;
@@ -80,7 +80,7 @@ pub(crate) struct Driver<R: Runtime> {
     /// Where it reports what it holds for the peer.
     held: HeldShare,
     /// Where it hears that the server shuts down; `None` once heard.
-    stop: Option<watch::Receiver<Option<Instant>>>,
+    stop: Option<StopSignal>,
     /// Once the server shuts down: the socket is not read (no new request is taken), and
     /// the handlers running may finish until this deadline; then the connection closes.
     winding_down: Option<Instant>,
@@ -125,7 +125,7 @@ impl<R: Runtime> Driver<R> {
     /// Winds the connection down once `stop` says the server shuts down (see
     /// [`ServerHandle::shutdown`](crate::ServerHandle::shutdown)).
     pub(crate) fn stop_with(mut self, stop: watch::Receiver<Option<Instant>>) -> Driver<R> {
-        self.stop = Some(stop);
+        self.stop = Some(StopSignal::new(stop));
         self
     }
 
@@ -379,13 +379,10 @@ impl<R: Runtime> Driver<R> {
             }
         });
         let stopped = branch(watch_stop, async {
-            let deadline = match stop {
-                Some(stop) => stop.wait_for(Option::is_some).await.ok().map(|d| *d),
-                None => None,
-            };
-            match deadline {
-                Some(deadline) => Wake::Stop(deadline),
-                // A server gone without a shutdown stops nobody.
+            match stop {
+                Some(stop) => {
+                    Wake::Stop(Some(std::future::poll_fn(|cx| stop.poll_stopped(cx)).await))
+                }
                 None => std::future::pending().await,
             }
         });

@@ -13,28 +13,27 @@
 //! message's round trip through an echo task crosses the channels four times.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{self, Poll};
 use std::time::{Duration, Instant};
 
+use atomic_waker::AtomicWaker;
 use futures_lite::future;
 use tether_core::budget::Held;
 use tether_core::deflate::DeflateParams;
 use tether_core::frame::CloseCode;
 use tether_core::ws::{Connection, Event, SendError, State};
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch};
 use tracing::debug;
 
 use super::dispatch::{self, Dispatch, Inbox};
 use super::handle::Parts;
 use super::status::Status;
 use crate::channel;
-use crate::edge::Gate;
+use crate::edge::{Gate, StopSignal};
 use crate::held::HeldShare;
-use crate::runtime::branch;
 use crate::stream::Stream;
 use crate::transport::{Happened, Transport};
 use crate::{Context, OpenError, Runtime};
@@ -74,7 +73,7 @@ pub(crate) struct Shared {
     pub(crate) inbox_bytes: AtomicUsize,
     /// Wakes the driver when the receiver took a message, for a driver that stopped taking
     /// messages at its budget.
-    pub(crate) taken: Notify,
+    pub(crate) taken: AtomicWaker,
 }
 
 /// The receiver's end of things, as [`Dispatch`] sees it: a bounded channel, and the
@@ -93,6 +92,27 @@ impl Events {
         if bytes > 0 {
             self.shared.inbox_bytes.fetch_add(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// Once there is room in the receiver's channel, hands it the oldest held event.
+    fn poll_deliver_held(&mut self, cx: &mut task::Context<'_>) -> Poll<()> {
+        let Events { tx, held, .. } = self;
+        let gone = match std::task::ready!(tx.poll_reserve(cx)) {
+            Ok(permit) => match held.pop_front().map(|event| permit.send_or_return(event)) {
+                // The receiver closed after the room was found: this one is not held either.
+                Some(Err(event)) => {
+                    held.push_front(event);
+                    true
+                }
+                Some(Ok(())) | None => false,
+            },
+            Err(_) => true,
+        };
+        if gone {
+            // The receiver is gone; nobody will ever want these.
+            self.drop_held();
+        }
+        Poll::Ready(())
     }
 
     /// The receiver is gone: the held events will never be taken.
@@ -146,15 +166,19 @@ impl Inbox for Events {
     }
 }
 
-/// Completes once the server that accepted the connection shuts down. Made once and kept
-/// across turns: a wait made afresh each turn would join and leave the waiters of the
-/// watch every connection of the server shares, twice per message.
-struct StopSignal(Pin<Box<dyn Future<Output = ()> + Send>>);
+/// The sources a turn waits on, in the order [`Driver::poll_wake`] numbers them: the
+/// socket (and timer), held events or the receiver's takes, pings, data, the shutdown.
+const SOURCES: u8 = 5;
 
-impl std::fmt::Debug for StopSignal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StopSignal")
-    }
+/// What a turn waits for.
+struct Waits {
+    /// The socket and the timer, and whether to read (`None`: nothing to wait for there).
+    io: Option<bool>,
+    /// Room for a held event, or a take by a receiver over its budget.
+    delivered: bool,
+    control: bool,
+    data: bool,
+    stop: bool,
 }
 
 /// What woke the driver.
@@ -185,6 +209,10 @@ pub(crate) struct Driver<R: Runtime> {
     /// A server's connection: where it hears that the server shuts down (`None` once
     /// heard, and for a client).
     stop: Option<StopSignal>,
+    /// The source [`poll_wake`](Self::poll_wake) polls first next.
+    first_source: u8,
+    /// The receiver's untaken bytes as last reported to the core.
+    reported_handling: usize,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -220,6 +248,8 @@ impl<R: Runtime> Driver<R> {
             shared: shared.clone(),
             held,
             stop: None,
+            first_source: 0,
+            reported_handling: 0,
         };
         let parts = Parts {
             data: data_tx,
@@ -272,13 +302,8 @@ impl<R: Runtime> Driver<R> {
 
     /// Server role: closes the connection with 1001 once `stop` says the server shuts
     /// down.
-    pub(crate) fn stop_with(&mut self, mut stop: watch::Receiver<Option<Instant>>) {
-        self.stop = Some(StopSignal(Box::pin(async move {
-            // A server gone without a shutdown stops nobody.
-            if stop.wait_for(Option::is_some).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })));
+    pub(crate) fn stop_with(&mut self, stop: watch::Receiver<Option<Instant>>) {
+        self.stop = Some(StopSignal::new(stop));
     }
 
     /// Server role, once open: who the peer is, as the upgrade hook decided.
@@ -358,9 +383,11 @@ impl<R: Runtime> Driver<R> {
     /// Tells the core what is held outside it: messages the receiver has not taken, bytes
     /// taken for the socket and not written.
     fn report(&mut self, now: std::time::Instant) {
+        let handling = self.shared.inbox_bytes.load(Ordering::Acquire);
+        self.reported_handling = handling;
         let outside = Held {
             input: 0,
-            handling: self.shared.inbox_bytes.load(Ordering::Relaxed),
+            handling,
             unwritten: self.io.queued(),
         };
         self.conn.set_outside(now, outside);
@@ -388,38 +415,14 @@ impl<R: Runtime> Driver<R> {
             self.io.stalled(&mut self.conn);
             return Ok(R::now());
         }
-        let Driver {
-            io,
-            data,
-            control,
-            events,
-            shared,
-            stop,
-            ..
-        } = &mut *self;
-        let io_step = branch(io_active, async { Wake::Io(io.wait(reading).await) });
-        let delivered = branch(held || over, async {
-            if held {
-                deliver_held(events).await;
-            } else {
-                shared.taken.notified().await;
-            }
-            Wake::Delivered
-        });
-        let control_cmd = branch(take_control, async { Wake::Control(control.recv().await) });
-        let data_cmd = branch(take_data, async { Wake::Data(data.recv().await) });
-        let stopped = branch(watch_stop, async {
-            if let Some(StopSignal(stop)) = stop {
-                stop.as_mut().await;
-            }
-            Wake::Stop
-        });
-        // `race` picks at random which to poll first, so none can starve the others.
-        let wake = future::race(
-            future::race(io_step, delivered),
-            future::race(future::race(control_cmd, data_cmd), stopped),
-        )
-        .await;
+        let waits = Waits {
+            io: io_active.then_some(reading),
+            delivered: held || over,
+            control: take_control,
+            data: take_data,
+            stop: watch_stop,
+        };
+        let wake = std::future::poll_fn(|cx| self.poll_wake(cx, &waits)).await;
         let now = R::now();
         match wake {
             Wake::Io(result) => {
@@ -471,6 +474,49 @@ impl<R: Runtime> Driver<R> {
         Ok(now)
     }
 
+    /// The first of the turn's waits that is ready. Polled in turn from a source that
+    /// moves on by one every poll, so one that is always ready (a flood of reads, of
+    /// commands) cannot starve the others. The sources are polled in place, not as futures
+    /// made for the turn: a turn then builds nothing, and the driver's future holds none.
+    fn poll_wake(&mut self, cx: &mut task::Context<'_>, waits: &Waits) -> Poll<Wake> {
+        let first = self.first_source;
+        self.first_source = (first + 1) % SOURCES;
+        for i in 0..SOURCES {
+            let ready = match (first + i) % SOURCES {
+                0 => match waits.io {
+                    Some(reading) => self.io.poll_wait(cx, reading).map(Wake::Io),
+                    None => Poll::Pending,
+                },
+                1 if waits.delivered && !self.events.held.is_empty() => {
+                    self.events.poll_deliver_held(cx).map(|()| Wake::Delivered)
+                }
+                1 if waits.delivered => self.poll_taken(cx).map(|()| Wake::Delivered),
+                2 if waits.control => self.control.poll_recv(cx).map(Wake::Control),
+                3 if waits.data => self.data.poll_recv(cx).map(Wake::Data),
+                4 if waits.stop => match &mut self.stop {
+                    Some(stop) => stop.poll_stopped(cx).map(|_| Wake::Stop),
+                    None => Poll::Pending,
+                },
+                _ => Poll::Pending,
+            };
+            if ready.is_ready() {
+                return ready;
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Ready once the receiver took a message since the core was last told what it holds.
+    fn poll_taken(&mut self, cx: &mut task::Context<'_>) -> Poll<()> {
+        self.shared.taken.register(cx.waker());
+        // Registered, then looked: a take after this look wakes us.
+        if self.shared.inbox_bytes.load(Ordering::Acquire) != self.reported_handling {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     fn command(&mut self, now: Instant, command: Command) {
         // A caller that stopped waiting does not undo the command; its reply just has nowhere to go.
         let status = &self.shared.status;
@@ -485,29 +531,5 @@ impl<R: Runtime> Driver<R> {
         if unused && self.dispatch.abandon(R::now(), &mut self.conn) {
             debug!("all handles dropped; closing");
         }
-    }
-}
-
-/// Waits for room in the receiver's channel and hands it the oldest held event.
-/// Cancel-safe: the event leaves `held` only once it is sent.
-async fn deliver_held(events: &mut Events) {
-    let gone = match events.tx.reserve().await {
-        Ok(permit) => match events
-            .held
-            .pop_front()
-            .map(|event| permit.send_or_return(event))
-        {
-            // The receiver closed after the room was found: this one is not held either.
-            Some(Err(event)) => {
-                events.held.push_front(event);
-                true
-            }
-            Some(Ok(())) | None => false,
-        },
-        Err(_) => true,
-    };
-    if gone {
-        // The receiver is gone; nobody will ever want these.
-        events.drop_held();
     }
 }

@@ -242,7 +242,7 @@ impl Drop for Receiver {
             }
         }
         // A driver waiting for a message to be taken looks again.
-        self.shared.taken.notify_one();
+        self.shared.taken.wake();
     }
 }
 
@@ -288,7 +288,7 @@ impl Receiver {
             shared
                 .inbox_bytes
                 .fetch_sub(message.len(), Ordering::Relaxed);
-            shared.taken.notify_one();
+            shared.taken.wake();
         }
         if let Event::Closed(info) = &event {
             self.close_info = Some(info.clone());
