@@ -74,18 +74,9 @@ impl<F: Future + Unpin> Gated<F> {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize;
 
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::joint::tests::Count;
 
     #[test]
     fn polls_the_inner_future_only_after_its_waker_fired() {

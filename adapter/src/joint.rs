@@ -153,7 +153,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::cell::Cell;
     use std::pin::pin;
     use std::sync::atomic::AtomicUsize;
@@ -162,9 +162,10 @@ mod tests {
 
     use super::*;
 
-    /// Counts the wakes of the task that polls the joint future.
+    /// Counts the wakes of the task that polls the future under test (here, and in
+    /// [`gated`](crate::gated)'s tests).
     #[derive(Default)]
-    struct Count(AtomicUsize);
+    pub(crate) struct Count(pub(crate) AtomicUsize);
 
     impl Wake for Count {
         fn wake(self: Arc<Self>) {

@@ -7,53 +7,45 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::adapter::{
-    CloseCode, CloseInfo, Config, Initiator, Server, ServerConfig, ServerHandle, WebSocket,
+    CloseCode, CloseInfo, Initiator, Server, ServerConfig, ServerHandle, WebSocket,
 };
 use super::interop::every_size;
 use super::interop::{check_peer_close, expect_closed, expect_message, info, send};
 use crate::peer::{run_client, PeerKind, CLIENT_TIMEOUT, STEP_TIMEOUT};
 use crate::runtime::timeout;
 
-/// Serves with `handler` on 127.0.0.1:0 while a `peer` client runs `scenario`. `during`
-/// runs beside them with the server's handle and ends the serving by shutting it down.
-/// Checks that `serve` returned `Ok` and the peer succeeded; returns the peer's result.
-async fn serving<F, Fut, D, DFut>(peer: PeerKind, scenario: &str, handler: F, during: D) -> Value
+/// Serves with `handler` on 127.0.0.1:0 while `clients` runs with the server's URL and
+/// handle; `clients` ends the serving by shutting the server down. Checks that `serve`
+/// returned `Ok`; returns what `clients` returned.
+async fn serving<F, Fut, C, CFut, T>(handler: F, clients: C) -> T
 where
     F: Fn(WebSocket) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
-    D: FnOnce(ServerHandle) -> DFut,
-    DFut: Future<Output = ()>,
+    C: FnOnce(String, ServerHandle) -> CFut,
+    CFut: Future<Output = T>,
 {
     let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-    let config = ServerConfig {
-        ws: Config::default(),
-        ..Default::default()
-    };
-    let server = timeout(STEP_TIMEOUT, Server::bind(loopback, config))
-        .await
-        .expect("bind took too long")
-        .expect("bind 127.0.0.1:0");
+    let server = timeout(
+        STEP_TIMEOUT,
+        Server::bind(loopback, ServerConfig::default()),
+    )
+    .await
+    .expect("bind took too long")
+    .expect("bind 127.0.0.1:0");
     let url = format!("ws://{}/", server.local_addr().expect("local_addr"));
     let handle = server.handle();
-    // `serve` runs beside the peer client and `during` in this task: no runtime is named.
+    // `serve` runs beside the clients in this task: no runtime is named.
     let serve = async {
-        timeout(CLIENT_TIMEOUT + STEP_TIMEOUT, server.serve(handler))
+        timeout(2 * CLIENT_TIMEOUT + STEP_TIMEOUT, server.serve(handler))
             .await
             .expect("serve did not return after the shutdown")
             .expect("serve");
     };
-    let client = run_client(peer, &url, scenario);
-    let ((), run) = futures_lite::future::zip(
-        async {
-            futures_lite::future::zip(serve, during(handle)).await;
-        },
-        client,
-    )
-    .await;
-    run.success()
+    let ((), result) = futures_lite::future::zip(serve, clients(url, handle)).await;
+    result
 }
 
 /// Each handler reports how its connection ended here.
@@ -79,15 +71,19 @@ pub async fn tether_serve_echoes_every_size(peer: PeerKind) {
             let _ = report.send(expect_closed(&mut ws).await).await;
         }
     };
-    let during = |handle: ServerHandle| async move {
-        let closed = timeout(CLIENT_TIMEOUT, ended.recv())
-            .await
-            .expect("the handler did not end in time")
-            .expect("a report");
-        assert_eq!(closed, info(1000, "", Initiator::Remote, true));
-        handle.shutdown(Duration::from_secs(1)).await;
+    let clients = |url: String, handle: ServerHandle| async move {
+        let during = async {
+            let closed = timeout(CLIENT_TIMEOUT, ended.recv())
+                .await
+                .expect("the handler did not end in time")
+                .expect("a report");
+            assert_eq!(closed, info(1000, "", Initiator::Remote, true));
+            handle.shutdown(Duration::from_secs(1)).await;
+        };
+        let ((), run) = futures_lite::future::zip(during, run_client(peer, &url, "echo")).await;
+        run.success()
     };
-    let result = serving(peer, "echo", handler, during).await;
+    let result = serving(handler, clients).await;
     assert_eq!(result["checked"], json!(every_size().len()), "{result}");
 }
 
@@ -99,35 +95,13 @@ pub async fn tether_serve_closes_for_a_panicking_handler(peer: PeerKind) {
         let _held = ws;
         panic!("the handler failed (expected by this test)");
     };
-    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-    let during = |handle: ServerHandle| async move {
-        let _ = timeout(CLIENT_TIMEOUT, done_rx.recv()).await;
-        handle.shutdown(Duration::from_secs(1)).await;
-    };
-    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
-    let server = timeout(
-        STEP_TIMEOUT,
-        Server::bind(loopback, ServerConfig::default()),
-    )
-    .await
-    .expect("bind took too long")
-    .expect("bind 127.0.0.1:0");
-    let url = format!("ws://{}/", server.local_addr().expect("local_addr"));
-    let handle = server.handle();
-    let serve = async {
-        timeout(CLIENT_TIMEOUT * 2 + STEP_TIMEOUT, server.serve(handler))
-            .await
-            .expect("serve did not return after the shutdown")
-            .expect("serve");
-    };
-    let clients = async {
+    let clients = |url: String, handle: ServerHandle| async move {
         let first = run_client(peer, &url, "wait-close").await.success();
         let second = run_client(peer, &url, "wait-close").await.success();
-        let _ = done_tx.send(()).await;
+        handle.shutdown(Duration::from_secs(1)).await;
         (first, second)
     };
-    let (((), ()), (first, second)) =
-        futures_lite::future::zip(futures_lite::future::zip(serve, during(handle)), clients).await;
+    let (first, second) = serving(handler, clients).await;
     check_peer_close(peer, &first, 1000, None, true);
     check_peer_close(peer, &second, 1000, None, true);
 }
@@ -144,21 +118,26 @@ pub async fn tether_serve_shutdown_closes_with_1001(peer: PeerKind) {
             let _ = report.send(expect_closed(&mut ws).await).await;
         }
     };
-    let during = |handle: ServerHandle| async move {
-        timeout(CLIENT_TIMEOUT, opened.recv())
-            .await
-            .expect("no connection in time")
-            .expect("opened");
-        handle.shutdown(Duration::from_secs(5)).await;
-        let closed = ended
-            .try_recv()
-            .expect("the handler ended before serve returned");
-        assert_eq!(
-            (closed.code, closed.initiator),
-            (CloseCode::GOING_AWAY, Initiator::Local),
-            "{closed:?}"
-        );
+    let clients = |url: String, handle: ServerHandle| async move {
+        let during = async {
+            timeout(CLIENT_TIMEOUT, opened.recv())
+                .await
+                .expect("no connection in time")
+                .expect("opened");
+            handle.shutdown(Duration::from_secs(5)).await;
+            let closed = ended
+                .try_recv()
+                .expect("the handler ended before the shutdown returned");
+            assert_eq!(
+                (closed.code, closed.initiator),
+                (CloseCode::GOING_AWAY, Initiator::Local),
+                "{closed:?}"
+            );
+        };
+        let ((), run) =
+            futures_lite::future::zip(during, run_client(peer, &url, "wait-close")).await;
+        run.success()
     };
-    let result = serving(peer, "wait-close", handler, during).await;
+    let result = serving(handler, clients).await;
     check_peer_close(peer, &result, 1001, None, true);
 }
