@@ -101,7 +101,8 @@ pub struct Connection {
     /// The permessage-deflate parameters agreed in the handshake, if any.
     deflate: Option<DeflateParams>,
     /// Compresses what we send, once deflate is agreed.
-    compressor: Option<Compressor>,
+    /// Boxed: most connections agree no compression, and the slot would cost them 160 B.
+    compressor: Option<Box<Compressor>>,
     events: VecDeque<Event>,
     /// We queued our close frame (or failed the connection, which sends one).
     close_sent: bool,
@@ -716,7 +717,7 @@ impl Connection {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        self.compressor = Some(Compressor::new(&params, self.role, settings));
+        self.compressor = Some(Box::new(Compressor::new(&params, self.role, settings)));
         self.reader.enable_deflate(params.sender(peer).1);
         self.deflate = Some(params);
     }

@@ -49,7 +49,8 @@ pub(crate) struct Reader {
     message: Option<Partial>,
     max_message_size: usize,
     /// Set once permessage-deflate is agreed.
-    inflater: Option<Decompressor>,
+    /// Boxed: most connections agree no compression, and the slot would cost them 160 B.
+    inflater: Option<Box<Decompressor>>,
 }
 
 impl Reader {
@@ -68,7 +69,7 @@ impl Reader {
     /// `peer_no_context_takeover`: the peer resets its compressor after every message.
     pub(crate) fn enable_deflate(&mut self, peer_no_context_takeover: bool) {
         self.decoder.set_allowed_rsv(RSV1);
-        self.inflater = Some(Decompressor::new(peer_no_context_takeover));
+        self.inflater = Some(Box::new(Decompressor::new(peer_no_context_takeover)));
     }
 
     /// Bytes held for a message in progress.
