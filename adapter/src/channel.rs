@@ -160,6 +160,13 @@ impl<T> Sender<T> {
         if let Some(reserved) = self.try_reserve() {
             return reserved;
         }
+        // The wait is boxed: a sender's future (every `send` a handle has under way, which
+        // an idle connection's handler often has) then holds a pointer, not the wait.
+        Box::pin(self.wait_for_room()).await
+    }
+
+    /// [`reserve`](Self::reserve) once the channel was found full.
+    async fn wait_for_room(&self) -> Result<Permit<'_, T>, SendError<()>> {
         loop {
             let mut room = pin!(self.chan.room.notified());
             // Registered before looking, so a slot freed after the look wakes us.

@@ -81,9 +81,11 @@ pub struct Dispatch {
     /// Server role: the subprotocols we support (empty for a client).
     supported: Arc<[String]>,
     /// Server role: how the upgrade is decided (every valid one accepted without it).
-    gate: Option<Gate>,
+    /// Boxed, as it is gone once it decided: an open connection keeps only the slot.
+    gate: Option<Box<Gate>>,
     /// Server role, once accepted: who the peer is, for the handles.
-    context: Option<Context>,
+    /// Boxed, as it is taken at the open: an open connection keeps only the slot.
+    context: Option<Box<Context>>,
     /// The last protocol error seen during the handshake, reported if it fails.
     failure: Option<ProtocolError>,
     /// A protocol error is held back until this deadline or the receiver's demand.
@@ -101,7 +103,7 @@ impl Dispatch {
         Dispatch {
             phase: Phase::Handshaking,
             supported,
-            gate,
+            gate: gate.map(Box::new),
             context: None,
             failure: None,
             error_hold: None,
@@ -137,9 +139,10 @@ impl Dispatch {
         Some(protocol)
     }
 
-    /// Server role, once the upgrade is accepted: who the peer is.
-    pub fn context(&self) -> Option<Context> {
-        self.context.clone()
+    /// Server role, once the upgrade is accepted: who the peer is. Taken, not cloned: it
+    /// goes to the connection's handle, and the driver has no use for it after.
+    pub fn take_context(&mut self) -> Option<Context> {
+        self.context.take().map(|context| *context)
     }
 
     /// Why a handshake that ended without opening failed.
@@ -230,8 +233,9 @@ impl Dispatch {
     fn handshake_event(&mut self, now: Instant, conn: &mut Connection, event: Event) {
         match event {
             Event::Upgrade(request) => {
-                let (request, verdict) = match &mut self.gate {
-                    Some(gate) => gate.decide(request),
+                // Taken: the gate decides once, and an open connection keeps no copy.
+                let (request, verdict) = match self.gate.take() {
+                    Some(mut gate) => gate.decide(request),
                     None => {
                         let context =
                             Context::new(Identity::anonymous(), None, ConnectionId::next());
@@ -239,7 +243,7 @@ impl Dispatch {
                     }
                 };
                 let protocol = request.choose_protocol(&self.supported);
-                self.context = verdict.apply(now, conn, protocol);
+                self.context = verdict.apply(now, conn, protocol).map(Box::new);
             }
             Event::Open { protocol } => self.phase = Phase::Opened(protocol),
             Event::Error(e) => self.failure = Some(e),

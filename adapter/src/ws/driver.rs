@@ -306,9 +306,10 @@ impl<R: Runtime> Driver<R> {
         self.stop = Some(StopSignal::new(stop));
     }
 
-    /// Server role, once open: who the peer is, as the upgrade hook decided.
-    pub(crate) fn context(&self) -> Option<Context> {
-        self.dispatch.context()
+    /// Server role, once open: who the peer is, as the upgrade hook decided (taken: the
+    /// handle keeps it).
+    pub(crate) fn take_context(&mut self) -> Option<Context> {
+        self.dispatch.take_context()
     }
 
     /// The permessage-deflate parameters the handshake agreed on, once open.

@@ -40,7 +40,9 @@ pub struct WebSocket {
     receiver: Receiver,
     protocol: Option<String>,
     compression: Option<DeflateParams>,
-    context: Option<Context>,
+    /// Boxed: a server's handles are held for a connection's whole life, and mostly not
+    /// asked who the peer is.
+    context: Option<Box<Context>>,
 }
 
 impl WebSocket {
@@ -72,7 +74,7 @@ impl WebSocket {
 
     /// The same connection, accepted by a server whose hook said `context`.
     pub(crate) fn with_context(mut self, context: Option<Context>) -> WebSocket {
-        self.context = context;
+        self.context = context.map(Box::new);
         self
     }
 
@@ -80,7 +82,7 @@ impl WebSocket {
     /// identity its upgrade hook gave, anonymous without one), its address, the
     /// connection's id. `None` on a connection we opened.
     pub fn context(&self) -> Option<&Context> {
-        self.context.as_ref()
+        self.context.as_deref()
     }
 
     /// The subprotocol both sides agreed on during the handshake, if any.

@@ -19,6 +19,7 @@ use super::driver::Driver;
 use super::{admit, WebSocket};
 use crate::edge::{Edge, Gate, Slot};
 use crate::held::{HeldGauge, HeldShare};
+use crate::joint::{joint, Joint};
 use crate::listener::Listener;
 use crate::{stream, OpenError, Runtime, ServerConfig, ServerHandle};
 
@@ -178,20 +179,14 @@ impl<R: Runtime> Server<R> {
                 let Incoming { open, slot, span } = incoming;
                 R::spawn(
                     async move {
-                        // Not awaited in the `if let`: that would keep the spent opening's
-                        // box (a few KiB) until the connection ends.
-                        let opened = open.await;
-                        if let Some(opened) = opened {
-                            let websocket = opened.websocket;
-                            let handling = async move { handler(websocket).await };
-                            // A panic ends the handler as a return would: its `WebSocket`
-                            // dropped, so the connection closes with 1000, instead of taking
-                            // down the driver that shares its task.
-                            let handled = AssertUnwindSafe(handling).catch_unwind();
-                            if crate::joint::joint(opened.driver.run(), handled)
-                                .await
-                                .is_err()
-                            {
+                        // What this task holds is what an idle connection costs: the joint
+                        // future alone, no copy of the opened connection beside it (nor the
+                        // spent opening's box, a few KiB, which an `if let` on the await
+                        // would keep).
+                        let mut connection = open.await.map(|opened| serving(opened, handler));
+                        // Awaited in place (it is `Unpin`): no second slot for it either.
+                        if let Some(connection) = &mut connection {
+                            if connection.await.is_err() {
                                 warn!("the connection's handler panicked; closed it");
                             }
                         }
@@ -277,6 +272,28 @@ impl<R: Runtime> Server<R> {
     }
 }
 
+/// The driver of an opened connection and `handler`'s future for it, as one future (see
+/// [`joint`]). A panic ends the handler as a return would: its `WebSocket` dropped, so the
+/// connection closes with 1000, instead of taking down the driver that shares its task.
+/// The handle goes in boxed: the handler's future holds it, and a by-value capture would
+/// keep a second, moved-out slot of its size beside that future for the connection's life.
+fn serving<R, F, Fut>(
+    opened: Opened<R>,
+    handler: Arc<F>,
+) -> Joint<impl Future<Output = ()>, impl Future<Output = std::thread::Result<()>>>
+where
+    R: Runtime,
+    F: Fn(WebSocket) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let websocket = Box::new(opened.websocket);
+    let handling = async move { handler(*websocket).await };
+    joint(
+        opened.driver.run(),
+        AssertUnwindSafe(handling).catch_unwind(),
+    )
+}
+
 /// A TCP connection admission let in: its opening, its slot (which counts it in the
 /// server until its driver ends), and the span its tasks run in.
 struct Incoming<R: Runtime> {
@@ -317,7 +334,7 @@ async fn open<R: Runtime>(
     match driver.open().await {
         Ok(protocol) => {
             let compression = driver.compression();
-            let context = driver.context();
+            let context = driver.take_context();
             let websocket = WebSocket::new(parts, protocol, compression).with_context(context);
             Some(Opened {
                 driver: Box::new(driver),
