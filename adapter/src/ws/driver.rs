@@ -342,16 +342,23 @@ impl<R: Runtime> Driver<R> {
         }
         self.refuse_commands();
         self.dispatch.flush(&mut self.conn, &mut self.events);
+        // Boxed: the end's waits are larger than a turn's, and inline they would size the
+        // future every open connection holds for its whole life.
+        Box::pin(self.finish()).await;
+        debug!("finished");
+    }
+
+    /// The end of [`run`](Self::run): the socket's shutdown, then what the receiver had no
+    /// room for, `Closed` last.
+    async fn finish(mut self: Box<Self>) {
         self.io.shutdown().await;
         let Driver { events, io, .. } = *self;
         drop(io);
-        // The receiver still gets what it had no room for, `Closed` last.
         for event in events.held {
             if events.tx.send(event).await.is_err() {
                 break;
             }
         }
-        debug!("finished");
     }
 
     /// No command will be taken any more: close both channels and drop what they hold, so
