@@ -4,9 +4,10 @@
 //! anything is ever sent: with three channels per WebSocket (data, pings, events) that
 //! was about 6 KiB of every idle connection. Here the items live in a `VecDeque` under a
 //! mutex, which allocates on the first send. The one receiver waits on an `AtomicWaker`
-//! (registering costs a compare, not a lock, so a driver that rebuilds its waits every
-//! turn pays little for them); senders, which wait only on a full channel, wait on a
-//! `Notify`. Neither allocates. The API is the subset of tokio's the drivers use, with
+//! (registering costs a compare, not a lock, so a driver that polls its waits every turn
+//! pays little for them); senders, which wait only on a full channel, wait on a `Notify`,
+//! or, polled from one place ([`Sender::poll_reserve`], a driver's), on an `AtomicWaker`
+//! of their own. Neither allocates. The API is the subset of tokio's the drivers use, with
 //! tokio's error types, so a driver reads the same either way.
 //!
 //! The mutex is held only to push or pop one item and is never held across an await, and
@@ -86,9 +87,13 @@ impl<T> Chan<T> {
 
     /// The receiver's take: the oldest item, and a slot freed for a waiting sender.
     fn take(&self) -> Result<T, TryRecvError> {
+        // `ended` first: once it is set no item comes any more, so a `queued` read after it
+        // is final. Read the other way round, an item queued and its sender gone between
+        // the two reads would be reported as a channel that ended empty.
+        let ended = self.ended.load(Ordering::Acquire);
         if self.queued.load(Ordering::Acquire) == 0 {
             // An item queued after this look wakes the receiver, which looks again.
-            return Err(if self.ended.load(Ordering::Acquire) {
+            return Err(if ended {
                 TryRecvError::Disconnected
             } else {
                 TryRecvError::Empty
