@@ -54,7 +54,10 @@ pub(crate) struct Happened {
 
 impl Happened {
     /// The timer fired: a quiet moment, most often (heartbeats, idle checks), when a
-    /// driver may free what a burst grew.
+    /// driver may free what a burst grew. On a busy connection it also fires early, about
+    /// once per heartbeat interval, when its deadline moved later (see
+    /// [`Flow::drain`](tether_core::transmit::Flow::drain)); freeing then gives back only
+    /// what is empty.
     pub(crate) fn fired(&self) -> bool {
         self.fired
     }

@@ -23,7 +23,8 @@ impl ServerHandle {
 
     /// Connections the server holds now, counted against its
     /// [`Admission`](crate::Admission) limits: from TCP accept to close, handshakes
-    /// included, refusals not.
+    /// included, refusals not. A connection of [`Server::serve`](crate::Server::serve)
+    /// counts until its handler has returned too.
     pub fn connections(&self) -> usize {
         self.edge.open()
     }

@@ -1,4 +1,6 @@
-//! The one task that owns a socket and its [`Connection`].
+//! The one future that owns a socket and its [`Connection`]: a task of its own, or, under
+//! [`Server::serve`](crate::Server::serve), one half of a task it shares with the
+//! connection's handler.
 //!
 //! Every WebSocket has exactly one driver. It is the only code that reads the socket,
 //! writes it, sleeps, or touches the core; handles talk to it over channels. Each turn

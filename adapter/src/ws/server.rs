@@ -139,8 +139,12 @@ impl<R: Runtime> Server<R> {
     ///
     /// A connection ends as one from `accept` does: closed with 1000 once the handler
     /// drops its [`WebSocket`] (returning, or panicking: the panic is caught and logged),
-    /// or when the peer or a shutdown closes it; its task ends once both the connection
-    /// and the handler are done.
+    /// or when the peer or a shutdown closes it. Its task ends once both the connection
+    /// and the handler are done, and it counts against the
+    /// [`Admission`](crate::Admission) limits until then: a handler should return once
+    /// its `WebSocket` is closed ([`recv`](WebSocket::recv) gives `None`). A shutdown
+    /// closes every connection with 1001 and waits for their handlers to return; it
+    /// does not cancel them.
     ///
     /// Handshakes, admission and errors of the listening socket are as for `accept`. (The
     /// `io::Result` stays for what may fail in future; nothing returns an error today.)
@@ -275,8 +279,9 @@ impl<R: Runtime> Server<R> {
 /// The driver of an opened connection and `handler`'s future for it, as one future (see
 /// [`joint`]). A panic ends the handler as a return would: its `WebSocket` dropped, so the
 /// connection closes with 1000, instead of taking down the driver that shares its task.
-/// The handle goes in boxed: the handler's future holds it, and a by-value capture would
-/// keep a second, moved-out slot of its size beside that future for the connection's life.
+/// The handle goes in boxed and is moved out of its box in a block of its own, which frees
+/// the box: the handler's future holds the handle, and a by-value capture would keep a
+/// second, moved-out slot of its size beside that future for the connection's life.
 fn serving<R, F, Fut>(
     opened: Opened<R>,
     handler: Arc<F>,
@@ -287,7 +292,13 @@ where
     Fut: Future<Output = ()>,
 {
     let websocket = Box::new(opened.websocket);
-    let handling = async move { handler(*websocket).await };
+    let handling = async move {
+        let websocket = {
+            let boxed = websocket;
+            *boxed
+        };
+        handler(websocket).await
+    };
     joint(
         opened.driver.run(),
         AssertUnwindSafe(handling).catch_unwind(),
@@ -295,7 +306,8 @@ where
 }
 
 /// A TCP connection admission let in: its opening, its slot (which counts it in the
-/// server until its driver ends), and the span its tasks run in.
+/// server until its driver ends, and under `serve` its handler too), and the span its
+/// tasks run in.
 struct Incoming<R: Runtime> {
     open: Pin<Box<dyn Future<Output = Option<Opened<R>>> + Send>>,
     slot: Slot,
