@@ -26,14 +26,15 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use jsonrpsee::RpcModule;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use tether_bench::server_thread::{loopback, ServerThread};
 use tether_bench::{env_millis, env_u64, median, ratio, si, Table};
 use tokio::sync::oneshot;
+
+#[path = "shared/vote.rs"]
+mod shared_vote;
+use shared_vote::{vote, Params, VoteRequest};
 
 /// Calls kept in flight on the one connection, per workload.
 const IN_FLIGHT: [usize; 3] = [1, 16, 128];
@@ -41,25 +42,6 @@ const IN_FLIGHT: [usize; 3] = [1, 16, 128];
 /// How long one call may take before the bench gives up on the run (a stuck peer would
 /// otherwise hang it; both clients use the same bound).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The params and result of `echo`: what a Raft `RequestVote` carries, about 80 bytes of
-/// JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct VoteRequest {
-    term: u64,
-    candidate: String,
-    last_log_index: u64,
-    last_log_term: u64,
-}
-
-fn vote() -> VoteRequest {
-    VoteRequest {
-        term: 7,
-        candidate: "node-3".to_owned(),
-        last_log_index: 1234,
-        last_log_term: 6,
-    }
-}
 
 /// The libraries under test, in the order they appear in tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,16 +272,6 @@ async fn run_calls(client: &RpcClient, in_flight: usize, duration: Duration, tim
 enum RpcClient {
     Tether(tether_tokio::rpc::Client),
     Jsonrpsee(Arc<WsClient>),
-}
-
-/// jsonrpsee takes params through its own trait; this hands it the same serde value the
-/// tether client serializes.
-struct Params<'a>(&'a VoteRequest);
-
-impl ToRpcParams for Params<'_> {
-    fn to_rpc_params(self) -> Result<Option<Box<RawValue>>, serde_json::Error> {
-        serde_json::value::to_raw_value(self.0).map(Some)
-    }
 }
 
 impl RpcClient {

@@ -18,30 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use tether_bench::median;
 use tether_bench::runtimes::{clock_ticks_per_second, process_cpu_ticks};
 
-/// The `rpc` bench's params: what a Raft `RequestVote` carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct VoteRequest {
-    term: u64,
-    candidate: String,
-    last_log_index: u64,
-    last_log_term: u64,
-}
-
-/// jsonrpsee takes params through its own trait.
-struct Params<'a>(&'a VoteRequest);
-
-impl ToRpcParams for Params<'_> {
-    fn to_rpc_params(self) -> Result<Option<Box<RawValue>>, serde_json::Error> {
-        serde_json::value::to_raw_value(self.0).map(Some)
-    }
-}
+#[path = "../benches/shared/vote.rs"]
+mod shared_vote;
+use shared_vote::{vote, Params, VoteRequest};
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
     args.get(i)
@@ -101,12 +84,7 @@ async fn calls(client: &Arc<WsClient>, in_flight: usize, duration: Duration) -> 
         .map(|_| {
             let client = client.clone();
             tokio::spawn(async move {
-                let request = VoteRequest {
-                    term: 7,
-                    candidate: "node-3".into(),
-                    last_log_index: 1234,
-                    last_log_term: 6,
-                };
+                let request = vote();
                 let mut made = 0u64;
                 while Instant::now() < end {
                     let back: VoteRequest = client
