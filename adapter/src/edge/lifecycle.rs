@@ -123,6 +123,13 @@ impl Edge {
         self.stop.subscribe()
     }
 
+    /// Completes once the server is shut down: for its accept loops.
+    pub(crate) async fn stopped(&self) {
+        let mut stop = self.stop.subscribe();
+        // The sender lives as long as `self`.
+        let _ = stop.wait_for(Option::is_some).await;
+    }
+
     /// Waits until no connection and no refusal is left.
     pub(crate) async fn emptied(&self) {
         let mut counts = self.counts.subscribe();

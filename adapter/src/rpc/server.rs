@@ -141,11 +141,9 @@ impl<R: Runtime> Server<R> {
             ..
         } = self;
         let router = Arc::new(router);
-        let mut stop = edge.stop_signal();
         loop {
             let accepted = future::or(async { Some(listener.accept().await) }, async {
-                // The edge lives as long as this loop.
-                let _ = stop.wait_for(Option::is_some).await;
+                edge.stopped().await;
                 None
             })
             .await;

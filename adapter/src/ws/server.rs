@@ -7,12 +7,10 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
 
 use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::{future, FutureExt};
 use tether_core::ws::{Config, Connection};
-use tokio::sync::watch;
 use tracing::{debug, warn, Instrument};
 
 use super::driver::Driver;
@@ -41,7 +39,6 @@ pub struct Server<R: Runtime> {
     config: ServerConfig,
     protocols: Arc<[String]>,
     edge: Arc<Edge>,
-    stop: watch::Receiver<Option<Instant>>,
     ready_tx: Tx<(WebSocket, SocketAddr)>,
     ready_rx: Rx<(WebSocket, SocketAddr)>,
     held: HeldGauge,
@@ -60,7 +57,6 @@ impl<R: Runtime> Server<R> {
             listener: Some(listener),
             local_addr,
             protocols: config.protocols.clone().into(),
-            stop: edge.stop_signal(),
             edge,
             config,
             ready_tx,
@@ -106,10 +102,9 @@ impl<R: Runtime> Server<R> {
     ///
     /// Cancel-safe: dropping the future loses no connection.
     pub async fn accept(&mut self) -> io::Result<(WebSocket, SocketAddr)> {
-        let mut stop = self.stop.clone();
+        let edge = self.edge.clone();
         let stopped = async {
-            // The edge lives as long as the server.
-            let _ = stop.wait_for(Option::is_some).await;
+            edge.stopped().await;
             None
         };
         let next = async { Some(self.next().await) };
@@ -172,11 +167,8 @@ impl<R: Runtime> Server<R> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let mut stop = self.stop.clone();
-        let stopped = async {
-            // The edge lives as long as the server.
-            let _ = stop.wait_for(Option::is_some).await;
-        };
+        let edge = self.edge.clone();
+        let stopped = edge.stopped();
         let accepting = std::future::poll_fn(|cx| {
             while let Poll::Ready(incoming) = self.poll_incoming(cx) {
                 let handler = handler.clone();
