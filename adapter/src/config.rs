@@ -60,6 +60,6 @@ impl ServerConfig {
     /// [`Config::handshake_timeout`]: tether_core::ws::Config::handshake_timeout
     /// [`Config::close_timeout`]: tether_core::ws::Config::close_timeout
     pub fn open_limit(&self) -> Duration {
-        self.ws.handshake_timeout + self.ws.close_timeout
+        crate::stream::open_limit(&self.ws)
     }
 }

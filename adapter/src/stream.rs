@@ -10,6 +10,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tether_core::ws::Config;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
@@ -92,19 +93,26 @@ pub(crate) async fn accept<R: Runtime>(
     }
 }
 
-/// [`accept`] for a server: a TLS handshake is bounded by `limit`, so a client that never
-/// finishes it cannot hold a task; `None` (logged) if it failed or took too long. Plain TCP
-/// has nothing to wait for, so no timer is armed for it: the core times the WebSocket
-/// handshake itself.
+/// How long an accepted connection may take to open, TLS and upgrade: the time the core
+/// gives the upgrade, and writing its error response (see
+/// [`ServerConfig::open_limit`](crate::ServerConfig::open_limit)).
+pub(crate) fn open_limit(ws: &Config) -> Duration {
+    ws.handshake_timeout + ws.close_timeout
+}
+
+/// [`accept`] for a server: a TLS handshake is bounded by [`open_limit`], so a client that
+/// never finishes it cannot hold a task; `None` (logged) if it failed or took too long.
+/// Plain TCP has nothing to wait for, so no timer is armed for it: the core times the
+/// WebSocket handshake itself.
 pub(crate) async fn accept_within<R: Runtime>(
     tcp: R::Tcp,
     tls: Option<&ServerTls>,
-    limit: Duration,
+    ws: &Config,
 ) -> Option<Stream<R>> {
     let Some(tls) = tls else {
         return Some(Stream::Tcp(tcp));
     };
-    match within::<R, _>(limit, accept::<R>(tcp, Some(tls))).await {
+    match within::<R, _>(open_limit(ws), accept::<R>(tcp, Some(tls))).await {
         Some(Ok(stream)) => Some(stream),
         Some(Err(e)) => {
             log_socket_error(&e);

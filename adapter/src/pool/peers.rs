@@ -450,13 +450,9 @@ async fn accept<R: Runtime>(shared: Arc<Shared<R>>, mut listener: Listener<R>, s
 
 /// One accepted connection: TLS (if served), then a link of the pool.
 async fn accepted_link<R: Runtime>(shared: Arc<Shared<R>>, tcp: R::Tcp, addr: SocketAddr) {
-    let ws = &shared.config.pool.ws;
-    let limit = ws.handshake_timeout + ws.close_timeout;
     let tls = shared.config.server_tls.as_ref();
-    let stream = match within::<R, _>(limit, stream::accept::<R>(tcp, tls)).await {
-        Some(Ok(stream)) => stream,
-        Some(Err(e)) => return stream::log_socket_error(&e),
-        None => return debug!("TLS handshake timed out"),
+    let Some(stream) = stream::accept_within::<R>(tcp, tls, &shared.config.pool.ws).await else {
+        return;
     };
     let wake = Arc::new(Notify::new());
     let gate = Gate::new(&shared.edge, addr, stream.peer_certificates());

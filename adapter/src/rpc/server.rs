@@ -10,6 +10,7 @@ use futures_lite::future;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tether_core::rpc::{Channel, ErrorObject};
+use tether_core::ws;
 use tracing::{debug, Instrument};
 
 use super::driver::{Driver, Limits};
@@ -141,6 +142,9 @@ impl<R: Runtime> Server<R> {
             ..
         } = self;
         let router = Arc::new(router);
+        // Shared by every connection: each would hold a copy of its own otherwise.
+        let ws = Arc::new(config.ws.clone());
+        let config = Arc::new(config);
         loop {
             let accepted = future::or(async { Some(listener.accept().await) }, async {
                 edge.stopped().await;
@@ -151,7 +155,7 @@ impl<R: Runtime> Server<R> {
                 break;
             };
             let tls = config.tls.as_ref();
-            let Some((tcp, slot)) = admit::<R>(&edge, tcp, addr, tls, &config.ws) else {
+            let Some((tcp, slot)) = admit::<R>(&edge, tcp, addr, tls, &ws) else {
                 continue;
             };
             let span = tracing::debug_span!("rpc", role = "server", peer = %addr);
@@ -162,6 +166,7 @@ impl<R: Runtime> Server<R> {
                 tcp,
                 addr,
                 config.clone(),
+                ws.clone(),
                 router.clone(),
                 edge.clone(),
                 share,
@@ -195,20 +200,18 @@ async fn connection<R: Runtime>(
 async fn open<R: Runtime>(
     stream: R::Tcp,
     addr: SocketAddr,
-    config: ServerConfig,
+    config: Arc<ServerConfig>,
+    ws: Arc<ws::Config>,
     router: Arc<Router>,
     edge: Arc<Edge>,
     held: HeldShare,
 ) -> Option<Box<Driver<R>>> {
     let seed = seed_or_log()?;
-    let linger = config.ws.close_timeout;
-    // TLS gets the time the core gives the upgrade; a client that never finishes it
-    // cannot hold a task.
-    let limit = config.ws.handshake_timeout + config.ws.close_timeout;
-    let stream = stream::accept_within::<R>(stream, config.tls.as_ref(), limit).await?;
+    let linger = ws.close_timeout;
+    let stream = stream::accept_within::<R>(stream, config.tls.as_ref(), &ws).await?;
     // The core answers the upgrade and times the handshake out itself.
     let gate = Gate::new(&edge, addr, stream.peer_certificates());
-    let channel = Channel::server(R::now(), config.ws, config.rpc, seed);
+    let channel = Channel::server(R::now(), ws, config.rpc.clone(), seed);
     let limits = Limits {
         max_handlers: config.max_handlers_per_connection,
         handler_timeout: config.handler_timeout,

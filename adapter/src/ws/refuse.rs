@@ -55,7 +55,7 @@ async fn refuse<R: Runtime>(
     let Some(seed) = seed_or_log() else {
         return;
     };
-    let limit = ws.handshake_timeout + ws.close_timeout;
+    let limit = stream::open_limit(&ws);
     let linger = ws.close_timeout;
     let conn = Connection::server(R::now(), ws, seed);
     let answer = async {

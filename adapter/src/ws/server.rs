@@ -11,6 +11,7 @@ use std::task::Poll;
 use async_channel::{Receiver as Rx, Sender as Tx};
 use futures_lite::{future, FutureExt};
 use tether_core::ws::{Config, Connection};
+use tether_tls::ServerTls;
 use tracing::{debug, warn, Instrument};
 
 use super::driver::Driver;
@@ -37,6 +38,8 @@ pub struct Server<R: Runtime> {
     listener: Option<Listener<R>>,
     local_addr: SocketAddr,
     config: ServerConfig,
+    /// `config.ws`, which every connection shares.
+    ws: Arc<Config>,
     protocols: Arc<[String]>,
     edge: Arc<Edge>,
     ready_tx: Tx<(WebSocket, SocketAddr)>,
@@ -58,6 +61,7 @@ impl<R: Runtime> Server<R> {
             local_addr,
             protocols: config.protocols.clone().into(),
             edge,
+            ws: Arc::new(config.ws.clone()),
             config,
             ready_tx,
             ready_rx,
@@ -243,15 +247,15 @@ impl<R: Runtime> Server<R> {
         loop {
             let (stream, addr) = std::task::ready!(listener.poll_accept(cx));
             let tls = self.config.tls.as_ref();
-            let Some((stream, slot)) = admit::<R>(&self.edge, stream, addr, tls, &self.config.ws)
-            else {
+            let Some((stream, slot)) = admit::<R>(&self.edge, stream, addr, tls, &self.ws) else {
                 continue;
             };
             let held = HeldShare::new(self.held.clone());
             let open = open::<R>(
                 stream,
                 addr,
-                self.config.clone(),
+                self.ws.clone(),
+                self.config.tls.clone(),
                 self.protocols.clone(),
                 self.edge.clone(),
                 held,
@@ -319,17 +323,16 @@ struct Opened<R: Runtime> {
 async fn open<R: Runtime>(
     stream: R::Tcp,
     addr: SocketAddr,
-    config: ServerConfig,
+    ws: Arc<Config>,
+    tls: Option<ServerTls>,
     protocols: Arc<[String]>,
     edge: Arc<Edge>,
     held: HeldShare,
 ) -> Option<Opened<R>> {
     let seed = crate::listener::seed_or_log()?;
-    let stream =
-        stream::accept_within::<R>(stream, config.tls.as_ref(), config.open_limit()).await?;
+    let stream = stream::accept_within::<R>(stream, tls.as_ref(), &ws).await?;
     // From here the core times the handshake out itself, and the linger bounds writing
     // its error response.
-    let ws: Config = config.ws;
     let linger = ws.close_timeout;
     let conn = Connection::server(R::now(), ws, seed);
     let gate = Gate::new(&edge, addr, stream.peer_certificates());

@@ -1,6 +1,7 @@
 //! The RPC state machine: JSON-RPC calls and replies over one owned WebSocket connection.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -69,7 +70,7 @@ impl Channel {
     /// Fails only if `request` holds bytes that cannot be sent in an HTTP head.
     pub fn client(
         now: Instant,
-        ws_config: ws::Config,
+        ws_config: impl Into<Arc<ws::Config>>,
         config: Config,
         request: ClientRequest,
         seed: Seed,
@@ -79,8 +80,14 @@ impl Channel {
         Ok(Channel::with(ws, config, rng))
     }
 
-    /// A server channel waiting for the client's upgrade request.
-    pub fn server(now: Instant, ws_config: ws::Config, config: Config, seed: Seed) -> Channel {
+    /// A server channel waiting for the client's upgrade request. `ws_config` may be shared
+    /// by a server's channels as one `Arc` (see [`Connection::server`]).
+    pub fn server(
+        now: Instant,
+        ws_config: impl Into<Arc<ws::Config>>,
+        config: Config,
+        seed: Seed,
+    ) -> Channel {
         let (rng, ws_seed) = split_seed(seed);
         Channel::with(Connection::server(now, ws_config, ws_seed), config, rng)
     }

@@ -1,6 +1,7 @@
 //! The WebSocket connection state machine.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -87,7 +88,9 @@ enum Opening {
 pub struct Connection {
     role: Role,
     state: State,
-    config: Config,
+    /// Shared: a server's connections all run one configuration, and a copy in each would
+    /// cost 144 bytes per connection.
+    config: Arc<Config>,
     rng: Rng,
     timers: TimerTable,
     opening: Opening,
@@ -148,10 +151,11 @@ impl Connection {
     /// Fails only if `request` holds bytes that cannot be sent in an HTTP head.
     pub fn client(
         now: Instant,
-        config: Config,
+        config: impl Into<Arc<Config>>,
         mut request: ClientRequest,
         seed: Seed,
     ) -> Result<Connection, HandshakeError> {
+        let config = config.into();
         if let Some(deflate) = &config.compression {
             request.headers.push((
                 "Sec-WebSocket-Extensions".to_owned(),
@@ -173,11 +177,14 @@ impl Connection {
     /// A server connection waiting for the client's upgrade request. With
     /// [`Config::compression`] set, [`accept`](Self::accept) takes up a permessage-deflate
     /// offer it can honour.
-    pub fn server(now: Instant, config: Config, seed: Seed) -> Connection {
-        Connection::new(now, Role::Server, config, seed)
+    ///
+    /// `config` may be a [`Config`] or an `Arc<Config>`: a server passes one `Arc` to all
+    /// its connections, which then hold a pointer to it rather than a copy.
+    pub fn server(now: Instant, config: impl Into<Arc<Config>>, seed: Seed) -> Connection {
+        Connection::new(now, Role::Server, config.into(), seed)
     }
 
-    fn new(now: Instant, role: Role, config: Config, seed: Seed) -> Connection {
+    fn new(now: Instant, role: Role, config: Arc<Config>, seed: Seed) -> Connection {
         let mut timers = TimerTable::default();
         timers.set_after(Timer::Handshake, now, config.handshake_timeout);
         Connection {
