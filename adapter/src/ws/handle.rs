@@ -3,9 +3,10 @@
 //! Handles never touch the socket; they send commands to the connection's driver task
 //! and read the events it hands out. Every future here is cancel-safe.
 
+use std::future::{poll_fn, Future};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{self, ready, Poll};
 
 use bytes::Bytes;
 use tether_core::deflate::DeflateParams;
@@ -38,7 +39,7 @@ pub(crate) struct Parts {
 pub struct WebSocket {
     sender: Sender,
     receiver: Receiver,
-    protocol: Option<String>,
+    protocol: Option<Box<str>>,
     compression: Option<DeflateParams>,
     /// Boxed: a server's handles are held for a connection's whole life, and mostly not
     /// asked who the peer is.
@@ -66,7 +67,7 @@ impl WebSocket {
                 close_info: None,
                 done: false,
             },
-            protocol,
+            protocol: protocol.map(String::into_boxed_str),
             compression,
             context: None,
         }
@@ -97,8 +98,12 @@ impl WebSocket {
     }
 
     /// Queues a message; see [`Sender::send`].
-    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        self.sender.send(message).await
+    pub fn send(
+        &self,
+        message: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        // Not an `async fn` around the sender's: that would hold the message twice.
+        self.sender.send(message)
     }
 
     /// Queues a ping; see [`Sender::ping`].
@@ -113,12 +118,12 @@ impl WebSocket {
 
     /// The next message; see [`Receiver::recv`].
     pub async fn recv(&mut self) -> Option<Message> {
-        self.receiver.recv().await
+        poll_fn(|cx| self.receiver.poll_recv(cx)).await
     }
 
     /// The next event; see [`Receiver::recv_event`].
     pub async fn recv_event(&mut self) -> Option<Event> {
-        self.receiver.recv_event().await
+        poll_fn(|cx| self.receiver.poll_recv_event(cx)).await
     }
 
     /// How the connection ended, once [`recv`](Self::recv) or
@@ -159,11 +164,20 @@ impl Sender {
     ///
     /// Fails with [`Error::Closing`] once either side started closing, and with
     /// [`Error::Closed`] (or [`Error::Io`] if the socket failed) once the connection is gone.
-    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+    pub fn send(
+        &self,
+        message: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        // Converted here, so the future holds one `Message`, not the argument beside it:
+        // a handler's future is laid out around its largest wait, often this one.
+        self.send_message(message.into())
+    }
+
+    async fn send_message(&self, message: Message) -> Result<(), Error> {
         self.shared.status.check_send()?;
         // Waiting for room is the only await, so dropping this future queues nothing.
         let permit = self.data.reserve().await.map_err(|_| self.gone())?;
-        permit.send(Command::Send(message.into()));
+        permit.send(Command::Send(message));
         Ok(())
     }
 
@@ -225,7 +239,8 @@ pub struct Receiver {
     /// For [`Command::Demand`]: the same channel as this task's sends, so it arrives after them.
     data: channel::Sender<Command>,
     shared: Arc<Shared>,
-    close_info: Option<CloseInfo>,
+    /// Boxed: it is known once, at the end, and every handle carries the slot.
+    close_info: Option<Box<CloseInfo>>,
     done: bool,
 }
 
@@ -255,11 +270,9 @@ impl Receiver {
     ///
     /// Cancel-safe: dropping the future loses no message.
     pub async fn recv(&mut self) -> Option<Message> {
-        loop {
-            if let Event::Message(message) = self.recv_event().await? {
-                return Some(message);
-            }
-        }
+        // A poll, not an `async fn` over `recv_event`: a handler idle in `recv` holds
+        // this future, so it is kept to a reference.
+        poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// The next event: [`Event::Message`], [`Event::Ping`] (already answered),
@@ -271,10 +284,26 @@ impl Receiver {
     ///
     /// Cancel-safe: dropping the future loses no event.
     pub async fn recv_event(&mut self) -> Option<Event> {
-        if self.done {
-            return None;
+        poll_fn(|cx| self.poll_recv_event(cx)).await
+    }
+
+    /// [`recv`](Self::recv) as a poll.
+    fn poll_recv(&mut self, cx: &mut task::Context<'_>) -> Poll<Option<Message>> {
+        loop {
+            match ready!(self.poll_recv_event(cx)) {
+                Some(Event::Message(message)) => return Poll::Ready(Some(message)),
+                Some(_) => {}
+                None => return Poll::Ready(None),
+            }
         }
-        let event = match self.next().await {
+    }
+
+    /// [`recv_event`](Self::recv_event) as a poll.
+    fn poll_recv_event(&mut self, cx: &mut task::Context<'_>) -> Poll<Option<Event>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let event = match ready!(self.poll_next(cx)) {
             Some(event) => event,
             // The driver always sends `Closed` last; should it ever vanish without, the
             // connection still ends the one way callers expect.
@@ -293,39 +322,36 @@ impl Receiver {
             shared.taken.wake();
         }
         if let Event::Closed(info) = &event {
-            self.close_info = Some(info.clone());
+            self.close_info = Some(Box::new(info.clone()));
             self.done = true;
         }
-        Some(event)
+        Poll::Ready(Some(event))
     }
 
     /// The next event from the driver. When the channel is empty and the driver holds back a
     /// protocol error, tells it we are caught up (see [`Command::Demand`]).
     ///
     /// Cancel-safe: an event is only taken by a completed `recv`.
-    async fn next(&mut self) -> Option<Event> {
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(event) = self.events.poll_recv(cx) {
-                return Poll::Ready(event);
+    fn poll_next(&mut self, cx: &mut task::Context<'_>) -> Poll<Option<Event>> {
+        if let Poll::Ready(event) = self.events.poll_recv(cx) {
+            return Poll::Ready(event);
+        }
+        // Waiting, so caught up. The driver sets the flag and then wakes this wait, which
+        // is registered by now: a flag set after this look wakes us to look again.
+        if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
+            if let Err(channel::TrySendError::Full(_)) = self.data.try_send(Command::Demand) {
+                // The driver is busy with our sends; it holds the error at most
+                // ERROR_HOLD, and wakes us to ask again once it has taken them.
+                self.shared.wants_demand.store(true, Ordering::Release);
             }
-            // Waiting, so caught up. The driver sets the flag and then wakes this wait, which
-            // is registered by now: a flag set after this look wakes us to look again.
-            if self.shared.wants_demand.swap(false, Ordering::AcqRel) {
-                if let Err(channel::TrySendError::Full(_)) = self.data.try_send(Command::Demand) {
-                    // The driver is busy with our sends; it holds the error at most
-                    // ERROR_HOLD, and wakes us to ask again once it has taken them.
-                    self.shared.wants_demand.store(true, Ordering::Release);
-                }
-            }
-            Poll::Pending
-        })
-        .await
+        }
+        Poll::Pending
     }
 
     /// How the connection ended: the peer's close code and reason, who started closing,
     /// and whether both close frames were exchanged. `None` until [`recv`](Self::recv) or
     /// [`recv_event`](Self::recv_event) has seen the end.
     pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.close_info.as_ref()
+        self.close_info.as_deref()
     }
 }
