@@ -173,12 +173,17 @@ impl Sender {
         self.send_message(message.into())
     }
 
-    async fn send_message(&self, message: Message) -> Result<(), Error> {
-        self.shared.status.check_send()?;
-        // Waiting for room is the only await, so dropping this future queues nothing.
-        let permit = self.data.reserve().await.map_err(|_| self.gone())?;
-        permit.send(Command::Send(message));
-        Ok(())
+    /// An `async` block, not an `async fn`: the latter moves its arguments into locals
+    /// and keeps both slots.
+    #[allow(clippy::manual_async_fn)]
+    fn send_message(&self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
+        async move {
+            self.shared.status.check_send()?;
+            // Waiting for room is the only await, so dropping this future queues nothing.
+            let permit = self.data.reserve().await.map_err(|_| self.gone())?;
+            permit.send(Command::Send(message));
+            Ok(())
+        }
     }
 
     /// Queues a ping (at most 125 bytes of payload). The pong arrives as
