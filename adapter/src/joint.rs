@@ -99,6 +99,13 @@ pub(crate) struct Joint<A, B: Future> {
 }
 
 // The halves are pinned in their boxes, and the output is never pinned.
+impl<A, B: Future> Joint<A, B> {
+    /// Whether the first future has completed (the second may still run).
+    pub(crate) fn first_done(&self) -> bool {
+        self.done & FIRST != 0
+    }
+}
+
 impl<A, B: Future> Unpin for Joint<A, B> {}
 
 impl<A, B> Future for Joint<A, B>

@@ -141,3 +141,55 @@ pub async fn tether_serve_shutdown_closes_with_1001(peer: PeerKind) {
     let result = serving(handler, clients).await;
     check_peer_close(peer, &result, 1001, None, true);
 }
+
+/// Says on its channel when it is dropped.
+struct DropReport(async_channel::Sender<()>);
+
+impl Drop for DropReport {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// A handler that never returns, even once its connection has closed: a shutdown closes the
+/// connection with 1001, drops the handler once its grace has passed, and returns.
+/// Without the drop, the handler's slot would hold the shutdown (and `serve`) for good.
+pub async fn tether_serve_shutdown_drops_a_handler_past_the_grace(peer: PeerKind) {
+    let (report, ended) = reports();
+    let (dropped_tx, dropped) = async_channel::bounded::<()>(1);
+    let (opened_tx, opened) = async_channel::bounded::<()>(1);
+    let handler = move |mut ws: WebSocket| {
+        let (report, opened_tx) = (report.clone(), opened_tx.clone());
+        let guard = DropReport(dropped_tx.clone());
+        async move {
+            let _guard = guard;
+            let _ = opened_tx.send(()).await;
+            let _ = report.send(expect_closed(&mut ws).await).await;
+            std::future::pending::<()>().await;
+        }
+    };
+    let clients = |url: String, handle: ServerHandle| async move {
+        let during = async {
+            timeout(CLIENT_TIMEOUT, opened.recv())
+                .await
+                .expect("no connection in time")
+                .expect("opened");
+            timeout(CLIENT_TIMEOUT, handle.shutdown(Duration::from_millis(200)))
+                .await
+                .expect("the shutdown waited for a handler past its grace");
+            let closed = ended
+                .try_recv()
+                .expect("the handler saw its connection close");
+            assert_eq!(closed.code, CloseCode::GOING_AWAY, "{closed:?}");
+            dropped
+                .try_recv()
+                .expect("the handler was dropped before the shutdown returned");
+            assert_eq!(handle.connections(), 0);
+        };
+        let ((), run) =
+            futures_lite::future::zip(during, run_client(peer, &url, "wait-close")).await;
+        run.success()
+    };
+    let result = serving(handler, clients).await;
+    check_peer_close(peer, &result, 1001, None, true);
+}

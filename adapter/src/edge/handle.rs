@@ -44,7 +44,9 @@ impl ServerHandle {
     /// 3. every connection closes with 1001 (going away): a JSON-RPC one once its handlers
     ///    are done or `grace` has passed (the answers of those still running are lost, and
     ///    their callers see the connection lost), a WebSocket one at once. A peer that
-    ///    never answers the close is dropped at the close timeout.
+    ///    never answers the close is dropped at the close timeout;
+    /// 4. under [`Server::serve`](crate::Server::serve), a handler still running once its
+    ///    connection has closed and `grace` has passed is dropped.
     ///
     /// A second call waits like the first, keeping the first one's deadline.
     pub async fn shutdown(&self, grace: Duration) {

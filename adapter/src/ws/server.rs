@@ -16,10 +16,11 @@ use tracing::{debug, warn, Instrument};
 
 use super::driver::Driver;
 use super::{admit, WebSocket};
-use crate::edge::{Edge, Gate, Slot};
+use crate::edge::{Edge, Gate, Slot, StopSignal};
 use crate::held::{HeldGauge, HeldShare};
 use crate::joint::{joint, Joint};
 use crate::listener::Listener;
+use crate::runtime::within;
 use crate::{stream, OpenError, Runtime, ServerConfig, ServerHandle};
 
 /// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
@@ -142,8 +143,8 @@ impl<R: Runtime> Server<R> {
     /// and the handler are done, and it counts against the
     /// [`Admission`](crate::Admission) limits until then: a handler should return once
     /// its `WebSocket` is closed ([`recv`](WebSocket::recv) gives `None`). A shutdown
-    /// closes every connection with 1001 and waits for their handlers to return; it
-    /// does not cancel them.
+    /// closes every connection with 1001 and waits for their handlers to return until its
+    /// grace has passed; a handler still running then, its connection closed, is dropped.
     ///
     /// Handshakes, admission and errors of the listening socket are as for `accept`. (The
     /// `io::Result` stays for what may fail in future; nothing returns an error today.)
@@ -176,6 +177,7 @@ impl<R: Runtime> Server<R> {
         let accepting = std::future::poll_fn(|cx| {
             while let Poll::Ready(incoming) = self.poll_incoming(cx) {
                 let handler = handler.clone();
+                let edge = self.edge.clone();
                 let Incoming { open, slot, span } = incoming;
                 R::spawn(
                     async move {
@@ -184,12 +186,22 @@ impl<R: Runtime> Server<R> {
                         // spent opening's box, a few KiB, which an `if let` on the await
                         // would keep).
                         let mut connection = open.await.map(|opened| serving(opened, handler));
-                        // Awaited in place (it is `Unpin`): no second slot for it either.
+                        // Run in place (it is `Unpin`): no second slot for it either.
                         if let Some(connection) = &mut connection {
-                            if connection.await.is_err() {
-                                warn!("the connection's handler panicked; closed it");
+                            match run_serving::<R, _, _>(connection, &edge).await {
+                                Some(Ok(())) => {}
+                                Some(Err(_)) => {
+                                    warn!("the connection's handler panicked; closed it")
+                                }
+                                None => debug!(
+                                    "the handler outlived its connection past the \
+                                     shutdown's grace; dropped it"
+                                ),
                             }
                         }
+                        // The handler (dropped, if it outlived the grace) goes before the
+                        // slot: a shutdown returns with nothing of the connection left.
+                        drop(connection);
                         drop(slot);
                     }
                     .instrument(span),
@@ -299,6 +311,49 @@ where
         opened.driver.run(),
         AssertUnwindSafe(handling).catch_unwind(),
     )
+}
+
+/// Runs a connection under `serve` to its end: `None` if its handler was dropped. Once the
+/// driver has ended (the `WebSocket` is closed), a handler still running when the grace of
+/// a shutdown of `edge`'s server has passed is dropped: one that never returns would
+/// otherwise hold its slot, and the shutdown, for good.
+async fn run_serving<R: Runtime, A, B>(
+    connection: &mut Joint<A, B>,
+    edge: &Edge,
+) -> Option<B::Output>
+where
+    A: Future<Output = ()>,
+    B: Future,
+{
+    let driven = std::future::poll_fn(|cx| match Pin::new(&mut *connection).poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending if connection.first_done() => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
+    if driven.is_some() {
+        return driven;
+    }
+    // Boxed: only a handler that outlives its connection gets here, and inline, these
+    // waits would size the task of every connection.
+    Box::pin(outlived::<R, _>(connection, edge)).await
+}
+
+/// A handler whose connection has ended, until it returns or a shutdown's grace has passed.
+async fn outlived<R: Runtime, F: Future + Unpin>(
+    handler: &mut F,
+    edge: &Edge,
+) -> Option<F::Output> {
+    let mut stop = StopSignal::new(edge.stop_signal());
+    let running = &mut *handler;
+    let stopping = future::or(async { Ok(running.await) }, async {
+        Err(std::future::poll_fn(|cx| stop.poll_stopped(cx)).await)
+    });
+    let deadline = match stopping.await {
+        Ok(output) => return Some(output),
+        Err(deadline) => deadline,
+    };
+    within::<R, _>(deadline.saturating_duration_since(R::now()), handler).await
 }
 
 /// A TCP connection admission let in: its opening, its slot (which counts it in the
