@@ -98,7 +98,6 @@ pub(crate) struct Joint<A, B: Future> {
     output: Option<B::Output>,
 }
 
-// The halves are pinned in their boxes, and the output is never pinned.
 impl<A, B: Future> Joint<A, B> {
     /// Whether the first future has completed (the second may still run).
     pub(crate) fn first_done(&self) -> bool {
@@ -106,6 +105,7 @@ impl<A, B: Future> Joint<A, B> {
     }
 }
 
+// The halves are pinned in their boxes, and the output is never pinned.
 impl<A, B: Future> Unpin for Joint<A, B> {}
 
 impl<A, B> Future for Joint<A, B>

@@ -93,11 +93,12 @@ pub(crate) async fn accept<R: Runtime>(
     }
 }
 
-/// How long an accepted connection may take to open, TLS and upgrade: the time the core
-/// gives the upgrade, and writing its error response (see
+/// How long an accepted connection's TLS handshake may take, and a refusal's answer: the
+/// time the core gives the upgrade and writing its error response (see
 /// [`ServerConfig::open_limit`](crate::ServerConfig::open_limit)).
 pub(crate) fn open_limit(ws: &Config) -> Duration {
-    ws.handshake_timeout + ws.close_timeout
+    // Saturating: a timeout of `Duration::MAX` means never, and `within` takes it so.
+    ws.handshake_timeout.saturating_add(ws.close_timeout)
 }
 
 /// [`accept`] for a server: a TLS handshake is bounded by [`open_limit`], so a client that

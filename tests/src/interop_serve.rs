@@ -151,6 +151,33 @@ impl Drop for DropReport {
     }
 }
 
+/// The grace the two scenarios below give a shutdown.
+const GRACE: Duration = Duration::from_millis(200);
+
+/// Shuts the server down with [`GRACE`] while its one handler (which reports its drop to
+/// `dropped`) runs on after its connection closed: checks that the handler was not dropped
+/// before, that the shutdown returns once the grace has passed and not before, and that
+/// the handler is gone by then.
+async fn shutdown_drops_the_handler(handle: &ServerHandle, dropped: &async_channel::Receiver<()>) {
+    assert!(
+        dropped.try_recv().is_err(),
+        "the handler was dropped before the shutdown"
+    );
+    let started = std::time::Instant::now();
+    timeout(CLIENT_TIMEOUT, handle.shutdown(GRACE))
+        .await
+        .expect("the shutdown waited for a handler past its grace");
+    assert!(
+        started.elapsed() >= GRACE,
+        "the shutdown returned before its grace, after {:?}",
+        started.elapsed()
+    );
+    dropped
+        .try_recv()
+        .expect("the handler was dropped before the shutdown returned");
+    assert_eq!(handle.connections(), 0);
+}
+
 /// A handler that never returns, even once its connection has closed: a shutdown closes the
 /// connection with 1001, drops the handler once its grace has passed, and returns.
 /// Without the drop, the handler's slot would hold the shutdown (and `serve`) for good.
@@ -174,17 +201,11 @@ pub async fn tether_serve_shutdown_drops_a_handler_past_the_grace(peer: PeerKind
                 .await
                 .expect("no connection in time")
                 .expect("opened");
-            timeout(CLIENT_TIMEOUT, handle.shutdown(Duration::from_millis(200)))
-                .await
-                .expect("the shutdown waited for a handler past its grace");
+            shutdown_drops_the_handler(&handle, &dropped).await;
             let closed = ended
                 .try_recv()
                 .expect("the handler saw its connection close");
             assert_eq!(closed.code, CloseCode::GOING_AWAY, "{closed:?}");
-            dropped
-                .try_recv()
-                .expect("the handler was dropped before the shutdown returned");
-            assert_eq!(handle.connections(), 0);
         };
         let ((), run) =
             futures_lite::future::zip(during, run_client(peer, &url, "wait-close")).await;
@@ -192,4 +213,36 @@ pub async fn tether_serve_shutdown_drops_a_handler_past_the_grace(peer: PeerKind
     };
     let result = serving(handler, clients).await;
     check_peer_close(peer, &result, 1001, None, true);
+}
+
+/// The peer closes first and the handler runs on; a shutdown after that drops it once its
+/// grace has passed (the connection's end alone does not).
+pub async fn tether_serve_shutdown_drops_a_handler_its_peer_left(peer: PeerKind) {
+    let (report, ended) = reports();
+    let (dropped_tx, dropped) = async_channel::bounded::<()>(1);
+    let handler = move |mut ws: WebSocket| {
+        let report = report.clone();
+        let guard = DropReport(dropped_tx.clone());
+        async move {
+            let _guard = guard;
+            for (kind, n) in every_size() {
+                let m = expect_message(&mut ws, kind, n).await;
+                send(&ws, m).await;
+            }
+            let _ = report.send(expect_closed(&mut ws).await).await;
+            std::future::pending::<()>().await;
+        }
+    };
+    let clients = |url: String, handle: ServerHandle| async move {
+        let run = run_client(peer, &url, "echo").await.success();
+        let closed = timeout(CLIENT_TIMEOUT, ended.recv())
+            .await
+            .expect("the handler did not see the close in time")
+            .expect("a report");
+        assert_eq!(closed, info(1000, "", Initiator::Remote, true));
+        shutdown_drops_the_handler(&handle, &dropped).await;
+        run
+    };
+    let result = serving(handler, clients).await;
+    assert_eq!(result["checked"], json!(every_size().len()), "{result}");
 }

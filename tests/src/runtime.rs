@@ -164,6 +164,7 @@ macro_rules! interop_tests {
             tether_serve_closes_for_a_panicking_handler,
             tether_serve_shutdown_closes_with_1001,
             tether_serve_shutdown_drops_a_handler_past_the_grace,
+            tether_serve_shutdown_drops_a_handler_its_peer_left,
         );
     };
     ($peer:expr) => {

@@ -24,7 +24,7 @@ impl ServerHandle {
     /// Connections the server holds now, counted against its
     /// [`Admission`](crate::Admission) limits: from TCP accept to close, handshakes
     /// included, refusals not. A connection of [`Server::serve`](crate::Server::serve)
-    /// counts until its handler has returned too.
+    /// counts until its handler has returned too (or was dropped at a shutdown's grace).
     pub fn connections(&self) -> usize {
         self.edge.open()
     }

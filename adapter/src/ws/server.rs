@@ -20,7 +20,7 @@ use crate::edge::{Edge, Gate, Slot, StopSignal};
 use crate::held::{HeldGauge, HeldShare};
 use crate::joint::{joint, Joint};
 use crate::listener::Listener;
-use crate::runtime::within;
+use crate::runtime::until;
 use crate::{stream, OpenError, Runtime, ServerConfig, ServerHandle};
 
 /// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
@@ -190,9 +190,7 @@ impl<R: Runtime> Server<R> {
                         if let Some(connection) = &mut connection {
                             match run_serving::<R, _, _>(connection, &edge).await {
                                 Some(Ok(())) => {}
-                                Some(Err(_)) => {
-                                    warn!("the connection's handler panicked; closed it")
-                                }
+                                Some(Err(_)) => warn!("the connection's handler panicked"),
                                 None => debug!(
                                     "the handler outlived its connection past the \
                                      shutdown's grace; dropped it"
@@ -353,7 +351,7 @@ async fn outlived<R: Runtime, F: Future + Unpin>(
         Ok(output) => return Some(output),
         Err(deadline) => deadline,
     };
-    within::<R, _>(deadline.saturating_duration_since(R::now()), handler).await
+    until::<R, _>(deadline, handler).await
 }
 
 /// A TCP connection admission let in: its opening, its slot (which counts it in the
