@@ -10,10 +10,10 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tether_core::ws::Config;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+use tether_core::ws::Config;
 use tether_tls::rustls::pki_types::CertificateDer;
 use tether_tls::{ClientTls, ServerTls, TlsError};
 use tracing::debug;

@@ -48,6 +48,14 @@ where
     result
 }
 
+/// Waits for a handler to say its connection opened.
+async fn connection_opened(opened: &async_channel::Receiver<()>) {
+    timeout(CLIENT_TIMEOUT, opened.recv())
+        .await
+        .expect("no connection in time")
+        .expect("opened");
+}
+
 /// Each handler reports how its connection ended here.
 fn reports() -> (
     async_channel::Sender<CloseInfo>,
@@ -120,10 +128,7 @@ pub async fn tether_serve_shutdown_closes_with_1001(peer: PeerKind) {
     };
     let clients = |url: String, handle: ServerHandle| async move {
         let during = async {
-            timeout(CLIENT_TIMEOUT, opened.recv())
-                .await
-                .expect("no connection in time")
-                .expect("opened");
+            connection_opened(&opened).await;
             handle.shutdown(Duration::from_secs(5)).await;
             let closed = ended
                 .try_recv()
@@ -197,10 +202,7 @@ pub async fn tether_serve_shutdown_drops_a_handler_past_the_grace(peer: PeerKind
     };
     let clients = |url: String, handle: ServerHandle| async move {
         let during = async {
-            timeout(CLIENT_TIMEOUT, opened.recv())
-                .await
-                .expect("no connection in time")
-                .expect("opened");
+            connection_opened(&opened).await;
             shutdown_drops_the_handler(&handle, &dropped).await;
             let closed = ended
                 .try_recv()
