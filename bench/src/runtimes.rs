@@ -91,10 +91,19 @@ impl ServerProcess {
     /// # Panics
     /// If the server has exited: its figures would be meaningless.
     pub fn cpu_ticks(&mut self) -> u64 {
+        let (user, system) = self.cpu_split();
+        user + system
+    }
+
+    /// [`cpu_ticks`](Self::cpu_ticks) as its user-space and kernel parts.
+    ///
+    /// # Panics
+    /// If the server has exited.
+    pub fn cpu_split(&mut self) -> (u64, u64) {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("{} exited: {status}", self.program);
         }
-        process_cpu_ticks(self.pid())
+        process_cpu_split(self.pid())
     }
 }
 
@@ -142,9 +151,18 @@ fn read_address(stdout: ChildStdout, tx: mpsc::Sender<SocketAddr>) {
 /// # Panics
 /// If `/proc/PID/stat` cannot be read or parsed (the process is gone).
 pub fn process_cpu_ticks(pid: u32) -> u64 {
+    let (user, system) = process_cpu_split(pid);
+    user + system
+}
+
+/// [`process_cpu_ticks`] as its user-space and kernel parts.
+///
+/// # Panics
+/// If `/proc/PID/stat` cannot be read or parsed (the process is gone).
+pub fn process_cpu_split(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
-    parse_cpu_ticks(&stat).unwrap_or_else(|| panic!("unexpected /proc stat line: {stat}"))
+    parse_cpu_split(&stat).unwrap_or_else(|| panic!("unexpected /proc stat line: {stat}"))
 }
 
 /// Context switches of process `pid`'s threads so far, voluntary and not, summed from
@@ -178,15 +196,21 @@ pub fn own_cpu_ticks() -> u64 {
     parse_cpu_ticks(&stat).unwrap_or_else(|| panic!("unexpected /proc stat line: {stat}"))
 }
 
-/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line. The command name (field
-/// 2) is in parentheses and may hold spaces, so fields are counted after its last `)`.
+/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line.
 pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    parse_cpu_split(stat).map(|(user, system)| user + system)
+}
+
+/// `utime` and `stime` (fields 14 and 15) of a `/proc/PID/stat` line: CPU time in user
+/// space and in the kernel. The command name (field 2) is in parentheses and may hold
+/// spaces, so fields are counted after its last `)`.
+pub fn parse_cpu_split(stat: &str) -> Option<(u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     // `rest` starts at field 3 (state): utime is field 14, the 12th of `rest`.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// Clock ticks per second of `/proc`'s CPU times, from `getconf CLK_TCK`, and whether it
@@ -523,6 +547,7 @@ mod tests {
         // utime stime ...
         let line = "4242 (echo server) S 1 4242 4242 0 -1 4194560 120 0 0 0 37 5 0 0 20 0 3 0";
         assert_eq!(parse_cpu_ticks(line), Some(42));
+        assert_eq!(parse_cpu_split(line), Some((37, 5)));
     }
 
     #[test]

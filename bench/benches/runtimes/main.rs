@@ -43,8 +43,9 @@
 //! same for every server; idle connections are held by a thread of their own. Per server
 //! and workload: one untimed warm-up run, then timed runs in rotating order (ABCD, BCDA,
 //! ...) so that drift in the machine's load is spread over every server. Around each timed
-//! run the server's CPU time (`utime + stime` of `/proc/PID/stat`, every thread) is read,
-//! after the connections are open and before they are closed. Tables show medians over
+//! run the server's CPU time (`utime + stime` of `/proc/PID/stat`, every thread; `utime`
+//! alone is its user-space part) is read, after the connections are open and before they
+//! are closed. Tables show medians over
 //! the rounds and ratios of medians; absolute figures depend on the machine, only the
 //! ratios travel.
 

@@ -84,6 +84,17 @@ impl Report {
             },
         );
         row(
+            "echo 20 B, 100 conns x 1 in flight: server CPU per message in user space".into(),
+            &|i| {
+                let (m, r) = of(&self.small_echo, echo_ref, i)?;
+                Some(format!(
+                    "{:.2} us ({})",
+                    m.user_us,
+                    ratio(m.user_us, r.user_us)
+                ))
+            },
+        );
+        row(
             "echo 16 KiB, 10 conns x 1 in flight: msgs/s (server CPU per message)".into(),
             &|i| {
                 let (m, r) = of(&self.large_echo, echo_ref, i)?;

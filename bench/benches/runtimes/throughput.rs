@@ -18,6 +18,9 @@ pub struct Sample {
     pub rate: f64,
     /// Server CPU time per answer, in microseconds.
     pub cpu_us: f64,
+    /// The user-space part of `cpu_us` (the rest is the kernel's: syscalls, and on
+    /// loopback the delivery of what the server writes).
+    pub user_us: f64,
     /// Server CPU time over wall time: 1.0 is one core busy.
     pub cpu_share: f64,
     /// The load client's (this process's) CPU time over wall time.
@@ -31,6 +34,7 @@ pub struct Sample {
 pub struct Medians {
     pub rate: f64,
     pub cpu_us: f64,
+    pub user_us: f64,
 }
 
 impl Medians {
@@ -39,6 +43,7 @@ impl Medians {
         Medians {
             rate: median(&samples.iter().map(|x| x.rate).collect::<Vec<_>>()),
             cpu_us: median(&samples.iter().map(|x| x.cpu_us).collect::<Vec<_>>()),
+            user_us: median(&samples.iter().map(|x| x.user_us).collect::<Vec<_>>()),
         }
     }
 }
@@ -70,19 +75,22 @@ impl Client {
         self.local.block_on(&self.runtime, async {
             let mut load = Load::connect(process.addr, workload).await;
             let switches_before = process.context_switches();
-            let before = process.cpu_ticks();
+            let (user_before, system_before) = process.cpu_split();
             let client_before = own_cpu_ticks();
             let run = load.run(duration).await;
             let client_after = own_cpu_ticks();
-            let after = process.cpu_ticks();
+            let (user_after, system_after) = process.cpu_split();
             let switches_after = process.context_switches();
             load.close().await;
             let seconds = |ticks: u64| ticks as f64 / self.ticks_per_second as f64;
-            let cpu_seconds = seconds(after - before);
+            let user_seconds = seconds(user_after - user_before);
+            let cpu_seconds = user_seconds + seconds(system_after - system_before);
             let elapsed = run.elapsed.as_secs_f64();
+            let per_message = |seconds: f64| seconds * 1e6 / run.messages.max(1) as f64;
             Sample {
                 rate: run.messages as f64 / elapsed,
-                cpu_us: cpu_seconds * 1e6 / run.messages.max(1) as f64,
+                cpu_us: per_message(cpu_seconds),
+                user_us: per_message(user_seconds),
                 cpu_share: cpu_seconds / elapsed,
                 client_share: seconds(client_after - client_before) / elapsed,
                 switches: switches_after.saturating_sub(switches_before) as f64
@@ -146,6 +154,7 @@ pub fn print_table(title: &str, names: &[&str], samples: &[Vec<Sample>]) -> Vec<
     let first = names[0];
     let rate_vs = format!("msgs/s / {first}");
     let cpu_vs = format!("CPU/msg / {first}");
+    let user_vs = format!("user/msg / {first}");
     let mut table = Table::new(&[
         "server",
         "msgs/s (median)",
@@ -154,11 +163,13 @@ pub fn print_table(title: &str, names: &[&str], samples: &[Vec<Sample>]) -> Vec<
         "CPU us/msg (median)",
         "min",
         "max",
+        "user us/msg",
         "server CPU",
         "client CPU",
         "switches/msg",
         &rate_vs,
         &cpu_vs,
+        &user_vs,
     ]);
     let medians: Vec<Medians> = samples.iter().map(|s| Medians::of(s)).collect();
     for (i, name) in names.iter().enumerate() {
@@ -175,11 +186,13 @@ pub fn print_table(title: &str, names: &[&str], samples: &[Vec<Sample>]) -> Vec<
             format!("{:.2}", medians[i].cpu_us),
             format!("{:.2}", min(&cpus)),
             format!("{:.2}", max(&cpus)),
+            format!("{:.2}", medians[i].user_us),
             format!("{:.0}%", median(&shares) * 100.0),
             format!("{:.0}%", median(&client) * 100.0),
             format!("{:.2}", median(&switches)),
             ratio(medians[i].rate, medians[0].rate),
             ratio(medians[i].cpu_us, medians[0].cpu_us),
+            ratio(medians[i].user_us, medians[0].user_us),
         ]);
     }
     println!("\n{title}");
