@@ -64,6 +64,8 @@ impl Report {
         let rpc_ref = reference(servers, Binary::Rpc);
         let of = |slot: &[Option<Medians>], r: Option<usize>, i: usize| Some((slot[i]?, slot[r?]?));
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+        // A time per operation and its ratio over the reference's.
+        let micros = |x: f64, base: f64| format!("{x:.2} us ({})", ratio(x, base));
         let mut row = |title: String, cell: &dyn Fn(usize) -> Option<String>| {
             let cells: Vec<String> = (0..servers.len())
                 .map(|i| cell(i).unwrap_or_default())
@@ -76,22 +78,14 @@ impl Report {
             "echo 20 B, 100 conns x 1 in flight: server CPU per message".into(),
             &|i| {
                 let (m, r) = of(&self.small_echo, echo_ref, i)?;
-                Some(format!(
-                    "{:.2} us ({})",
-                    m.cpu_us,
-                    ratio(m.cpu_us, r.cpu_us)
-                ))
+                Some(micros(m.cpu_us, r.cpu_us))
             },
         );
         row(
             "echo 20 B, 100 conns x 1 in flight: server CPU per message in user space".into(),
             &|i| {
                 let (m, r) = of(&self.small_echo, echo_ref, i)?;
-                Some(format!(
-                    "{:.2} us ({})",
-                    m.user_us,
-                    ratio(m.user_us, r.user_us)
-                ))
+                Some(micros(m.user_us, r.user_us))
             },
         );
         row(
@@ -99,11 +93,10 @@ impl Report {
             &|i| {
                 let (m, r) = of(&self.large_echo, echo_ref, i)?;
                 Some(format!(
-                    "{}/s ({}), {:.2} us ({})",
+                    "{}/s ({}), {}",
                     si(m.rate).trim_end(),
                     ratio(m.rate, r.rate),
-                    m.cpu_us,
-                    ratio(m.cpu_us, r.cpu_us)
+                    micros(m.cpu_us, r.cpu_us)
                 ))
             },
         );
@@ -136,11 +129,7 @@ impl Report {
             "JSON-RPC echo, 1 conn x 128 in flight: server CPU per call".into(),
             &|i| {
                 let (m, r) = of(&self.rpc_window, rpc_ref, i)?;
-                Some(format!(
-                    "{:.2} us ({})",
-                    m.cpu_us,
-                    ratio(m.cpu_us, r.cpu_us)
-                ))
+                Some(micros(m.cpu_us, r.cpu_us))
             },
         );
         row(
