@@ -39,7 +39,7 @@ impl Runtime for Tokio {
     async fn connect(host: &str, port: u16) -> io::Result<Tcp> {
         let stream = TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
-        Ok(Tcp(stream))
+        Ok(Tcp::new(stream, false))
     }
 
     fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -58,11 +58,14 @@ impl Runtime for Tokio {
     ) -> Poll<io::Result<(Tcp, SocketAddr)>> {
         let (stream, addr) = ready!(listener.poll_accept(cx))?;
         stream.set_nodelay(true)?;
-        Poll::Ready(Ok((Tcp(stream), addr)))
+        Poll::Ready(Ok((Tcp::new(stream, true), addr)))
     }
 
     fn poll_readable(tcp: &Tcp, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tcp.0.poll_read_ready(cx)
+        if tcp.untried_read {
+            return Poll::Ready(Ok(()));
+        }
+        tcp.stream.poll_read_ready(cx)
     }
 }
 
@@ -81,8 +84,47 @@ impl Timer for Clock {
 }
 
 /// A tokio TCP socket behind the `futures-io` traits the drivers are written against.
+///
+/// tokio reads or writes a socket only once its I/O driver has reported it ready, and a
+/// socket just accepted has no report yet: its first read would wait for a worker thread
+/// to wake and poll the driver, though the client's request is usually there already.
+/// So an accepted socket's first read and first write are tried at once, past tokio's
+/// readiness; only if one finds nothing to do (`WouldBlock`) does it wait as tokio waits.
+/// A stale readiness this leaves behind costs one `WouldBlock` later, which clears it.
 #[derive(Debug)]
-pub struct Tcp(TcpStream);
+pub struct Tcp {
+    stream: TcpStream,
+    /// Accepted, and not read yet.
+    untried_read: bool,
+    /// Accepted, and not written yet.
+    untried_write: bool,
+}
+
+impl Tcp {
+    fn new(stream: TcpStream, accepted: bool) -> Tcp {
+        Tcp {
+            stream,
+            untried_read: accepted,
+            untried_write: accepted,
+        }
+    }
+}
+
+/// `io` on `stream`'s socket itself if `untried` (which it clears), unless that would
+/// block: `None` then, and when tried before, for tokio's own path.
+fn try_first<T>(
+    stream: &TcpStream,
+    untried: &mut bool,
+    io: impl FnOnce(&socket2::Socket) -> io::Result<T>,
+) -> Option<io::Result<T>> {
+    if !std::mem::take(untried) {
+        return None;
+    }
+    match io(&socket2::SockRef::from(stream)) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        done => Some(done),
+    }
+}
 
 impl AsyncRead for Tcp {
     fn poll_read(
@@ -90,9 +132,16 @@ impl AsyncRead for Tcp {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let first = try_first(&this.stream, &mut this.untried_read, |mut socket| {
+            io::Read::read(&mut socket, buf)
+        });
+        if let Some(done) = first {
+            return Poll::Ready(done);
+        }
         let mut buf = ReadBuf::new(buf);
         ready!(tokio::io::AsyncRead::poll_read(
-            Pin::new(&mut self.get_mut().0),
+            Pin::new(&mut this.stream),
             cx,
             &mut buf
         ))?;
@@ -106,7 +155,14 @@ impl AsyncWrite for Tcp {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.get_mut().0), cx, buf)
+        let this = self.get_mut();
+        let first = try_first(&this.stream, &mut this.untried_write, |mut socket| {
+            io::Write::write(&mut socket, buf)
+        });
+        if let Some(done) = first {
+            return Poll::Ready(done);
+        }
+        tokio::io::AsyncWrite::poll_write(Pin::new(&mut this.stream), cx, buf)
     }
 
     fn poll_write_vectored(
@@ -114,14 +170,21 @@ impl AsyncWrite for Tcp {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut self.get_mut().0), cx, bufs)
+        let this = self.get_mut();
+        let first = try_first(&this.stream, &mut this.untried_write, |mut socket| {
+            io::Write::write_vectored(&mut socket, bufs)
+        });
+        if let Some(done) = first {
+            return Poll::Ready(done);
+        }
+        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut this.stream), cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.get_mut().0), cx)
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.get_mut().stream), cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.get_mut().0), cx)
+        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.get_mut().stream), cx)
     }
 }
