@@ -120,3 +120,35 @@ pub(crate) fn seed_or_log() -> Option<Seed> {
         }
     }
 }
+
+/// Runs an accepted connection's `task`: plain TCP gets its first poll here, on the
+/// accepting task, before it is spawned; `tls` goes straight to a task of its own.
+///
+/// Spawned at once, a connection's first poll waits for a worker thread to wake and take
+/// the task, and the client waits with it: the request came with the connection, and its
+/// answer is written only then. Polled here first, what is already possible (reading the
+/// request, writing the 101) is done before the accepting task goes back to its listener,
+/// and the worker's wake-up is off the client's path. A TLS handshake's first step is a
+/// key exchange: that would hold up the accepting task, so it is left to the task.
+///
+/// The first poll's waker is a no-op: the spawned task polls the future again at once,
+/// and what that poll registers is what wakes it. A panic in the first poll drops the
+/// connection, as a runtime drops a task that panicked.
+pub(crate) fn spawn_accepted<R: Runtime>(
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+    tls: bool,
+) {
+    if tls {
+        R::spawn(task);
+        return;
+    }
+    let mut task = Box::pin(task);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let first =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(&mut cx)));
+    match first {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => R::spawn(task),
+        Err(_) => warn!("a connection's task panicked in its first poll; dropped it"),
+    }
+}

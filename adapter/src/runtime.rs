@@ -92,6 +92,39 @@ pub trait Timer: Send + Unpin + Debug + 'static {
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
+/// Runs `task` on a task of its own and waits for its output; `None` if it panicked.
+/// Dropping this future stops the task at its next poll.
+///
+/// A server's accept loop runs this way. Awaited in place, it would run wherever `serve`
+/// is awaited, often a thread that is not one of the runtime's workers (tokio's
+/// `block_on`): each connection would then wait for the runtime to wake that thread
+/// before it is accepted.
+pub(crate) async fn spawned<R: Runtime, T: Send + 'static>(
+    task: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let (done, output) = tokio::sync::oneshot::channel();
+    R::spawn(async move {
+        let mut task = std::pin::pin!(task);
+        let mut done = Some(done);
+        std::future::poll_fn(|cx| {
+            let Some(sender) = &mut done else {
+                return Poll::Ready(());
+            };
+            if sender.poll_closed(cx).is_ready() {
+                // Nobody waits for the output any more.
+                return Poll::Ready(());
+            }
+            let output = std::task::ready!(task.as_mut().poll(cx));
+            if let Some(sender) = done.take() {
+                let _ = sender.send(output);
+            }
+            Poll::Ready(())
+        })
+        .await;
+    });
+    output.await.ok()
+}
+
 /// `task`'s output, or `None` if `limit` passed first.
 pub(crate) async fn within<R: Runtime, T>(
     limit: std::time::Duration,

@@ -3,7 +3,7 @@
 upgrade-hook and connection-limit tests.
 
     py_edge.py upgrade URL [HEADER=VALUE ...] [call=METHOD] [hold=N] [sources=IP,IP,...]
-                   [wait_close=1]
+                   [wait_close=1] [late=SECONDS]
         Opens a WebSocket to URL sending the extra headers. If the server refuses the
         upgrade, reports its status, headers and body. If it opens: with call=METHOD, calls
         that JSON-RPC method (no params) and reports the reply (null if the connection
@@ -11,7 +11,8 @@ upgrade-hook and connection-limit tests.
         it then waits for the server to close and reports the close code. With hold=N, it
         opens N connections one after the other (from the source addresses listed in
         `sources`, in turn), each kept open until the last has its outcome, and reports
-        every outcome.
+        every outcome. With late=SECONDS, each connection is a TCP connection opened that
+        long before the upgrade request is sent on it.
     py_edge.py get URL [method=HEAD]
         A plain HTTP request with urllib; reports status, headers and body.
 
@@ -26,8 +27,10 @@ import json
 import os
 import ssl
 import sys
+import socket
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from websockets.asyncio.client import connect
@@ -51,7 +54,7 @@ def parse_options(args):
     headers, options = [], {}
     for arg in args:
         name, _, value = arg.partition("=")
-        if name in ("call", "hold", "method", "sources", "wait_close"):
+        if name in ("call", "hold", "late", "method", "sources", "wait_close"):
             options[name] = value
         else:
             headers.append((name, value))
@@ -61,6 +64,12 @@ def parse_options(args):
 async def open_one(url, headers, options, source):
     """One connection's outcome, and the connection if it opened."""
     extra = {"local_addr": (source, 0)} if source else {}
+    if "late" in options:
+        # Connected now, asked later: the server's first read of it finds nothing.
+        parsed = urllib.parse.urlsplit(url)
+        sock = socket.create_connection((parsed.hostname, parsed.port), TIMEOUT)
+        await asyncio.sleep(float(options["late"]))
+        extra = {"sock": sock}
     try:
         ws = await asyncio.wait_for(
             connect(

@@ -42,6 +42,8 @@ enum Kind {
     /// The WebSocket `Server`, whose accept loop sends what `whoami` answers as the first
     /// message of each connection.
     Ws,
+    /// The WebSocket `Server` under `serve`, whose handler sends the same first message.
+    Serve,
     /// A node's `Peers`, serving `whoami` to a plain JSON-RPC client.
     Peers,
 }
@@ -115,6 +117,31 @@ impl Running {
                             while ws.recv().await.is_some() {}
                         });
                     }
+                });
+                Running {
+                    task: Some(task),
+                    handle,
+                    peers: None,
+                    port,
+                }
+            }
+            Kind::Serve => {
+                let config = ServerConfig {
+                    admission,
+                    tls,
+                    ..Default::default()
+                };
+                let server = Server::bind("127.0.0.1:0", config).await.expect("bind");
+                let port = server.local_addr().expect("local_addr").port();
+                let handle = Some(server.handle());
+                let task = rt::spawn_task(async move {
+                    let _ = server
+                        .serve(|mut ws| async move {
+                            let context = ws.context().expect("a server's connection").clone();
+                            let _ = ws.send(whoami(&context).to_string()).await;
+                            while ws.recv().await.is_some() {}
+                        })
+                        .await;
                 });
                 Running {
                     task: Some(task),
@@ -212,8 +239,10 @@ fn whoami_of(kind: Kind, outcome: &Value) -> Value {
     assert_eq!(outcome["status"], 101, "{kind:?}: {outcome}");
     match kind {
         Kind::Rpc | Kind::Peers => outcome["reply"]["result"].clone(),
-        Kind::Ws => serde_json::from_str(outcome["message"].as_str().expect("a text message"))
-            .expect("JSON"),
+        Kind::Ws | Kind::Serve => {
+            serde_json::from_str(outcome["message"].as_str().expect("a text message"))
+                .expect("JSON")
+        }
     }
 }
 
@@ -291,6 +320,50 @@ pub async fn handlers_see_the_identity_the_hook_gave_for_a_header() {
             json!({"identity": null, "anonymous": true, "peer": "127.0.0.1"}),
             "{kind:?}"
         );
+    }
+}
+
+/// A client that connects and sends its upgrade request only later is served as one that
+/// sends it at once, by every server and both ways of taking the WebSocket server's
+/// connections: a new connection's first read (tried before the runtime has seen the
+/// socket ready, and on the accepting task) finds nothing, and the request is read when it
+/// comes. Python `websockets` sends it on a socket connected 300 ms before.
+pub async fn an_upgrade_request_sent_after_a_pause_is_answered() {
+    for kind in [Kind::Rpc, Kind::Ws, Kind::Serve, Kind::Peers] {
+        let server = Running::start(kind, Admission::default(), None).await;
+        let mut args = vec!["late=0.3"];
+        if matches!(kind, Kind::Rpc | Kind::Peers) {
+            args.push("call=whoami");
+        }
+        let outcome = upgrade(&server.url("ws", "/"), &args, &[]).await;
+        assert_eq!(
+            whoami_of(kind, &outcome),
+            json!({"identity": null, "anonymous": true, "peer": "127.0.0.1"}),
+            "{kind:?}"
+        );
+    }
+}
+
+/// Dropping the future of `serve` (its task aborted) stops the accept loop, which runs on
+/// a task of its own, and closes the listening socket: connecting is then refused.
+pub async fn dropping_serve_closes_the_listening_socket() {
+    for kind in [Kind::Rpc, Kind::Serve] {
+        let mut server = Running::start(kind, Admission::default(), None).await;
+        let args: &[&str] = if kind == Kind::Rpc {
+            &["call=whoami"]
+        } else {
+            &[]
+        };
+        let outcome = upgrade(&server.url("ws", "/"), args, &[]).await;
+        assert_eq!(outcome["status"], 101, "{kind:?}: {outcome}");
+        server.task.take().expect("serve's task").abort();
+        let port = server.port;
+        bounded("the listening socket closed", async {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                rt::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
     }
 }
 

@@ -454,6 +454,8 @@ macro_rules! edge_tests {
             connections_past_the_limits_get_503_and_are_released_when_they_end,
             shutdown_lets_a_running_handler_finish_then_closes_with_1001,
             shutdown_closes_websocket_connections_with_1001_and_ends_accept,
+            an_upgrade_request_sent_after_a_pause_is_answered,
+            dropping_serve_closes_the_listening_socket,
         );
         $crate::scenario_tests!(
             $runtime,

@@ -70,10 +70,12 @@ pub enum Decision {
 /// # }
 /// ```
 ///
-/// A hook is a plain function, not an async one: it runs on the connection's own task,
-/// in the middle of its handshake, so it must be quick (a map lookup, a comparison, a
-/// signature check) and never block. That keeps every driver's handshake a step of its
-/// loop rather than a wait of its own, and a slow hook can only slow its own connection.
+/// A hook is a plain function, not an async one: it runs in the middle of the
+/// connection's handshake, so it must be quick (a map lookup, a comparison, a signature
+/// check) and never block. That keeps every driver's handshake a step of its loop rather
+/// than a wait of its own. It runs on the connection's own task, or, for a request that
+/// came with a plain connection, on the task that accepted it, which tries the handshake
+/// at once (see [`Server::serve`](crate::Server::serve)): a slow hook slows accepting too.
 /// Work that waits on I/O belongs before (keys and tokens loaded at start, refreshed by a
 /// task of the application's) or after (in a handler, with its [`Context`](super::Context)).
 ///

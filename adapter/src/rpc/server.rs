@@ -17,7 +17,8 @@ use super::driver::{Driver, Limits};
 use super::{Router, ServerConfig};
 use crate::edge::{Edge, Gate, Slot};
 use crate::held::{HeldGauge, HeldShare};
-use crate::listener::{seed_or_log, Listener};
+use crate::listener::{seed_or_log, spawn_accepted, Listener};
+use crate::runtime::spawned;
 use crate::ws::admit;
 use crate::{stream, Context, Runtime, ServerHandle};
 
@@ -132,7 +133,27 @@ impl<R: Runtime> Server<R> {
     /// out, backing off from 10 ms to 1 s between tries; those that concern one incoming
     /// connection are logged and skipped. (The `io::Result` stays for what may fail in
     /// future; nothing returns an error today.)
+    ///
+    /// The accept loop runs on a task of its own, wherever `serve` is awaited (in
+    /// `block_on`, say), and dropping `serve`'s future stops it. Each plain (not TLS)
+    /// connection is first polled on that task, as soon as it is accepted: the upgrade
+    /// request usually came with the connection, and its answer then goes out without
+    /// waiting for the connection's task to be scheduled. The upgrade hook, and a method
+    /// called in the same packet as the upgrade, may thus start on the accept loop's task.
     pub async fn serve(self) -> io::Result<()> {
+        let edge = self.edge.clone();
+        // On a task of its own: see `spawned`.
+        if spawned::<R, _>(self.accept_until_stopped()).await.is_none() {
+            panic!("the accept loop of `rpc::Server::serve` panicked");
+        }
+        debug!("shut down; waiting for the connections to end");
+        edge.emptied().await;
+        Ok(())
+    }
+
+    /// [`serve`](Self::serve)'s accept loop, until the server shuts down; the listening
+    /// socket is closed when it returns.
+    async fn accept_until_stopped(self) {
         let Server {
             mut listener,
             config,
@@ -171,12 +192,8 @@ impl<R: Runtime> Server<R> {
                 edge.clone(),
                 share,
             ));
-            R::spawn(connection::<R>(open, slot).instrument(span));
+            spawn_accepted::<R>(connection::<R>(open, slot).instrument(span), tls.is_some());
         }
-        drop(listener);
-        debug!("shut down; waiting for the connections to end");
-        edge.emptied().await;
-        Ok(())
     }
 }
 

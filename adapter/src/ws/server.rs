@@ -19,8 +19,8 @@ use super::{admit, WebSocket};
 use crate::edge::{Edge, Gate, Slot, StopSignal};
 use crate::held::{HeldGauge, HeldShare};
 use crate::joint::{joint, Joint};
-use crate::listener::Listener;
-use crate::runtime::until;
+use crate::listener::{spawn_accepted, Listener};
+use crate::runtime::{spawned, until};
 use crate::{stream, OpenError, Runtime, ServerConfig, ServerHandle};
 
 /// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
@@ -149,6 +149,13 @@ impl<R: Runtime> Server<R> {
     /// Handshakes, admission and errors of the listening socket are as for `accept`. (The
     /// `io::Result` stays for what may fail in future; nothing returns an error today.)
     ///
+    /// The accept loop runs on a task of its own, wherever `serve` is awaited (in
+    /// `block_on`, say), and dropping `serve`'s future stops it. Each plain (not TLS)
+    /// connection's handshake is first tried on that task, as soon as it is accepted: the
+    /// request usually came with the connection, and its answer then goes out without
+    /// waiting for another task to be scheduled. The upgrade hook may thus run on the
+    /// accept loop's task; the handler never does.
+    ///
     /// ```no_run
     /// use tether_adapter::{Runtime, Server, ServerConfig, WebSocket};
     ///
@@ -166,26 +173,51 @@ impl<R: Runtime> Server<R> {
     ///     .await
     /// # }
     /// ```
-    pub async fn serve<F, Fut>(mut self, handler: F) -> io::Result<()>
+    pub async fn serve<F, Fut>(self, handler: F) -> io::Result<()>
     where
         F: Fn(WebSocket) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler = Arc::new(handler);
+        let edge = self.edge.clone();
+        // On a task of its own: see `spawned`.
+        let accepting = spawned::<R, _>(self.accept_until_stopped(Arc::new(handler)));
+        if accepting.await.is_none() {
+            panic!("the accept loop of `Server::serve` panicked");
+        }
+        debug!("shut down; waiting for the connections to end");
+        edge.emptied().await;
+        Ok(())
+    }
+
+    /// [`serve`](Self::serve)'s accept loop, until the server shuts down; dropping the
+    /// server then closes the listening socket.
+    async fn accept_until_stopped<F, Fut>(mut self, handler: Arc<F>)
+    where
+        F: Fn(WebSocket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let edge = self.edge.clone();
         let stopped = edge.stopped();
         let accepting = std::future::poll_fn(|cx| {
             while let Poll::Ready(incoming) = self.poll_incoming(cx) {
                 let handler = handler.clone();
                 let edge = self.edge.clone();
-                let Incoming { open, slot, span } = incoming;
-                R::spawn(
+                let Incoming {
+                    open,
+                    slot,
+                    span,
+                    tls,
+                } = incoming;
+                spawn_accepted::<R>(
                     async move {
                         // What this task holds is what an idle connection costs: the joint
                         // future alone, no copy of the opened connection beside it (nor the
                         // spent opening's box, a few KiB, which an `if let` on the await
                         // would keep).
                         let mut connection = open.await.map(|opened| serving(opened, handler));
+                        // The opening may have run on the accepting task (see
+                        // `spawn_accepted`); the handler runs on the connection's own.
+                        future::yield_now().await;
                         // Run in place (it is `Unpin`): no second slot for it either.
                         if let Some(connection) = &mut connection {
                             match run_serving::<R, _, _>(connection, &edge).await {
@@ -203,18 +235,14 @@ impl<R: Runtime> Server<R> {
                         drop(slot);
                     }
                     .instrument(span),
+                    tls,
                 );
             }
             Poll::<()>::Pending
         });
         future::or(accepting, stopped).await;
-        self.listener = None;
-        debug!("shut down; waiting for the connections to end");
-        self.edge.emptied().await;
-        Ok(())
     }
 
-    /// The next connection that opened.
     async fn next(&mut self) -> (WebSocket, SocketAddr) {
         let ready_rx = self.ready_rx.clone();
         let mut ready = std::pin::pin!(ready_rx.recv());
@@ -225,9 +253,14 @@ impl<R: Runtime> Server<R> {
                 return Poll::Ready(ready);
             }
             while let Poll::Ready(incoming) = self.poll_incoming(cx) {
-                let Incoming { open, slot, span } = incoming;
+                let Incoming {
+                    open,
+                    slot,
+                    span,
+                    tls,
+                } = incoming;
                 let ready = self.ready_tx.clone();
-                R::spawn(
+                spawn_accepted::<R>(
                     async move {
                         let Some(opened) = open.await else {
                             return;
@@ -241,6 +274,7 @@ impl<R: Runtime> Server<R> {
                         let _ = ready.send((opened.websocket, opened.addr)).await;
                     }
                     .instrument(span),
+                    tls,
                 );
             }
             Poll::Pending
@@ -277,6 +311,7 @@ impl<R: Runtime> Server<R> {
                 open: Box::pin(open),
                 slot,
                 span: tracing::debug_span!("ws", role = "server", peer = %addr),
+                tls: tls.is_some(),
             });
         }
     }
@@ -361,6 +396,8 @@ struct Incoming<R: Runtime> {
     open: Pin<Box<dyn Future<Output = Option<Opened<R>>> + Send>>,
     slot: Slot,
     span: tracing::Span,
+    /// Whether it opens with a TLS handshake (see [`spawn_accepted`]).
+    tls: bool,
 }
 
 /// A connection whose handshake succeeded.
