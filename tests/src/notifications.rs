@@ -68,7 +68,11 @@ fn waiting(notifications: &mut Notifications) -> Vec<u64> {
         .collect()
 }
 
-/// Waits until the client has read at least `count` JSON-RPC messages and handed them on.
+/// Waits until the client has read at least `count` JSON-RPC messages. They may not all
+/// be handed out yet: the client answers the control messages already sent before it
+/// hands out the events of its last read, and one more round trip is usually, not always,
+/// answered after them (it can arrive while the first answer's turn still takes control
+/// messages). A scenario that needs them in the receiver waits on the receiver.
 async fn until_received(client: &Client, count: u64) -> Metrics {
     let metrics = bounded(&format!("{count} messages read"), async {
         loop {
@@ -80,9 +84,6 @@ async fn until_received(client: &Client, count: u64) -> Metrics {
         }
     })
     .await;
-    // The client answers the control messages already sent before it hands out the
-    // events of its last read, so the answer above may precede their handing out; the
-    // answer to one more comes after it.
     client.metrics().await;
     metrics
 }
@@ -286,8 +287,16 @@ pub async fn dropping_a_full_receiver_lets_the_client_read_on() {
                 .await
         })
     };
-    // The receiver holds 4 and the next one waits.
+    // The receiver holds 4 and the next one waits. (The count of messages read can run
+    // ahead of what the client has handed out: the receiver's own count says when it is
+    // full.)
     until_received(&client, BOUND + 1).await;
+    bounded("the receiver filled", async {
+        while notifications.len() < usize::try_from(BOUND).expect("small") {
+            rt::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
     assert!(!call.is_finished(), "the answer overtook the notifications");
     drop(notifications);
     let answer = bounded("the burst's answer", call.join()).await;

@@ -94,6 +94,17 @@ impl Notifications {
     pub fn try_recv(&mut self) -> Option<Notification> {
         self.rx.try_recv().ok()
     }
+
+    /// How many notifications wait here now: at most the client's
+    /// [`notification_buffer`](super::ClientConfig::notification_buffer).
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether none waits here now.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
 }
 
 #[cfg(test)]
