@@ -1,5 +1,7 @@
-//! The listening socket of a server: [`Listener`], shared by the WebSocket and the
-//! JSON-RPC servers and a node's pool.
+//! Accepting connections: the listening socket of a server, [`Listener`], shared by the
+//! WebSocket and the JSON-RPC servers and a node's pool; where an accepted connection's
+//! task runs first ([`spawn_accepted`]); and `serve`'s body ([`serve`]), which runs an
+//! accept loop on a task of its own.
 //!
 //! Accepting never fails for good. An error that concerns one incoming connection (the
 //! client gave up before we got to it) is skipped; any other (running out of file
@@ -16,6 +18,8 @@ use std::time::Duration;
 use tether_core::Seed;
 use tracing::{debug, warn};
 
+use crate::edge::Edge;
+use crate::runtime::spawned;
 use crate::{Runtime, Timer};
 
 /// The first pause after an accept error.
@@ -119,6 +123,28 @@ pub(crate) fn seed_or_log() -> Option<Seed> {
             None
         }
     }
+}
+
+/// `serve`'s body, for every server: runs the accept loop `accepting` on a task of its
+/// own ([`spawned`]) until it returns (the server shut down, the listening socket closed),
+/// then waits for the server's connections to end. A panic of the loop is the caller's;
+/// a loop the runtime dropped (shutting down) is an error.
+pub(crate) async fn serve<R: Runtime>(
+    edge: &Edge,
+    accepting: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    match spawned::<R, ()>(accepting).await {
+        Some(Ok(())) => {}
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => {
+            return Err(io::Error::other(
+                "the runtime dropped the server's accept loop",
+            ))
+        }
+    }
+    debug!("shut down; waiting for the connections to end");
+    edge.emptied().await;
+    Ok(())
 }
 
 /// Runs an accepted connection's `task`: plain TCP gets its first poll here, on the

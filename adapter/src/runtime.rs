@@ -14,10 +14,11 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use futures_lite::{AsyncRead, AsyncWrite};
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 /// An async runtime, as tether uses it. See the module docs.
 ///
@@ -92,8 +93,9 @@ pub trait Timer: Send + Unpin + Debug + 'static {
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
-/// Runs `task` on a task of its own and waits for its output; `None` if it panicked.
-/// Dropping this future stops the task at its next poll.
+/// Runs `task` on a task of its own and waits for its output: `Err` with the payload if
+/// it panicked, `None` if the runtime dropped it first (shutting down). Dropping this
+/// future stops the task: it wakes, and ends without polling `task` again.
 ///
 /// A server's accept loop runs this way. Awaited in place, it would run wherever `serve`
 /// is awaited, often a thread that is not one of the runtime's workers (tokio's
@@ -101,10 +103,10 @@ pub trait Timer: Send + Unpin + Debug + 'static {
 /// before it is accepted.
 pub(crate) async fn spawned<R: Runtime, T: Send + 'static>(
     task: impl Future<Output = T> + Send + 'static,
-) -> Option<T> {
+) -> Option<std::thread::Result<T>> {
     let (done, output) = tokio::sync::oneshot::channel();
     R::spawn(async move {
-        let mut task = std::pin::pin!(task);
+        let mut task = std::pin::pin!(AssertUnwindSafe(task).catch_unwind());
         let mut done = Some(done);
         std::future::poll_fn(|cx| {
             let Some(sender) = &mut done else {

@@ -21,6 +21,9 @@ use tether_core::Machine;
 use tracing::debug;
 
 use crate::runtime::{within, Runtime, Timer};
+
+/// Reads of the discarding end of a [`Transport::shutdown`] between yields.
+const DISCARD_BATCH: usize = 16;
 use crate::stream::Stream;
 
 /// One stream, the core's bookkeeping of it, and the driver's one timer.
@@ -284,7 +287,16 @@ impl<R: Runtime> Transport<R> {
                 return;
             }
             let space = flow.discard_space();
-            while let Ok(1..) = stream.read(space).await {}
+            let mut reads = 0usize;
+            while let Ok(1..) = stream.read(space).await {
+                reads += 1;
+                if reads % DISCARD_BATCH == 0 {
+                    // A peer that keeps sending would keep this read ready and the linger
+                    // unpolled (async-io's reads have no budget), holding the thread: on a
+                    // refusal, that is the accepting task's (see `spawn_accepted`).
+                    futures_lite::future::yield_now().await;
+                }
+            }
         };
         within::<R, ()>(limit, end).await;
     }

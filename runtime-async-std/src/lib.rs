@@ -39,11 +39,13 @@
 //!
 //! # Tasks
 //!
-//! Drivers (and each accepted connection's handshake) are spawned on
-//! [`async-global-executor`](https://docs.rs/async-global-executor), the global executor
-//! that async-std's own `task::spawn` uses: under async-std they share its threads. Under
-//! smol, or any other executor, they run on that executor's threads (started on first
-//! use; `ASYNC_GLOBAL_EXECUTOR_THREADS` sets how many), while your tasks run on yours.
+//! Drivers (and each accepted connection's handshake, and a server's `serve` loop) are
+//! spawned on [`async-global-executor`](https://docs.rs/async-global-executor), the global
+//! executor that async-std's own `task::spawn` uses: under async-std they share its
+//! threads. Under smol, or any other executor, they run on that executor's threads
+//! (started on first use; `ASYNC_GLOBAL_EXECUTOR_THREADS` sets how many), while your tasks
+//! run on yours. (A plain connection's first try at its handshake is made on the task that
+//! accepted it: under `Server::accept`, yours.)
 //! Sockets and timers are `async-io`'s, whose reactor serves every executor, so which one
 //! runs your code does not matter: `smol::block_on`, `async_std::task::block_on` and
 //! `futures_lite::future::block_on` all work. No spawner has to be passed around, and the

@@ -76,6 +76,7 @@ pub enum Decision {
 /// than a wait of its own. It runs on the connection's own task, or, for a request that
 /// came with a plain connection, on the task that accepted it, which tries the handshake
 /// at once (see [`Server::serve`](crate::Server::serve)): a slow hook slows accepting too.
+/// (A node's [`Peers`](crate::pool::Peers) always opens on the connection's task.)
 /// Work that waits on I/O belongs before (keys and tokens loaded at start, refreshed by a
 /// task of the application's) or after (in a handler, with its [`Context`](super::Context)).
 ///

@@ -437,6 +437,9 @@ async fn accept<R: Runtime>(shared: Arc<Shared<R>>, mut listener: Listener<R>, s
             dialed = false
         );
         let link = accepted_link(shared.clone(), tcp, addr);
+        // Spawned at once, not first polled here as the servers' connections are
+        // (`spawn_accepted`): this loop is a task of its own already, and a link's first
+        // poll goes on past its upgrade (the pool's lock, the link's run).
         R::spawn(
             async move {
                 link.await;

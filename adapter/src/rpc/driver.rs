@@ -89,6 +89,17 @@ pub(crate) struct Driver<R: Runtime> {
     runtime: PhantomData<fn() -> R>,
 }
 
+/// Where [`Driver::run`] is in the connection's opening, for its one yield.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// The upgrade request has not been taken yet.
+    Upgrade,
+    /// Taken: the next step writes the answer.
+    Answer,
+    /// Answered, and the task yielded once.
+    Done,
+}
+
 impl<R: Runtime> Driver<R> {
     /// A driver for `channel` over `stream`, whose upgrade `gate` decides, serving
     /// `router` within `limits`. `linger` bounds the final flush; `held` is where it
@@ -132,7 +143,14 @@ impl<R: Runtime> Driver<R> {
     /// Drives the connection until it is closed and flushed. Boxed: the task then holds a
     /// pointer, not one copy of the driver before the future starts and one after (an
     /// async fn keeps both), which an idle connection would pay for in memory.
+    ///
+    /// Its first poll may run on the task that accepted the connection (see
+    /// [`spawn_accepted`](crate::listener::spawn_accepted)), which must get back to
+    /// accepting: once the step after the upgrade (the one that writes the 101) is done,
+    /// the driver gives its thread back once, and what a client sends on goes on in the
+    /// connection's own task.
     pub(crate) async fn run(mut self: Box<Self>) {
+        let mut opening = Opening::Upgrade;
         loop {
             self.drain();
             if self.io.finished(&self.channel) {
@@ -145,6 +163,14 @@ impl<R: Runtime> Driver<R> {
                 self.drain();
                 break;
             }
+            opening = match opening {
+                Opening::Upgrade if self.channel.state() != State::Handshaking => Opening::Answer,
+                Opening::Answer => {
+                    future::yield_now().await;
+                    Opening::Done
+                }
+                other => other,
+            };
         }
         debug!("finished");
     }

@@ -11,14 +11,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tether_core::rpc::{Channel, ErrorObject};
 use tether_core::ws;
-use tracing::{debug, Instrument};
+use tracing::Instrument;
 
 use super::driver::{Driver, Limits};
 use super::{Router, ServerConfig};
 use crate::edge::{Edge, Gate, Slot};
 use crate::held::{HeldGauge, HeldShare};
-use crate::listener::{seed_or_log, spawn_accepted, Listener};
-use crate::runtime::spawned;
+use crate::listener::{self, seed_or_log, spawn_accepted, Listener};
 use crate::ws::admit;
 use crate::{stream, Context, Runtime, ServerHandle};
 
@@ -29,7 +28,9 @@ use crate::{stream, Context, Runtime, ServerHandle};
 /// something (I/O, a timer, a lock) goes on in a task of its own, so a slow handler holds
 /// up neither other requests nor other connections. (As in any async code, a handler that
 /// computes for long before its first wait holds its thread meanwhile: here, its
-/// connection's driver. Move such work to a task or a blocking pool.) Answers go back
+/// connection's driver, or, for a request that came in the upgrade's packet, the accept
+/// loop, which makes each connection's first step: see [`serve`](Self::serve). Move such
+/// work to a task or a blocking pool.) Answers go back
 /// in whatever order handlers finish; batches are answered as one array once all of their
 /// requests are. An unknown method is answered `-32601`, params that do not deserialize
 /// into the handler's type `-32602`, a handler that panics `-32603`. Notifications run
@@ -131,24 +132,22 @@ impl<R: Runtime> Server<R> {
     /// A connection past the [`Admission`](crate::Admission) limits is answered `503`.
     /// Errors of the listening socket (running out of file descriptors, say) are waited
     /// out, backing off from 10 ms to 1 s between tries; those that concern one incoming
-    /// connection are logged and skipped. (The `io::Result` stays for what may fail in
-    /// future; nothing returns an error today.)
+    /// connection are logged and skipped. An error is returned only if the runtime drops
+    /// the accept loop's task (shutting down).
     ///
     /// The accept loop runs on a task of its own, wherever `serve` is awaited (in
-    /// `block_on`, say), and dropping `serve`'s future stops it. Each plain (not TLS)
-    /// connection is first polled on that task, as soon as it is accepted: the upgrade
-    /// request usually came with the connection, and its answer then goes out without
-    /// waiting for the connection's task to be scheduled. The upgrade hook, and a method
-    /// called in the same packet as the upgrade, may thus start on the accept loop's task.
+    /// `block_on`, say). Dropping `serve`'s future stops it: the listening socket closes
+    /// when the runtime next polls that task, which the drop wakes. (A shutdown through
+    /// [`handle`](Self::handle) closes it before `serve` returns.) Each plain (not TLS)
+    /// connection is first polled on that task, as soon as it is accepted, until its
+    /// upgrade is answered: the request usually came with the connection, and its answer
+    /// then goes out without waiting for the connection's task to be scheduled. The
+    /// upgrade hook, and a method called in the same packet as the upgrade, may thus start
+    /// on the accept loop's task. Under a storm of new connections, their first steps are
+    /// made one after another there, on one thread.
     pub async fn serve(self) -> io::Result<()> {
         let edge = self.edge.clone();
-        // On a task of its own: see `spawned`.
-        if spawned::<R, _>(self.accept_until_stopped()).await.is_none() {
-            panic!("the accept loop of `rpc::Server::serve` panicked");
-        }
-        debug!("shut down; waiting for the connections to end");
-        edge.emptied().await;
-        Ok(())
+        listener::serve::<R>(&edge, self.accept_until_stopped()).await
     }
 
     /// [`serve`](Self::serve)'s accept loop, until the server shuts down; the listening

@@ -19,8 +19,8 @@ use super::{admit, WebSocket};
 use crate::edge::{Edge, Gate, Slot, StopSignal};
 use crate::held::{HeldGauge, HeldShare};
 use crate::joint::{joint, Joint};
-use crate::listener::{spawn_accepted, Listener};
-use crate::runtime::{spawned, until};
+use crate::listener::{self, spawn_accepted, Listener};
+use crate::runtime::until;
 use crate::{stream, OpenError, Runtime, ServerConfig, ServerHandle};
 
 /// Handshakes that finished but were not yet taken by [`Server::accept`]; past this many,
@@ -30,7 +30,9 @@ const READY_CAPACITY: usize = 64;
 /// A listening WebSocket server.
 ///
 /// Each accepted TCP connection runs its opening handshake in a task of its own, so a slow
-/// client does not hold up the others; [`accept`](Self::accept) yields those that open.
+/// client does not hold up the others (a plain connection's first try at it is made at
+/// once, on the accepting task: see [`serve`](Self::serve)); [`accept`](Self::accept)
+/// yields those that open.
 /// Who may connect, and how many at once, is [`ServerConfig::admission`]'s; its
 /// [`handle`](Self::handle) counts connections and shuts the server down.
 #[derive(Debug)]
@@ -93,7 +95,8 @@ impl<R: Runtime> Server<R> {
     ///
     /// New TCP connections are taken only while this is awaited; each one's handshakes (TLS
     /// if [`ServerConfig::tls`] is set, then WebSocket) then run in a task of its own,
-    /// concurrently with the others. A failed handshake is answered with its HTTP status
+    /// concurrently with the others, after a first try on the task awaiting this (as
+    /// under [`serve`](Self::serve)). A failed handshake is answered with its HTTP status
     /// (or TLS alert), logged at debug level, and skipped; so is one that takes too long
     /// (TLS: [`ServerConfig::open_limit`]; WebSocket: the `handshake_timeout` of
     /// [`ServerConfig::ws`]). A connection past the
@@ -146,15 +149,18 @@ impl<R: Runtime> Server<R> {
     /// closes every connection with 1001 and waits for their handlers to return until its
     /// grace has passed; a handler still running then, its connection closed, is dropped.
     ///
-    /// Handshakes, admission and errors of the listening socket are as for `accept`. (The
-    /// `io::Result` stays for what may fail in future; nothing returns an error today.)
+    /// Handshakes, admission and errors of the listening socket are as for `accept`. An
+    /// error is returned only if the runtime drops the accept loop's task (shutting down).
     ///
     /// The accept loop runs on a task of its own, wherever `serve` is awaited (in
-    /// `block_on`, say), and dropping `serve`'s future stops it. Each plain (not TLS)
+    /// `block_on`, say). Dropping `serve`'s future stops it: the listening socket closes
+    /// when the runtime next polls that task, which the drop wakes. (A shutdown through
+    /// [`handle`](Self::handle) closes it before `serve` returns.) Each plain (not TLS)
     /// connection's handshake is first tried on that task, as soon as it is accepted: the
     /// request usually came with the connection, and its answer then goes out without
     /// waiting for another task to be scheduled. The upgrade hook may thus run on the
-    /// accept loop's task; the handler never does.
+    /// accept loop's task; the handler never does. Under a storm of new connections, their
+    /// first tries are made one after another there, on one thread.
     ///
     /// ```no_run
     /// use tether_adapter::{Runtime, Server, ServerConfig, WebSocket};
@@ -179,14 +185,7 @@ impl<R: Runtime> Server<R> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let edge = self.edge.clone();
-        // On a task of its own: see `spawned`.
-        let accepting = spawned::<R, _>(self.accept_until_stopped(Arc::new(handler)));
-        if accepting.await.is_none() {
-            panic!("the accept loop of `Server::serve` panicked");
-        }
-        debug!("shut down; waiting for the connections to end");
-        edge.emptied().await;
-        Ok(())
+        listener::serve::<R>(&edge, self.accept_until_stopped(Arc::new(handler))).await
     }
 
     /// [`serve`](Self::serve)'s accept loop, until the server shuts down; dropping the
@@ -215,9 +214,11 @@ impl<R: Runtime> Server<R> {
                         // spent opening's box, a few KiB, which an `if let` on the await
                         // would keep).
                         let mut connection = open.await.map(|opened| serving(opened, handler));
-                        // The opening may have run on the accepting task (see
-                        // `spawn_accepted`); the handler runs on the connection's own.
-                        future::yield_now().await;
+                        if connection.is_some() {
+                            // The opening may have run on the accepting task (see
+                            // `spawn_accepted`); the handler runs on the connection's own.
+                            future::yield_now().await;
+                        }
                         // Run in place (it is `Unpin`): no second slot for it either.
                         if let Some(connection) = &mut connection {
                             match run_serving::<R, _, _>(connection, &edge).await {
@@ -243,6 +244,7 @@ impl<R: Runtime> Server<R> {
         future::or(accepting, stopped).await;
     }
 
+    /// The next connection that opened.
     async fn next(&mut self) -> (WebSocket, SocketAddr) {
         let ready_rx = self.ready_rx.clone();
         let mut ready = std::pin::pin!(ready_rx.recv());
