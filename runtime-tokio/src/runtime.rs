@@ -188,3 +188,39 @@ impl AsyncWrite for Tcp {
         tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.get_mut().stream), cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::task::Waker;
+
+    use super::*;
+
+    /// An accepted socket whose first read (past tokio's readiness) finds nothing waits as
+    /// tokio waits: readable is then not reported again until bytes come (the
+    /// [`Runtime::poll_readable`] contract), and they are read once they do.
+    #[tokio::test]
+    async fn an_accepted_sockets_first_read_falls_back_to_tokios_wait() {
+        let listener = Tokio::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let addr = listener.local_addr().expect("local_addr");
+        let mut client = std::net::TcpStream::connect(addr).expect("connect");
+        let (mut tcp, _) = std::future::poll_fn(|cx| Tokio::poll_accept(&listener, cx))
+            .await
+            .expect("accept");
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut buf = [0u8; 16];
+        // Untried: reported readable, so that the first read is tried.
+        assert!(Tokio::poll_readable(&tcp, &mut cx).is_ready());
+        // Nothing came: the read waits, and readable is no longer reported.
+        assert!(Pin::new(&mut tcp).poll_read(&mut cx, &mut buf).is_pending());
+        assert!(Tokio::poll_readable(&tcp, &mut cx).is_pending());
+        client.write_all(b"late").expect("write");
+        std::future::poll_fn(|cx| Tokio::poll_readable(&tcp, cx))
+            .await
+            .expect("readable");
+        let read = std::future::poll_fn(|cx| Pin::new(&mut tcp).poll_read(cx, &mut buf))
+            .await
+            .expect("read");
+        assert_eq!(&buf[..read], b"late");
+    }
+}

@@ -25,9 +25,9 @@ PEER_TLS_CERT and PEER_TLS_KEY for a client certificate.
 import asyncio
 import json
 import os
+import socket
 import ssl
 import sys
-import socket
 import traceback
 import urllib.error
 import urllib.parse
@@ -65,10 +65,16 @@ async def open_one(url, headers, options, source):
     """One connection's outcome, and the connection if it opened."""
     extra = {"local_addr": (source, 0)} if source else {}
     if "late" in options:
+        if source:
+            raise ValueError("late= opens its own socket: it cannot take sources=")
         # Connected now, asked later: the server's first read of it finds nothing.
         parsed = urllib.parse.urlsplit(url)
         sock = socket.create_connection((parsed.hostname, parsed.port), TIMEOUT)
-        await asyncio.sleep(float(options["late"]))
+        try:
+            await asyncio.sleep(float(options["late"]))
+        except BaseException:
+            sock.close()
+            raise
         extra = {"sock": sock}
     try:
         ws = await asyncio.wait_for(

@@ -325,9 +325,10 @@ pub async fn handlers_see_the_identity_the_hook_gave_for_a_header() {
 
 /// A client that connects and sends its upgrade request only later is served as one that
 /// sends it at once, by every server and both ways of taking the WebSocket server's
-/// connections: a new connection's first read (tried before the runtime has seen the
-/// socket ready, and on the accepting task) finds nothing, and the request is read when it
-/// comes. Python `websockets` sends it on a socket connected 300 ms before.
+/// connections: a new connection's first read (on tokio, tried before the runtime has seen
+/// the socket ready; for the servers, on the accepting task, with a waker that does
+/// nothing) finds nothing, and the request is read when it comes. Python `websockets`
+/// sends it on a socket connected 300 ms before.
 pub async fn an_upgrade_request_sent_after_a_pause_is_answered() {
     for kind in [Kind::Rpc, Kind::Ws, Kind::Serve, Kind::Peers] {
         let server = Running::start(kind, Admission::default(), None).await;
