@@ -201,13 +201,7 @@ impl<R: Runtime> Server<R> {
             while let Poll::Ready(incoming) = self.poll_incoming(cx) {
                 let handler = handler.clone();
                 let edge = self.edge.clone();
-                let Incoming {
-                    open,
-                    slot,
-                    span,
-                    tls,
-                } = incoming;
-                spawn_accepted::<R>(
+                incoming.spawn(|open, slot| {
                     async move {
                         // What this task holds is what an idle connection costs: the joint
                         // future alone, no copy of the opened connection beside it (nor the
@@ -235,9 +229,7 @@ impl<R: Runtime> Server<R> {
                         drop(connection);
                         drop(slot);
                     }
-                    .instrument(span),
-                    tls,
-                );
+                });
             }
             Poll::<()>::Pending
         });
@@ -255,14 +247,8 @@ impl<R: Runtime> Server<R> {
                 return Poll::Ready(ready);
             }
             while let Poll::Ready(incoming) = self.poll_incoming(cx) {
-                let Incoming {
-                    open,
-                    slot,
-                    span,
-                    tls,
-                } = incoming;
                 let ready = self.ready_tx.clone();
-                spawn_accepted::<R>(
+                incoming.spawn(|open, slot| {
                     async move {
                         let Some(opened) = open.await else {
                             return;
@@ -275,9 +261,7 @@ impl<R: Runtime> Server<R> {
                         // If the server is gone, dropping the connection closes it.
                         let _ = ready.send((opened.websocket, opened.addr)).await;
                     }
-                    .instrument(span),
-                    tls,
-                );
+                });
             }
             Poll::Pending
         })
@@ -395,11 +379,31 @@ async fn outlived<R: Runtime, F: Future + Unpin>(
 /// server until its driver ends, and under `serve` its handler too), and the span its
 /// tasks run in.
 struct Incoming<R: Runtime> {
-    open: Pin<Box<dyn Future<Output = Option<Opened<R>>> + Send>>,
+    open: Opening<R>,
     slot: Slot,
     span: tracing::Span,
     /// Whether it opens with a TLS handshake (see [`spawn_accepted`]).
     tls: bool,
+}
+
+/// An opening, as [`Incoming`] holds it.
+type Opening<R> = Pin<Box<dyn Future<Output = Option<Opened<R>>> + Send>>;
+
+impl<R: Runtime> Incoming<R> {
+    /// Runs the task `task` makes of the opening and the slot, in the connection's span;
+    /// its first poll may be made here (see [`spawn_accepted`]).
+    fn spawn<T>(self, task: impl FnOnce(Opening<R>, Slot) -> T)
+    where
+        T: Future<Output = ()> + Send + 'static,
+    {
+        let Incoming {
+            open,
+            slot,
+            span,
+            tls,
+        } = self;
+        spawn_accepted::<R>(task(open, slot).instrument(span), tls);
+    }
 }
 
 /// A connection whose handshake succeeded.
