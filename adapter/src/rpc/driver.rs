@@ -91,7 +91,7 @@ pub(crate) struct Driver<R: Runtime> {
 
 /// Where [`Driver::run`] is in the connection's opening, for its one yield.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opening {
+enum OpeningStep {
     /// The upgrade request has not been taken yet.
     Upgrade,
     /// Taken: the next step writes the answer.
@@ -150,7 +150,7 @@ impl<R: Runtime> Driver<R> {
     /// the driver gives its thread back once, and what a client sends on goes on in the
     /// connection's own task.
     pub(crate) async fn run(mut self: Box<Self>) {
-        let mut opening = Opening::Upgrade;
+        let mut opening = OpeningStep::Upgrade;
         loop {
             self.drain();
             if self.io.finished(&self.channel) {
@@ -164,10 +164,12 @@ impl<R: Runtime> Driver<R> {
                 break;
             }
             opening = match opening {
-                Opening::Upgrade if self.channel.state() != State::Handshaking => Opening::Answer,
-                Opening::Answer => {
+                OpeningStep::Upgrade if self.channel.state() != State::Handshaking => {
+                    OpeningStep::Answer
+                }
+                OpeningStep::Answer => {
                     future::yield_now().await;
-                    Opening::Done
+                    OpeningStep::Done
                 }
                 other => other,
             };
